@@ -1,0 +1,61 @@
+# robot_rl: `make run` runs the main job, `make test` runs the tests. Both set up first.
+PYTHON ?= python3
+VENV := .venv
+ROS_VENV := .venv-ros
+STAMP := $(VENV)/.installed
+ROS_STAMP := $(ROS_VENV)/.installed
+APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri
+export MUJOCO_GL ?= egl
+export PYOPENGL_PLATFORM ?= egl
+
+.PHONY: run test test-fast test-rclpy lint setup setup-ros system-deps clean
+
+run: setup
+	$(VENV)/bin/robot-rl launch robot_rl demo.launch.yaml
+
+test: setup setup-ros lint
+	$(VENV)/bin/python -m pytest -q
+	$(MAKE) test-rclpy
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+# The rclpy tier: the same node classes on real rclpy (ROS2 Jazzy wheels), loopback-only DDS.
+test-rclpy: setup-ros
+	ROBOT_RL_REQUIRE_RCLPY=1 ROBOT_RL_BACKEND=rclpy ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 \
+		$(ROS_VENV)/bin/python -m pytest -q -m rclpy tests/runtime/test_rclpy_backend.py
+
+lint: setup
+	$(VENV)/bin/ruff check robot_rl tests benchmarks
+	$(VENV)/bin/ruff format --check robot_rl tests benchmarks
+
+setup: system-deps $(STAMP)
+setup-ros: $(ROS_STAMP)
+
+# Debian packages: libusb for pyrealsense2, EGL/Mesa for headless MuJoCo. Installed only when missing and root.
+system-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing Debian packages: $$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "warning: missing Debian packages ($$missing); install them as root"; \
+		fi; \
+	fi
+
+$(STAMP): requirements.lock setup.py setup.cfg
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+$(ROS_STAMP): requirements-ros.txt requirements.lock setup.py setup.cfg
+	$(PYTHON) -m venv $(ROS_VENV)
+	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-ros.txt \
+		$$(grep -iE '^(numpy|pyyaml|rosbags|ruamel.yaml|ruamel.yaml.clib|lz4|zstandard|typing_extensions|pytest|iniconfig|packaging|pluggy|pygments)==' requirements.lock)
+	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	touch $(ROS_STAMP)
+
+clean:
+	rm -rf $(VENV) $(ROS_VENV) build *.egg-info .pytest_cache .ruff_cache

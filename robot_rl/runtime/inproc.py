@@ -1,0 +1,437 @@
+"""The in-process backend: every node of a launch in one process, on one thread.
+
+Delivery is deterministic. Each subscription keeps a queue of ``depth`` messages
+(the oldest are dropped, like KEEP_LAST). The executor always runs the ready
+callback that became ready first: pending messages in global publish order, then due
+timers in (due time, creation) order. Messages are passed by reference.
+
+Time. Nodes with ``use_sim_time`` read the last ``/clock`` value (zero before the
+first), and their timers advance only with it. Other clocks read the executor's
+system time, which is either the real wall clock (``realtime=True``) or a virtual
+clock that jumps straight to the next due timer when the graph is quiet. With a
+simulator node that publishes ``/clock`` from such a timer, the whole graph runs in
+lockstep as fast as the CPU allows: publish, run every triggered callback until
+quiet, step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sys
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from robot_rl.errors import GraphError, ParameterError
+from robot_rl.runtime import msg
+from robot_rl.runtime.clock import Clock, ClockType
+from robot_rl.runtime.names import (
+    fully_qualified_node_name,
+    make_namespace_absolute,
+    resolve_topic_name,
+    validate_node_name,
+)
+from robot_rl.runtime.node import Context, Node, NodeImpl
+from robot_rl.runtime.params import (
+    Parameter,
+    ParameterOverrides,
+    ParameterValue,
+    check_parameter_value,
+    load_params_file,
+    parameter_type_of,
+)
+from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, incompatibility
+from robot_rl.runtime.ros_args import LOG_LEVELS, ParamRule, parse_ros_args
+
+CLOCK_TOPIC = "/clock"
+
+
+class InprocLogger:
+    """A ROS-style logger: ``[LEVEL] [unix time] [logger]: message`` on stderr."""
+
+    def __init__(self, name: str, level: str) -> None:
+        self.name = name
+        self.level = level
+
+    def _log(self, level: str, message: str) -> None:
+        if LOG_LEVELS.index(level) >= LOG_LEVELS.index(self.level):
+            print(f"[{level.upper()}] [{time.time():.9f}] [{self.name}]: {message}", file=sys.stderr, flush=True)
+
+    def debug(self, message: str) -> None:
+        """Log at DEBUG."""
+        self._log("debug", message)
+
+    def info(self, message: str) -> None:
+        """Log at INFO."""
+        self._log("info", message)
+
+    def warning(self, message: str) -> None:
+        """Log at WARN."""
+        self._log("warn", message)
+
+    warn = warning
+
+    def error(self, message: str) -> None:
+        """Log at ERROR."""
+        self._log("error", message)
+
+    def fatal(self, message: str) -> None:
+        """Log at FATAL."""
+        self._log("fatal", message)
+
+
+@dataclass(eq=False)
+class InprocSubscription:
+    """A subscription: its callback and a bounded queue of (sequence number, message)."""
+
+    node: InprocNode  # owner
+    topic_name: str  # fully qualified, remapped
+    msg_type: type  # message class
+    callback: Callable[[Any], None]  # called with each message
+    qos: QoSProfile  # depth, history, reliability, durability
+    queue: deque = field(default_factory=deque)  # pending (sequence, message)
+
+    def __post_init__(self) -> None:
+        if self.qos.history == HistoryPolicy.KEEP_LAST:
+            self.queue = deque(maxlen=self.qos.depth)
+
+
+@dataclass(eq=False)
+class InprocPublisher:
+    """A publisher; TRANSIENT_LOCAL publishers keep their last ``depth`` messages."""
+
+    node: InprocNode  # owner
+    topic_name: str  # fully qualified, remapped
+    msg_type: type  # message class
+    qos: QoSProfile  # depth, history, reliability, durability
+    graph: InprocGraph  # where messages go
+    history: deque = field(default_factory=deque)  # kept for late joiners (transient local)
+
+    def __post_init__(self) -> None:
+        self.history = deque(maxlen=self.qos.depth)
+
+    def publish(self, message: Any) -> None:
+        """Queue ``message`` on every matching subscription."""
+        if not isinstance(message, self.msg_type):
+            raise GraphError(
+                f"{self.node.fqn}: published a {type(message).__name__} on {self.topic_name},"
+                f" which has type {msg.message_type_name(self.msg_type)}"
+            )
+        self.graph.deliver(self, message)
+
+    def get_subscription_count(self) -> int:
+        """Return how many subscriptions match this publisher."""
+        return sum(1 for sub in self.graph.subscriptions(self.topic_name) if incompatibility(self.qos, sub.qos) is None)
+
+
+@dataclass(eq=False)
+class InprocTimer:
+    """A periodic timer on one node clock. Missed periods are skipped, as in rcl."""
+
+    clock: Clock  # the node's ROS clock
+    period_ns: int  # period, ns
+    callback: Callable[[], None]  # called when due
+    next_due_ns: int  # next time the timer fires, ns on ``clock``
+    order: int  # creation order, to break ties
+    on_sim_time: bool  # True if ``clock`` reads /clock (it then advances only with /clock)
+    canceled: bool = False  # True stops the timer
+
+    def cancel(self) -> None:
+        """Stop the timer."""
+        self.canceled = True
+
+    def is_ready(self) -> bool:
+        """Return True when the clock has reached the next due time."""
+        return not self.canceled and self.clock.now().nanoseconds >= self.next_due_ns
+
+    def fire(self) -> None:
+        """Run the callback and schedule the next call after now."""
+        now = self.clock.now().nanoseconds
+        missed = (now - self.next_due_ns) // self.period_ns
+        self.next_due_ns += (missed + 1) * self.period_ns
+        self.callback()
+
+
+class InprocGraph:
+    """Topics, their endpoints, and the shared time sources of one process."""
+
+    def __init__(self, realtime: bool) -> None:
+        self.realtime = realtime
+        self._virtual_ns = time.time_ns()
+        self._sequence = itertools.count()
+        self.timer_counter = itertools.count()
+        self.sim_time_ns = 0
+        self.topic_types: dict[str, type] = {}
+        self.publishers: list[InprocPublisher] = []
+        self._subscriptions: list[InprocSubscription] = []
+        self.timers: list[InprocTimer] = []
+        self.nodes: list[InprocNode] = []
+
+    def system_time_ns(self) -> int:
+        """Return wall time (realtime mode) or the virtual wall time."""
+        return time.time_ns() if self.realtime else self._virtual_ns
+
+    def advance_virtual_time(self, to_ns: int) -> None:
+        """Jump the virtual wall clock forward (never backwards)."""
+        self._virtual_ns = max(self._virtual_ns, to_ns)
+
+    def subscriptions(self, topic_name: str) -> list[InprocSubscription]:
+        """Return the subscriptions of one topic."""
+        return [sub for sub in self._subscriptions if sub.topic_name == topic_name]
+
+    def all_subscriptions(self) -> list[InprocSubscription]:
+        """Return every subscription, in creation order."""
+        return list(self._subscriptions)
+
+    def _check_type(self, topic_name: str, msg_type: type, fqn: str) -> None:
+        known = self.topic_types.setdefault(topic_name, msg_type)
+        if known is not msg_type:
+            raise GraphError(
+                f"{fqn}: topic {topic_name} already has type {msg.message_type_name(known)},"
+                f" cannot use it as {msg.message_type_name(msg_type)}"
+            )
+
+    def add_publisher(self, publisher: InprocPublisher) -> None:
+        """Register a publisher, checking the topic's type."""
+        self._check_type(publisher.topic_name, publisher.msg_type, publisher.node.fqn)
+        self.publishers.append(publisher)
+
+    def add_subscription(self, subscription: InprocSubscription) -> None:
+        """Register a subscription; a TRANSIENT_LOCAL one gets the publishers' kept messages."""
+        self._check_type(subscription.topic_name, subscription.msg_type, subscription.node.fqn)
+        self._subscriptions.append(subscription)
+        if subscription.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL:
+            for publisher in self.publishers:
+                if (
+                    publisher.topic_name == subscription.topic_name
+                    and incompatibility(publisher.qos, subscription.qos) is None
+                ):
+                    for message in publisher.history:
+                        subscription.queue.append((next(self._sequence), message))
+
+    def remove_node(self, node: InprocNode) -> None:
+        """Drop every endpoint and timer of a node."""
+        self.publishers = [p for p in self.publishers if p.node is not node]
+        self._subscriptions = [s for s in self._subscriptions if s.node is not node]
+        self.timers = [t for t in self.timers if t.order not in node.timer_orders]
+        self.nodes = [n for n in self.nodes if n is not node]
+
+    def deliver(self, publisher: InprocPublisher, message: Any) -> None:
+        """Queue a message on each compatible subscription of its topic."""
+        if publisher.topic_name == CLOCK_TOPIC and isinstance(message, msg.Clock):
+            self.sim_time_ns = message.clock.sec * 1_000_000_000 + message.clock.nanosec
+        if publisher.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL:
+            publisher.history.append(message)
+        sequence = next(self._sequence)
+        for subscription in self.subscriptions(publisher.topic_name):
+            if incompatibility(publisher.qos, subscription.qos) is None:
+                subscription.queue.append((sequence, message))
+
+
+class InprocNode(NodeImpl):
+    """The in-process implementation of one node."""
+
+    def __init__(
+        self,
+        graph: InprocGraph,
+        node: Node,
+        node_name: str,
+        namespace: str,
+        cli_args: list[str],
+        parameter_overrides: dict[str, ParameterValue],
+    ) -> None:
+        ros_args = parse_ros_args(cli_args)
+        self.graph = graph
+        self.node = node
+        self.name = validate_node_name(ros_args.node_name or node_name)
+        self.namespace = make_namespace_absolute(ros_args.namespace or namespace)
+        self.fqn = fully_qualified_node_name(self.namespace, self.name)
+        self.remaps = ros_args.remaps
+        self.timer_orders: set[int] = set()
+        level = ros_args.log_levels.get(self.name, ros_args.log_levels.get("", "info"))
+        self.logger = InprocLogger(self.fqn.lstrip("/").replace("/", "."), level)
+        self.overrides = self._collect_overrides(ros_args.parameter_sources, parameter_overrides)
+        self.parameters: dict[str, Parameter] = {}
+        self.use_sim_time = bool(self.declare_parameter("use_sim_time", False, "read time from /clock", False).value)
+        source = (lambda: graph.sim_time_ns) if self.use_sim_time else graph.system_time_ns
+        self.clock = Clock(ClockType.ROS_TIME, source)
+        graph.nodes.append(self)
+
+    def _collect_overrides(
+        self, sources: list, constructor_overrides: dict[str, ParameterValue]
+    ) -> dict[str, tuple[ParameterValue, str]]:
+        table = ParameterOverrides()
+        for source in sources:
+            if isinstance(source, ParamRule):
+                pattern = "/**" if source.node is None else "/" + source.node
+                table.add(pattern, {source.name: (source.value, f"-p {source.name}:=...")})
+            else:
+                for pattern, params in load_params_file(source.path).items():
+                    table.add(pattern, {name: (value, f"params file {source.path}") for name, value in params.items()})
+        resolved: dict[str, tuple[ParameterValue, str]] = table.for_node(self.fqn)  # type: ignore[assignment]
+        for name, value in constructor_overrides.items():
+            resolved[name] = (value, "parameter_overrides")
+        return resolved
+
+    def get_name(self) -> str:
+        return self.name
+
+    def get_namespace(self) -> str:
+        return self.namespace
+
+    def resolve_topic_name(self, topic: str) -> str:
+        return resolve_topic_name(topic, self.name, self.namespace, self.remaps)
+
+    def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile) -> InprocPublisher:
+        publisher = InprocPublisher(self, self.resolve_topic_name(topic), msg_type, qos, self.graph)
+        self.graph.add_publisher(publisher)
+        return publisher
+
+    def create_subscription(
+        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile
+    ) -> InprocSubscription:
+        subscription = InprocSubscription(self, self.resolve_topic_name(topic), msg_type, callback, qos)
+        self.graph.add_subscription(subscription)
+        return subscription
+
+    def create_timer(self, period_s: float, callback: Callable[[], None]) -> InprocTimer:
+        period_ns = max(1, round(period_s * 1e9))
+        order = next(self.graph.timer_counter)
+        due = self.clock.now().nanoseconds + period_ns
+        timer = InprocTimer(self.clock, period_ns, callback, due, order, self.use_sim_time)
+        self.timer_orders.add(order)
+        self.graph.timers.append(timer)
+        return timer
+
+    def declare_parameter(
+        self, name: str, default_value: ParameterValue, description: str, read_only: bool
+    ) -> Parameter:
+        if name in self.parameters:
+            raise ParameterError(f"{self.fqn}: parameter {name!r} is already declared")
+        try:
+            expected = parameter_type_of(default_value)
+        except ValueError as error:
+            raise ParameterError(f"{self.fqn}: parameter {name!r} has a bad default: {error}") from None
+        value, source = self.overrides.get(name, (default_value, "default"))
+        value = check_parameter_value(name, expected, value, f"node {self.fqn}, {source}")
+        parameter = Parameter(name, value, expected, description, read_only)
+        self.parameters[name] = parameter
+        return parameter
+
+    def get_parameter(self, name: str) -> Parameter:
+        if name not in self.parameters:
+            raise ParameterError(f"{self.fqn}: parameter {name!r} is not declared")
+        return self.parameters[name]
+
+    def unused_overrides(self) -> list[str]:
+        """Return the names of overrides that the node never declared (likely typos)."""
+        return sorted(name for name in self.overrides if name not in self.parameters)
+
+    def get_logger(self) -> InprocLogger:
+        return self.logger
+
+    def get_clock(self) -> Clock:
+        return self.clock
+
+    def destroy(self) -> None:
+        self.graph.remove_node(self)
+
+
+class InprocContext(Context):
+    """Nodes sharing one graph and one single-threaded deterministic executor."""
+
+    backend = "inproc"
+
+    def __init__(self, realtime: bool = False) -> None:
+        self.graph = InprocGraph(realtime=realtime)
+        self._shutdown_reason: str | None = None
+        self._warned_unused = False
+
+    def create_node_impl(
+        self,
+        node: Node,
+        node_name: str,
+        namespace: str,
+        cli_args: list[str],
+        parameter_overrides: dict[str, ParameterValue],
+    ) -> InprocNode:
+        return InprocNode(self.graph, node, node_name, namespace, cli_args, parameter_overrides)
+
+    def ok(self) -> bool:
+        return self._shutdown_reason is None
+
+    @property
+    def shutdown_reason(self) -> str | None:
+        """Why the context was shut down, or None while it runs."""
+        return self._shutdown_reason
+
+    def shutdown(self, reason: str = "") -> None:
+        if self._shutdown_reason is None:
+            self._shutdown_reason = reason or "shutdown"
+
+    def _next_ready(self) -> Callable[[], None] | None:
+        best: InprocSubscription | None = None
+        for subscription in self.graph.all_subscriptions():
+            if subscription.queue and (best is None or subscription.queue[0][0] < best.queue[0][0]):
+                best = subscription
+        if best is not None:
+            subscription = best
+            _, message = subscription.queue.popleft()
+            return lambda: subscription.callback(message)
+        ready = [timer for timer in self.graph.timers if timer.is_ready()]
+        if ready:
+            timer = min(ready, key=lambda t: (t.next_due_ns, t.order))
+            return timer.fire
+        return None
+
+    def spin_once(self) -> bool:
+        """Run one ready callback; return False if none was ready."""
+        work = self._next_ready()
+        if work is None:
+            return False
+        work()
+        return True
+
+    def spin_until_quiet(self, max_callbacks: int = 1_000_000) -> int:
+        """Run ready callbacks until none is left, without advancing time; return the count.
+
+        Raises:
+            GraphError: If more than ``max_callbacks`` run (a callback loop that never settles).
+        """
+        count = 0
+        while self.ok() and self.spin_once():
+            count += 1
+            if count > max_callbacks:
+                raise GraphError(f"the graph did not settle after {max_callbacks} callbacks (a publish loop?)")
+        return count
+
+    def _warn_unused_overrides(self) -> None:
+        if self._warned_unused:
+            return
+        self._warned_unused = True
+        for node in self.graph.nodes:
+            unused = node.unused_overrides()
+            if unused:
+                node.logger.warning(f"parameters set but never declared by this node: {', '.join(unused)}")
+
+    def _next_wall_due_ns(self) -> int | None:
+        dues = [t.next_due_ns for t in self.graph.timers if not t.canceled and not t.on_sim_time]
+        return min(dues) if dues else None
+
+    def spin(self) -> None:
+        """Run until shutdown, or until no callback can ever become ready again."""
+        self._warn_unused_overrides()
+        while self.ok():
+            self.spin_until_quiet()
+            if not self.ok():
+                break
+            next_due = self._next_wall_due_ns()
+            if next_due is None:
+                self.shutdown("the graph is idle: no timer or message left to run")
+                break
+            if self.graph.realtime:
+                time.sleep(max(0.0, (next_due - time.time_ns()) / 1e9))
+            else:
+                self.graph.advance_virtual_time(next_due)

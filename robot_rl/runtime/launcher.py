@@ -1,0 +1,102 @@
+"""Run a :class:`~robot_rl.runtime.launch_file.LaunchPlan`: in one process, or one process per node.
+
+The in-process backend builds every node in one :class:`InprocContext` and spins it.
+Other backends start each node's executable with the argv that ros2 launch would use.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from robot_rl.errors import ExecutableNotFoundError, RobotRLError
+from robot_rl.runtime import msg
+from robot_rl.runtime.executables import node_class
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.launch_file import LaunchPlan
+from robot_rl.runtime.node import Node
+
+
+def build_inproc(plan: LaunchPlan, realtime: bool = False) -> tuple[InprocContext, list[Node]]:
+    """Create every node of the plan in one in-process context, without spinning it."""
+    context = InprocContext(realtime=realtime)
+    nodes = []
+    for spec in plan.nodes:
+        cls = node_class(spec.package, spec.executable)
+        try:
+            nodes.append(cls(context=context, cli_args=spec.argv))
+        except RobotRLError as error:
+            raise type(error)(f"{spec.where}: {error}") from None
+    return context, nodes
+
+
+def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:
+    """Build and spin the plan in one process until shutdown, idleness or Ctrl-C."""
+    context, nodes = build_inproc(plan, realtime)
+    try:
+        context.spin()
+    except KeyboardInterrupt:
+        context.shutdown("interrupted (Ctrl-C)")
+    for node in nodes:
+        node.destroy_node()
+    return context
+
+
+def _find_script(package: str, executable: str) -> Path:
+    for folder in (Path(sys.prefix) / "lib" / package, Path(sys.prefix) / "bin"):
+        candidate = folder / executable
+        if candidate.is_file():
+            return candidate
+    found = shutil.which(executable)
+    if found is None:
+        raise ExecutableNotFoundError(f"executable {package}/{executable} not found in lib/{package} or PATH")
+    return Path(found)
+
+
+def run_processes(plan: LaunchPlan) -> int:
+    """Start one process per node (as ros2 launch does); return the worst exit code."""
+    processes = [subprocess.Popen([str(_find_script(s.package, s.executable)), *s.argv]) for s in plan.nodes]
+    try:
+        codes = [process.wait() for process in processes]
+    except KeyboardInterrupt:
+        for process in processes:
+            process.send_signal(signal.SIGINT)
+        codes = [process.wait() for process in processes]
+    return max(codes, default=0)
+
+
+@dataclass(frozen=True)
+class TopicEndpoints:
+    """One topic of a graph: its type and the nodes on each side."""
+
+    name: str  # fully qualified, remapped topic name
+    type_name: str  # pkg/msg/Name
+    publishers: tuple[str, ...]  # node FQNs
+    subscribers: tuple[str, ...]  # node FQNs
+
+
+def describe_graph(plan: LaunchPlan) -> tuple[list[tuple[str, str]], list[TopicEndpoints]]:
+    """Return the plan's nodes ``(fqn, package/executable)`` and topics, without spinning."""
+    context, nodes = build_inproc(plan)
+    graph = context.graph
+    node_rows = [
+        (node.get_fully_qualified_name(), f"{s.package}/{s.executable}")
+        for node, s in zip(nodes, plan.nodes, strict=True)
+    ]
+    topics = []
+    for name in sorted(graph.topic_types):
+        topics.append(
+            TopicEndpoints(
+                name,
+                msg.message_type_name(graph.topic_types[name]),
+                tuple(sorted({p.node.fqn for p in graph.publishers if p.topic_name == name})),
+                tuple(sorted({s.node.fqn for s in graph.subscriptions(name)})),
+            )
+        )
+    for node in nodes:
+        node.destroy_node()
+    return node_rows, topics

@@ -1,0 +1,241 @@
+"""The node API that every robot_rl node is written against, with rclpy's names.
+
+A node subclasses :class:`Node` exactly as it would subclass ``rclpy.node.Node``::
+
+    class Talker(Node):
+        def __init__(self, **kwargs):
+            super().__init__("talker", **kwargs)
+            self.rate_hz = self.declare_parameter("rate_hz", 10.0, "publish rate, Hz").value
+            self.pub = self.create_publisher(msg.String, "chatter", 10)
+            self.create_timer(1.0 / self.rate_hz, self.tick)
+
+The work is delegated to a backend implementation (:class:`NodeImpl`) chosen by the
+:class:`Context`: in-process, rclpy, or later DDS.
+"""
+
+from __future__ import annotations
+
+import abc
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from robot_rl.errors import RobotRLError
+from robot_rl.runtime.backend import selected_backend_name
+from robot_rl.runtime.params import Parameter, ParameterValue
+from robot_rl.runtime.qos import QoSProfile
+
+
+class Logger(Protocol):
+    """What ``get_logger()`` returns: rclpy's logger methods."""
+
+    def debug(self, message: str) -> Any: ...
+    def info(self, message: str) -> Any: ...
+    def warning(self, message: str) -> Any: ...
+    def error(self, message: str) -> Any: ...
+    def fatal(self, message: str) -> Any: ...
+
+
+class Publisher(Protocol):
+    """A publisher handle."""
+
+    topic_name: str
+
+    def publish(self, message: Any) -> None: ...
+
+
+class NodeImpl(abc.ABC):
+    """One backend's implementation of a node; :class:`Node` forwards to it."""
+
+    @abc.abstractmethod
+    def get_name(self) -> str: ...
+    @abc.abstractmethod
+    def get_namespace(self) -> str: ...
+    @abc.abstractmethod
+    def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile) -> Publisher: ...
+    @abc.abstractmethod
+    def create_subscription(
+        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile
+    ) -> Any: ...
+    @abc.abstractmethod
+    def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any: ...
+    @abc.abstractmethod
+    def declare_parameter(
+        self, name: str, default_value: ParameterValue, description: str, read_only: bool
+    ) -> Parameter: ...
+    @abc.abstractmethod
+    def get_parameter(self, name: str) -> Parameter: ...
+    @abc.abstractmethod
+    def get_logger(self) -> Logger: ...
+    @abc.abstractmethod
+    def get_clock(self) -> Any: ...
+    @abc.abstractmethod
+    def resolve_topic_name(self, topic: str) -> str: ...
+    @abc.abstractmethod
+    def destroy(self) -> None: ...
+
+
+class Context(abc.ABC):
+    """A backend's process-wide state: it creates node implementations and spins them."""
+
+    backend: str
+
+    @abc.abstractmethod
+    def create_node_impl(
+        self,
+        node: Node,
+        node_name: str,
+        namespace: str,
+        cli_args: list[str],
+        parameter_overrides: dict[str, ParameterValue],
+    ) -> NodeImpl: ...
+
+    @abc.abstractmethod
+    def spin(self) -> None:
+        """Run callbacks until shutdown (or, in-process, until nothing is left to run)."""
+
+    @abc.abstractmethod
+    def shutdown(self, reason: str = "") -> None:
+        """Stop spinning and release resources."""
+
+    @abc.abstractmethod
+    def ok(self) -> bool:
+        """Return False once shut down."""
+
+
+def create_context(args: list[str] | None = None) -> Context:
+    """Create the context of the selected backend (see :mod:`robot_rl.runtime.backend`).
+
+    Args:
+        args: Process-wide arguments, including ``--ros-args``. In-process contexts
+            ignore them (each node gets its own ``cli_args``); rclpy uses them as
+            global arguments, as ``rclpy.init(args=...)`` does.
+    """
+    backend = selected_backend_name()
+    if backend == "rclpy":
+        from robot_rl.runtime.rclpy_backend import RclpyContext
+
+        return RclpyContext(args or [])
+    from robot_rl.runtime.inproc import InprocContext
+
+    return InprocContext()
+
+
+class Node:
+    """Base class of every robot_rl node (rclpy's Node API, backend-independent)."""
+
+    def __init__(
+        self,
+        node_name: str,
+        *,
+        context: Context,
+        namespace: str = "",
+        cli_args: list[str] | None = None,
+        parameter_overrides: dict[str, ParameterValue] | None = None,
+    ) -> None:
+        """Create the node in ``context``.
+
+        Args:
+            node_name: The node's name in code; ``-r __node:=`` may change it.
+            context: The backend context (from :func:`create_context` or the launcher).
+            namespace: The namespace in code, relative or absolute; ``-r __ns:=`` wins.
+            cli_args: This node's own arguments (``--ros-args ...``), as ros2 launch passes them.
+            parameter_overrides: Values that win over every other source, as in rclpy.
+        """
+        self.context = context
+        self._impl = context.create_node_impl(self, node_name, namespace, cli_args or [], parameter_overrides or {})
+
+    def get_name(self) -> str:
+        """Return the node's (remapped) name."""
+        return self._impl.get_name()
+
+    def get_namespace(self) -> str:
+        """Return the node's absolute (remapped) namespace."""
+        return self._impl.get_namespace()
+
+    def get_fully_qualified_name(self) -> str:
+        """Return ``/namespace/name``."""
+        namespace = self.get_namespace()
+        return ("" if namespace == "/" else namespace) + "/" + self.get_name()
+
+    def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile | int) -> Publisher:
+        """Create a publisher; ``topic`` is resolved and remapped like in rclpy."""
+        from robot_rl.runtime.qos import as_qos
+
+        return self._impl.create_publisher(msg_type, topic, as_qos(qos))
+
+    def create_subscription(
+        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile | int
+    ) -> Any:
+        """Create a subscription whose callback receives each message."""
+        from robot_rl.runtime.qos import as_qos
+
+        return self._impl.create_subscription(msg_type, topic, callback, as_qos(qos))
+
+    def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
+        """Call ``callback`` every ``period_s`` seconds of the node's ROS clock (sim time if enabled)."""
+        if not period_s > 0:
+            raise RobotRLError(f"{self.get_fully_qualified_name()}: timer period must be > 0 s, got {period_s}")
+        return self._impl.create_timer(period_s, callback)
+
+    def declare_parameter(
+        self, name: str, default_value: ParameterValue, description: str = "", *, read_only: bool = False
+    ) -> Parameter:
+        """Declare a typed parameter; an override of another type raises ParameterTypeError."""
+        return self._impl.declare_parameter(name, default_value, description, read_only)
+
+    def get_parameter(self, name: str) -> Parameter:
+        """Return a declared parameter (``.value`` holds its value)."""
+        return self._impl.get_parameter(name)
+
+    def get_logger(self) -> Logger:
+        """Return the node's logger."""
+        return self._impl.get_logger()
+
+    def get_clock(self) -> Any:
+        """Return the node's ROS clock; ``get_clock().now()`` follows use_sim_time."""
+        return self._impl.get_clock()
+
+    def resolve_topic_name(self, topic: str) -> str:
+        """Return the fully qualified, remapped name that ``topic`` resolves to in this node."""
+        return self._impl.resolve_topic_name(topic)
+
+    def request_shutdown(self, reason: str) -> None:
+        """Ask the whole context to stop spinning (e.g. a sim node that finished its episodes)."""
+        self.get_logger().info(f"shutdown requested: {reason}")
+        self.context.shutdown(reason)
+
+    def destroy_node(self) -> None:
+        """Remove the node's publishers, subscriptions and timers from the graph."""
+        self._impl.destroy()
+
+
+@dataclass(frozen=True)
+class NodeMain:
+    """The ``main`` of a node executable: ``main = NodeMain(Talker)`` in the node's module.
+
+    Console scripts point at it, and the in-process launcher reads ``node_class``
+    from it, so setup.cfg's ``console_scripts`` is the one list of executables.
+    """
+
+    node_class: type[Node]  # the Node subclass this executable runs
+
+    def __call__(self, args: list[str] | None = None) -> int:
+        """Run the node until Ctrl-C or shutdown; return the process exit code."""
+        argv = sys.argv[1:] if args is None else list(args)
+        context: Context | None = None
+        try:
+            context = create_context(argv)
+            node = self.node_class(context=context, cli_args=argv)
+            context.spin()
+            node.destroy_node()
+        except KeyboardInterrupt:
+            pass
+        except RobotRLError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        finally:
+            if context is not None and context.ok():
+                context.shutdown("process exit")
+        return 0

@@ -1,0 +1,211 @@
+"""ROS2 parameters: typed values, params files and override precedence.
+
+Precedence follows rcl and rclpy (checked against rclpy Jazzy). All ``-p`` rules and
+``--params-file`` files of a node's command line are merged, in command-line order,
+into one ordered table ``node pattern -> {name: value}``. A pattern keeps the place
+where it first appeared, and a later value for the same pattern and name replaces
+the earlier one. A node then applies every pattern that matches its fully qualified
+name, in table order, so later patterns win. ``-p name:=value`` without a node
+prefix belongs to the ``/**`` pattern.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Union
+
+import yaml
+
+from robot_rl.errors import ParameterError, ParameterTypeError
+
+ParameterValue = Union[bool, int, float, str, list[bool], list[int], list[float], list[str]]
+
+
+class ParameterType(enum.Enum):
+    """The parameter types of rcl_interfaces/ParameterType that robot_rl supports."""
+
+    BOOL = "bool"
+    INTEGER = "integer"
+    DOUBLE = "double"
+    STRING = "string"
+    BOOL_ARRAY = "bool array"
+    INTEGER_ARRAY = "integer array"
+    DOUBLE_ARRAY = "double array"
+    STRING_ARRAY = "string array"
+
+
+_SCALAR_TYPES: dict[type, ParameterType] = {
+    bool: ParameterType.BOOL,
+    int: ParameterType.INTEGER,
+    float: ParameterType.DOUBLE,
+    str: ParameterType.STRING,
+}
+_ARRAY_TYPES: dict[ParameterType, ParameterType] = {
+    ParameterType.BOOL: ParameterType.BOOL_ARRAY,
+    ParameterType.INTEGER: ParameterType.INTEGER_ARRAY,
+    ParameterType.DOUBLE: ParameterType.DOUBLE_ARRAY,
+    ParameterType.STRING: ParameterType.STRING_ARRAY,
+}
+
+
+def parameter_type_of(value: object) -> ParameterType:
+    """Return the ROS parameter type of a Python value.
+
+    Raises:
+        ValueError: For None, a dict, an empty list, or a list of mixed types.
+    """
+    if type(value) in _SCALAR_TYPES:
+        return _SCALAR_TYPES[type(value)]
+    if isinstance(value, (list, tuple)):
+        if not value:
+            raise ValueError("an empty list has no parameter type")
+        kinds = {type(item) for item in value}
+        if len(kinds) != 1 or next(iter(kinds)) not in _SCALAR_TYPES:
+            raise ValueError(f"a list parameter must hold one scalar type, got {sorted(k.__name__ for k in kinds)}")
+        return _ARRAY_TYPES[_SCALAR_TYPES[next(iter(kinds))]]
+    raise ValueError(f"unsupported parameter value {value!r} of type {type(value).__name__}")
+
+
+def _from_yaml_value(value: object) -> ParameterValue:
+    if isinstance(value, (list, tuple)):
+        if not value:
+            return []
+        parameter_type_of(list(value))
+        return list(value)
+    if value is None or isinstance(value, dict):
+        raise ValueError(f"unsupported parameter value {value!r}")
+    parameter_type_of(value)
+    return value  # type: ignore[return-value]
+
+
+def parse_parameter_value(text: str) -> ParameterValue:
+    """Parse the value of ``-p name:=value`` as YAML, the way rcl does.
+
+    ``5`` is an integer, ``5.0`` a double, ``true`` a bool, ``[1, 2]`` an integer
+    array, ``'5'`` a string; a YAML null stays the string ``"null"`` like in rcl.
+    """
+    try:
+        loaded = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ValueError(f"not valid YAML: {error.problem}") from None
+    if loaded is None:
+        return text
+    return _from_yaml_value(loaded)
+
+
+def _flatten(prefix: str, tree: dict, out: dict[str, ParameterValue], source: str) -> None:
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _flatten(name + ".", value, out, source)
+            continue
+        try:
+            out[name] = _from_yaml_value(value)
+        except ValueError as error:
+            raise ParameterError(f"{source}: parameter {name!r}: {error}") from None
+
+
+def _collect_nodes(prefix: str, tree: object, out: dict[str, dict[str, ParameterValue]], source: str) -> None:
+    if not isinstance(tree, dict):
+        raise ParameterError(f"{source}: expected a mapping under {prefix or 'the top level'!r}")
+    for key, value in tree.items():
+        if key == "ros__parameters":
+            if not prefix:
+                raise ParameterError(f"{source}: 'ros__parameters' must be under a node name")
+            if not isinstance(value, dict):
+                raise ParameterError(f"{source}: {prefix}: 'ros__parameters' must be a mapping")
+            params: dict[str, ParameterValue] = {}
+            _flatten("", value, params, f"{source}: {prefix}")
+            node_key = prefix if prefix.startswith("/") else "/" + prefix
+            out.setdefault(node_key, {}).update(params)
+        else:
+            name = str(key).strip("/")
+            _collect_nodes(f"{prefix}/{name}" if prefix else name, value, out, source)
+
+
+def load_params_file(path: Path) -> dict[str, dict[str, ParameterValue]]:
+    """Load a ROS2 params file into ``{node pattern: {name: value}}`` in file order.
+
+    Raises:
+        ParameterError: If the file is missing, is not valid YAML, or is not in the
+            ``node: ros__parameters: {...}`` layout. The message names the file.
+    """
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ParameterError(f"params file {path}: {error.strerror}") from None
+    try:
+        tree = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ParameterError(f"params file {path}: malformed YAML{where}") from None
+    nodes: dict[str, dict[str, ParameterValue]] = {}
+    if tree is not None:
+        _collect_nodes("", tree, nodes, f"params file {path}")
+    return nodes
+
+
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    parts = []
+    for token in pattern.strip("/").split("/"):
+        if token == "**":
+            parts.append("(/[^/]+)*")
+        else:
+            parts.append("/" + re.escape(token).replace(r"\*", "[^/]+"))
+    return re.compile("^" + "".join(parts) + "$")
+
+
+@dataclass
+class ParameterOverrides:
+    """The ordered table ``node pattern -> {name: value}`` that rcl builds from a command line."""
+
+    table: dict[str, dict[str, ParameterValue]] = field(default_factory=dict)  # pattern -> params
+
+    def add(self, pattern: str, params: dict[str, ParameterValue]) -> None:
+        """Merge ``params`` into ``pattern``; a new pattern goes to the end of the table."""
+        self.table.setdefault(pattern, {}).update(params)
+
+    def for_node(self, fully_qualified_name: str) -> dict[str, ParameterValue]:
+        """Return the overrides that apply to one node, later patterns winning."""
+        result: dict[str, ParameterValue] = {}
+        for pattern, params in self.table.items():
+            if _pattern_regex(pattern).match(fully_qualified_name):
+                result.update(params)
+        return result
+
+
+@dataclass
+class Parameter:
+    """A declared parameter: its name, typed value and description."""
+
+    name: str  # the parameter name, dots for nested names
+    value: ParameterValue  # the current value
+    type_: ParameterType  # the type fixed at declaration
+    description: str = ""  # what the parameter does, with units
+    read_only: bool = False  # True forbids changes after declaration
+
+
+def check_parameter_value(name: str, expected: ParameterType, value: object, source: str) -> ParameterValue:
+    """Return ``value`` if it fits the declared type, else raise ParameterTypeError.
+
+    Like rclpy, an integer is not silently turned into a double. An empty list fits
+    any array type.
+    """
+    if isinstance(value, list) and not value and expected in _ARRAY_TYPES.values():
+        return []
+    try:
+        actual = parameter_type_of(value)
+    except ValueError as error:
+        raise ParameterTypeError(f"parameter {name!r} ({source}): {error}") from None
+    if actual != expected:
+        hint = ""
+        if expected == ParameterType.DOUBLE and actual == ParameterType.INTEGER:
+            hint = f" (write {value}.0)"
+        raise ParameterTypeError(
+            f"parameter {name!r} ({source}) expects {expected.value}, got {actual.value} {value!r}{hint}"
+        )
+    return list(value) if isinstance(value, (list, tuple)) else value  # type: ignore[return-value]

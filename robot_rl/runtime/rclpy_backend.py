@@ -1,0 +1,163 @@
+"""The rclpy backend: the same node classes on a real ROS2 install.
+
+This is the only module (with the future DDS backend) that imports rclpy. Each
+robot_rl :class:`~robot_rl.runtime.node.Node` gets an ``rclpy.node.Node`` and
+forwards to it; name resolution, remapping, parameters and time are rclpy's own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from collections.abc import Callable
+from typing import Any
+
+import rclpy
+from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.exceptions import (
+    InvalidParameterTypeException,
+    ParameterAlreadyDeclaredException,
+    ParameterNotDeclaredException,
+)
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node as RclpyNode
+from rclpy.qos import DurabilityPolicy as RclpyDurability
+from rclpy.qos import HistoryPolicy as RclpyHistory
+from rclpy.qos import QoSProfile as RclpyQoSProfile
+from rclpy.qos import ReliabilityPolicy as RclpyReliability
+
+from robot_rl.errors import ParameterError, ParameterTypeError
+from robot_rl.runtime.node import Context, Logger, Node, NodeImpl
+from robot_rl.runtime.params import Parameter, ParameterValue, parameter_type_of
+from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+
+def to_rclpy_qos(qos: QoSProfile) -> RclpyQoSProfile:
+    """Convert a robot_rl QoSProfile to rclpy's."""
+    return RclpyQoSProfile(
+        depth=qos.depth,
+        history=RclpyHistory.KEEP_LAST if qos.history == HistoryPolicy.KEEP_LAST else RclpyHistory.KEEP_ALL,
+        reliability=(
+            RclpyReliability.RELIABLE if qos.reliability == ReliabilityPolicy.RELIABLE else RclpyReliability.BEST_EFFORT
+        ),
+        durability=(
+            RclpyDurability.TRANSIENT_LOCAL
+            if qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
+            else RclpyDurability.VOLATILE
+        ),
+    )
+
+
+class RclpyNodeImpl(NodeImpl):
+    """Forwards the robot_rl node API to an ``rclpy.node.Node``."""
+
+    def __init__(
+        self,
+        context: RclpyContext,
+        node_name: str,
+        namespace: str,
+        cli_args: list[str],
+        parameter_overrides: dict[str, ParameterValue],
+    ) -> None:
+        overrides = [rclpy.parameter.Parameter(name, value=value) for name, value in parameter_overrides.items()]
+        self.node = RclpyNode(
+            node_name,
+            namespace=namespace or None,
+            context=context.rclpy_context,
+            cli_args=cli_args or None,
+            parameter_overrides=overrides,
+        )
+        self.descriptions: dict[str, str] = {}
+        context.executor.add_node(self.node)
+
+    def get_name(self) -> str:
+        return self.node.get_name()
+
+    def get_namespace(self) -> str:
+        return self.node.get_namespace()
+
+    def resolve_topic_name(self, topic: str) -> str:
+        return self.node.resolve_topic_name(topic)
+
+    def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile) -> Any:
+        return self.node.create_publisher(msg_type, topic, to_rclpy_qos(qos))
+
+    def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile) -> Any:
+        return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos))
+
+    def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
+        return self.node.create_timer(period_s, callback)
+
+    def _wrap(self, parameter: Any) -> Parameter:
+        value = parameter.value
+        if isinstance(value, tuple) or type(value).__module__ in ("array", "numpy"):
+            value = list(value)
+        description = self.descriptions.get(parameter.name, "")
+        return Parameter(parameter.name, value, parameter_type_of(value) if value != [] else None, description)  # type: ignore[arg-type]
+
+    def declare_parameter(
+        self, name: str, default_value: ParameterValue, description: str, read_only: bool
+    ) -> Parameter:
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
+        fqn = self.node.get_fully_qualified_name()
+        try:
+            parameter = self.node.declare_parameter(name, default_value, descriptor)
+        except InvalidParameterTypeException as error:
+            raise ParameterTypeError(f"node {fqn}: parameter {name!r}: {error}") from None
+        except ParameterAlreadyDeclaredException:
+            raise ParameterError(f"{fqn}: parameter {name!r} is already declared") from None
+        self.descriptions[name] = description
+        return self._wrap(parameter)
+
+    def get_parameter(self, name: str) -> Parameter:
+        try:
+            return self._wrap(self.node.get_parameter(name))
+        except ParameterNotDeclaredException:
+            raise ParameterError(
+                f"{self.node.get_fully_qualified_name()}: parameter {name!r} is not declared"
+            ) from None
+
+    def get_logger(self) -> Logger:
+        return self.node.get_logger()
+
+    def get_clock(self) -> Any:
+        return self.node.get_clock()
+
+    def destroy(self) -> None:
+        self.node.destroy_node()
+
+
+class RclpyContext(Context):
+    """An rclpy context and a single-threaded executor holding every node created in it."""
+
+    backend = "rclpy"
+
+    def __init__(self, args: list[str]) -> None:
+        self.rclpy_context = rclpy.context.Context()
+        rclpy.init(args=["robot_rl", *args], context=self.rclpy_context)
+        self.executor = SingleThreadedExecutor(context=self.rclpy_context)
+
+    def create_node_impl(
+        self,
+        node: Node,
+        node_name: str,
+        namespace: str,
+        cli_args: list[str],
+        parameter_overrides: dict[str, ParameterValue],
+    ) -> RclpyNodeImpl:
+        return RclpyNodeImpl(self, node_name, namespace, cli_args, parameter_overrides)
+
+    def spin(self) -> None:
+        with contextlib.suppress(ExternalShutdownException):
+            self.executor.spin()
+
+    def spin_once(self, timeout_s: float = 0.1) -> None:
+        """Run at most one callback, waiting up to ``timeout_s`` seconds."""
+        self.executor.spin_once(timeout_sec=timeout_s)
+
+    def ok(self) -> bool:
+        return self.rclpy_context.ok()
+
+    def shutdown(self, reason: str = "") -> None:
+        self.executor.shutdown(timeout_sec=0)
+        rclpy.try_shutdown(context=self.rclpy_context)

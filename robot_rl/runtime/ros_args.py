@@ -1,0 +1,131 @@
+"""Parse the ``--ros-args`` command line that ``ros2 run`` and ``ros2 launch`` generate.
+
+Supported flags (the ones ros2 launch emits, with rcl's syntax):
+``-r/--remap [node:]from:=to`` (including ``__node:=`` and ``__ns:=``),
+``-p/--param [node:]name:=value``, ``--params-file FILE`` and
+``--log-level [logger:=]LEVEL``. ROS arguments sit between ``--ros-args`` and an
+optional ``--``; everything else is returned untouched for the program itself.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from robot_rl.errors import RosArgsError
+from robot_rl.runtime.names import RemapRule, validate_namespace, validate_node_name
+from robot_rl.runtime.params import ParameterValue, parse_parameter_value
+
+LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
+
+_NODE_PREFIX = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):(?!=)(.*)$")
+
+
+@dataclass(frozen=True)
+class ParamRule:
+    """One ``-p [node:]name:=value`` rule."""
+
+    name: str  # parameter name, dots for nested names
+    value: ParameterValue  # the value, parsed as YAML the way rcl does
+    node: str | None = None  # only this node name; None = every node ('/**')
+
+
+@dataclass(frozen=True)
+class ParamsFileRule:
+    """One ``--params-file FILE`` argument."""
+
+    path: Path  # the YAML params file to load
+
+
+@dataclass
+class RosArgs:
+    """The parsed ROS arguments of one process or one node."""
+
+    remaps: list[RemapRule] = field(default_factory=list)  # topic remap rules, in order
+    node_name: str | None = None  # from ``-r __node:=``; None keeps the name in code
+    namespace: str | None = None  # from ``-r __ns:=`` (absolute); None keeps the namespace
+    # ``-p`` rules and ``--params-file`` files in command-line order (order decides precedence)
+    parameter_sources: list[ParamRule | ParamsFileRule] = field(default_factory=list)
+    log_levels: dict[str, str] = field(default_factory=dict)  # logger name ('' = default) -> level
+    unparsed: list[str] = field(default_factory=list)  # non-ROS arguments, for the program
+
+
+def _split_rule(flag: str, text: str) -> tuple[str | None, str, str]:
+    """Split ``[node:]lhs:=rhs`` into (node, lhs, rhs)."""
+    if ":=" not in text:
+        raise RosArgsError(f"cannot parse '{flag} {text}': expected [node:]name:=value")
+    lhs, rhs = text.split(":=", 1)
+    node = None
+    match = _NODE_PREFIX.match(lhs)
+    if match:
+        node, lhs = match.group(1), match.group(2)
+    if ":" in lhs or not lhs:
+        raise RosArgsError(f"cannot parse '{flag} {text}': the node prefix must be a plain node name")
+    return node, lhs, rhs
+
+
+def _parse_remap(text: str, parsed: RosArgs) -> None:
+    node, lhs, rhs = _split_rule("-r", text)
+    if not rhs:
+        raise RosArgsError(f"cannot parse '-r {text}': the replacement is empty")
+    if lhs == "__node":
+        parsed.node_name = parsed.node_name or validate_node_name(rhs)
+    elif lhs == "__ns":
+        if not rhs.startswith("/"):
+            raise RosArgsError(f"cannot parse '-r {text}': the namespace must be absolute")
+        parsed.namespace = parsed.namespace or validate_namespace(rhs)
+    elif lhs.startswith("__"):
+        raise RosArgsError(f"cannot parse '-r {text}': unknown special name {lhs!r} (use __node or __ns)")
+    else:
+        parsed.remaps.append(RemapRule(from_name=lhs, to_name=rhs, node=node))
+
+
+def _parse_log_level(text: str, parsed: RosArgs) -> None:
+    logger, _, level = text.rpartition(":=")
+    if level.lower() not in LOG_LEVELS:
+        raise RosArgsError(f"cannot parse '--log-level {text}': level must be one of {', '.join(LOG_LEVELS)}")
+    parsed.log_levels[logger] = level.lower()
+
+
+def parse_ros_args(argv: list[str]) -> RosArgs:
+    """Parse a full argument vector (without the program name).
+
+    Raises:
+        RosArgsError: On an unknown ROS flag, a flag without its value or a malformed rule.
+    """
+    parsed = RosArgs()
+    in_ros_args = False
+    index = 0
+    while index < len(argv):
+        arg = argv[index]
+        index += 1
+        if arg == "--ros-args":
+            in_ros_args = True
+            continue
+        if not in_ros_args:
+            parsed.unparsed.append(arg)
+            continue
+        if arg == "--":
+            in_ros_args = False
+            continue
+        if arg not in ("-r", "--remap", "-p", "--param", "--params-file", "--log-level"):
+            raise RosArgsError(f"unknown ROS argument {arg!r} (supported: -r, -p, --params-file, --log-level)")
+        if index >= len(argv):
+            raise RosArgsError(f"ROS argument {arg} is missing its value")
+        value = argv[index]
+        index += 1
+        if arg in ("-r", "--remap"):
+            _parse_remap(value, parsed)
+        elif arg in ("-p", "--param"):
+            node, name, text = _split_rule("-p", value)
+            try:
+                parameter = parse_parameter_value(text)
+            except ValueError as error:
+                raise RosArgsError(f"cannot parse '-p {value}': {error}") from None
+            parsed.parameter_sources.append(ParamRule(name=name, value=parameter, node=node))
+        elif arg == "--params-file":
+            parsed.parameter_sources.append(ParamsFileRule(path=Path(value)))
+        else:
+            _parse_log_level(value, parsed)
+    return parsed
