@@ -10,7 +10,7 @@ import argparse
 import sys
 
 from robot_rl.errors import RobotRLError
-from robot_rl.runtime.backend import BACKENDS, select_backend
+from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_name
 
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
@@ -27,14 +27,18 @@ def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
     return path, parse_launch_arguments(rest)
 
 
+def _backend(args: argparse.Namespace) -> str:
+    """Apply ``--backend`` if given, else validate ROBOT_RL_BACKEND / auto-detection."""
+    return select_backend(args.backend) if args.backend else selected_backend_name()
+
+
 def _cmd_launch(args: argparse.Namespace) -> int:
     from robot_rl.runtime.launch_file import read_launch_file
     from robot_rl.runtime.launcher import run_inproc, run_processes
 
-    backend = select_backend(args.backend) if args.backend else None
+    backend = _backend(args)
     path, arguments = _launch_target(args.target)
     plan = read_launch_file(path, arguments)  # type: ignore[arg-type]
-    backend = backend or select_backend("inproc" if not args.backend else args.backend)
     if backend == "inproc":
         context = run_inproc(plan, realtime=args.realtime)
         print(f"launch finished: {context.shutdown_reason}", file=sys.stderr)
@@ -46,10 +50,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
     from robot_rl.runtime.executables import node_class
     from robot_rl.runtime.node import NodeMain
 
-    if args.backend:
-        select_backend(args.backend)
-    else:
-        select_backend("inproc")
+    _backend(args)
     return NodeMain(node_class("robot_rl", args.name))(args.node_args)
 
 
@@ -83,7 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run FILE, or PACKAGE NAME.launch.yaml, with name:=value arguments.",
     )
     launch.add_argument("target", nargs="+", help="FILE | PACKAGE NAME.launch.yaml, then name:=value ...")
-    launch.add_argument("--backend", choices=BACKENDS, help="runtime backend (default: inproc for launch)")
+    launch.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="runtime backend (default: $ROBOT_RL_BACKEND, else rclpy if importable, else inproc)",
+    )
     launch.add_argument(
         "--realtime", action="store_true", help="inproc: run wall timers in real time instead of as fast as possible"
     )
@@ -95,7 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run node executable NAME; pass ROS arguments after --ros-args.",
     )
     node.add_argument("name", help="node executable name, e.g. demo_monitor")
-    node.add_argument("--backend", choices=BACKENDS, help="runtime backend (default: inproc)")
+    node.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        help="runtime backend (default: $ROBOT_RL_BACKEND, else rclpy if importable, else inproc)",
+    )
     node.add_argument("node_args", nargs=argparse.REMAINDER, help="arguments for the node, e.g. --ros-args -p x:=1")
     node.set_defaults(func=_cmd_node)
 

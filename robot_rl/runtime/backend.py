@@ -39,6 +39,12 @@ def selected_backend_name() -> str:
     return name
 
 
+def uses_ros_message_classes() -> bool:
+    """Return True if message classes should be rclpy's (never raises, safe at import time)."""
+    name = os.environ.get(ENV_VAR, "").strip().lower()
+    return name == "rclpy" or (not name and rclpy_available())
+
+
 def select_backend(name: str) -> str:
     """Select a backend for this process (what ``--backend`` does) and return it."""
     os.environ[ENV_VAR] = name

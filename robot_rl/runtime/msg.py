@@ -25,7 +25,7 @@ from rosbags.typesys import Stores, get_typestore
 from rosbags.typesys.base import Nodetype
 
 from robot_rl.errors import MessageError
-from robot_rl.runtime.backend import selected_backend_name
+from robot_rl.runtime.backend import uses_ros_message_classes
 
 # Explicit non-zero defaults of ROS2 .msg files, which rosbags' type store does not
 # keep. This is the complete list for the Jazzy interfaces in the store; a test
@@ -166,7 +166,7 @@ def message_type_name(cls: type) -> str:
     return f"{package}/msg/{cls.__name__}"
 
 
-_USE_ROS_CLASSES = selected_backend_name() == "rclpy"
+_USE_ROS_CLASSES = uses_ros_message_classes()
 
 # The types of the topic table in ARCHITECTURE.md, plus the types they contain.
 Time = message_class("builtin_interfaces/msg/Time")

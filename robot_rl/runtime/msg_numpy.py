@@ -182,7 +182,7 @@ def joint_trajectory_to_numpy(trajectory: object) -> tuple[list[str], np.ndarray
         if values.size != len(names):
             raise MessageError(f"trajectory point {index} has {values.size} positions for {len(names)} joint names")
         positions[index] = values
-        times[index] = point.time_from_start.sec + point.time_from_start.nanosec * 1e-9
+        times[index] = (point.time_from_start.sec * 1_000_000_000 + point.time_from_start.nanosec) / 1e9
     return names, positions, times
 
 

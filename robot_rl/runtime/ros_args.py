@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robot_rl.errors import RosArgsError
+from robot_rl.errors import InvalidNameError, RosArgsError
 from robot_rl.runtime.names import RemapRule, validate_namespace, validate_node_name
 from robot_rl.runtime.params import ParameterValue, parse_parameter_value
 
@@ -69,16 +69,20 @@ def _parse_remap(text: str, parsed: RosArgs) -> None:
     node, lhs, rhs = _split_rule("-r", text)
     if not rhs:
         raise RosArgsError(f"cannot parse '-r {text}': the replacement is empty")
-    if lhs == "__node":
-        parsed.node_name = parsed.node_name or validate_node_name(rhs)
-    elif lhs == "__ns":
-        if not rhs.startswith("/"):
-            raise RosArgsError(f"cannot parse '-r {text}': the namespace must be absolute")
-        parsed.namespace = parsed.namespace or validate_namespace(rhs)
-    elif lhs.startswith("__"):
+    try:
+        if lhs == "__node":
+            parsed.node_name = parsed.node_name or validate_node_name(rhs)
+            return
+        if lhs == "__ns":
+            if not rhs.startswith("/"):
+                raise RosArgsError(f"cannot parse '-r {text}': the namespace must be absolute")
+            parsed.namespace = parsed.namespace or validate_namespace(rhs)
+            return
+    except InvalidNameError as error:
+        raise RosArgsError(f"cannot parse '-r {text}': {error}") from None
+    if lhs.startswith("__"):
         raise RosArgsError(f"cannot parse '-r {text}': unknown special name {lhs!r} (use __node or __ns)")
-    else:
-        parsed.remaps.append(RemapRule(from_name=lhs, to_name=rhs, node=node))
+    parsed.remaps.append(RemapRule(from_name=lhs, to_name=rhs, node=node))
 
 
 def _parse_log_level(text: str, parsed: RosArgs) -> None:

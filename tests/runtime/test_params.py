@@ -1,0 +1,192 @@
+"""Parameters: params files, override precedence and type checking.
+
+Expected precedence is rcl's (see robot_rl.runtime.params): patterns are merged into
+one ordered table in command-line order, a pattern keeps its first position, and a
+node applies every matching pattern in table order. The same cases are checked
+against real rclpy in test_rclpy_backend.py.
+"""
+
+from pathlib import Path
+
+import pytest
+
+from robot_rl.errors import ParameterError, ParameterTypeError
+from robot_rl.runtime import Node
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.params import ParameterOverrides, ParameterType, load_params_file, parameter_type_of
+
+FILE_1 = """
+/**:
+  ros__parameters:
+    a: 1
+    b: 1
+    c: 1
+/talker:
+  ros__parameters:
+    a: 2
+"""
+FILE_2 = """
+talker:
+  ros__parameters:
+    b: 3
+/**:
+  ros__parameters:
+    b: 4
+    c: 4
+"""
+FILE_NS = """
+/ns/*:
+  ros__parameters:
+    e: 1
+/**:
+  ros__parameters:
+    e: 2
+    g: 2
+/ns/talker:
+  ros__parameters:
+    g: 3
+/**/talker:
+  ros__parameters:
+    g: 4
+"""
+
+
+class Talker(Node):
+    def __init__(self, names: tuple[str, ...] = ("a", "b", "c"), **kwargs: object) -> None:
+        super().__init__("talker", **kwargs)  # type: ignore[arg-type]
+        self.values = {name: self.declare_parameter(name, 0, f"test parameter {name}").value for name in names}
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def values(cli_args: list[str], namespace: str = "", names: tuple[str, ...] = ("a", "b", "c")) -> dict:
+    return Talker(names, context=InprocContext(), namespace=namespace, cli_args=cli_args).values
+
+
+def test_node_specific_entry_beats_earlier_wildcard(tmp_path: Path) -> None:
+    f1 = write(tmp_path, "f1.yaml", FILE_1)
+    assert values(["--ros-args", "--params-file", f1]) == {"a": 2, "b": 1, "c": 1}
+
+
+def test_command_line_param_after_file_wins(tmp_path: Path) -> None:
+    f1 = write(tmp_path, "f1.yaml", FILE_1)
+    assert values(["--ros-args", "--params-file", f1, "-p", "b:=5"])["b"] == 5
+
+
+def test_command_line_param_before_file_loses(tmp_path: Path) -> None:
+    f1 = write(tmp_path, "f1.yaml", FILE_1)
+    assert values(["--ros-args", "-p", "b:=5", "--params-file", f1])["b"] == 1
+
+
+def test_wildcard_param_does_not_beat_later_node_entry(tmp_path: Path) -> None:
+    # '-p a:=5' merges into the '/**' pattern, which comes before '/talker' in the table.
+    f1 = write(tmp_path, "f1.yaml", FILE_1)
+    assert values(["--ros-args", "--params-file", f1, "-p", "a:=5"])["a"] == 2
+    assert values(["--ros-args", "--params-file", f1, "-p", "talker:a:=5"])["a"] == 5
+
+
+def test_second_file_merges_into_existing_patterns(tmp_path: Path) -> None:
+    f1, f2 = write(tmp_path, "f1.yaml", FILE_1), write(tmp_path, "f2.yaml", FILE_2)
+    assert values(["--ros-args", "--params-file", f1, "--params-file", f2]) == {"a": 2, "b": 3, "c": 4}
+
+
+def test_wildcard_patterns_in_namespaces(tmp_path: Path) -> None:
+    f = write(tmp_path, "ns.yaml", FILE_NS)
+    assert values(["--ros-args", "--params-file", f], namespace="/ns", names=("e", "g")) == {"e": 2, "g": 4}
+
+
+def test_node_prefixed_param_uses_the_remapped_name() -> None:
+    args = ["--ros-args", "-r", "__node:=renamed", "-p", "talker:a:=5", "-p", "renamed:b:=6"]
+    assert values(args) == {"a": 0, "b": 6, "c": 0}
+
+
+def test_constructor_overrides_win(tmp_path: Path) -> None:
+    f1 = write(tmp_path, "f1.yaml", FILE_1)
+    node = Talker(context=InprocContext(), cli_args=["--ros-args", "--params-file", f1], parameter_overrides={"a": 9})
+    assert node.values["a"] == 9
+
+
+def test_nested_yaml_keys_become_dotted_names(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, "nested.yaml", "/ns:\n  talker:\n    ros__parameters:\n      limits:\n        max_vel: 0.5\n"
+    )
+    assert load_params_file(Path(path)) == {"/ns/talker": {"limits.max_vel": 0.5}}
+
+
+def test_type_mismatch_is_rejected_with_the_source() -> None:
+    class Rate(Node):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__("rate", **kwargs)  # type: ignore[arg-type]
+            self.declare_parameter("rate_hz", 10.0, "rate, Hz")
+
+    with pytest.raises(ParameterTypeError, match=r"expects double, got integer 5 \(write 5.0\)") as info:
+        Rate(context=InprocContext(), cli_args=["--ros-args", "-p", "rate_hz:=5"])
+    assert "-p rate_hz" in str(info.value)
+    with pytest.raises(ParameterTypeError, match="expects double, got string"):
+        Rate(context=InprocContext(), cli_args=["--ros-args", "-p", "rate_hz:=fast"])
+
+
+def test_declare_errors() -> None:
+    node = Talker(context=InprocContext())
+    with pytest.raises(ParameterError, match="already declared"):
+        node.declare_parameter("a", 1)
+    with pytest.raises(ParameterError, match="not declared"):
+        node.get_parameter("missing")
+    with pytest.raises(ParameterError, match="bad default"):
+        node.declare_parameter("d", None)  # type: ignore[arg-type]
+    assert node.get_parameter("use_sim_time").value is False
+
+
+def test_empty_list_override_fits_any_array_type() -> None:
+    class Arrays(Node):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__("arrays", **kwargs)  # type: ignore[arg-type]
+            self.names = self.declare_parameter("names", ["x"], "names").value
+
+    assert Arrays(context=InprocContext(), cli_args=["--ros-args", "-p", "names:=[]"]).names == []
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("a: [1\n", "malformed YAML"),
+        ("- 1\n", "expected a mapping"),
+        ("ros__parameters: {a: 1}\n", "must be under a node name"),
+        ("talker:\n  ros__parameters: 5\n", "must be a mapping"),
+        ("talker:\n  ros__parameters:\n    a: null\n", "unsupported parameter value"),
+    ],
+)
+def test_bad_params_files_name_the_file(tmp_path: Path, text: str, fragment: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ParameterError, match=fragment) as info:
+        load_params_file(path)
+    assert str(path) in str(info.value)
+
+
+def test_missing_params_file(tmp_path: Path) -> None:
+    with pytest.raises(ParameterError, match="No such file"):
+        load_params_file(tmp_path / "missing.yaml")
+
+
+def test_parameter_types() -> None:
+    assert parameter_type_of(True) == ParameterType.BOOL
+    assert parameter_type_of(1) == ParameterType.INTEGER
+    assert parameter_type_of(1.0) == ParameterType.DOUBLE
+    assert parameter_type_of("x") == ParameterType.STRING
+    assert parameter_type_of([1.0, 2.0]) == ParameterType.DOUBLE_ARRAY
+    with pytest.raises(ValueError, match="one scalar type"):
+        parameter_type_of([1, "x"])
+
+
+def test_override_table_keeps_first_position() -> None:
+    table = ParameterOverrides()
+    table.add("/**", {"a": 1})
+    table.add("/talker", {"a": 2})
+    table.add("/**", {"a": 3})
+    assert table.for_node("/talker") == {"a": 2}
+    assert table.for_node("/other") == {"a": 3}
