@@ -63,10 +63,21 @@ def run_processes(plan: LaunchPlan) -> int:
     try:
         codes = [process.wait() for process in processes]
     except KeyboardInterrupt:
-        for process in processes:
-            process.send_signal(signal.SIGINT)
-        codes = [process.wait() for process in processes]
+        codes = [_stop(process) for process in processes]
     return max(codes, default=0)
+
+
+def _stop(process: subprocess.Popen, timeout_s: float = 5.0) -> int:
+    """SIGINT, then SIGTERM, then SIGKILL, each after ``timeout_s`` (like ros2 launch)."""
+    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        if process.poll() is not None:
+            break
+        process.send_signal(stop_signal)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            continue
+    return process.wait()
 
 
 @dataclass(frozen=True)

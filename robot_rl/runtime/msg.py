@@ -105,7 +105,7 @@ def _default_factory(desc: tuple) -> Any:
         value = _scalar_default(detail[0])
         return lambda: value
     if kind == Nodetype.NAME:
-        return lambda: message_class(detail)()
+        return lambda: _generated_class(detail)()
     element, length = detail
     if kind == Nodetype.ARRAY and element[0] == Nodetype.BASE and element[1][0] in NUMPY_DTYPES:
         dtype = NUMPY_DTYPES[element[1][0]]

@@ -8,14 +8,16 @@ forwards to it; name resolution, remapping, parameters and time are rclpy's own.
 from __future__ import annotations
 
 import contextlib
-
 from collections.abc import Callable
 from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.exceptions import (
+    InvalidNamespaceException,
+    InvalidNodeNameException,
     InvalidParameterTypeException,
+    InvalidTopicNameException,
     ParameterAlreadyDeclaredException,
     ParameterNotDeclaredException,
 )
@@ -25,11 +27,23 @@ from rclpy.qos import DurabilityPolicy as RclpyDurability
 from rclpy.qos import HistoryPolicy as RclpyHistory
 from rclpy.qos import QoSProfile as RclpyQoSProfile
 from rclpy.qos import ReliabilityPolicy as RclpyReliability
+from rclpy.signals import SignalHandlerOptions
 
-from robot_rl.errors import ParameterError, ParameterTypeError
+from robot_rl.errors import InvalidNameError, ParameterError, ParameterTypeError, RosArgsError
 from robot_rl.runtime.node import Context, Logger, Node, NodeImpl
-from robot_rl.runtime.params import Parameter, ParameterValue, parameter_type_of
+from robot_rl.runtime.params import Parameter, ParameterType, ParameterValue, load_params_file, parameter_type_of
 from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from robot_rl.runtime.ros_args import ParamsFileRule, parse_ros_args
+
+
+def check_ros_args(args: list[str]) -> None:
+    """Validate a command line with robot_rl's parser first, so bad input gets our one-line errors.
+
+    rcl would reject the same input, but with its own exception types and messages.
+    """
+    for source in parse_ros_args(args).parameter_sources:
+        if isinstance(source, ParamsFileRule):
+            load_params_file(source.path)
 
 
 def to_rclpy_qos(qos: QoSProfile) -> RclpyQoSProfile:
@@ -59,15 +73,20 @@ class RclpyNodeImpl(NodeImpl):
         cli_args: list[str],
         parameter_overrides: dict[str, ParameterValue],
     ) -> None:
+        check_ros_args(cli_args)
         overrides = [rclpy.parameter.Parameter(name, value=value) for name, value in parameter_overrides.items()]
-        self.node = RclpyNode(
-            node_name,
-            namespace=namespace or None,
-            context=context.rclpy_context,
-            cli_args=cli_args or None,
-            parameter_overrides=overrides,
-        )
-        self.descriptions: dict[str, str] = {}
+        try:
+            self.node = RclpyNode(
+                node_name,
+                namespace=namespace or None,
+                context=context.rclpy_context,
+                cli_args=cli_args or None,
+                parameter_overrides=overrides,
+            )
+        except (InvalidNodeNameException, InvalidNamespaceException) as error:
+            raise InvalidNameError(str(error).splitlines()[0]) from None
+        # name -> (type, description, read_only) of each parameter declared through robot_rl
+        self.declared: dict[str, tuple[ParameterType, str, bool]] = {}
         context.executor.add_node(self.node)
 
     def get_name(self) -> str:
@@ -77,13 +96,22 @@ class RclpyNodeImpl(NodeImpl):
         return self.node.get_namespace()
 
     def resolve_topic_name(self, topic: str) -> str:
-        return self.node.resolve_topic_name(topic)
+        try:
+            return self.node.resolve_topic_name(topic)
+        except Exception as error:  # rcl raises a bare RCLError for an invalid name
+            raise InvalidNameError(f"invalid topic name {topic!r}: {str(error).splitlines()[0]}") from None
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile) -> Any:
-        return self.node.create_publisher(msg_type, topic, to_rclpy_qos(qos))
+        try:
+            return self.node.create_publisher(msg_type, topic, to_rclpy_qos(qos))
+        except InvalidTopicNameException as error:
+            raise InvalidNameError(str(error).splitlines()[0]) from None
 
     def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile) -> Any:
-        return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos))
+        try:
+            return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos))
+        except InvalidTopicNameException as error:
+            raise InvalidNameError(str(error).splitlines()[0]) from None
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
         return self.node.create_timer(period_s, callback)
@@ -92,26 +120,35 @@ class RclpyNodeImpl(NodeImpl):
         value = parameter.value
         if isinstance(value, tuple) or type(value).__module__ in ("array", "numpy"):
             value = list(value)
-        description = self.descriptions.get(parameter.name, "")
-        return Parameter(parameter.name, value, parameter_type_of(value) if value != [] else None, description)  # type: ignore[arg-type]
+        type_, description, read_only = self.declared[parameter.name]
+        return Parameter(parameter.name, value, type_, description, read_only)
 
     def declare_parameter(
         self, name: str, default_value: ParameterValue, description: str, read_only: bool
     ) -> Parameter:
-        descriptor = ParameterDescriptor(description=description, read_only=read_only)
         fqn = self.node.get_fully_qualified_name()
+        try:
+            type_ = parameter_type_of(default_value)
+        except ValueError as error:
+            raise ParameterError(f"{fqn}: parameter {name!r} has a bad default: {error}") from None
+        descriptor = ParameterDescriptor(description=description, read_only=read_only)
         try:
             parameter = self.node.declare_parameter(name, default_value, descriptor)
         except InvalidParameterTypeException as error:
             raise ParameterTypeError(f"node {fqn}: parameter {name!r}: {error}") from None
         except ParameterAlreadyDeclaredException:
             raise ParameterError(f"{fqn}: parameter {name!r} is already declared") from None
-        self.descriptions[name] = description
+        self.declared[name] = (type_, description, read_only)
         return self._wrap(parameter)
 
     def get_parameter(self, name: str) -> Parameter:
+        if name == "use_sim_time" and name not in self.declared:
+            self.declared[name] = (ParameterType.BOOL, "read time from /clock", False)
         try:
-            return self._wrap(self.node.get_parameter(name))
+            parameter = self.node.get_parameter(name)
+            if name not in self.declared:
+                raise ParameterNotDeclaredException(name)
+            return self._wrap(parameter)
         except ParameterNotDeclaredException:
             raise ParameterError(
                 f"{self.node.get_fully_qualified_name()}: parameter {name!r} is not declared"
@@ -133,8 +170,16 @@ class RclpyContext(Context):
     backend = "rclpy"
 
     def __init__(self, args: list[str]) -> None:
+        check_ros_args(args)
         self.rclpy_context = rclpy.context.Context()
-        rclpy.init(args=["robot_rl", *args], context=self.rclpy_context)
+        try:
+            # rclpy installs its Ctrl-C handler only for the default context unless asked; without
+            # it a node blocked in a wait set (e.g. a sim-time timer with no /clock) never exits.
+            rclpy.init(
+                args=["robot_rl", *args], context=self.rclpy_context, signal_handler_options=SignalHandlerOptions.ALL
+            )
+        except Exception as error:  # rcl's RCLError: not importable by a stable name
+            raise RosArgsError(f"rclpy rejected the command line: {str(error).splitlines()[0]}") from None
         self.executor = SingleThreadedExecutor(context=self.rclpy_context)
 
     def create_node_impl(

@@ -150,7 +150,7 @@ def test_include_with_args_and_dirname(tmp_path: Path) -> None:
 
 
 def test_include_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(LaunchError, match="included file .* does not exist"):
+    with pytest.raises(LaunchError, match=r"included file .* does not exist"):
         launch(tmp_path, "launch:\n- include: {file: nope.launch.yaml}\n")
 
 
@@ -204,7 +204,7 @@ def test_launch_params_vs_file_vs_ros_args(tmp_path: Path) -> None:
 
     def period(ros_args: str = "", launch_param: str = "") -> float:
         plan = launch(tmp_path, template.format(params=params, ros_args=ros_args, launch_param=launch_param))
-        context, (monitor,) = build_inproc(plan)
+        _context, (monitor,) = build_inproc(plan)
         return monitor.get_parameter("report_period_s").value
 
     assert period() == 2.0
@@ -284,5 +284,5 @@ def test_resolve_launch_path_and_arguments() -> None:
 @pytest.mark.parametrize("path", sorted((REPO / "launch").glob("*.launch.yaml")), ids=lambda p: p.name)
 def test_shipped_launch_files_build(path: Path) -> None:
     arguments = {"params_file": str(REPO / "config" / "demo.yaml")} if path.name == "demo_sensors.launch.yaml" else {}
-    context, nodes = build_inproc(read_launch_file(path, arguments))
+    _context, nodes = build_inproc(read_launch_file(path, arguments))
     assert nodes

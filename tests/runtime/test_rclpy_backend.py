@@ -38,12 +38,18 @@ except ImportError as _error:
     pytest.skip(f"rclpy is not installed ({_error})", allow_module_level=True)
 
 # Imported after the rclpy check: robot_rl.runtime.msg validates ROBOT_RL_BACKEND at import.
-from robot_rl.errors import ParameterError, ParameterTypeError  # noqa: E402
-from robot_rl.runtime import Node, msg  # noqa: E402
-from robot_rl.runtime.inproc import InprocContext  # noqa: E402
-from robot_rl.runtime.node import Context  # noqa: E402
-from robot_rl.runtime.params import ParameterType, ParameterValue  # noqa: E402
-from robot_rl.runtime.rclpy_backend import RclpyContext  # noqa: E402
+from robot_rl.errors import (
+    InvalidNameError,
+    ParameterError,
+    ParameterTypeError,
+    RobotRLError,
+    RosArgsError,
+)
+from robot_rl.runtime import LATCHED, Node, NodeMain, msg
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.node import Context
+from robot_rl.runtime.params import ParameterType, ParameterValue
+from robot_rl.runtime.rclpy_backend import RclpyContext
 
 pytestmark = pytest.mark.rclpy
 
@@ -157,7 +163,7 @@ def test_name_resolution_matches_rcl(
     expected_fqn: str,
     expected_topics: list[str],
 ) -> None:
-    expected = {"fqn": expected_fqn, **dict(zip(TOPICS, expected_topics))}
+    expected = {"fqn": expected_fqn, **dict(zip(TOPICS, expected_topics, strict=True))}
     results = {}
     for backend, context in contexts.items():
         node = Talker(context=context, namespace=namespace, cli_args=list(cli_args))
@@ -331,6 +337,31 @@ def test_declared_parameters_keep_values_and_types(backend: str) -> None:
         context.shutdown("test done")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_declared_parameter_keeps_description_and_read_only(backend: str) -> None:
+    context = make_context(backend)
+    try:
+        node = Talker(context=context)
+        declared = node.declare_parameter("gain", 2.0, "controller gain, 1/s", read_only=True)
+        fetched = node.get_parameter("gain")
+        for parameter in (declared, fetched):
+            assert (parameter.value, parameter.description, parameter.read_only) == (2.0, "controller gain, 1/s", True)
+    finally:
+        context.shutdown("test done")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("default", [[], [1, "a"]], ids=["empty-list", "mixed-list"])
+def test_untyped_parameter_default_raises_parameter_error(backend: str, default: Any) -> None:
+    context = make_context(backend)
+    try:
+        node = Talker(context=context)
+        with pytest.raises(ParameterError, match="gains"):
+            node.declare_parameter("gains", default)
+    finally:
+        context.shutdown("test done")
+
+
 # ---------------------------------------------------------------- type mismatch
 
 
@@ -352,6 +383,35 @@ def test_int_override_of_double_parameter_raises(backend: str, source: str, tmp_
         node = Talker(context=context, cli_args=cli_args, parameter_overrides=overrides)
         with pytest.raises(ParameterTypeError, match="rate_hz"):
             node.declare_parameter("rate_hz", 10.0, "publish rate, Hz")
+    finally:
+        context.shutdown("test done")
+
+
+# ---------------------------------------------------------------- user errors
+
+# (id, what the node code does in a context, the robot_rl error every backend must raise)
+USER_ERRORS = [
+    ("bad-node-name", lambda c: Node("bad-name", context=c), InvalidNameError),
+    ("bad-namespace", lambda c: Node("n", namespace="/1ns", context=c), InvalidNameError),
+    ("bad-remap-rule", lambda c: Node("n", context=c, cli_args=["--ros-args", "-r", "nocolon"]), RosArgsError),
+    (
+        "missing-params-file",
+        lambda c: Node("n", context=c, cli_args=["--ros-args", "--params-file", "/nonexistent/params.yaml"]),
+        ParameterError,
+    ),
+    ("bad-topic-resolve", lambda c: Node("n", context=c).resolve_topic_name("foo//bar"), InvalidNameError),
+    ("bad-topic-publisher", lambda c: Node("n", context=c).create_publisher(msg.String, "1abc", 10), InvalidNameError),
+]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(("action", "error"), [case[1:] for case in USER_ERRORS], ids=[case[0] for case in USER_ERRORS])
+def test_user_errors_raise_robot_rl_errors(backend: str, action: Any, error: type[RobotRLError]) -> None:
+    """errors.py: every error a user can cause is a RobotRLError (NodeMain prints it as one line)."""
+    context = make_context(backend)
+    try:
+        with pytest.raises(error):
+            action(context)
     finally:
         context.shutdown("test done")
 
@@ -381,7 +441,7 @@ def _assert_same_default(ros_value: Any, generated: Any, path: str) -> None:
     elif isinstance(ros_value, list):
         assert isinstance(generated, list), f"{path}: generated {type(generated).__name__}, not a list"
         assert len(ros_value) == len(generated), f"{path}: length {len(ros_value)} != {len(generated)}"
-        for index, (ros_item, generated_item) in enumerate(zip(ros_value, generated)):
+        for index, (ros_item, generated_item) in enumerate(zip(ros_value, generated, strict=True)):
             _assert_same_default(ros_item, generated_item, f"{path}[{index}]")
     else:
         assert type(ros_value) is type(generated), f"{path}: {ros_value!r} != {generated!r}"
@@ -392,11 +452,7 @@ def _assert_same_default(ros_value: Any, generated: Any, path: str) -> None:
 def test_generated_defaults_match_rclpy(type_name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     ros_class = msg._ros_class(type_name)
     generated_class = msg._generated_class(type_name)
-    # Nested fields of generated classes are built through msg.message_class, which returns
-    # rclpy's classes on the rclpy backend; build the generated message as the inproc backend does.
-    with monkeypatch.context() as patch:
-        patch.setattr(msg, "_USE_ROS_CLASSES", False)
-        generated = generated_class()
+    generated = generated_class()  # nested fields are generated classes too, whatever the backend
     _assert_same_default(ros_class(), generated, type_name)
     constants = [name for name in vars(generated_class) if name.isupper()]
     for name in constants:
@@ -444,3 +500,81 @@ def test_pub_sub_on_real_rclpy(rclpy_context: RclpyContext) -> None:
     assert rclpy_context.ok()
     rclpy_context.shutdown("done")
     assert not rclpy_context.ok()
+
+
+def test_latched_message_reaches_late_subscriber_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    talker = Talker(context=rclpy_context)
+    talker.create_publisher(msg.String, "latched", LATCHED).publish(msg.String(data="kept"))
+    listener = Node("late", context=rclpy_context)
+    received: list[str] = []
+    listener.create_subscription(msg.String, "latched", lambda m: received.append(m.data), LATCHED)
+    deadline = time.monotonic() + 5.0
+    while not received and time.monotonic() < deadline:
+        rclpy_context.spin_once(timeout_s=0.1)
+    assert received == ["kept"]
+
+
+class Stopper(Node):
+    """Asks the context to shut down on its third timer tick (like a sim node that is done)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("stopper", **kwargs)
+        self.ticks = 0
+        self.create_timer(0.02, self.tick)
+
+    def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks == 3:
+            self.request_shutdown("done")
+        if self.ticks > 100:  # spin() ignored the request: fail instead of hanging
+            raise RuntimeError("spin() kept running after request_shutdown")
+
+
+def test_request_shutdown_stops_spin_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    node = Stopper(context=rclpy_context)
+    rclpy_context.spin()
+    assert node.ticks == 3
+    assert not rclpy_context.ok()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_node_main_exit_codes(backend: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("ROBOT_RL_BACKEND", backend)
+    main = NodeMain(Stopper)
+    assert main(["--ros-args", "-r", "__node:=renamed", "-p", "use_sim_time:=false"]) == 0
+    assert main(["--ros-args", "-r", "nocolon"]) == 1, "a bad command line must exit 1, not raise"
+    assert "error:" in capsys.readouterr().err
+
+
+def test_launch_with_rclpy_backend_runs_one_process_per_node() -> None:
+    """`robot-rl launch --backend rclpy` starts each node's console script, as ros2 launch would."""
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    robot_rl = str(Path(sys.executable).parent / "robot-rl")
+    command = [robot_rl, "launch", "--backend", "rclpy", "launch/demo.launch.yaml", "duration_s:=1.0"]
+    launcher = subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    lines: list[str] = []
+    deadline = time.monotonic() + 30.0
+    try:
+        assert launcher.stderr is not None
+        # the clock node stops by itself after 1 s of sim time; the other nodes run until Ctrl-C
+        while time.monotonic() < deadline:
+            line = launcher.stderr.readline()
+            lines.append(line)
+            if "shutdown requested: sim time reached 1.00 s" in line:
+                break
+        time.sleep(0.5)
+        launcher.send_signal(signal.SIGINT)
+        rest = launcher.communicate(timeout=20)[1]
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)  # the launcher and every node it started
+    output = "".join(lines) + rest
+    assert "[demo_clock]: shutdown requested: sim time reached 1.00 s" in output, output
+    reports = [line for line in output.splitlines() if "[demo_monitor]: t=" in line]
+    assert reports, output  # the monitor's sim-time timer fired: /clock crossed processes over DDS
+    assert " 0 joint states" not in reports[-1], output
+    assert launcher.returncode == 0, output
