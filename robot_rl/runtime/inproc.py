@@ -250,8 +250,10 @@ class InprocNode(NodeImpl):
         self.fqn = fully_qualified_node_name(self.namespace, self.name)
         self.remaps = ros_args.remaps
         self.timer_orders: set[int] = set()
-        level = ros_args.log_levels.get(self.name, ros_args.log_levels.get("", "info"))
-        self.logger = InprocLogger(self.fqn.lstrip("/").replace("/", "."), level)
+        logger_name = self.fqn.lstrip("/").replace("/", ".")  # rcl's node logger name: ns.node
+        self.logger = InprocLogger(
+            logger_name, ros_args.log_levels.get(logger_name, ros_args.log_levels.get("", "info"))
+        )
         self.overrides = self._collect_overrides(ros_args.parameter_sources, parameter_overrides)
         self.parameters: dict[str, Parameter] = {}
         self.use_sim_time = bool(self.declare_parameter("use_sim_time", False, "read time from /clock", False).value)

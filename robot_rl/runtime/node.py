@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from robot_rl.errors import RobotRLError
 from robot_rl.runtime.backend import selected_backend_name
 from robot_rl.runtime.params import Parameter, ParameterValue
-from robot_rl.runtime.qos import QoSProfile
+from robot_rl.runtime.qos import QoSProfile, as_qos
 
 
 class Logger(Protocol):
@@ -161,16 +161,12 @@ class Node:
 
     def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile | int) -> Publisher:
         """Create a publisher; ``topic`` is resolved and remapped like in rclpy."""
-        from robot_rl.runtime.qos import as_qos
-
         return self._impl.create_publisher(msg_type, topic, as_qos(qos))
 
     def create_subscription(
         self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile | int
     ) -> Any:
         """Create a subscription whose callback receives each message."""
-        from robot_rl.runtime.qos import as_qos
-
         return self._impl.create_subscription(msg_type, topic, callback, as_qos(qos))
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:

@@ -50,6 +50,7 @@ from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.node import Context
 from robot_rl.runtime.params import ParameterType, ParameterValue
 from robot_rl.runtime.rclpy_backend import RclpyContext
+from tests.runtime.test_params import FILE_1, FILE_2, FILE_NS
 
 pytestmark = pytest.mark.rclpy
 
@@ -180,42 +181,10 @@ def test_name_resolution_matches_rcl(
 
 # ---------------------------------------------------------------- parameter precedence
 
-FILE_TALKER_AFTER_ALL = """\
-/**:
-  ros__parameters:
-    a: 1
-    b: 1
-    c: 1
-/talker:
-  ros__parameters:
-    a: 2
-"""
-
-FILE_TALKER_THEN_ALL = """\
-talker:
-  ros__parameters:
-    b: 3
-/**:
-  ros__parameters:
-    b: 4
-    c: 4
-"""
-
-FILE_NAMESPACE_PATTERNS = """\
-/ns/*:
-  ros__parameters:
-    e: 1
-/**:
-  ros__parameters:
-    e: 2
-    g: 2
-/ns/talker:
-  ros__parameters:
-    g: 3
-/**/talker:
-  ros__parameters:
-    g: 4
-"""
+# The same params files as test_params.py, whose expectations are written from rcl's rules.
+FILE_TALKER_AFTER_ALL = FILE_1
+FILE_TALKER_THEN_ALL = FILE_2
+FILE_NAMESPACE_PATTERNS = FILE_NS
 
 # (id, namespace, args with {f1}/{f2} standing for params files, files, expected values)
 PARAM_CASES = [
