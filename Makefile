@@ -22,7 +22,7 @@ test-fast: setup
 
 # The rclpy tier: the same node classes on real rclpy (ROS2 Jazzy wheels), loopback-only DDS.
 test-rclpy: setup-ros
-	ROBOT_RL_REQUIRE_RCLPY=1 ROBOT_RL_BACKEND=rclpy ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST ROS_LOCALHOST_ONLY=1 \
+	ROBOT_RL_REQUIRE_RCLPY=1 ROBOT_RL_BACKEND=rclpy ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
 		$(ROS_VENV)/bin/python -m pytest -q -m rclpy tests/runtime/test_rclpy_backend.py
 
 lint: setup
