@@ -283,6 +283,5 @@ def test_resolve_launch_path_and_arguments() -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "launch").glob("*.launch.yaml")), ids=lambda p: p.name)
 def test_shipped_launch_files_build(path: Path) -> None:
-    arguments = {"params_file": str(REPO / "config" / "demo.yaml")} if path.name == "demo_sensors.launch.yaml" else {}
-    _context, nodes = build_inproc(read_launch_file(path, arguments))
+    _context, nodes = build_inproc(read_launch_file(path))
     assert nodes
