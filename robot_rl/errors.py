@@ -46,3 +46,11 @@ class LaunchError(RobotRLError):
 
 class ExecutableNotFoundError(LaunchError):
     """A launch file or the CLI names a node executable that does not exist."""
+
+
+class PerceptionError(RobotRLError):
+    """Perception got input it cannot use (bad intrinsics, mismatched image sizes, ...)."""
+
+
+class CalibrationError(RobotRLError):
+    """A calibration file (camera info, hand-eye, workspace limits) is missing, malformed or inconsistent."""

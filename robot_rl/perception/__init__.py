@@ -1,0 +1,1 @@
+"""Perception: RGB-D segmentation, object slots and slot tracking."""

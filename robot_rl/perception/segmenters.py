@@ -1,0 +1,223 @@
+"""Segmenters: turn one RGB-D frame into an instance label image.
+
+Two implementations behind one small interface:
+
+- :class:`SimGroundTruthSegmenter` (``sim_gt``) relabels the simulator's instance
+  segmentation, keeping only the object ids it is told about;
+- :class:`RgbdTabletopSegmenter` (``rgbd_tabletop``) needs no learned weights: it
+  expresses the depth point cloud in ``base_link`` through the hand-eye calibration,
+  fits the support plane with RANSAC, clusters the points above the plane (Euclidean
+  clustering on a voxel grid) and projects the clusters back to image masks.
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from robot_rl.errors import PerceptionError
+from robot_rl.perception.geometry import check_intrinsics, depth_to_points, pixel_rays
+
+
+@dataclass
+class Frame:
+    """One RGB-D frame with its calibration. Depth 0 or NaN means "no measurement"."""
+
+    color: np.ndarray  # (H, W, 3) uint8, rgb8, row 0 at the top
+    depth_m: np.ndarray  # (H, W) float32 depth along the optical axis, metres
+    k: np.ndarray  # (3, 3) pinhole intrinsics of the (depth-aligned) colour camera
+    t_base_camera: np.ndarray  # (4, 4) camera optical frame in base_link
+    instance_ids: np.ndarray | None = None  # (H, W) int32 sim instance ids (sim_gt only)
+
+    def __post_init__(self) -> None:
+        if self.color.ndim != 3 or self.color.shape[2] != 3 or self.color.dtype != np.uint8:
+            raise PerceptionError(f"color must be (H, W, 3) uint8, got {self.color.dtype} {self.color.shape}")
+        if self.depth_m.shape != self.color.shape[:2]:
+            raise PerceptionError(
+                f"depth {self.depth_m.shape[::-1]} and color {self.color.shape[1::-1]} have different sizes"
+                " (align depth to color first)"
+            )
+        check_intrinsics(self.k)
+        if self.t_base_camera.shape != (4, 4) or not np.all(np.isfinite(self.t_base_camera)):
+            raise PerceptionError("t_base_camera must be a finite 4x4 transform")
+
+
+@dataclass
+class Segmentation:
+    """An instance label image: 0 is background, 1..N are segments."""
+
+    labels: np.ndarray  # (H, W) int32
+    points_base: np.ndarray | None = None  # (H, W, 3) points in base_link, NaN where invalid
+    plane: np.ndarray | None = None  # (4,) support plane n.x + d = 0 in base_link (unit n, up)
+    source_ids: dict[int, int] = field(default_factory=dict)  # label -> sim instance id (sim_gt)
+
+    @property
+    def count(self) -> int:
+        """Number of segments."""
+        return int(self.labels.max(initial=0))
+
+
+class Segmenter(abc.ABC):
+    """Interface: one frame in, one label image out."""
+
+    name: str
+
+    @abc.abstractmethod
+    def segment(self, frame: Frame) -> Segmentation:
+        """Segment one frame."""
+
+
+class SimGroundTruthSegmenter(Segmenter):
+    """Relabel the simulator's instance segmentation to 1..N for the given object ids."""
+
+    name = "sim_gt"
+
+    def __init__(self, object_ids: list[int]) -> None:
+        self.object_ids = list(object_ids)
+
+    def segment(self, frame: Frame) -> Segmentation:
+        if frame.instance_ids is None:
+            raise PerceptionError("sim_gt needs the simulator's instance segmentation image")
+        labels = np.zeros(frame.instance_ids.shape, dtype=np.int32)
+        source = {}
+        for label, object_id in enumerate(self.object_ids, start=1):
+            labels[frame.instance_ids == object_id] = label
+            source[label] = object_id
+        return Segmentation(labels=labels, source_ids=source)
+
+
+@dataclass(frozen=True)
+class TabletopConfig:
+    """Parameters of the rgbd_tabletop segmenter (lengths in metres)."""
+
+    plane_inlier_m: float = 0.004  # RANSAC inlier distance to the plane
+    plane_iterations: int = 80  # RANSAC hypotheses
+    plane_samples: int = 3000  # points sampled for the plane fit
+    max_plane_tilt_deg: float = 25.0  # reject planes whose normal leans more than this from base +z
+    min_height_m: float = 0.003  # points closer to the plane than this are table
+    max_height_m: float = 0.30  # points higher than this above the plane are ignored
+    workspace_min_m: tuple[float, float] = (-1.0, -1.0)  # x, y lower bound of the region of interest, base_link
+    workspace_max_m: tuple[float, float] = (1.0, 1.0)  # x, y upper bound of the region of interest, base_link
+    voxel_m: float = 0.006  # clustering voxel size (neighbouring occupied voxels join)
+    min_cluster_points: int = 60  # smaller clusters are noise
+    max_depth_m: float = 3.0  # farther measurements are ignored
+    seed: int = 0  # RANSAC random seed (deterministic output)
+
+    def __post_init__(self) -> None:
+        positive = (
+            "plane_inlier_m",
+            "plane_iterations",
+            "plane_samples",
+            "voxel_m",
+            "min_cluster_points",
+            "max_depth_m",
+        )
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise PerceptionError(f"TabletopConfig.{name} must be > 0, got {getattr(self, name)}")
+        if not 0 <= self.min_height_m < self.max_height_m:
+            raise PerceptionError("TabletopConfig needs 0 <= min_height_m < max_height_m")
+        if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
+            raise PerceptionError("TabletopConfig workspace_min_m must be below workspace_max_m on x and y")
+
+
+class RgbdTabletopSegmenter(Segmenter):
+    """Support-plane RANSAC plus Euclidean clustering, in base_link, projected back to the image."""
+
+    name = "rgbd_tabletop"
+
+    def __init__(self, config: TabletopConfig | None = None) -> None:
+        self.config = config or TabletopConfig()
+        self._rays: np.ndarray | None = None
+        self._rays_key: tuple | None = None
+        self._rng = np.random.default_rng(self.config.seed)
+
+    def _points_base(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        height, width = frame.depth_m.shape
+        key = (width, height, frame.k.tobytes(), frame.t_base_camera.tobytes())
+        if self._rays_key != key:
+            # rays rotated into base_link once per calibration: a point is origin + depth * ray
+            self._rays = pixel_rays(frame.k, width, height) @ frame.t_base_camera[:3, :3].T
+            self._rays_key = key
+        depth = frame.depth_m.astype(np.float64)
+        valid = np.isfinite(depth) & (depth > 0) & (depth < self.config.max_depth_m)
+        points = frame.t_base_camera[:3, 3] + depth_to_points(np.where(valid, depth, 0.0), self._rays)
+        return points, valid
+
+    def fit_plane(self, points: np.ndarray) -> np.ndarray:
+        """RANSAC plane fit on (N, 3) base_link points; returns (a, b, c, d) with unit normal pointing up."""
+        config = self.config
+        if len(points) < 3:
+            raise PerceptionError("too few valid depth points to fit the support plane")
+        sample = points[self._rng.choice(len(points), size=min(config.plane_samples, len(points)), replace=False)]
+        min_up = np.cos(np.radians(config.max_plane_tilt_deg))
+        best_inliers: np.ndarray | None = None
+        triples = self._rng.integers(0, len(sample), size=(config.plane_iterations, 3))
+        for i, j, k in triples:
+            normal = np.cross(sample[j] - sample[i], sample[k] - sample[i])
+            norm = np.linalg.norm(normal)
+            if norm < 1e-9:
+                continue
+            normal /= norm
+            if normal[2] < 0:
+                normal = -normal
+            if normal[2] < min_up:
+                continue
+            inliers = np.abs((sample - sample[i]) @ normal) < config.plane_inlier_m
+            if best_inliers is None or inliers.sum() > best_inliers.sum():
+                best_inliers = inliers
+        if best_inliers is None or best_inliers.sum() < 3:
+            raise PerceptionError("no support plane found (is the table in view and the calibration right?)")
+        # least-squares refinement on the inliers
+        inlier_points = sample[best_inliers]
+        centre = inlier_points.mean(axis=0)
+        normal = np.linalg.svd(inlier_points - centre, full_matrices=False)[2][2]
+        if normal[2] < 0:
+            normal = -normal
+        return np.append(normal, -normal @ centre)
+
+    def segment(self, frame: Frame) -> Segmentation:
+        config = self.config
+        points, valid = self._points_base(frame)
+        in_roi = (
+            valid
+            & (points[..., 0] > config.workspace_min_m[0])
+            & (points[..., 0] < config.workspace_max_m[0])
+            & (points[..., 1] > config.workspace_min_m[1])
+            & (points[..., 1] < config.workspace_max_m[1])
+        )
+        if not in_roi.any():
+            raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
+        plane = self.fit_plane(points[in_roi])
+        height = points @ plane[:3] + plane[3]
+        above = in_roi & (height > config.min_height_m) & (height < config.max_height_m)
+        labels = self._cluster(points, above)
+        points_base = np.where(valid[..., None], points, np.nan)
+        return Segmentation(labels=labels, points_base=points_base, plane=plane)
+
+    def _cluster(self, points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        config = self.config
+        labels = np.zeros(mask.shape, dtype=np.int32)
+        selected = points[mask]
+        if len(selected) == 0:
+            return labels
+        voxel = np.floor(selected / config.voxel_m).astype(np.int64)
+        voxel -= voxel.min(axis=0)
+        shape = tuple(voxel.max(axis=0) + 1)
+        occupancy = np.zeros(shape, dtype=bool)
+        occupancy[voxel[:, 0], voxel[:, 1], voxel[:, 2]] = True
+        voxel_labels, count = ndimage.label(occupancy, structure=np.ones((3, 3, 3), dtype=bool))
+        point_labels = voxel_labels[voxel[:, 0], voxel[:, 1], voxel[:, 2]]
+        sizes = np.bincount(point_labels, minlength=count + 1)
+        keep = sizes >= config.min_cluster_points
+        keep[0] = False
+        # renumber kept clusters 1..N, largest first, so labels are stable for equal scenes
+        order = np.argsort(-sizes * keep, kind="stable")
+        renumber = np.zeros(count + 1, dtype=np.int32)
+        for new_label, old_label in enumerate(order[: int(keep.sum())], start=1):
+            renumber[old_label] = new_label
+        labels[mask] = renumber[point_labels]
+        return labels

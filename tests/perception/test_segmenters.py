@@ -1,0 +1,89 @@
+"""Segmenters on a ray-cast tabletop scene with exact ground truth."""
+
+import numpy as np
+import pytest
+
+from robot_rl.errors import PerceptionError
+from robot_rl.perception.segmenters import Frame, RgbdTabletopSegmenter, SimGroundTruthSegmenter, TabletopConfig
+from tests.perception.scene import Box, render
+
+BOXES = [
+    Box((0.40, 0.10), (0.05, 0.05, 0.05), (200, 30, 30)),
+    Box((0.35, -0.12), (0.04, 0.06, 0.08), (30, 200, 30)),
+    Box((0.50, 0.00), (0.03, 0.03, 0.03), (30, 30, 200)),
+]
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_tabletop_segments_match_ground_truth() -> None:
+    frame, truth = render(BOXES)
+    segmentation = RgbdTabletopSegmenter().segment(frame)
+    assert segmentation.count == 3
+    np.testing.assert_allclose(segmentation.plane, [0, 0, 1, 0], atol=1e-3)
+    for label in range(1, 4):
+        best = max(iou(segmentation.labels == found, truth == label) for found in range(1, 4))
+        assert best > 0.85, (label, best)
+
+
+def test_tabletop_is_deterministic() -> None:
+    frame, _ = render(BOXES)
+    first = RgbdTabletopSegmenter().segment(frame).labels
+    second = RgbdTabletopSegmenter().segment(frame).labels
+    np.testing.assert_array_equal(first, second)
+
+
+def test_empty_table_has_no_segments() -> None:
+    frame, _ = render([])
+    assert RgbdTabletopSegmenter().segment(frame).count == 0
+
+
+def test_all_zero_and_nan_depth_are_errors() -> None:
+    frame, _ = render(BOXES)
+    zero = Frame(frame.color, np.zeros_like(frame.depth_m), frame.k, frame.t_base_camera)
+    with pytest.raises(PerceptionError, match="no valid depth"):
+        RgbdTabletopSegmenter().segment(zero)
+    nan = Frame(frame.color, np.full_like(frame.depth_m, np.nan), frame.k, frame.t_base_camera)
+    with pytest.raises(PerceptionError, match="no valid depth"):
+        RgbdTabletopSegmenter().segment(nan)
+
+
+def test_partial_nan_depth_is_ignored() -> None:
+    frame, _ = render(BOXES)
+    depth = frame.depth_m.copy()
+    depth[::7, :] = np.nan
+    segmentation = RgbdTabletopSegmenter().segment(Frame(frame.color, depth, frame.k, frame.t_base_camera))
+    assert segmentation.count == 3
+
+
+def test_frame_validation() -> None:
+    frame, _ = render(BOXES)
+    with pytest.raises(PerceptionError, match="different sizes"):
+        Frame(frame.color, frame.depth_m[:-1], frame.k, frame.t_base_camera)
+    with pytest.raises(PerceptionError, match="uint8"):
+        Frame(frame.color.astype(np.float32), frame.depth_m, frame.k, frame.t_base_camera)
+    with pytest.raises(PerceptionError, match="intrinsics"):
+        Frame(frame.color, frame.depth_m, np.eye(2), frame.t_base_camera)
+    with pytest.raises(PerceptionError, match="4x4"):
+        Frame(frame.color, frame.depth_m, frame.k, np.full((4, 4), np.nan))
+
+
+def test_config_validation() -> None:
+    with pytest.raises(PerceptionError, match="voxel_m"):
+        TabletopConfig(voxel_m=0)
+    with pytest.raises(PerceptionError, match="min_height_m"):
+        TabletopConfig(min_height_m=0.5, max_height_m=0.1)
+
+
+def test_sim_gt_relabels_known_ids() -> None:
+    frame, truth = render(BOXES)
+    ids = np.where(truth > 0, truth + 40, 7).astype(np.int32)  # 7 = table, 41..43 = boxes
+    gt = Frame(frame.color, frame.depth_m, frame.k, frame.t_base_camera, instance_ids=ids)
+    segmentation = SimGroundTruthSegmenter([43, 41]).segment(gt)
+    np.testing.assert_array_equal(segmentation.labels == 1, truth == 3)
+    np.testing.assert_array_equal(segmentation.labels == 2, truth == 1)
+    assert segmentation.source_ids == {1: 43, 2: 41}
+    with pytest.raises(PerceptionError, match="instance segmentation"):
+        SimGroundTruthSegmenter([1]).segment(frame)
