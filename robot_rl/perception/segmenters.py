@@ -133,7 +133,6 @@ class RgbdTabletopSegmenter(Segmenter):
         self.config = config or TabletopConfig()
         self._rays: np.ndarray | None = None
         self._rays_key: tuple | None = None
-        self._rng = np.random.default_rng(self.config.seed)
 
     def _points_base(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         height, width = frame.depth_m.shape
@@ -152,10 +151,11 @@ class RgbdTabletopSegmenter(Segmenter):
         config = self.config
         if len(points) < 3:
             raise PerceptionError("too few valid depth points to fit the support plane")
-        sample = points[self._rng.choice(len(points), size=min(config.plane_samples, len(points)), replace=False)]
+        rng = np.random.default_rng(config.seed)  # reseeded per frame: the output depends on the frame only
+        sample = points[rng.choice(len(points), size=min(config.plane_samples, len(points)), replace=False)]
         min_up = np.cos(np.radians(config.max_plane_tilt_deg))
         best_inliers: np.ndarray | None = None
-        triples = self._rng.integers(0, len(sample), size=(config.plane_iterations, 3))
+        triples = rng.integers(0, len(sample), size=(config.plane_iterations, 3))
         for i, j, k in triples:
             normal = np.cross(sample[j] - sample[i], sample[k] - sample[i])
             norm = np.linalg.norm(normal)

@@ -87,3 +87,28 @@ def test_sim_gt_relabels_known_ids() -> None:
     assert segmentation.source_ids == {1: 43, 2: 41}
     with pytest.raises(PerceptionError, match="instance segmentation"):
         SimGroundTruthSegmenter([1]).segment(frame)
+
+
+def test_pipeline_tracks_slots_across_frames() -> None:
+    from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline, overlay
+    from robot_rl.perception.tracker import TrackerConfig
+
+    pipeline = PerceptionPipeline(PerceptionConfig(tracker=TrackerConfig(num_slots=4)))
+    frame, _ = render(BOXES)
+    first = pipeline.process(frame).slots
+    second = pipeline.process(frame).slots
+    assert list(first[:, 0]) == [1, 1, 1, 0]
+    np.testing.assert_array_equal(first, second)
+    result = pipeline.process(frame)
+    assert overlay(frame.color, result.segmentation.labels).shape == frame.color.shape
+    pipeline.reset()
+    assert not pipeline.tracker.alive.any()
+
+
+def test_pipeline_config_validation() -> None:
+    from robot_rl.perception.pipeline import PerceptionConfig
+
+    with pytest.raises(PerceptionError, match="unknown segmenter 'yolo'"):
+        PerceptionConfig(segmenter="yolo")
+    with pytest.raises(PerceptionError, match="sim_object_ids"):
+        PerceptionConfig(segmenter="sim_gt")

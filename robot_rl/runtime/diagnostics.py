@@ -1,0 +1,37 @@
+"""Helpers for diagnostic_msgs: every node reports its health on ``/diagnostics``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from robot_rl.runtime import msg
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3  # DiagnosticStatus levels
+_LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
+
+
+def status(name: str, level: int, message: str, values: dict[str, Any] | None = None, hardware_id: str = "") -> Any:
+    """Build a DiagnosticStatus; values are turned into KeyValue strings."""
+    if level not in _LEVEL_NAMES:
+        raise ValueError(f"diagnostic level must be one of {sorted(_LEVEL_NAMES)}, got {level}")
+    level_field: Any = level
+    if isinstance(msg.DiagnosticStatus.OK, bytes):  # rclpy's classes type 'byte' fields as bytes
+        level_field = bytes([level])
+    return msg.DiagnosticStatus(
+        level=level_field,
+        name=name,
+        message=message,
+        hardware_id=hardware_id,
+        values=[msg.KeyValue(key=str(key), value=str(value)) for key, value in (values or {}).items()],
+    )
+
+
+def array(stamp: Any, statuses: list[Any]) -> Any:
+    """Wrap statuses in a DiagnosticArray stamped ``stamp`` (builtin_interfaces/Time)."""
+    return msg.DiagnosticArray(header=msg.Header(stamp=stamp), status=list(statuses))
+
+
+def level_of(diagnostic_status: Any) -> int:
+    """Return a status level as an int (rclpy gives bytes, the generated classes int)."""
+    level = diagnostic_status.level
+    return level[0] if isinstance(level, bytes) else int(level)

@@ -1,0 +1,16 @@
+"""diagnostic_msgs helpers."""
+
+import pytest
+
+from robot_rl.runtime import diagnostics, msg
+
+
+def test_status_and_array() -> None:
+    status = diagnostics.status("perception", diagnostics.WARN, "skipped a frame", {"reason": "nan depth", "count": 3})
+    assert diagnostics.level_of(status) == msg.DiagnosticStatus.WARN
+    assert [(kv.key, kv.value) for kv in status.values] == [("reason", "nan depth"), ("count", "3")]
+    array = diagnostics.array(msg.Time(sec=1), [status])
+    assert array.header.stamp.sec == 1
+    assert array.status == [status]
+    with pytest.raises(ValueError, match="level"):
+        diagnostics.status("x", 7, "bad")
