@@ -54,3 +54,7 @@ class PerceptionError(RobotRLError):
 
 class CalibrationError(RobotRLError):
     """A calibration file (camera info, hand-eye, workspace limits) is missing, malformed or inconsistent."""
+
+
+class SimError(RobotRLError):
+    """The simulator was misconfigured or misused (bad task, bad action, step without reset)."""

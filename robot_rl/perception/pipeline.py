@@ -33,13 +33,11 @@ class PerceptionConfig:
     tabletop: TabletopConfig = field(default_factory=TabletopConfig)  # rgbd_tabletop settings
     encoder: SlotEncoderConfig = field(default_factory=SlotEncoderConfig)  # slot vector layout
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # K and association
-    sim_object_ids: tuple[int, ...] = ()  # sim_gt: instance ids of the objects, in slot-creation order
+    sim_object_ids: tuple[int, ...] = ()  # sim_gt: object instance ids in label order; () = every non-zero id
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTERS:
             raise PerceptionError(f"unknown segmenter {self.segmenter!r}; choose one of {', '.join(SEGMENTERS)}")
-        if self.segmenter == "sim_gt" and not self.sim_object_ids:
-            raise PerceptionError("segmenter sim_gt needs sim_object_ids (the objects' instance ids)")
 
 
 @dataclass

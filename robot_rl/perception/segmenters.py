@@ -71,19 +71,25 @@ class Segmenter(abc.ABC):
 
 
 class SimGroundTruthSegmenter(Segmenter):
-    """Relabel the simulator's instance segmentation to 1..N for the given object ids."""
+    """Relabel the simulator's instance segmentation to 1..N.
+
+    With ``object_ids`` the labels follow that list; without, every non-zero id in the
+    image is an object (the sim bridge publishes 0 for everything that is not a task
+    object), labelled in increasing id order.
+    """
 
     name = "sim_gt"
 
-    def __init__(self, object_ids: list[int]) -> None:
-        self.object_ids = list(object_ids)
+    def __init__(self, object_ids: list[int] | None = None) -> None:
+        self.object_ids = list(object_ids or [])
 
     def segment(self, frame: Frame) -> Segmentation:
         if frame.instance_ids is None:
             raise PerceptionError("sim_gt needs the simulator's instance segmentation image")
         labels = np.zeros(frame.instance_ids.shape, dtype=np.int32)
         source = {}
-        for label, object_id in enumerate(self.object_ids, start=1):
+        object_ids = self.object_ids or [int(i) for i in np.unique(frame.instance_ids) if i != 0]
+        for label, object_id in enumerate(object_ids, start=1):
             labels[frame.instance_ids == object_id] = label
             source[label] = object_id
         return Segmentation(labels=labels, source_ids=source)

@@ -6,7 +6,7 @@ returns ``x`` with the same dtype and shape.
 
 Image encodings follow REP-118: ``rgb8`` and ``bgr8`` (H, W, 3) uint8, ``mono8`` (H, W)
 uint8, ``16UC1`` (H, W) uint16 (depth in millimetres) and ``32FC1`` (H, W) float32
-(depth in metres).
+(depth in metres); ``32SC1`` (H, W) int32 carries instance ids (sensor_msgs image_encodings).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ IMAGE_ENCODINGS: dict[str, tuple[np.dtype, int]] = {
     "mono8": (np.dtype(np.uint8), 1),
     "16UC1": (np.dtype(np.uint16), 1),
     "32FC1": (np.dtype(np.float32), 1),
+    "32SC1": (np.dtype(np.int32), 1),
 }
 
 # sensor_msgs/PointField datatype constants <-> numpy dtypes

@@ -85,6 +85,10 @@ def test_sim_gt_relabels_known_ids() -> None:
     np.testing.assert_array_equal(segmentation.labels == 1, truth == 3)
     np.testing.assert_array_equal(segmentation.labels == 2, truth == 1)
     assert segmentation.source_ids == {1: 43, 2: 41}
+    every_object = SimGroundTruthSegmenter().segment(
+        Frame(frame.color, frame.depth_m, frame.k, frame.t_base_camera, instance_ids=truth)
+    )
+    np.testing.assert_array_equal(every_object.labels, truth)
     with pytest.raises(PerceptionError, match="instance segmentation"):
         SimGroundTruthSegmenter([1]).segment(frame)
 
@@ -110,5 +114,4 @@ def test_pipeline_config_validation() -> None:
 
     with pytest.raises(PerceptionError, match="unknown segmenter 'yolo'"):
         PerceptionConfig(segmenter="yolo")
-    with pytest.raises(PerceptionError, match="sim_object_ids"):
-        PerceptionConfig(segmenter="sim_gt")
+    assert PerceptionConfig(segmenter="sim_gt").sim_object_ids == ()
