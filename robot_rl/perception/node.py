@@ -1,0 +1,156 @@
+"""The perception node: RGB-D in, object slots out.
+
+Subscribes (realsense-ros names): ``/camera/color/image_raw``,
+``/camera/aligned_depth_to_color/image_raw`` (16UC1 mm or 32FC1 m),
+``/camera/color/camera_info``, and, for ``sim_gt``, ``/camera/segmentation/image_raw``;
+``/robot_rl/episode`` resets the tracker when an episode starts. The camera pose in
+``base_link`` comes from the hand-eye calibration file (``hand_eye_file``), on sim
+and on real alike.
+
+Publishes ``/robot_rl/slots`` (PointCloud2, one point per slot, named fields),
+``/diagnostics`` and, if enabled, ``~/debug_image``. A frame that cannot be used
+(missing calibration, mismatched sizes, all-zero or NaN depth) is skipped with an
+ERROR or WARN diagnostic; nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from robot_rl.calibration.files import load_hand_eye
+from robot_rl.errors import CalibrationError, MessageError, PerceptionError
+from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline, overlay
+from robot_rl.perception.segmenters import Frame, TabletopConfig
+from robot_rl.perception.slot_msgs import slots_to_pointcloud2
+from robot_rl.perception.slots import SlotEncoderConfig
+from robot_rl.perception.tracker import TrackerConfig
+from robot_rl.runtime import SENSOR_DATA, Node, NodeMain, diagnostics, msg
+from robot_rl.runtime.msg_numpy import image_to_numpy, numpy_to_image
+
+DEPTH_SCALES = {"16UC1": 0.001, "32FC1": 1.0}  # metres per depth unit, REP-118
+
+
+class PerceptionNode(Node):
+    """Thin ROS wrapper around :class:`PerceptionPipeline`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("perception", **kwargs)
+        segmenter = self.declare_parameter("segmenter", "rgbd_tabletop", "rgbd_tabletop or sim_gt").value
+        self.hand_eye_file = self.declare_parameter(
+            "hand_eye_file", "", "camera pose in base_link (easy_handeye2 YAML)"
+        ).value
+        self.base_frame = self.declare_parameter("base_frame", "base_link", "frame of the published slots").value
+        num_slots = self.declare_parameter("num_slots", 6, "K, number of slots").value
+        embedding_size = self.declare_parameter("embedding_size", 0, "learned-embedding size per slot").value
+        roi_min = self.declare_parameter("workspace_min_xy_m", [-1.0, -1.0], "x, y lower corner, base_link, m").value
+        roi_max = self.declare_parameter("workspace_max_xy_m", [1.0, 1.0], "x, y upper corner, base_link, m").value
+        self.debug_image = self.declare_parameter("publish_debug_image", False, "publish ~/debug_image").value
+        self.pipeline = PerceptionPipeline(
+            PerceptionConfig(
+                segmenter=segmenter,
+                tabletop=TabletopConfig(workspace_min_m=tuple(roi_min), workspace_max_m=tuple(roi_max)),
+                encoder=SlotEncoderConfig(embedding_size=embedding_size),
+                tracker=TrackerConfig(num_slots=num_slots),
+            )
+        )
+        self.needs_segmentation = segmenter == "sim_gt"
+        self.t_base_camera: np.ndarray | None = None
+        self.k: np.ndarray | None = None
+        self.latest: dict[str, Any] = {}
+        self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
+        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.debug_pub = self.create_publisher(msg.Image, "~/debug_image", 2) if self.debug_image else None
+        self.create_subscription(msg.Image, "/camera/color/image_raw", self._store("color"), SENSOR_DATA)
+        self.create_subscription(
+            msg.Image, "/camera/aligned_depth_to_color/image_raw", self._store("depth"), SENSOR_DATA
+        )
+        self.create_subscription(msg.CameraInfo, "/camera/color/camera_info", self.on_camera_info, SENSOR_DATA)
+        if self.needs_segmentation:
+            self.create_subscription(
+                msg.Image, "/camera/segmentation/image_raw", self._store("segmentation"), SENSOR_DATA
+            )
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+
+    def _store(self, key: str) -> Any:
+        def callback(image: Any) -> None:
+            self.latest[key] = image
+            self.try_process()
+
+        return callback
+
+    def on_camera_info(self, info: Any) -> None:
+        """Take the intrinsics of the (depth-aligned) colour camera."""
+        self.k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+
+    def on_episode(self, event: Any) -> None:
+        """Reset the tracker when an episode starts."""
+        try:
+            kind = json.loads(event.data).get("event")
+        except (json.JSONDecodeError, AttributeError):
+            self.report(diagnostics.WARN, f"ignored malformed episode event {event.data!r}")
+            return
+        if kind == "start":
+            self.pipeline.reset()
+
+    def report(self, level: int, message: str, **values: Any) -> None:
+        """Publish one diagnostic status for this node."""
+        status = diagnostics.status(self.get_fully_qualified_name(), level, message, values)
+        self.diagnostics_pub.publish(diagnostics.array(self.get_clock().now().to_msg(), [status]))
+
+    def _calibration(self) -> np.ndarray:
+        if self.t_base_camera is None:
+            if not self.hand_eye_file:
+                raise CalibrationError("parameter hand_eye_file is empty: the camera pose in base_link is unknown")
+            calibration = load_hand_eye(self.hand_eye_file)
+            if calibration.parent_frame != self.base_frame:
+                raise CalibrationError(
+                    f"{self.hand_eye_file}: camera pose is in {calibration.parent_frame!r},"
+                    f" expected {self.base_frame!r}"
+                )
+            self.t_base_camera = calibration.matrix()
+        return self.t_base_camera
+
+    def try_process(self) -> None:
+        """Process when colour, depth (and segmentation) of the same stamp are all in."""
+        keys = ("color", "depth", "segmentation") if self.needs_segmentation else ("color", "depth")
+        if any(key not in self.latest for key in keys):
+            return
+        stamps = {(self.latest[k].header.stamp.sec, self.latest[k].header.stamp.nanosec) for k in keys}
+        if len(stamps) != 1:
+            return
+        images = [self.latest.pop(key) for key in keys]
+        try:
+            frame = self._frame(*images)
+            result = self.pipeline.process(frame)
+        except (PerceptionError, CalibrationError, MessageError) as error:
+            self.report(diagnostics.ERROR, f"skipped frame: {error}")
+            return
+        header = msg.Header(stamp=images[0].header.stamp, frame_id=self.base_frame)
+        self.slots_pub.publish(slots_to_pointcloud2(result.slots, header))
+        if self.debug_pub is not None:
+            debug = overlay(frame.color, result.segmentation.labels)
+            self.debug_pub.publish(numpy_to_image(debug, "rgb8", images[0].header))
+
+    def _frame(self, color_msg: Any, depth_msg: Any, segmentation_msg: Any = None) -> Frame:
+        if self.k is None:
+            raise CalibrationError("no camera_info received yet on /camera/color/camera_info")
+        if depth_msg.encoding not in DEPTH_SCALES:
+            raise PerceptionError(f"depth encoding {depth_msg.encoding!r} is not 16UC1 (mm) or 32FC1 (m)")
+        depth = image_to_numpy(depth_msg).astype(np.float32) * DEPTH_SCALES[depth_msg.encoding]
+        color = image_to_numpy(color_msg)
+        if color_msg.encoding == "bgr8":
+            color = color[..., ::-1].copy()
+        elif color_msg.encoding != "rgb8":
+            raise PerceptionError(f"color encoding {color_msg.encoding!r} is not rgb8 or bgr8")
+        if np.isnan(depth).all() or not np.any(depth > 0):
+            raise PerceptionError("depth frame has no valid measurement (all zero or NaN)")
+        instance_ids = None
+        if segmentation_msg is not None:
+            instance_ids = image_to_numpy(segmentation_msg).astype(np.int32)
+        return Frame(color, depth, self.k, self._calibration(), instance_ids)
+
+
+main = NodeMain(PerceptionNode)
