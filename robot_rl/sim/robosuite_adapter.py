@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.action_space import ACTION_DIM, ACTION_NAMES
 from robot_rl.errors import SimError
 
 # The tasks this adapter supports (all run in robosuite 1.5.1 with a Panda), and the movable objects
@@ -54,8 +55,6 @@ TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "NutAssemblySquare": ("SquareNut",),
 }
 SUPPORTED_ROBOTS: tuple[str, ...] = ("Panda",)
-ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
-ACTION_DIM = len(ACTION_NAMES)
 
 # robosuite's fixed physics step (macros.SIMULATION_TIMESTEP), s; a control step runs a whole number of them.
 PHYSICS_TIMESTEP_S = 0.002

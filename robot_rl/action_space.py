@@ -1,0 +1,44 @@
+"""The action space of ARCHITECTURE.md and its message form.
+
+An action is an end-effector delta command ``[dx, dy, dz, droll, dpitch, dyaw,
+gripper]``, normalized to [-1, 1] and scaled to metres / radians per control step by
+per-axis limits from config. On the wire it is a trajectory_msgs/JointTrajectory
+whose ``joint_names`` are the action dimensions and whose points are one action each
+(``positions``), ``time_from_start`` counting control periods (a chunk has several).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from robot_rl.errors import MessageError
+from robot_rl.runtime.msg_numpy import joint_trajectory_to_numpy, numpy_to_joint_trajectory
+
+ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
+ACTION_DIM = len(ACTION_NAMES)
+
+
+def actions_to_trajectory(actions: np.ndarray, period_s: float, header: Any = None) -> Any:
+    """Pack (steps, 7) or (7,) normalized actions into a JointTrajectory, one point per step."""
+    actions = np.atleast_2d(np.asarray(actions, dtype=np.float64))
+    if actions.shape[1] != ACTION_DIM:
+        raise MessageError(f"actions must have {ACTION_DIM} columns {ACTION_NAMES}, got shape {actions.shape}")
+    times = np.arange(len(actions), dtype=np.float64) * period_s
+    return numpy_to_joint_trajectory(list(ACTION_NAMES), actions, times, header)
+
+
+def trajectory_to_actions(trajectory: Any) -> np.ndarray:
+    """Unpack a JointTrajectory into (steps, 7) actions, ordered as ACTION_NAMES.
+
+    Raises:
+        MessageError: If the joint names are not the action dimensions, or there are no points.
+    """
+    names, positions, _ = joint_trajectory_to_numpy(trajectory)
+    if sorted(names) != sorted(ACTION_NAMES) or len(names) != ACTION_DIM:
+        raise MessageError(f"action joint_names must be {list(ACTION_NAMES)}, got {names}")
+    if len(positions) == 0:
+        raise MessageError("action trajectory has no points")
+    order = [names.index(name) for name in ACTION_NAMES]
+    return positions[:, order]
