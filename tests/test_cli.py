@@ -107,3 +107,8 @@ def test_unknown_backend() -> None:
         [ROBOT_RL, "node", "demo_clock"], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
     )
     assert "ROBOT_RL_BACKEND='zmq' is not a backend" in one_error_line(result)
+
+
+def test_unknown_sim_task() -> None:
+    line = one_error_line(run("node", "sim_node", "--ros-args", "-p", "task:=Juggle"))
+    assert "unknown task 'Juggle'; valid tasks: Lift, Stack, PickPlaceCan, NutAssemblySquare" in line

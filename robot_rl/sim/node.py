@@ -1,0 +1,296 @@
+"""The sim bridge node: robosuite publishes what a real robot with a RealSense publishes.
+
+Each control tick (a wall timer at ``control_rate_hz``; under the in-process backend
+it runs in lockstep, as fast as the graph settles) the node:
+
+1. steps the simulation with the latest ``/robot_rl/safe_command`` (the only command
+   it executes; a tick without a new command holds: zero motion, gripper unchanged);
+2. publishes ``/clock`` (advanced by one control period), ``/joint_states``,
+   ``/robot_rl/ee_pose`` (base_link), the camera topics as realsense-ros names them,
+   ``/robot_rl/reward`` and, on episode start / success / timeout, a JSON event on
+   ``/robot_rl/episode``.
+
+Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}``
+received on ``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the
+request names one. The camera calibration is written to ``calibration_dir`` at start
+(camera_info YAML + hand-eye YAML), so perception reads it the same way on sim and real.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.action_space import ACTION_DIM, trajectory_to_actions
+from robot_rl.calibration import (
+    CameraIntrinsics,
+    HandEyeCalibration,
+    save_camera_info,
+    save_hand_eye,
+    to_camera_info_msg,
+)
+from robot_rl.errors import MessageError, SimError
+from robot_rl.runtime import Node, NodeMain, QoSProfile, diagnostics, msg
+from robot_rl.runtime.msg_numpy import numpy_to_image, numpy_to_joint_state
+from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig, quaternion_xyzw
+
+NS_PER_S = 1_000_000_000
+CAMERA_FRAME = "camera_color_optical_frame"
+BASE_FRAME = "base_link"
+# robosuite joint names -> the Panda URDF's (franka_description) names
+_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
+_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+
+
+def calibration_paths(directory: str | Path) -> tuple[Path, Path]:
+    """Return (camera_info YAML, hand-eye YAML) paths the sim writes in ``directory``."""
+    return Path(directory) / "sim_camera_info.yaml", Path(directory) / "sim_hand_eye.yaml"
+
+
+class SimNode(Node):
+    """Thin ROS wrapper around :class:`RobosuiteAdapter`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("sim", **kwargs)
+        declare = self.declare_parameter
+        task = declare("task", "Lift", "robosuite task: Lift, Stack, PickPlaceCan, NutAssemblySquare").value
+        rate_hz = declare("control_rate_hz", 20.0, "control ticks per simulated second, Hz").value
+        horizon = declare("horizon_steps", 200, "control steps before an episode times out").value
+        self.seed = declare("seed", 0, "seed of episode 0; episode i uses seed + i").value
+        render = declare("render_camera", True, "render the camera (False: state only)").value
+        width = declare("image_width_px", 640, "camera image width, px").value
+        height = declare("image_height_px", 480, "camera image height, px").value
+        camera = declare("camera_name", "agentview", "sim camera to publish").value
+        self.depth_encoding = declare("depth_encoding", "32FC1", "32FC1 (m, NaN = none) or 16UC1 (mm, 0 = none)").value
+        segmentation = declare("publish_segmentation", True, "publish the sim-only instance segmentation").value
+        self.auto_reset = declare("auto_reset", True, "start the next episode after success or timeout").value
+        self.max_episodes = declare("max_episodes", 0, "shut down after this many episodes; 0 = never").value
+        calibration_dir = declare("calibration_dir", "", "where to write the camera calibration; '' = none").value
+        if self.depth_encoding not in ("32FC1", "16UC1"):
+            raise SimError(f"depth_encoding must be 32FC1 or 16UC1, got {self.depth_encoding!r}")
+        self.adapter = RobosuiteAdapter(
+            SimConfig(
+                task=task,
+                control_rate_hz=rate_hz,
+                horizon_steps=horizon,
+                camera_name=camera,
+                image_width_px=width,
+                image_height_px=height,
+                render_camera=render,
+                depth=render,
+                segmentation=render and segmentation,
+                seed=self.seed,
+            )
+        )
+        self.period_ns = round(NS_PER_S / rate_hz)
+        self.sim_time_ns = 0
+        self.episode = -1  # index of the running episode
+        self.running = False
+        self.pending_reset_seed: int | None = None
+        self.command: np.ndarray | None = None
+        self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
+        self.commands_consumed = 0
+        self.ticks_without_command = 0
+        self.object_names = list(TASK_OBJECTS[task])
+        self.steps = 0  # control steps in the running episode
+        self.last_observation: Observation | None = None  # what was published last (for tests and tools)
+        self.intrinsics = self._intrinsics() if render else None
+        if calibration_dir and render:
+            self._write_calibration(calibration_dir)
+        self.clock_pub = self.create_publisher(msg.Clock, "/clock", 10)
+        self.joint_pub = self.create_publisher(msg.JointState, "/joint_states", 10)
+        self.ee_pub = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.reward_pub = self.create_publisher(msg.Float32, "/robot_rl/reward", 10)
+        self.episode_pub = self.create_publisher(msg.String, "/robot_rl/episode", 10)
+        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.image_pubs: dict[str, Any] = {}
+        # reliable publishers match both reliable and best-effort (sensor-data) subscribers
+        images_qos = QoSProfile(depth=5)
+        if render:
+            self.image_pubs["color"] = self.create_publisher(msg.Image, "/camera/color/image_raw", images_qos)
+            self.image_pubs["info"] = self.create_publisher(msg.CameraInfo, "/camera/color/camera_info", images_qos)
+            self.image_pubs["depth"] = self.create_publisher(
+                msg.Image, "/camera/aligned_depth_to_color/image_raw", images_qos
+            )
+            if segmentation:
+                self.image_pubs["segmentation"] = self.create_publisher(
+                    msg.Image, "/camera/segmentation/image_raw", images_qos
+                )
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_command, 10)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.create_timer(1.0 / rate_hz, self.tick)
+
+    # -- calibration ---------------------------------------------------------------
+
+    def _intrinsics(self) -> CameraIntrinsics:
+        config = self.adapter.config
+        k = self.adapter.camera_intrinsics()
+        return CameraIntrinsics(
+            width_px=config.image_width_px,
+            height_px=config.image_height_px,
+            camera_name=config.camera_name,
+            k=k,
+            distortion_model="plumb_bob",
+            d=np.zeros(5),
+            r=np.eye(3),
+            p=np.hstack([k, np.zeros((3, 1))]),
+        )
+
+    def _write_calibration(self, directory: str) -> None:
+        camera_path, hand_eye_path = calibration_paths(directory)
+        camera_path.parent.mkdir(parents=True, exist_ok=True)
+        save_camera_info(self.intrinsics, camera_path)  # type: ignore[arg-type]
+        pose = self.adapter.camera_pose_in_base()
+        save_hand_eye(
+            HandEyeCalibration(
+                parent_frame=BASE_FRAME,
+                child_frame=CAMERA_FRAME,
+                translation_m=pose[:3, 3],
+                quaternion_xyzw=quaternion_xyzw(pose[:3, :3]),
+            ),
+            hand_eye_path,
+        )
+        self.get_logger().info(f"wrote sim camera calibration to {camera_path} and {hand_eye_path}")
+
+    # -- inputs --------------------------------------------------------------------
+
+    def on_command(self, trajectory: Any) -> None:
+        """Keep the first point of the latest safe command for the next tick."""
+        try:
+            action = trajectory_to_actions(trajectory)[0]
+        except MessageError as error:
+            self.report(diagnostics.ERROR, f"ignored malformed safe_command: {error}")
+            return
+        if not np.all(np.isfinite(action)):
+            self.report(diagnostics.ERROR, "ignored non-finite safe_command (the safety gate should never send one)")
+            return
+        self.command = action
+
+    def on_episode(self, event: Any) -> None:
+        """Handle ``{"event": "reset", "seed": N}`` requests; ignore other events (ours)."""
+        try:
+            payload = json.loads(event.data)
+        except json.JSONDecodeError:
+            self.report(diagnostics.WARN, f"ignored malformed episode message {event.data!r}")
+            return
+        if payload.get("event") != "reset":
+            return
+        seed = payload.get("seed", self.seed + self.episode + 1)
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+            self.report(diagnostics.WARN, f"ignored reset with bad seed {seed!r}")
+            return
+        self.pending_reset_seed = seed
+
+    # -- the control tick ------------------------------------------------------------
+
+    def tick(self) -> None:
+        """Step (or reset) the simulation and publish the new state; every tick is one control period."""
+        self.sim_time_ns += self.period_ns
+        if self.pending_reset_seed is not None or (not self.running and self.auto_reset):
+            if self.max_episodes and self.episode + 1 >= self.max_episodes:
+                self.request_shutdown(f"ran {self.max_episodes} episode(s)")
+                return
+            self._start_episode()
+            return
+        if not self.running:
+            return
+        action = self._take_command()
+        observation, reward, flags = self.adapter.step(action)
+        self._publish(observation)
+        self.reward_pub.publish(msg.Float32(data=float(reward)))
+        if flags.done:
+            self.running = False
+            outcome = "success" if flags.success else "timeout"
+            self._event(outcome, steps=self.steps, reward=float(reward))
+        self.steps += 1
+
+    def _take_command(self) -> np.ndarray:
+        if self.command is None:
+            self.ticks_without_command += 1
+            action = np.zeros(ACTION_DIM)
+            action[-1] = self.gripper
+            return action
+        action, self.command = self.command, None
+        self.commands_consumed += 1
+        self.gripper = float(action[-1])
+        return action
+
+    def _start_episode(self) -> None:
+        seed = self.pending_reset_seed if self.pending_reset_seed is not None else self.seed + self.episode + 1
+        self.pending_reset_seed = None
+        self.episode += 1
+        self.steps = 0
+        self.command = None
+        self.gripper = -1.0
+        observation = self.adapter.reset(seed=seed)
+        self.running = True
+        self._event("start", seed=seed)
+        self._publish(observation)
+
+    def _event(self, kind: str, **fields: Any) -> None:
+        payload = {"event": kind, "episode": self.episode, "task": self.adapter.config.task, **fields}
+        self.episode_pub.publish(msg.String(data=json.dumps(payload)))
+        self.report(
+            diagnostics.OK,
+            f"episode {self.episode}: {kind}",
+            commands_consumed=self.commands_consumed,
+            ticks_without_command=self.ticks_without_command,
+        )
+
+    def report(self, level: int, message: str, **values: Any) -> None:
+        """Publish one diagnostic status for this node."""
+        status = diagnostics.status(self.get_fully_qualified_name(), level, message, values)
+        self.diagnostics_pub.publish(diagnostics.array(self._stamp(), [status]))
+
+    # -- outputs -----------------------------------------------------------------
+
+    def _stamp(self) -> Any:
+        sec, nanosec = divmod(self.sim_time_ns, NS_PER_S)
+        return msg.Time(sec=sec, nanosec=nanosec)
+
+    def _publish(self, observation: Observation) -> None:
+        self.last_observation = observation
+        stamp = self._stamp()
+        self.clock_pub.publish(msg.Clock(clock=stamp))
+        names = [*_ARM_JOINTS, *_FINGER_JOINTS]
+        positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
+        velocities = np.concatenate([observation.joint_velocities_rad_s, np.zeros(2)])
+        self.joint_pub.publish(numpy_to_joint_state(names, positions, velocities, header=msg.Header(stamp=stamp)))
+        x, y, z = observation.ee_position_m
+        qx, qy, qz, qw = observation.ee_quaternion_xyzw
+        pose = msg.Pose(position=msg.Point(x=x, y=y, z=z), orientation=msg.Quaternion(x=qx, y=qy, z=qz, w=qw))
+        self.ee_pub.publish(msg.PoseStamped(header=msg.Header(stamp=stamp, frame_id=BASE_FRAME), pose=pose))
+        if observation.color is not None:
+            self._publish_images(observation, msg.Header(stamp=stamp, frame_id=CAMERA_FRAME))
+
+    def _publish_images(self, observation: Observation, header: Any) -> None:
+        self.image_pubs["info"].publish(to_camera_info_msg(self.intrinsics, CAMERA_FRAME, header.stamp))  # type: ignore[arg-type]
+        self.image_pubs["color"].publish(numpy_to_image(observation.color, "rgb8", header))
+        depth = observation.depth_m
+        if self.depth_encoding == "32FC1":
+            depth_image = np.where(np.isfinite(depth), depth, np.nan).astype(np.float32)  # REP-118: NaN = invalid
+        else:
+            millimetres = np.where(np.isfinite(depth), np.round(depth * 1000.0), 0)  # REP-118: 0 = invalid
+            depth_image = np.clip(millimetres, 0, 65535).astype(np.uint16)
+        self.image_pubs["depth"].publish(numpy_to_image(depth_image, self.depth_encoding, header))
+        if "segmentation" in self.image_pubs:
+            self.image_pubs["segmentation"].publish(numpy_to_image(self._object_indices(observation), "32SC1", header))
+
+    def _object_indices(self, observation: Observation) -> np.ndarray:
+        """Instance ids -> 1..N for the task objects (in TASK_OBJECTS order), 0 for everything else."""
+        lookup = np.zeros(max(observation.segmentation_labels, default=0) + 1, dtype=np.int32)
+        for instance_id, name in observation.segmentation_labels.items():
+            if name in self.object_names:
+                lookup[instance_id] = self.object_names.index(name) + 1
+        return lookup[observation.segmentation]
+
+    def destroy_node(self) -> None:
+        """Release the simulator's renderers too."""
+        self.adapter.close()
+        super().destroy_node()
+
+
+main = NodeMain(SimNode)
