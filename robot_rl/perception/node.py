@@ -45,13 +45,13 @@ class PerceptionNode(Node):
         self.base_frame = self.declare_parameter("base_frame", "base_link", "frame of the published slots").value
         num_slots = self.declare_parameter("num_slots", 6, "K, number of slots").value
         embedding_size = self.declare_parameter("embedding_size", 0, "learned-embedding size per slot").value
-        roi_min = self.declare_parameter("workspace_min_xy_m", [-1.0, -1.0], "x, y lower corner, base_link, m").value
-        roi_max = self.declare_parameter("workspace_max_xy_m", [1.0, 1.0], "x, y upper corner, base_link, m").value
+        roi_min = self.declare_parameter("workspace_min_m", [-1.0, -1.0, -0.5], "x, y, z lower corner, base_link, m")
+        roi_max = self.declare_parameter("workspace_max_m", [1.0, 1.0, 0.5], "x, y, z upper corner, base_link, m")
         self.debug_image = self.declare_parameter("publish_debug_image", False, "publish ~/debug_image").value
         self.pipeline = PerceptionPipeline(
             PerceptionConfig(
                 segmenter=segmenter,
-                tabletop=TabletopConfig(workspace_min_m=tuple(roi_min), workspace_max_m=tuple(roi_max)),
+                tabletop=TabletopConfig(workspace_min_m=tuple(roi_min.value), workspace_max_m=tuple(roi_max.value)),
                 encoder=SlotEncoderConfig(embedding_size=embedding_size),
                 tracker=TrackerConfig(num_slots=num_slots),
             )

@@ -104,9 +104,13 @@ class TabletopConfig:
     plane_samples: int = 3000  # points sampled for the plane fit
     max_plane_tilt_deg: float = 25.0  # reject planes whose normal leans more than this from base +z
     min_height_m: float = 0.003  # points closer to the plane than this are table
-    max_height_m: float = 0.30  # points higher than this above the plane are ignored
-    workspace_min_m: tuple[float, float] = (-1.0, -1.0)  # x, y lower bound of the region of interest, base_link
-    workspace_max_m: tuple[float, float] = (1.0, 1.0)  # x, y upper bound of the region of interest, base_link
+    max_height_m: float = 0.15  # points higher above the plane are ignored (keeps the raised arm out)
+    workspace_min_m: tuple[float, float, float] = (
+        -1.0,
+        -1.0,
+        -0.5,
+    )  # lower corner of the region of interest, base_link
+    workspace_max_m: tuple[float, float, float] = (1.0, 1.0, 0.5)  # upper corner of the region of interest, base_link
     voxel_m: float = 0.006  # clustering voxel size (neighbouring occupied voxels join)
     min_cluster_points: int = 60  # smaller clusters are noise
     max_depth_m: float = 3.0  # farther measurements are ignored
@@ -127,7 +131,7 @@ class TabletopConfig:
         if not 0 <= self.min_height_m < self.max_height_m:
             raise PerceptionError("TabletopConfig needs 0 <= min_height_m < max_height_m")
         if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
-            raise PerceptionError("TabletopConfig workspace_min_m must be below workspace_max_m on x and y")
+            raise PerceptionError("TabletopConfig workspace_min_m must be below workspace_max_m on every axis")
 
 
 class RgbdTabletopSegmenter(Segmenter):
@@ -188,13 +192,7 @@ class RgbdTabletopSegmenter(Segmenter):
     def segment(self, frame: Frame) -> Segmentation:
         config = self.config
         points, valid = self._points_base(frame)
-        in_roi = (
-            valid
-            & (points[..., 0] > config.workspace_min_m[0])
-            & (points[..., 0] < config.workspace_max_m[0])
-            & (points[..., 1] > config.workspace_min_m[1])
-            & (points[..., 1] < config.workspace_max_m[1])
-        )
+        in_roi = valid & np.all((points > config.workspace_min_m) & (points < config.workspace_max_m), axis=-1)
         if not in_roi.any():
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
         plane = self.fit_plane(points[in_roi])

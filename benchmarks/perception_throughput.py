@@ -1,0 +1,216 @@
+"""Measure perception latency at 640x480 on one core, and the sim bridge's steps/s against raw robosuite.
+
+    MUJOCO_GL=egl .venv/bin/python benchmarks/perception_throughput.py [--frames 100] [--steps 150]
+
+Everything runs pinned to one CPU core with one BLAS/OpenMP thread.
+
+Perception: Lift frames (640x480, RGB + depth) are rendered first; then each frame goes
+through the perception node on the in-process backend (Image messages in, decode,
+segment, encode, track, PointCloud2 out) and, separately, through the ROS-free
+pipeline only. Reported: frames/s, median and p99 latency per frame.
+
+Sim bridge: the same Lift task stepped ``--steps`` times (a) raw, calling robosuite's
+``env.step`` (plus the same camera renders when rendering), (b) through the bridge
+node in a lockstep graph with a stand-in policy node that answers every observation
+with a command (messages built, published and delivered). Overhead = (b) time per step
+/ (a) time per step - 1.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_variable] = "1"
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from datetime import date  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from robot_rl.action_space import ACTION_DIM, actions_to_trajectory  # noqa: E402
+from robot_rl.calibration import HandEyeCalibration, save_hand_eye  # noqa: E402
+from robot_rl.perception.node import PerceptionNode  # noqa: E402
+from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline  # noqa: E402
+from robot_rl.perception.segmenters import Frame, TabletopConfig  # noqa: E402
+from robot_rl.runtime import Node, msg  # noqa: E402
+from robot_rl.runtime.inproc import InprocContext  # noqa: E402
+from robot_rl.runtime.msg_numpy import numpy_to_image  # noqa: E402
+from robot_rl.sim import RobosuiteAdapter, SimConfig  # noqa: E402
+from robot_rl.sim.node import SimNode  # noqa: E402
+from robot_rl.sim.robosuite_adapter import quaternion_xyzw  # noqa: E402
+
+ROI = {"workspace_min_m": (0.15, -0.45, -0.3), "workspace_max_m": (0.95, 0.45, 0.3)}  # as config/sim_perception.yaml
+
+
+def render_frames(count: int, seed: int) -> tuple[list, np.ndarray, np.ndarray]:
+    """Render ``count`` Lift observations with the arm moving."""
+    rng = np.random.default_rng(seed)
+    observations = []
+    with RobosuiteAdapter(SimConfig(task="Lift", depth=True, seed=seed, horizon_steps=count + 1)) as adapter:
+        k, pose = adapter.camera_intrinsics(), adapter.camera_pose_in_base()
+        adapter.reset(seed=seed)
+        for _ in range(count):
+            action = np.zeros(ACTION_DIM)
+            action[:3] = rng.uniform(-0.5, 0.5, size=3)
+            observations.append(adapter.step(action)[0])
+    return observations, k, pose
+
+
+def stats_ms(durations_s: list[float]) -> dict[str, float]:
+    values = np.array(durations_s) * 1000
+    return {
+        "fps": 1000 / values.mean(),
+        "median_ms": float(np.median(values)),
+        "p99_ms": float(np.percentile(values, 99)),
+    }
+
+
+def perception_pipeline(observations: list, k: np.ndarray, pose: np.ndarray) -> dict[str, float]:
+    pipeline = PerceptionPipeline(PerceptionConfig(tabletop=TabletopConfig(**ROI)))
+    durations = []
+    for observation in observations:
+        depth = np.where(np.isfinite(observation.depth_m), observation.depth_m, 0.0).astype(np.float32)
+        start = time.perf_counter()
+        pipeline.process(Frame(observation.color, depth, k, pose))
+        durations.append(time.perf_counter() - start)
+    return stats_ms(durations)
+
+
+class CameraStub(Node):
+    """Publishes pre-rendered frames as the sim would, and times the slots that come back."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("camera_stub", **kwargs)  # type: ignore[arg-type]
+        self.color = self.create_publisher(msg.Image, "/camera/color/image_raw", 5)
+        self.depth = self.create_publisher(msg.Image, "/camera/aligned_depth_to_color/image_raw", 5)
+        self.info = self.create_publisher(msg.CameraInfo, "/camera/color/camera_info", 5)
+        self.received = 0
+        self.create_subscription(msg.PointCloud2, "/robot_rl/slots", self.on_slots, 5)
+
+    def on_slots(self, _: object) -> None:
+        self.received += 1
+
+
+def perception_node(observations: list, k: np.ndarray, pose: np.ndarray) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as directory:
+        hand_eye = os.path.join(directory, "hand_eye.yaml")
+        save_hand_eye(
+            HandEyeCalibration("base_link", "camera_color_optical_frame", pose[:3, 3], quaternion_xyzw(pose[:3, :3])),
+            hand_eye,
+        )
+        context = InprocContext()
+        camera = CameraStub(context=context)
+        roi = [
+            "-p",
+            f"workspace_min_m:={list(ROI['workspace_min_m'])}",
+            "-p",
+            f"workspace_max_m:={list(ROI['workspace_max_m'])}",
+        ]
+        PerceptionNode(context=context, cli_args=["--ros-args", "-p", f"hand_eye_file:={hand_eye}", *roi])
+        durations = []
+        for index, observation in enumerate(observations):
+            header = msg.Header(stamp=msg.Time(sec=index + 1), frame_id="camera_color_optical_frame")
+            depth = np.where(np.isfinite(observation.depth_m), observation.depth_m, np.nan).astype(np.float32)
+            color_msg = numpy_to_image(observation.color, "rgb8", header)
+            depth_msg = numpy_to_image(depth, "32FC1", header)
+            start = time.perf_counter()
+            camera.info.publish(msg.CameraInfo(header=header, k=k.reshape(-1), width=640, height=480))
+            camera.color.publish(color_msg)
+            camera.depth.publish(depth_msg)
+            context.spin_until_quiet()
+            durations.append(time.perf_counter() - start)
+        if camera.received != len(observations):
+            raise RuntimeError(f"perception published {camera.received} slot messages for {len(observations)} frames")
+    return stats_ms(durations)
+
+
+def raw_robosuite(steps: int, render: bool, seed: int) -> float:
+    """Steps/s of robosuite's env.step (plus the camera renders the bridge does, if rendering)."""
+    config = SimConfig(
+        task="Lift", render_camera=render, depth=render, segmentation=render, seed=seed, horizon_steps=steps + 5
+    )
+    with RobosuiteAdapter(config) as adapter:
+        adapter.reset(seed=seed)
+        env = adapter._env  # the raw robosuite environment behind the adapter
+        action = np.zeros(ACTION_DIM)
+        start = time.perf_counter()
+        for _ in range(steps):
+            env.step(action)
+            if render:
+                adapter._render()
+        return steps / (time.perf_counter() - start)
+
+
+class PolicyStub(Node):
+    """Answers each joint state with a hold command (what a policy + safety gate would send)."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("policy_stub", **kwargs)  # type: ignore[arg-type]
+        publisher = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+        command = actions_to_trajectory(np.zeros(ACTION_DIM), 0.05)
+        self.create_subscription(msg.JointState, "/joint_states", lambda _: publisher.publish(command), 10)
+
+
+def bridge(steps: int, render: bool, seed: int) -> float:
+    """Steps/s of the sim bridge node in a lockstep graph."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", f"render_camera:={str(render).lower()}", "-p", f"seed:={seed}"]
+    args += ["-p", f"horizon_steps:={steps + 5}", "-p", "max_episodes:=1"]
+    sim = SimNode(context=context, cli_args=args)
+    PolicyStub(context=context, cli_args=["--ros-args", "-p", "use_sim_time:=true"])
+    for _ in range(2):  # the reset tick and one step, outside the timing
+        context.spin_once()
+        context.spin_until_quiet()
+    start_consumed = sim.commands_consumed
+    start = time.perf_counter()
+    while sim.commands_consumed - start_consumed < steps:
+        next_due = min(t.next_due_ns for t in context.graph.timers)
+        context.graph.advance_virtual_time(next_due)
+        context.spin_until_quiet()
+    elapsed = time.perf_counter() - start
+    sim.destroy_node()
+    return steps / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=100, help="perception frames")
+    parser.add_argument("--steps", type=int, default=150, help="sim steps per measurement")
+    parser.add_argument("--seed", type=int, default=0, help="seed")
+    args = parser.parse_args()
+    observations, k, pose = render_frames(args.frames, args.seed)
+    pipeline = perception_pipeline(observations, k, pose)
+    node = perception_node(observations, k, pose)
+    rows = []
+    for render in (False, True):
+        raw = raw_robosuite(args.steps, render, args.seed)
+        bridged = bridge(args.steps, render, args.seed)
+        rows.append((render, raw, bridged, raw / bridged - 1))
+    print(f"Date {date.today().isoformat()}; {platform.machine()}, Python {platform.python_version()}; one core,")
+    print(f"one BLAS thread; seed {args.seed}; {args.frames} Lift frames at 640x480; {args.steps} sim steps per row.\n")
+    print("| perception (640x480, rgbd_tabletop) | frames/s | median | p99 |")
+    print("|---|---|---|---|")
+    print(
+        f"| node: Image msgs in -> slots out | {node['fps']:.1f} | {node['median_ms']:.1f} ms"
+        f" | {node['p99_ms']:.1f} ms |"
+    )
+    print(
+        f"| pipeline only (segment, encode, track) | {pipeline['fps']:.1f} | {pipeline['median_ms']:.1f} ms"
+        f" | {pipeline['p99_ms']:.1f} ms |"
+    )
+    print("\n| sim (Lift, Panda OSC_POSE, 20 Hz control) | raw robosuite steps/s | bridge steps/s | bridge overhead |")
+    print("|---|---|---|---|")
+    for render, raw, bridged, overhead in rows:
+        label = "RGB + depth + segmentation 640x480" if render else "state only (no rendering)"
+        print(f"| {label} | {raw:.1f} | {bridged:.1f} | {100 * overhead:+.1f} % |")
+
+
+if __name__ == "__main__":
+    main()
