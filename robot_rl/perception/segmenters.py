@@ -145,15 +145,19 @@ class RgbdTabletopSegmenter(Segmenter):
         self._rays_key: tuple | None = None
 
     def _points_base(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        """Return (H, W, 3) float32 base_link points (NaN where invalid) and the valid mask."""
         height, width = frame.depth_m.shape
         key = (width, height, frame.k.tobytes(), frame.t_base_camera.tobytes())
         if self._rays_key != key:
             # rays rotated into base_link once per calibration: a point is origin + depth * ray
-            self._rays = pixel_rays(frame.k, width, height) @ frame.t_base_camera[:3, :3].T
+            self._rays = (pixel_rays(frame.k, width, height) @ frame.t_base_camera[:3, :3].T).astype(np.float32)
             self._rays_key = key
-        depth = frame.depth_m.astype(np.float64)
-        valid = np.isfinite(depth) & (depth > 0) & (depth < self.config.max_depth_m)
-        points = frame.t_base_camera[:3, 3] + depth_to_points(np.where(valid, depth, 0.0), self._rays)
+        depth = frame.depth_m.astype(np.float32, copy=False)
+        with np.errstate(invalid="ignore"):
+            valid = (depth > 0) & (depth < self.config.max_depth_m)  # False for NaN
+        points = depth_to_points(depth, self._rays)
+        points += frame.t_base_camera[:3, 3].astype(np.float32)
+        points[~valid] = np.nan
         return points, valid
 
     def fit_plane(self, points: np.ndarray) -> np.ndarray:
@@ -163,26 +167,24 @@ class RgbdTabletopSegmenter(Segmenter):
             raise PerceptionError("too few valid depth points to fit the support plane")
         rng = np.random.default_rng(config.seed)  # reseeded per frame: the output depends on the frame only
         sample = points[rng.choice(len(points), size=min(config.plane_samples, len(points)), replace=False)]
-        min_up = np.cos(np.radians(config.max_plane_tilt_deg))
-        best_inliers: np.ndarray | None = None
-        triples = rng.integers(0, len(sample), size=(config.plane_iterations, 3))
-        for i, j, k in triples:
-            normal = np.cross(sample[j] - sample[i], sample[k] - sample[i])
-            norm = np.linalg.norm(normal)
-            if norm < 1e-9:
-                continue
-            normal /= norm
-            if normal[2] < 0:
-                normal = -normal
-            if normal[2] < min_up:
-                continue
-            inliers = np.abs((sample - sample[i]) @ normal) < config.plane_inlier_m
-            if best_inliers is None or inliers.sum() > best_inliers.sum():
-                best_inliers = inliers
-        if best_inliers is None or best_inliers.sum() < 3:
+        sample = sample.astype(np.float64)
+        # all hypotheses at once: one plane through each random triple of sample points
+        i, j, k = rng.integers(0, len(sample), size=(3, config.plane_iterations))
+        normals = np.cross(sample[j] - sample[i], sample[k] - sample[i])
+        norms = np.linalg.norm(normals, axis=1)
+        usable = norms > 1e-9
+        normals[usable] /= norms[usable, None]
+        normals *= np.where(normals[:, 2:3] < 0, -1.0, 1.0)
+        usable &= normals[:, 2] >= np.cos(np.radians(config.max_plane_tilt_deg))
+        if not usable.any():
+            raise PerceptionError("no support plane found (is the table in view and the calibration right?)")
+        offsets = -np.einsum("ij,ij->i", normals, sample[i])
+        inliers = np.abs(sample @ normals[usable].T + offsets[usable]) < config.plane_inlier_m
+        best = inliers[:, np.argmax(inliers.sum(axis=0))]
+        if best.sum() < 3:
             raise PerceptionError("no support plane found (is the table in view and the calibration right?)")
         # least-squares refinement on the inliers
-        inlier_points = sample[best_inliers]
+        inlier_points = sample[best]
         centre = inlier_points.mean(axis=0)
         normal = np.linalg.svd(inlier_points - centre, full_matrices=False)[2][2]
         if normal[2] < 0:
@@ -192,22 +194,25 @@ class RgbdTabletopSegmenter(Segmenter):
     def segment(self, frame: Frame) -> Segmentation:
         config = self.config
         points, valid = self._points_base(frame)
-        in_roi = valid & np.all((points > config.workspace_min_m) & (points < config.workspace_max_m), axis=-1)
-        if not in_roi.any():
+        flat = points.reshape(-1, 3)
+        index = np.flatnonzero(valid)
+        candidates = flat[index]
+        in_roi = np.all((candidates > config.workspace_min_m) & (candidates < config.workspace_max_m), axis=1)
+        index, candidates = index[in_roi], candidates[in_roi]
+        if len(index) == 0:
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
-        plane = self.fit_plane(points[in_roi])
-        height = points @ plane[:3] + plane[3]
-        above = in_roi & (height > config.min_height_m) & (height < config.max_height_m)
-        labels = self._cluster(points, above)
-        points_base = np.where(valid[..., None], points, np.nan)
-        return Segmentation(labels=labels, points_base=points_base, plane=plane)
+        plane = self.fit_plane(candidates)
+        height = candidates @ plane[:3].astype(np.float32) + np.float32(plane[3])
+        above = (height > config.min_height_m) & (height < config.max_height_m)
+        labels = np.zeros(valid.size, dtype=np.int32)
+        labels[index[above]] = self._cluster(candidates[above])
+        return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane)
 
-    def _cluster(self, points: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    def _cluster(self, selected: np.ndarray) -> np.ndarray:
+        """Label (N, 3) points by connected occupied voxels; 0 for clusters that are too small."""
         config = self.config
-        labels = np.zeros(mask.shape, dtype=np.int32)
-        selected = points[mask]
         if len(selected) == 0:
-            return labels
+            return np.zeros(0, dtype=np.int32)
         voxel = np.floor(selected / config.voxel_m).astype(np.int64)
         voxel -= voxel.min(axis=0)
         shape = tuple(voxel.max(axis=0) + 1)
@@ -221,7 +226,5 @@ class RgbdTabletopSegmenter(Segmenter):
         # renumber kept clusters 1..N, largest first, so labels are stable for equal scenes
         order = np.argsort(-sizes * keep, kind="stable")
         renumber = np.zeros(count + 1, dtype=np.int32)
-        for new_label, old_label in enumerate(order[: int(keep.sum())], start=1):
-            renumber[old_label] = new_label
-        labels[mask] = renumber[point_labels]
-        return labels
+        renumber[order[: int(keep.sum())]] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
+        return renumber[point_labels]
