@@ -113,6 +113,8 @@ class TabletopConfig:
     workspace_max_m: tuple[float, float, float] = (1.0, 1.0, 0.5)  # upper corner of the region of interest, base_link
     voxel_m: float = 0.006  # clustering voxel size (neighbouring occupied voxels join)
     min_cluster_points: int = 60  # smaller clusters are noise
+    color_split_distance: float = 0.15  # split a cluster when its 2-means chromaticities differ this much; 0 = never
+    split_min_separation_m: float = 0.02  # ... and the two parts' centres are this far apart in x-y (side by side)
     max_depth_m: float = 3.0  # farther measurements are ignored
     seed: int = 0  # RANSAC random seed (deterministic output)
 
@@ -205,7 +207,12 @@ class RgbdTabletopSegmenter(Segmenter):
         height = candidates @ plane[:3].astype(np.float32) + np.float32(plane[3])
         above = (height > config.min_height_m) & (height < config.max_height_m)
         labels = np.zeros(valid.size, dtype=np.int32)
-        labels[index[above]] = self._cluster(candidates[above])
+        clusters = self._cluster(candidates[above])
+        if config.color_split_distance > 0:
+            rgb = frame.color.reshape(-1, 3)[index[above]].astype(np.float32) + 1.0
+            chromaticity = rgb[:, :2] / rgb.sum(axis=1, keepdims=True)  # (r, g) / (r + g + b): shading-invariant
+            clusters = self._split_by_color(clusters, chromaticity, candidates[above])
+        labels[index[above]] = clusters
         return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane)
 
     def _cluster(self, selected: np.ndarray) -> np.ndarray:
@@ -228,3 +235,39 @@ class RgbdTabletopSegmenter(Segmenter):
         renumber = np.zeros(count + 1, dtype=np.int32)
         renumber[order[: int(keep.sum())]] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
         return renumber[point_labels]
+
+    def _split_by_color(self, clusters: np.ndarray, chromaticity: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Split clusters that are two touching objects of clearly different colours.
+
+        2-means on chromaticity (so a lit top and a shaded side of one object stay together),
+        a few iterations from the two most different points. The split is kept when the two
+        mean chromaticities are ``color_split_distance`` apart, both parts have
+        ``min_cluster_points`` points, and their centres are ``split_min_separation_m`` apart
+        in x-y: objects side by side split, a two-coloured object (a can's body and lid) does not.
+        """
+        config = self.config
+        result = clusters.copy()
+        next_label = int(clusters.max(initial=0)) + 1
+        for label in range(1, int(clusters.max(initial=0)) + 1):
+            members = np.flatnonzero(clusters == label)
+            if len(members) < 2 * config.min_cluster_points:
+                continue
+            chroma = chromaticity[members]
+            first = chroma[np.argmax(np.linalg.norm(chroma - chroma.mean(axis=0), axis=1))]
+            centres = np.stack([first, chroma[np.argmax(np.linalg.norm(chroma - first, axis=1))]])
+            for _ in range(8):
+                assignment = np.linalg.norm(chroma[:, None, :] - centres[None], axis=2).argmin(axis=1)
+                if assignment.min() == assignment.max():
+                    break
+                centres = np.stack([chroma[assignment == part].mean(axis=0) for part in (0, 1)])
+            counts = np.bincount(assignment, minlength=2)
+            if counts.min() < config.min_cluster_points:
+                continue
+            part_xy = [points[members[assignment == part], :2].mean(axis=0) for part in (0, 1)]
+            if (
+                np.linalg.norm(centres[0] - centres[1]) >= config.color_split_distance
+                and np.linalg.norm(part_xy[0] - part_xy[1]) >= config.split_min_separation_m
+            ):
+                result[members[assignment == 1]] = next_label
+                next_label += 1
+        return result

@@ -115,3 +115,25 @@ def test_pipeline_config_validation() -> None:
     with pytest.raises(PerceptionError, match="unknown segmenter 'yolo'"):
         PerceptionConfig(segmenter="yolo")
     assert PerceptionConfig(segmenter="sim_gt").sim_object_ids == ()
+
+
+def test_touching_objects_of_different_colours_are_split() -> None:
+    touching = [
+        Box((0.40, 0.025), (0.05, 0.05, 0.05), (200, 30, 30)),
+        Box((0.40, -0.025), (0.05, 0.05, 0.05), (30, 200, 30)),
+    ]
+    frame, truth = render(touching)
+    assert RgbdTabletopSegmenter(TabletopConfig(color_split_distance=0)).segment(frame).count == 1
+    segmentation = RgbdTabletopSegmenter().segment(frame)
+    assert segmentation.count == 2
+    for label in (1, 2):
+        assert max(iou(segmentation.labels == found, truth == label) for found in (1, 2)) > 0.8
+
+
+def test_touching_objects_of_one_colour_stay_merged() -> None:
+    touching = [
+        Box((0.40, 0.025), (0.05, 0.05, 0.05), (200, 30, 30)),
+        Box((0.40, -0.025), (0.05, 0.05, 0.05), (200, 30, 30)),
+    ]
+    frame, _ = render(touching)
+    assert RgbdTabletopSegmenter().segment(frame).count == 1  # a known limit: no colour or gap to split on
