@@ -196,11 +196,15 @@ class RgbdTabletopSegmenter(Segmenter):
     def segment(self, frame: Frame) -> Segmentation:
         config = self.config
         points, valid = self._points_base(frame)
-        flat = points.reshape(-1, 3)
-        index = np.flatnonzero(valid)
-        candidates = flat[index]
-        in_roi = np.all((candidates > config.workspace_min_m) & (candidates < config.workspace_max_m), axis=1)
-        index, candidates = index[in_roi], candidates[in_roi]
+        low = np.asarray(config.workspace_min_m, dtype=np.float32)
+        high = np.asarray(config.workspace_max_m, dtype=np.float32)
+        in_roi = np.ones(valid.shape, dtype=bool)
+        for axis in range(3):  # per-axis compares on float32 views; NaN (invalid) compares False
+            coordinate = points[..., axis]
+            in_roi &= coordinate > low[axis]
+            in_roi &= coordinate < high[axis]
+        index = np.flatnonzero(in_roi)
+        candidates = points.reshape(-1, 3)[index]
         if len(index) == 0:
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
         plane = self.fit_plane(candidates)

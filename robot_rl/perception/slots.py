@@ -93,7 +93,8 @@ class SlotEncoder:
         detections = []
         labels = segmentation.labels
         flat_labels = labels.reshape(-1)
-        order = np.argsort(flat_labels, kind="stable")
+        labelled = np.flatnonzero(flat_labels)  # sort only the object pixels, not the whole image
+        order = labelled[np.argsort(flat_labels[labelled], kind="stable")]
         bounds = np.searchsorted(flat_labels[order], np.arange(1, segmentation.count + 2))
         flat_points = points.reshape(-1, 3)
         flat_color = frame.color.reshape(-1, 3)
