@@ -48,7 +48,7 @@ class QualityStats:
     extra_segments: int = 0  # predicted segments without a GT match
     frames: int = 0
     centroid_errors_m: list[float] = field(default_factory=list)  # per matched object
-    failures: list[str] = field(default_factory=list)  # short notes on low-IoU cases
+    failures: list[tuple[float, str]] = field(default_factory=list)  # (IoU, note) of the lowest-IoU objects
 
 
 def frame_of(observation: object, k: np.ndarray, pose: np.ndarray) -> Frame:
@@ -113,12 +113,15 @@ def evaluate_quality(task: str, frames: int, seed: int) -> QualityStats:
                     if detection is not None:
                         error = detection.centroid_m - observation.object_poses[name].position_m
                         stats.centroid_errors_m.append(float(np.linalg.norm(error)))
-                if value < 0.8 and len(stats.failures) < 5:
-                    height = float(observation.ee_position_m[2] - observation.object_poses[name].position_m[2])
-                    stats.failures.append(
+                height = float(observation.ee_position_m[2] - observation.object_poses[name].position_m[2])
+                stats.failures.append(
+                    (
+                        float(value),
                         f"{task} frame {index} {name}: IoU {value:.2f}, {int(truth[name].sum())} px,"
-                        f" {result.segmentation.count} segments, gripper {height:.2f} m above the object"
+                        f" {result.segmentation.count} segments, gripper {height:.2f} m above the object",
                     )
+                )
+    stats.failures = sorted(stats.failures)[:3]
     return stats
 
 
@@ -192,7 +195,7 @@ def main() -> None:
             "extra_segments_per_frame": stats.extra_segments / max(stats.frames, 1),
             "centroid_median_cm": float(np.median(errors_cm)) if len(errors_cm) else float("nan"),
             "centroid_p95_cm": float(np.percentile(errors_cm, 95)) if len(errors_cm) else float("nan"),
-            "failures": stats.failures,
+            "failures": [note for _, note in stats.failures],
         }
     all_ious = [iou for stats in quality.values() for iou in stats.ious]
     all_errors = np.concatenate([np.array(s.centroid_errors_m) for s in quality.values()]) * 100
@@ -223,7 +226,7 @@ def main() -> None:
         f"| **all** | {overall['frames']} | | **{overall['mean_iou']:.3f}** | | |"
         f" **{overall['centroid_median_cm']:.2f} / {overall['centroid_p95_cm']:.2f} cm** |"
     )
-    print("\nLowest-IoU cases (first five per task):\n")
+    print("\nLowest-IoU objects (three per task):\n")
     for row in summary.values():
         for failure in row["failures"]:
             print(f"- {failure}")

@@ -58,3 +58,7 @@ class CalibrationError(RobotRLError):
 
 class SimError(RobotRLError):
     """The simulator was misconfigured or misused (bad task, bad action, step without reset)."""
+
+
+class HardwareError(RobotRLError):
+    """A hardware device is missing, misconfigured or failed (no camera, wrong serial, unsupported mode)."""

@@ -221,17 +221,19 @@ class NodeMain:
         """Run the node until Ctrl-C or shutdown; return the process exit code."""
         argv = sys.argv[1:] if args is None else list(args)
         context: Context | None = None
+        node: Node | None = None
         try:
             context = create_context(argv)
             node = self.node_class(context=context, cli_args=argv)
             context.spin()
-            node.destroy_node()
         except KeyboardInterrupt:
             pass
         except RobotRLError as error:
             print(f"error: {error}", file=sys.stderr)
             return 1
         finally:
+            if node is not None:
+                node.destroy_node()  # also on Ctrl-C: nodes release devices and simulators here
             if context is not None and context.ok():
                 context.shutdown("process exit")
         return 0
