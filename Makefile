@@ -10,8 +10,9 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: run test test-fast test-rclpy lint setup setup-ros system-deps clean
 
+# The main job: one simulated Lift episode (robosuite) with perception, in lockstep in-process.
 run: setup
-	$(VENV)/bin/robot-rl launch robot_rl demo.launch.yaml
+	$(VENV)/bin/robot-rl launch robot_rl sim_perception.launch.yaml task:=Lift max_episodes:=1
 
 test: setup setup-ros lint
 	$(VENV)/bin/python -m pytest -q

@@ -12,8 +12,9 @@ pipeline only. Reported: frames/s, median and p99 latency per frame.
 Sim bridge: the same Lift task stepped ``--steps`` times (a) raw, calling robosuite's
 ``env.step`` (plus the same camera renders when rendering), (b) through the bridge
 node in a lockstep graph with a stand-in policy node that answers every observation
-with a command (messages built, published and delivered). Overhead = (b) time per step
-/ (a) time per step - 1.
+with a command (messages built, published and delivered); (a) and (b) alternate
+``--repeats`` times and the medians are compared. Overhead = (b) time per step / (a)
+time per step - 1.
 """
 
 from __future__ import annotations
@@ -184,17 +185,24 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100, help="perception frames")
     parser.add_argument("--steps", type=int, default=150, help="sim steps per measurement")
     parser.add_argument("--seed", type=int, default=0, help="seed")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating raw/bridge runs per row (median)")
     args = parser.parse_args()
     observations, k, pose = render_frames(args.frames, args.seed)
     pipeline = perception_pipeline(observations, k, pose)
     node = perception_node(observations, k, pose)
     rows = []
     for render in (False, True):
-        raw = raw_robosuite(args.steps, render, args.seed)
-        bridged = bridge(args.steps, render, args.seed)
-        rows.append((render, raw, bridged, raw / bridged - 1))
+        raws, bridged = [], []
+        for _ in range(args.repeats):  # alternate, so drift in machine speed hits both alike
+            raws.append(raw_robosuite(args.steps, render, args.seed))
+            bridged.append(bridge(args.steps, render, args.seed))
+        raw, bridge_rate = float(np.median(raws)), float(np.median(bridged))
+        rows.append((render, raw, bridge_rate, raw / bridge_rate - 1))
     print(f"Date {date.today().isoformat()}; {platform.machine()}, Python {platform.python_version()}; one core,")
-    print(f"one BLAS thread; seed {args.seed}; {args.frames} Lift frames at 640x480; {args.steps} sim steps per row.\n")
+    print(
+        f"one BLAS thread; seed {args.seed}; {args.frames} Lift frames at 640x480; sim rows: median of"
+        f" {args.repeats} alternating runs of {args.steps} steps.\n"
+    )
     print("| perception (640x480, rgbd_tabletop) | frames/s | median | p99 |")
     print("|---|---|---|---|")
     print(

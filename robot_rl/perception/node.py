@@ -48,6 +48,7 @@ class PerceptionNode(Node):
         roi_min = self.declare_parameter("workspace_min_m", [-1.0, -1.0, -0.5], "x, y, z lower corner, base_link, m")
         roi_max = self.declare_parameter("workspace_max_m", [1.0, 1.0, 0.5], "x, y, z upper corner, base_link, m")
         self.debug_image = self.declare_parameter("publish_debug_image", False, "publish ~/debug_image").value
+        report_period_s = self.declare_parameter("report_period_s", 2.0, "period of the slot summary log, s").value
         self.pipeline = PerceptionPipeline(
             PerceptionConfig(
                 segmenter=segmenter,
@@ -73,6 +74,10 @@ class PerceptionNode(Node):
                 msg.Image, "/camera/segmentation/image_raw", self._store("segmentation"), SENSOR_DATA
             )
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.last_slots: np.ndarray | None = None
+        self.frames = 0
+        if report_period_s > 0:
+            self.create_timer(report_period_s, self.log_summary)
 
     def _store(self, key: str) -> Any:
         def callback(image: Any) -> None:
@@ -130,9 +135,22 @@ class PerceptionNode(Node):
             return
         header = msg.Header(stamp=images[0].header.stamp, frame_id=self.base_frame)
         self.slots_pub.publish(slots_to_pointcloud2(result.slots, header))
+        self.last_slots = result.slots
+        self.frames += 1
         if self.debug_pub is not None:
             debug = overlay(frame.color, result.segmentation.labels)
             self.debug_pub.publish(numpy_to_image(debug, "rgb8", images[0].header))
+
+    def log_summary(self) -> None:
+        """Log the present slots (what make run shows)."""
+        if self.last_slots is None:
+            return
+        present = [
+            f"slot {index} at ({slot[1]:.3f}, {slot[2]:.3f}, {slot[3]:.3f}) m"
+            for index, slot in enumerate(self.last_slots)
+            if slot[0] == 1
+        ]
+        self.get_logger().info(f"{self.frames} frames; {len(present)} object(s): {'; '.join(present) or 'none'}")
 
     def _frame(self, color_msg: Any, depth_msg: Any, segmentation_msg: Any = None) -> Frame:
         if self.k is None:
