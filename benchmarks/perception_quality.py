@@ -62,14 +62,20 @@ def ground_truth_masks(observation: object, task: str) -> dict[str, np.ndarray]:
     return {name: segmentation == next(i for i, n in labels.items() if n == name) for name in TASK_OBJECTS[task]}
 
 
+def smooth_action(direction: np.ndarray, rng: np.random.Generator, gain: float) -> tuple[np.ndarray, np.ndarray]:
+    """Low-pass a random walk of the end-effector direction; return (new direction, action with gripper open)."""
+    direction = 0.8 * direction + 0.2 * rng.uniform(-1, 1, size=3)
+    action = np.zeros(7)
+    action[:3] = gain * direction
+    action[6] = -1.0
+    return direction, action
+
+
 def random_motion(adapter: RobosuiteAdapter, rng: np.random.Generator, steps: int) -> object:
     observation = None
     direction = rng.uniform(-1, 1, size=3)
     for _ in range(steps):
-        direction = 0.8 * direction + 0.2 * rng.uniform(-1, 1, size=3)
-        action = np.zeros(7)
-        action[:3] = 0.5 * direction
-        action[6] = -1.0
+        direction, action = smooth_action(direction, rng, 0.5)
         observation, _, flags = adapter.step(action)
         if flags.timeout:
             break
@@ -138,10 +144,7 @@ def evaluate_tracking(task: str, episodes: int, steps: int, seed: int) -> dict[s
             previous: dict[str, int] = {}
             direction = rng.uniform(-1, 1, size=3)
             for _ in range(steps):
-                direction = 0.8 * direction + 0.2 * rng.uniform(-1, 1, size=3)
-                action = np.zeros(7)
-                action[:3] = 0.6 * direction
-                action[6] = -1.0
+                direction, action = smooth_action(direction, rng, 0.6)
                 observation, _, _ = adapter.step(action)
                 slots = pipeline.process(frame_of(observation, k, pose)).slots
                 present = np.flatnonzero(slots[:, 0] == 1)
