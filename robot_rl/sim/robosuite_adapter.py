@@ -316,6 +316,7 @@ class RobosuiteAdapter:
         """Release the simulator and its OpenGL context. Safe to call twice."""
         env, self._env = self._env, None
         if env is not None:
+            _bind_gl_context(env.sim)  # robosuite frees GL objects in whatever context is current
             env.close()
 
     def __enter__(self) -> RobosuiteAdapter:
@@ -367,6 +368,7 @@ class RobosuiteAdapter:
     def _render(self) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
         """Render color (+ depth) and segmentation, flipped once so that row 0 is the top."""
         cfg, sim = self.config, self._env.sim
+        _bind_gl_context(sim)
         size = {"camera_name": cfg.camera_name, "width": cfg.image_width_px, "height": cfg.image_height_px}
         depth_m = segmentation = None
         if cfg.depth:
@@ -390,6 +392,18 @@ class RobosuiteAdapter:
         depth = near / (1.0 - buffer * (1.0 - near / far))
         depth[buffer >= 1.0] = np.inf  # the far plane: nothing was rendered there
         return depth.astype(np.float32)
+
+
+def _bind_gl_context(sim: Any) -> None:
+    """Make this simulation's offscreen GL context current (once it has one).
+
+    robosuite renders into, and frees GL objects of, whatever context is current, and
+    freeing any context calls eglReleaseThread. With two environments in one process
+    (tests, tools), closing one would otherwise corrupt or unbind the other's context.
+    """
+    context = getattr(sim, "_render_context_offscreen", None)
+    if context is not None:
+        context.gl_ctx.make_current()
 
 
 @contextmanager

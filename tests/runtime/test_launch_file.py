@@ -282,6 +282,11 @@ def test_resolve_launch_path_and_arguments() -> None:
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "launch").glob("*.launch.yaml")), ids=lambda p: p.name)
-def test_shipped_launch_files_build(path: Path) -> None:
-    _context, nodes = build_inproc(read_launch_file(path))
-    assert nodes
+def test_shipped_launch_files_build(path: Path, tmp_path: Path) -> None:
+    arguments = {"calibration_dir": str(tmp_path)} if path.name == "sim_perception.launch.yaml" else {}
+    _context, nodes = build_inproc(read_launch_file(path, arguments))
+    try:
+        assert nodes
+    finally:
+        for node in nodes:  # release simulators and their OpenGL contexts now, not at garbage collection
+            node.destroy_node()

@@ -342,3 +342,20 @@ def test_projection_and_back_projection_agree_with_the_true_cube(camera_sim: Rob
     points = (to_cube @ (back_project(interior_cols, interior_rows) - cube.position_m).T).T
     assert len(points) > 100
     assert np.max(np.abs(points)) < high + 0.002
+
+
+def test_closing_another_adapter_does_not_corrupt_rendering() -> None:
+    """Two simulators in one process: closing one must leave the other's images unchanged."""
+    config = SimConfig(task="Lift", image_width_px=96, image_height_px=72, depth=True, seed=0)
+    first = RobosuiteAdapter(config)
+    first.reset(seed=0)
+    second = RobosuiteAdapter(config)
+    try:
+        before = second.reset(seed=0)
+        first.close()
+        after = second.reset(seed=0)
+        np.testing.assert_array_equal(after.color, before.color)
+        np.testing.assert_array_equal(after.depth_m, before.depth_m)
+    finally:
+        first.close()
+        second.close()
