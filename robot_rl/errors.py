@@ -62,3 +62,7 @@ class SimError(RobotRLError):
 
 class HardwareError(RobotRLError):
     """A hardware device is missing, misconfigured or failed (no camera, wrong serial, unsupported mode)."""
+
+
+class SafetyError(RobotRLError):
+    """The safety gate's configuration is invalid (a limit missing, negative or inconsistent)."""

@@ -1,0 +1,279 @@
+"""The safety filter: the last check before any command reaches the robot.
+
+:meth:`SafetyFilter.apply` takes the command that wants to go out (policy or human) and
+returns the action it actually allows, plus every reason it changed it. Checks, in
+order (a later check never undoes an earlier hold):
+
+1. e-stop latched -> hold;
+2. watchdog: no fresh command or no fresh joint state within ``timeout_s`` -> hold;
+3. a non-finite value in the command -> hold;
+4. per-axis clamp (normalized units);
+5. residual bound: without a human intervening, the applied command stays within
+   ``residual_scale`` of the base action on every axis;
+6. end-effector linear / angular speed limits (scale the motion down);
+7. acceleration limits (a rate limiter on the change of commanded velocity);
+8. workspace box: the predicted next end-effector position stays inside the box;
+9. joint-limit margins: a joint inside its margin and moving toward its limit -> hold.
+
+"Hold" means zero motion with the gripper command unchanged. Actions are the
+normalized end-effector deltas of ``robot_rl.action_space``; ``action_scale`` turns them
+into metres / radians per control step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from robot_rl.action_space import ACTION_DIM
+from robot_rl.errors import SafetyError
+
+# Franka Panda joint limits, rad (franka_description / the robosuite model)
+PANDA_JOINT_LIMITS_RAD: dict[str, tuple[float, float]] = {
+    "panda_joint1": (-2.8973, 2.8973),
+    "panda_joint2": (-1.7628, 1.7628),
+    "panda_joint3": (-2.8973, 2.8973),
+    "panda_joint4": (-3.0718, -0.0698),
+    "panda_joint5": (-2.8973, 2.8973),
+    "panda_joint6": (-0.0175, 3.7525),
+    "panda_joint7": (-2.8973, 2.8973),
+}
+
+
+def _vector(name: str, value: object, length: int) -> np.ndarray:
+    array = np.asarray(value, dtype=np.float64)
+    if array.shape != (length,) or not np.all(np.isfinite(array)):
+        raise SafetyError(f"SafetyConfig.{name} must be {length} finite numbers, got {value!r}")
+    return array
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """Limits of the safety filter (units in the names; see config/safety.yaml)."""
+
+    control_period_s: float = 0.05  # one control tick, s
+    action_scale: tuple[float, ...] = (0.05, 0.05, 0.05, 0.5, 0.5, 0.5)  # m or rad per tick at |action| = 1
+    max_action: tuple[float, ...] = (1.0,) * ACTION_DIM  # per-axis clamp, normalized units
+    residual_scale: float = 0.2  # max |applied - base| per axis, normalized, while no human intervenes
+    max_lin_vel_mps: float = 0.25  # end-effector linear speed limit, m/s
+    max_ang_vel_radps: float = 1.0  # end-effector angular speed limit, rad/s
+    max_lin_acc_mps2: float = 2.5  # end-effector linear acceleration limit, m/s^2
+    max_ang_acc_radps2: float = 10.0  # end-effector angular acceleration limit, rad/s^2
+    workspace_min_m: tuple[float, float, float] = (0.3, -0.35, -0.1)  # end-effector box lower corner, base_link, m
+    workspace_max_m: tuple[float, float, float] = (0.9, 0.35, 0.4)  # end-effector box upper corner, base_link, m
+    joint_limits_rad: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PANDA_JOINT_LIMITS_RAD))
+    joint_margin_rad: float = 0.05  # hold when a joint is this close to a limit and moving toward it, rad
+    timeout_s: float = 0.1  # watchdog: command and joint state must be younger than this, s
+
+    def __post_init__(self) -> None:
+        _vector("action_scale", self.action_scale, 6)
+        _vector("max_action", self.max_action, ACTION_DIM)
+        low = _vector("workspace_min_m", self.workspace_min_m, 3)
+        high = _vector("workspace_max_m", self.workspace_max_m, 3)
+        if not np.all(low < high):
+            raise SafetyError("SafetyConfig.workspace_min_m must be below workspace_max_m on every axis")
+        positive = (
+            "control_period_s",
+            "max_lin_vel_mps",
+            "max_ang_vel_radps",
+            "max_lin_acc_mps2",
+            "max_ang_acc_radps2",
+            "timeout_s",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise SafetyError(f"SafetyConfig.{name} must be a positive number, got {value!r}")
+        if not 0 <= self.residual_scale <= 2 or not self.joint_margin_rad >= 0:
+            raise SafetyError("SafetyConfig needs 0 <= residual_scale <= 2 and joint_margin_rad >= 0")
+        if np.any(np.asarray(self.max_action) < 0) or np.any(np.asarray(self.max_action) > 1):
+            raise SafetyError("SafetyConfig.max_action must lie in [0, 1] on every axis")
+        for joint, (lower, upper) in self.joint_limits_rad.items():
+            if not lower < upper:
+                raise SafetyError(f"SafetyConfig.joint_limits_rad[{joint!r}]: lower must be below upper")
+
+
+@dataclass
+class RobotState:
+    """What the filter knows about the robot at this tick."""
+
+    ee_position_m: np.ndarray | None  # (3,) end effector in base_link, m; None if never received
+    joint_names: list[str]  # names of ``joint_positions_rad``
+    joint_positions_rad: np.ndarray  # joint positions, rad (or m for fingers)
+    joint_velocities_rad_s: np.ndarray  # joint velocities (may be empty)
+    joint_state_age_s: float | None  # seconds since the last joint state; None if never received
+
+
+@dataclass
+class SafetyResult:
+    """The action that may go out, and why it differs from the request."""
+
+    action: np.ndarray  # (7,) the applied action
+    reasons: list[str]  # short reasons, empty if the command passed unchanged
+    held: bool  # True if the motion was replaced by a hold
+    clipped: dict[str, float] = field(default_factory=dict)  # axis name -> requested value, for changed axes
+
+
+AXES = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
+_AT_REST_RAD_S = 1e-3  # joint speeds below this count as at rest
+
+
+class SafetyFilter:
+    """Stateful filter: it remembers the e-stop latch, the last velocity and the last gripper command."""
+
+    def __init__(self, config: SafetyConfig) -> None:
+        self.config = config
+        self._scale = np.asarray(config.action_scale, dtype=np.float64)
+        self._last_velocity = np.zeros(6)  # last applied end-effector velocity (m/s, rad/s)
+        self._gripper = -1.0  # last applied gripper command (open)
+        self.estop_latched = False
+        self.estop_input = False
+
+    # -- e-stop --------------------------------------------------------------------
+
+    def set_estop(self, active: bool) -> None:
+        """Feed the e-stop input; True latches until :meth:`reset_estop`."""
+        self.estop_input = bool(active)
+        if active:
+            self.estop_latched = True
+
+    def reset_estop(self) -> bool:
+        """Release the latch; refused (returns False) while the e-stop input is still true."""
+        if self.estop_input:
+            return False
+        self.estop_latched = False
+        return True
+
+    # -- the filter ----------------------------------------------------------------
+
+    def hold(self) -> np.ndarray:
+        """Zero motion, gripper unchanged."""
+        action = np.zeros(ACTION_DIM)
+        action[-1] = self._gripper
+        return action
+
+    def _held(self, reason: str) -> SafetyResult:
+        self._last_velocity = np.zeros(6)
+        return SafetyResult(self.hold(), [reason], held=True)
+
+    def apply(
+        self,
+        command: np.ndarray | None,
+        command_age_s: float | None,
+        state: RobotState,
+        base_action: np.ndarray | None = None,
+        intervening: bool = False,
+    ) -> SafetyResult:
+        """Return the action allowed for this tick.
+
+        Args:
+            command: The requested (7,) normalized action, or None if none was received.
+            command_age_s: Seconds since the command was received (None if never).
+            state: The robot's end-effector position and joint state.
+            base_action: The frozen base policy's action, for the residual bound (None: no bound).
+            intervening: True while a human drives; the residual bound does not apply then.
+        """
+        config = self.config
+        if self.estop_latched:
+            return self._held("e-stop latched")
+        if command is None or command_age_s is None or command_age_s > config.timeout_s:
+            return self._held("watchdog: no fresh command")
+        if state.joint_state_age_s is None or state.joint_state_age_s > config.timeout_s:
+            return self._held("watchdog: no fresh joint state")
+        requested = np.asarray(command, dtype=np.float64)
+        if requested.shape != (ACTION_DIM,) or not np.all(np.isfinite(requested)):
+            return self._held("non-finite or malformed command")
+        action = requested.copy()
+        reasons: list[str] = []
+
+        limit = np.asarray(config.max_action)
+        if np.any(np.abs(action) > limit):
+            action = np.clip(action, -limit, limit)
+            reasons.append("per-axis clamp")
+
+        if base_action is not None and not intervening:
+            base = np.asarray(base_action, dtype=np.float64)
+            if base.shape == (ACTION_DIM,) and np.all(np.isfinite(base)):
+                bounded = np.clip(action, base - config.residual_scale, base + config.residual_scale)
+                if not np.array_equal(bounded, action):
+                    action = bounded
+                    reasons.append("residual bound")
+            else:
+                return self._held("non-finite or malformed base action")
+
+        velocity = action[:6] * self._scale / config.control_period_s
+        velocity, limited = self._limit_speed(velocity)
+        if limited:
+            reasons.append("speed limit")
+        velocity, limited = self._limit_acceleration(velocity)
+        if limited:
+            reasons.append("acceleration limit")
+        if state.ee_position_m is not None:
+            velocity, limited = self._keep_in_workspace(velocity, state.ee_position_m)
+            if limited:
+                reasons.append("workspace box")
+        joint = self._joint_near_limit(state)
+        if joint is not None:
+            self._gripper = float(action[-1])  # the gripper may still open or close
+            return self._held(f"joint limit margin: {joint}")
+        action[:6] = velocity * config.control_period_s / self._scale
+        action = np.clip(action, -1.0, 1.0)
+        self._last_velocity = velocity
+        self._gripper = float(action[-1])
+        changed = {axis: float(requested[i]) for i, axis in enumerate(AXES) if not np.isclose(requested[i], action[i])}
+        return SafetyResult(action, reasons, held=False, clipped=changed)
+
+    def _limit_speed(self, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
+        velocity = velocity.copy()
+        limited = False
+        for part, maximum in ((slice(0, 3), self.config.max_lin_vel_mps), (slice(3, 6), self.config.max_ang_vel_radps)):
+            speed = np.linalg.norm(velocity[part])
+            if speed > maximum:
+                velocity[part] *= maximum / speed
+                limited = True
+        return velocity, limited
+
+    def _limit_acceleration(self, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
+        velocity = velocity.copy()
+        limited = False
+        period = self.config.control_period_s
+        limits = ((slice(0, 3), self.config.max_lin_acc_mps2), (slice(3, 6), self.config.max_ang_acc_radps2))
+        for part, maximum in limits:
+            change = velocity[part] - self._last_velocity[part]
+            size = np.linalg.norm(change)
+            if size > maximum * period:
+                velocity[part] = self._last_velocity[part] + change * (maximum * period / size)
+                limited = True
+        return velocity, limited
+
+    def _keep_in_workspace(self, velocity: np.ndarray, ee_position: np.ndarray) -> tuple[np.ndarray, bool]:
+        period = self.config.control_period_s
+        low, high = np.asarray(self.config.workspace_min_m), np.asarray(self.config.workspace_max_m)
+        position = np.asarray(ee_position, dtype=np.float64)
+        predicted = position + velocity[:3] * period
+        # inside, an axis may go up to the face; outside, it may only move back toward the box
+        target = np.clip(predicted, np.minimum(low, position), np.maximum(high, position))
+        if np.allclose(target, predicted):
+            return velocity, False
+        velocity = velocity.copy()
+        velocity[:3] = (target - position) / period
+        return velocity, True
+
+    def _joint_near_limit(self, state: RobotState) -> str | None:
+        margin = self.config.joint_margin_rad
+        velocities = state.joint_velocities_rad_s
+        for index, name in enumerate(state.joint_names):
+            if name not in self.config.joint_limits_rad:
+                continue
+            lower, upper = self.config.joint_limits_rad[name]
+            position = state.joint_positions_rad[index]
+            moving = velocities[index] if len(velocities) == len(state.joint_names) else 0.0
+            # Without a Jacobian the filter cannot predict a joint's next motion from an end-effector
+            # command, so it reacts to the measured velocity: inside the margin and still moving
+            # toward the limit (or past it) -> hold. A joint at rest inside the margin may move.
+            if position >= upper or (position > upper - margin and moving > _AT_REST_RAD_S):
+                return f"{name} at {position:.3f} rad, upper limit {upper:.3f}"
+            if position <= lower or (position < lower + margin and moving < -_AT_REST_RAD_S):
+                return f"{name} at {position:.3f} rad, lower limit {lower:.3f}"
+        return None

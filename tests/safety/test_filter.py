@@ -1,0 +1,158 @@
+"""The safety filter, check by check, with expected values worked out by hand."""
+
+import numpy as np
+import pytest
+
+from robot_rl.errors import SafetyError
+from robot_rl.safety.filter import RobotState, SafetyConfig, SafetyFilter
+
+# One tick is 0.05 s and |action| = 1 moves 0.05 m or 0.5 rad, so action 1.0 = 1 m/s.
+NAMES = [f"panda_joint{i}" for i in range(1, 8)]
+HOME = np.array([0.0, 0.2, 0.0, -2.0, 0.0, 2.2, 0.8])
+
+
+def state(ee: tuple[float, float, float] | None = (0.5, 0.0, 0.2), positions: np.ndarray = HOME, velocities=None):
+    velocities = np.zeros(7) if velocities is None else np.asarray(velocities, dtype=float)
+    return RobotState(np.array(ee) if ee is not None else None, NAMES, positions, velocities, 0.0)
+
+
+def unlimited(**overrides: object) -> SafetyFilter:
+    """A filter whose speed and acceleration limits do not bind unless a test sets them."""
+    values = {"max_lin_vel_mps": 100.0, "max_ang_vel_radps": 100.0, "max_lin_acc_mps2": 1e6, "max_ang_acc_radps2": 1e6}
+    values.update(overrides)
+    return SafetyFilter(SafetyConfig(**values))  # type: ignore[arg-type]
+
+
+def command(*values: float) -> np.ndarray:
+    return np.array(values, dtype=float)
+
+
+def test_a_safe_command_passes_unchanged() -> None:
+    result = unlimited().apply(command(0.1, 0, 0, 0, 0, 0, 1), 0.0, state())
+    np.testing.assert_allclose(result.action, [0.1, 0, 0, 0, 0, 0, 1])
+    assert result.reasons == []
+    assert not result.held
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_command_holds_and_keeps_the_gripper(bad: float) -> None:
+    safety = unlimited()
+    safety.apply(command(0, 0, 0, 0, 0, 0, 1), 0.0, state())  # gripper closed
+    result = safety.apply(command(bad, 0, 0, 0, 0, 0, -1), 0.0, state())
+    np.testing.assert_array_equal(result.action, [0, 0, 0, 0, 0, 0, 1])
+    assert result.held
+    assert result.reasons == ["non-finite or malformed command"]
+
+
+def test_per_axis_clamp() -> None:
+    safety = unlimited(max_action=(0.5,) * 7)
+    result = safety.apply(command(0.9, -0.9, 0.2, 0, 0, 0, 1), 0.0, state())
+    np.testing.assert_allclose(result.action, [0.5, -0.5, 0.2, 0, 0, 0, 0.5])
+    assert "per-axis clamp" in result.reasons
+    assert result.clipped["dx"] == 0.9
+
+
+def test_residual_bound_unless_a_human_intervenes() -> None:
+    base = command(0.1, 0, 0, 0, 0, 0, 1)
+    result = unlimited(residual_scale=0.2).apply(command(0.6, -0.3, 0, 0, 0, 0, 1), 0.0, state(), base_action=base)
+    np.testing.assert_allclose(result.action, [0.3, -0.2, 0, 0, 0, 0, 1])
+    assert result.reasons == ["residual bound"]
+    human = unlimited(residual_scale=0.2).apply(
+        command(0.6, -0.3, 0, 0, 0, 0, 1), 0.0, state(), base_action=base, intervening=True
+    )
+    np.testing.assert_allclose(human.action, [0.6, -0.3, 0, 0, 0, 0, 1])
+
+
+def test_linear_speed_limit_scales_the_motion() -> None:
+    # 0.6 and 0.8 -> 1.0 m/s; the limit 0.25 m/s scales both by 0.25
+    result = unlimited(max_lin_vel_mps=0.25).apply(command(0.6, 0.8, 0, 0, 0, 0, 0), 0.0, state())
+    np.testing.assert_allclose(result.action[:3], [0.15, 0.2, 0])
+    assert result.reasons == ["speed limit"]
+
+
+def test_angular_speed_limit() -> None:
+    # droll 1.0 -> 10 rad/s; the limit 2 rad/s gives 0.2
+    result = unlimited(max_ang_vel_radps=2.0).apply(command(0, 0, 0, 1.0, 0, 0, 0), 0.0, state())
+    np.testing.assert_allclose(result.action[3], 0.2)
+
+
+def test_acceleration_limit_ramps_up_from_rest() -> None:
+    # 2 m/s^2 over 0.05 s allows 0.1 m/s more per tick: actions 0.1, 0.2, 0.3 ...
+    safety = unlimited(max_lin_acc_mps2=2.0)
+    applied = [safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state()).action[0] for _ in range(4)]
+    np.testing.assert_allclose(applied, [0.1, 0.2, 0.3, 0.4])
+
+
+def test_workspace_box_stops_at_the_face_and_lets_the_arm_back_in() -> None:
+    safety = unlimited(workspace_max_m=(0.9, 0.35, 0.4))
+    # 0.88 m + 0.05 m would leave the box at 0.9: only 0.02 m (action 0.4) is allowed
+    result = safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state(ee=(0.88, 0, 0.2)))
+    np.testing.assert_allclose(result.action[0], 0.4)
+    assert result.reasons == ["workspace box"]
+    # already outside (0.95 m): moving further out is stopped, moving back in is allowed
+    outward = safety.apply(command(0.5, 0, 0, 0, 0, 0, 0), 0.0, state(ee=(0.95, 0, 0.2)))
+    assert outward.action[0] == 0.0
+    inward = safety.apply(command(-0.5, 0, 0, 0, 0, 0, 0), 0.0, state(ee=(0.95, 0, 0.2)))
+    np.testing.assert_allclose(inward.action[0], -0.5)
+
+
+def test_joint_limit_margin_holds_motion_toward_the_limit() -> None:
+    near = HOME.copy()
+    near[3] = -0.09  # panda_joint4 upper limit is -0.0698: inside a 0.05 rad margin
+    toward = np.zeros(7)
+    toward[3] = 0.2
+    result = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=toward))
+    assert result.held
+    assert result.reasons[0].startswith("joint limit margin: panda_joint4")
+    assert result.action[-1] == 1.0  # the gripper still follows the command
+    away = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=-toward))
+    assert not away.held
+
+
+def test_watchdog() -> None:
+    safety = unlimited(timeout_s=0.1)
+    assert safety.apply(None, None, state()).reasons == ["watchdog: no fresh command"]
+    assert safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.2, state()).reasons == ["watchdog: no fresh command"]
+    stale = state()
+    stale.joint_state_age_s = 0.5
+    assert safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.0, stale).reasons == ["watchdog: no fresh joint state"]
+    never = state()
+    never.joint_state_age_s = None
+    assert safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.0, never).held
+
+
+def test_estop_latches_and_reset_is_refused_while_active() -> None:
+    safety = unlimited()
+    safety.set_estop(True)
+    assert safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.0, state()).reasons == ["e-stop latched"]
+    assert not safety.reset_estop()  # the input is still true
+    safety.set_estop(False)
+    assert safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.0, state()).held  # still latched
+    assert safety.reset_estop()
+    assert not safety.apply(command(0.1, 0, 0, 0, 0, 0, 0), 0.0, state()).held
+
+
+def test_hold_resets_the_rate_limiter() -> None:
+    safety = unlimited(max_lin_acc_mps2=2.0)
+    for _ in range(3):
+        safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state())
+    safety.apply(command(np.nan, 0, 0, 0, 0, 0, 0), 0.0, state())  # hold: the arm stops
+    assert safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state()).action[0] == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"),
+    [
+        ({"control_period_s": 0}, "control_period_s"),
+        ({"max_lin_vel_mps": -1}, "max_lin_vel_mps"),
+        ({"action_scale": (0.05,) * 5}, "action_scale"),
+        ({"workspace_min_m": (1, 0, 0)}, "below workspace_max_m"),
+        ({"max_action": (1.5,) * 7}, "max_action"),
+        ({"residual_scale": -0.1}, "residual_scale"),
+        ({"joint_limits_rad": {"j": (1.0, -1.0)}}, "lower must be below upper"),
+        ({"timeout_s": float("nan")}, "timeout_s"),
+    ],
+)
+def test_config_validation(overrides: dict, fragment: str) -> None:
+    with pytest.raises(SafetyError, match=fragment):
+        SafetyConfig(**overrides)
