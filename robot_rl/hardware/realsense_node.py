@@ -174,8 +174,9 @@ class RealSenseNode(Node):
             "device": self.device_name,
             "serial": self.serial,
         }
-        status = diagnostics.status(self.get_fully_qualified_name(), level, message, values, hardware_id=self.serial)
-        self.diagnostics_pub.publish(diagnostics.array(self.get_clock().now().to_msg(), [status]))
+        stamp = self.get_clock().now().to_msg()
+        name = self.get_fully_qualified_name()
+        diagnostics.publish(self.diagnostics_pub, stamp, name, level, message, values, hardware_id=self.serial)
 
     def destroy_node(self) -> None:
         """Release the camera too."""

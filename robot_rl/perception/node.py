@@ -102,8 +102,8 @@ class PerceptionNode(Node):
 
     def report(self, level: int, message: str, **values: Any) -> None:
         """Publish one diagnostic status for this node."""
-        status = diagnostics.status(self.get_fully_qualified_name(), level, message, values)
-        self.diagnostics_pub.publish(diagnostics.array(self.get_clock().now().to_msg(), [status]))
+        stamp = self.get_clock().now().to_msg()
+        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
     def _calibration(self) -> np.ndarray:
         if self.t_base_camera is None:

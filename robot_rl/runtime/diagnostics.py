@@ -31,6 +31,13 @@ def array(stamp: Any, statuses: list[Any]) -> Any:
     return msg.DiagnosticArray(header=msg.Header(stamp=stamp), status=list(statuses))
 
 
+def publish(
+    publisher: Any, stamp: Any, name: str, level: int, message: str, values: dict[str, Any], **kwargs: Any
+) -> None:
+    """Publish one status as a DiagnosticArray (what every node's ``report`` does)."""
+    publisher.publish(array(stamp, [status(name, level, message, values, **kwargs)]))
+
+
 def level_of(diagnostic_status: Any) -> int:
     """Return a status level as an int (rclpy gives bytes, the generated classes int)."""
     level = diagnostic_status.level

@@ -130,6 +130,7 @@ class InprocPublisher:
 class InprocTimer:
     """A periodic timer on one node clock. Missed periods are skipped, as in rcl."""
 
+    node: InprocNode  # owner
     clock: Clock  # the node's ROS clock
     period_ns: int  # period, ns
     callback: Callable[[], None]  # called when due
@@ -215,7 +216,7 @@ class InprocGraph:
         """Drop every endpoint and timer of a node."""
         self.publishers = [p for p in self.publishers if p.node is not node]
         self._subscriptions = [s for s in self._subscriptions if s.node is not node]
-        self.timers = [t for t in self.timers if t.order not in node.timer_orders]
+        self.timers = [t for t in self.timers if t.node is not node]
         self.nodes = [n for n in self.nodes if n is not node]
 
     def deliver(self, publisher: InprocPublisher, message: Any) -> None:
@@ -249,7 +250,6 @@ class InprocNode(NodeImpl):
         self.namespace = make_namespace_absolute(ros_args.namespace or namespace)
         self.fqn = fully_qualified_node_name(self.namespace, self.name)
         self.remaps = ros_args.remaps
-        self.timer_orders: set[int] = set()
         logger_name = self.fqn.lstrip("/").replace("/", ".")  # rcl's node logger name: ns.node
         self.logger = InprocLogger(
             logger_name, ros_args.log_levels.get(logger_name, ros_args.log_levels.get("", "info"))
@@ -302,8 +302,7 @@ class InprocNode(NodeImpl):
         period_ns = max(1, round(period_s * 1e9))
         order = next(self.graph.timer_counter)
         due = self.clock.now().nanoseconds + period_ns
-        timer = InprocTimer(self.clock, period_ns, callback, due, order, self.use_sim_time)
-        self.timer_orders.add(order)
+        timer = InprocTimer(self, self.clock, period_ns, callback, due, order, self.use_sim_time)
         self.graph.timers.append(timer)
         return timer
 

@@ -242,8 +242,9 @@ class SimNode(Node):
 
     def report(self, level: int, message: str, **values: Any) -> None:
         """Publish one diagnostic status for this node."""
-        status = diagnostics.status(self.get_fully_qualified_name(), level, message, values)
-        self.diagnostics_pub.publish(diagnostics.array(self._stamp(), [status]))
+        diagnostics.publish(
+            self.diagnostics_pub, self._stamp(), self.get_fully_qualified_name(), level, message, values
+        )
 
     # -- outputs -----------------------------------------------------------------
 
