@@ -47,13 +47,13 @@ system-deps:
 
 $(STAMP): requirements.lock setup.py setup.cfg
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -q --disable-pip-version-check -r requirements.lock
+	$(VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir --no-deps -r requirements.lock
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
 $(ROS_STAMP): requirements-ros.txt requirements.lock setup.py setup.cfg
 	$(PYTHON) -m venv $(ROS_VENV)
-	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check -r requirements-ros.txt \
+	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir -r requirements-ros.txt \
 		$$(grep -iE '^(numpy|pyyaml|rosbags|ruamel.yaml|ruamel.yaml.clib|lz4|zstandard|typing_extensions|pytest|iniconfig|packaging|pluggy|pygments)==' requirements.lock)
 	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(ROS_STAMP)
