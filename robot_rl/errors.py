@@ -66,3 +66,11 @@ class HardwareError(RobotRLError):
 
 class SafetyError(RobotRLError):
     """The safety gate's configuration is invalid (a limit missing, negative or inconsistent)."""
+
+
+class PolicyError(RobotRLError):
+    """A policy checkpoint is missing, corrupt, unsupported, mismatched with its inputs, or was modified."""
+
+
+class DatasetError(RobotRLError):
+    """A dataset path holds no dataset, or a dataset's features do not match what is recorded or trained."""

@@ -174,12 +174,14 @@ Duration = message_class("builtin_interfaces/msg/Duration")
 Clock = message_class("rosgraph_msgs/msg/Clock")
 Header = message_class("std_msgs/msg/Header")
 Bool = message_class("std_msgs/msg/Bool")
+Empty = message_class("std_msgs/msg/Empty")
 Float32 = message_class("std_msgs/msg/Float32")
 String = message_class("std_msgs/msg/String")
 Point = message_class("geometry_msgs/msg/Point")
 Quaternion = message_class("geometry_msgs/msg/Quaternion")
 Pose = message_class("geometry_msgs/msg/Pose")
 PoseStamped = message_class("geometry_msgs/msg/PoseStamped")
+PoseArray = message_class("geometry_msgs/msg/PoseArray")
 Vector3 = message_class("geometry_msgs/msg/Vector3")
 Twist = message_class("geometry_msgs/msg/Twist")
 TwistStamped = message_class("geometry_msgs/msg/TwistStamped")
@@ -201,12 +203,14 @@ TOPIC_TABLE_TYPES = (
     "rosgraph_msgs/msg/Clock",
     "std_msgs/msg/Header",
     "std_msgs/msg/Bool",
+    "std_msgs/msg/Empty",
     "std_msgs/msg/Float32",
     "std_msgs/msg/String",
     "geometry_msgs/msg/Point",
     "geometry_msgs/msg/Quaternion",
     "geometry_msgs/msg/Pose",
     "geometry_msgs/msg/PoseStamped",
+    "geometry_msgs/msg/PoseArray",
     "geometry_msgs/msg/Vector3",
     "geometry_msgs/msg/Twist",
     "geometry_msgs/msg/TwistStamped",

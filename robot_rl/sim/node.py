@@ -6,7 +6,9 @@ it runs in lockstep, as fast as the graph settles) the node:
 1. steps the simulation with the latest ``/robot_rl/safe_command`` (the only command
    it executes; a tick without a new command holds: zero motion, gripper unchanged);
 2. publishes ``/clock`` (advanced by one control period), ``/joint_states``,
-   ``/robot_rl/ee_pose`` (base_link), the camera topics as realsense-ros names them,
+   ``/robot_rl/ee_pose`` (base_link), the sim-only privileged object poses
+   ``/robot_rl/sim/object_poses`` (PoseArray in base_link, one pose per task object in
+   the order of ``TASK_OBJECTS[task]``), the camera topics as realsense-ros names them,
    ``/robot_rl/reward`` and, on episode start / success / timeout, a JSON event on
    ``/robot_rl/episode``.
 
@@ -103,6 +105,7 @@ class SimNode(Node):
         self.clock_pub = self.create_publisher(msg.Clock, "/clock", 10)
         self.joint_pub = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.ee_pub = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.object_poses_pub = self.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
         self.reward_pub = self.create_publisher(msg.Float32, "/robot_rl/reward", 10)
         self.episode_pub = self.create_publisher(msg.String, "/robot_rl/episode", 10)
         self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
@@ -260,12 +263,16 @@ class SimNode(Node):
         positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
         velocities = np.concatenate([observation.joint_velocities_rad_s, np.zeros(2)])
         self.joint_pub.publish(numpy_to_joint_state(names, positions, velocities, header=msg.Header(stamp=stamp)))
-        x, y, z = observation.ee_position_m
-        qx, qy, qz, qw = observation.ee_quaternion_xyzw
-        pose = msg.Pose(position=msg.Point(x=x, y=y, z=z), orientation=msg.Quaternion(x=qx, y=qy, z=qz, w=qw))
+        pose = _pose_msg(observation.ee_position_m, observation.ee_quaternion_xyzw)
         self.ee_pub.publish(msg.PoseStamped(header=msg.Header(stamp=stamp, frame_id=BASE_FRAME), pose=pose))
+        self.object_poses_pub.publish(self._object_pose_array(observation, stamp))
         if observation.color is not None:
             self._publish_images(observation, msg.Header(stamp=stamp, frame_id=CAMERA_FRAME))
+
+    def _object_pose_array(self, observation: Observation, stamp: Any) -> Any:
+        objects = [observation.object_poses[name] for name in self.object_names]
+        poses = [_pose_msg(pose.position_m, pose.quaternion_xyzw) for pose in objects]
+        return msg.PoseArray(header=msg.Header(stamp=stamp, frame_id=BASE_FRAME), poses=poses)
 
     def _publish_images(self, observation: Observation, header: Any) -> None:
         self.image_pubs["info"].publish(to_camera_info_msg(self.intrinsics, CAMERA_FRAME, header.stamp))  # type: ignore[arg-type]
@@ -292,6 +299,11 @@ class SimNode(Node):
         """Release the simulator's renderers too."""
         self.adapter.close()
         super().destroy_node()
+
+
+def _pose_msg(position_m: np.ndarray, quaternion_xyzw: np.ndarray) -> Any:
+    (x, y, z), (qx, qy, qz, qw) = position_m, quaternion_xyzw
+    return msg.Pose(position=msg.Point(x=x, y=y, z=z), orientation=msg.Quaternion(x=qx, y=qy, z=qz, w=qw))
 
 
 main = NodeMain(SimNode)

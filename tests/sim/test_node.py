@@ -98,3 +98,27 @@ def test_state_only_sim_publishes_no_images_and_holds_without_commands() -> None
     assert context.shutdown_reason == "ran 1 episode(s)"
     assert sim.ticks_without_command == 5
     assert "color" not in sim.image_pubs
+
+
+def test_object_poses_are_published_in_task_object_order() -> None:
+    context = InprocContext()
+    sim = SimNode(
+        context=context,
+        cli_args=["--ros-args", "-p", "task:=Stack", "-p", "render_camera:=false", "-p", "max_episodes:=1"]
+        + ["-p", "horizon_steps:=2"],
+    )
+    listener = Node("listener", context=context)
+    arrays: list = []
+    listener.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", arrays.append, 10)
+    try:
+        context.spin()
+    finally:
+        sim.destroy_node()
+    assert len(arrays) == 3  # the reset, then two steps
+    assert arrays[-1].header.frame_id == "base_link"
+    for pose, name in zip(arrays[-1].poses, ("cubeA", "cubeB"), strict=True):
+        expected = sim.last_observation.object_poses[name]
+        position = [pose.position.x, pose.position.y, pose.position.z]
+        np.testing.assert_allclose(position, expected.position_m)
+        quaternion = [pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w]
+        np.testing.assert_allclose(quaternion, expected.quaternion_xyzw)

@@ -1,0 +1,1 @@
+"""Data: episode recording to LeRobotDataset."""

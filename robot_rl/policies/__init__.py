@@ -1,0 +1,1 @@
+"""Policies: the observation/action features, the frozen LeRobot base policy and its training."""

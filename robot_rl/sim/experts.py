@@ -1,0 +1,288 @@
+"""Scripted experts: state-based controllers that solve the sim tasks from privileged object poses.
+
+An expert maps an :class:`ExpertInput` (end-effector pose, finger joints and object poses in
+base_link, the quantities an expert node gets from PoseStamped, JointState and PoseArray messages)
+to one normalized action ``[dx, dy, dz, droll, dpitch, dyaw, gripper]`` (robot_rl.action_space).
+Each expert is a small phase machine around proportional, saturated pose control:
+
+approach (hover above the object, gripper open, fingers turned across the cube's faces) ->
+descend -> grasp (close) -> lift -> [transport -> place -> release] -> done.
+
+A missed grasp (fingers closed on nothing) or a slip (the object falls away from the fingertips
+while carried) sends the expert back to ``approach`` to grasp again. Experts keep no randomness:
+the same inputs give the same actions.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from robot_rl.action_space import ACTION_DIM
+from robot_rl.errors import SimError
+from robot_rl.sim.robosuite_adapter import ObjectPose, Observation
+
+# robosuite 1.5 Stack: cubeA and cubeB are fixed-size boxes with these half sizes, m.
+STACK_CUBE_A_HALF_SIZE_M = 0.02
+STACK_CUBE_B_HALF_SIZE_M = 0.025
+# robosuite 1.5 PickPlaceCan: the can's target compartment centre, target_bin_placements[3] = (0.1975,
+# 0.4025, 0.8) in the world, moved into base_link (robot0_base at (-0.5, -0.1, 0.912) in the world), m.
+# Success needs the can's origin within +-0.0975 m (x) and +-0.1225 m (y) of it and below the walls.
+PICK_PLACE_CAN_BIN_CENTER_M = (0.6975, 0.5025, -0.112)
+_CAN_HALF_HEIGHT_M = 0.04  # the can's origin above its bottom (robosuite can.xml), m
+
+
+@dataclass(frozen=True)
+class ExpertInput:
+    """What an expert sees at one control step; every pose is in base_link."""
+
+    ee_position_m: np.ndarray  # (3,) fingertip centre (TCP) position in base_link, m
+    ee_quaternion_xyzw: np.ndarray  # (4,) TCP orientation in base_link, unit quaternion (x, y, z, w)
+    gripper_finger_positions_m: np.ndarray  # (2,) finger joints, m; 0 is closed, joint1 opens +, joint2 opens -
+    object_poses: Mapping[str, ObjectPose]  # object name -> pose of its origin in base_link (m, unit quaternion)
+
+    @classmethod
+    def from_observation(cls, obs: Observation) -> ExpertInput:
+        """Take the expert's inputs out of a simulator observation."""
+        return cls(obs.ee_position_m, obs.ee_quaternion_xyzw, obs.gripper_finger_positions_m, obs.object_poses)
+
+
+@dataclass(frozen=True)
+class ExpertConfig:
+    """Gains and thresholds of the scripted experts. Invalid values raise :class:`SimError`."""
+
+    position_gain_per_m: float = 20.0  # translation action per metre of TCP position error, 1/m
+    rotation_gain_per_rad: float = 2.0  # rotation action per radian of orientation error, 1/rad
+    max_translation_action: float = 1.0  # cap on the norm of (dx, dy, dz), in (0, 1]
+    position_tolerance_m: float = 0.008  # a waypoint counts as reached within this distance, m
+    yaw_tolerance_rad: float = 0.08  # the fingers count as turned across the cube within this yaw error, rad
+    approach_height_m: float = 0.08  # TCP hover height above the object's origin before descending, m
+    grasp_offset_m: float = -0.005  # TCP height relative to the object's origin when grasping, m
+    open_gap_m: float = 0.06  # finger gap (joint1 - joint2) at which the gripper counts as open, m
+    min_grasp_gap_m: float = 0.01  # a closed gripper with a smaller gap holds nothing (missed grasp), m
+    grasp_steps: int = 8  # control steps to close the gripper before lifting
+    release_steps: int = 6  # control steps to open the gripper before retreating
+    stall_steps: int = 40  # control steps after which descend / place move on even if not yet reached
+    lift_height_m: float = 0.10  # how far the object is lifted above where it was grasped, m
+    transport_clearance_m: float = 0.08  # carry height of the object above its place position, m
+    place_clearance_m: float = 0.005  # the object is released this far above its resting height, m
+    slip_distance_m: float = 0.04  # object origin this far from the TCP while carried: it slipped, re-grasp, m
+
+    def __post_init__(self) -> None:
+        for item in fields(self):
+            value = getattr(self, item.name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise SimError(f"ExpertConfig.{item.name} must be a finite number, got {value!r}")
+            if item.name.endswith("_steps") and (not isinstance(value, int) or value < 1):
+                raise SimError(f"ExpertConfig.{item.name} must be an int >= 1, got {value!r}")
+            if item.name != "grasp_offset_m" and value <= 0:
+                raise SimError(f"ExpertConfig.{item.name} must be > 0, got {value!r}")
+        if self.max_translation_action > 1.0:
+            raise SimError(f"ExpertConfig.max_translation_action must be <= 1, got {self.max_translation_action}")
+        if self.min_grasp_gap_m >= self.open_gap_m:
+            raise SimError("ExpertConfig.min_grasp_gap_m must be smaller than open_gap_m")
+
+
+class ScriptedExpert(ABC):
+    """A deterministic controller for one task: call :meth:`reset` per episode, :meth:`act` per step."""
+
+    @abstractmethod
+    def reset(self) -> None:
+        """Forget the episode (back to the first phase)."""
+
+    @abstractmethod
+    def act(self, state: ExpertInput) -> np.ndarray:
+        """The next action, float32 (7,) in [-1, 1]: [dx, dy, dz, droll, dpitch, dyaw, gripper]."""
+
+    @property
+    @abstractmethod
+    def phase(self) -> str:
+        """Name of the current phase ("approach", "descend", "grasp", "lift", ..., "done")."""
+
+
+class _PickPlaceExpert(ScriptedExpert):
+    """Grasp one object from above and lift it; place it where :meth:`_place_position` says, if anywhere."""
+
+    object_name: str  # the object to grasp (robosuite's name, a key of ExpertInput.object_poses)
+    align_yaw: bool  # turn the fingers across the object's faces (boxes); round objects keep the yaw
+
+    def __init__(self, config: ExpertConfig | None = None) -> None:
+        self.config = config if config is not None else ExpertConfig()
+        self.reset()
+
+    def reset(self) -> None:
+        self._phase = "approach"
+        self._steps_in_phase = 0
+        self._carry_z_m = 0.0  # the object's height while lifted and transported, base_link m
+
+    @property
+    def phase(self) -> str:
+        return self._phase
+
+    def _place_position(self, state: ExpertInput) -> np.ndarray | None:
+        """Where the object's origin is released, base_link m; None to hold it lifted."""
+        return None
+
+    def act(self, state: ExpertInput) -> np.ndarray:
+        cfg = self.config
+        ee = np.asarray(state.ee_position_m, dtype=np.float64)
+        obj_pose = state.object_poses.get(self.object_name)
+        if obj_pose is None:
+            raise SimError(f"{type(self).__name__} needs the pose of {self.object_name!r} in object_poses")
+        obj = np.asarray(obj_pose.position_m, dtype=np.float64)
+        fingers = state.gripper_finger_positions_m
+        gap = float(fingers[0] - fingers[1])
+        place = self._place_position(state)
+        grasp_point = obj + [0.0, 0.0, cfg.grasp_offset_m]
+        hover = obj + [0.0, 0.0, cfg.approach_height_m]
+        ee_yaw = _yaw(state.ee_quaternion_xyzw)
+        yaw = ee_yaw
+        if self.align_yaw and self._phase in ("approach", "descend"):
+            # The fingers close along the TCP's y axis; any of the cube's four faces will do, so take the nearest.
+            yaw = ee_yaw + _wrap(_yaw(obj_pose.quaternion_xyzw) - ee_yaw, math.pi / 2)
+        carried = self._phase in ("lift", "transport", "place") or (self._phase == "done" and place is None)
+        self._steps_in_phase += 1
+
+        # Transitions first, so that each step acts on the phase the state is in now.
+        if carried and np.linalg.norm(obj - ee) > cfg.slip_distance_m:
+            self._go("approach")  # dropped: grasp it again wherever it fell
+        elif self._phase == "approach":
+            xy_error, z_error = np.linalg.norm((hover - ee)[:2]), abs(hover[2] - ee[2])
+            aligned = abs(yaw - ee_yaw) < cfg.yaw_tolerance_rad and gap > cfg.open_gap_m
+            if max(xy_error, z_error) < cfg.position_tolerance_m and aligned:
+                self._go("descend")
+        elif self._phase == "descend":
+            if np.linalg.norm(grasp_point - ee) < cfg.position_tolerance_m or self._steps_in_phase > cfg.stall_steps:
+                self._go("grasp")
+        elif self._phase == "grasp" and self._steps_in_phase > cfg.grasp_steps:
+            if gap < cfg.min_grasp_gap_m:
+                self._go("approach")  # the fingers closed on nothing
+            else:
+                self._go("lift")
+                self._carry_z_m = obj[2] + cfg.lift_height_m
+                if place is not None:
+                    self._carry_z_m = max(self._carry_z_m, place[2] + cfg.transport_clearance_m)
+        elif self._phase == "lift" and obj[2] > self._carry_z_m - cfg.position_tolerance_m:
+            self._go("done" if place is None else "transport")
+        elif self._phase == "transport" and place is not None:
+            if np.linalg.norm((place - obj)[:2]) < cfg.position_tolerance_m:
+                self._go("place")
+        elif self._phase == "place" and place is not None:
+            if np.linalg.norm(place - obj) < cfg.position_tolerance_m or self._steps_in_phase > cfg.stall_steps:
+                self._go("release")
+        elif self._phase == "release" and self._steps_in_phase > cfg.release_steps:
+            self._go("done")
+
+        # Where the TCP should go (carried phases steer the object, so an off-centre grasp does not matter).
+        phase, close = self._phase, True
+        if phase == "approach":
+            target, close = hover, False
+        elif phase == "descend":
+            target, close = grasp_point, False
+        elif phase in ("grasp", "release"):
+            target, close = ee, phase == "grasp"
+        elif phase == "transport" and place is not None:
+            target = ee + np.array([place[0], place[1], self._carry_z_m]) - obj
+        elif phase == "place" and place is not None:
+            target = ee + place - obj
+        elif phase == "done" and place is not None:
+            target, close = hover, False  # retreat above the placed object
+        else:  # lift, or Lift's done: hold the object up
+            target = ee + np.array([0.0, 0.0, self._carry_z_m - obj[2]])
+        return self._command(ee, target, state.ee_quaternion_xyzw, yaw, close)
+
+    def _go(self, phase: str) -> None:
+        self._phase, self._steps_in_phase = phase, 0
+
+    def _command(self, ee: np.ndarray, target: np.ndarray, quat: np.ndarray, yaw: float, close: bool) -> np.ndarray:
+        """Saturated P control of the TCP towards ``target`` and a fingers-down orientation at ``yaw``."""
+        cfg = self.config
+        translation = cfg.position_gain_per_m * (target - ee)
+        norm = float(np.linalg.norm(translation))
+        if norm > cfg.max_translation_action:
+            translation *= cfg.max_translation_action / norm  # keep the direction when saturating
+        # Fingers down at the given yaw: Rz(yaw) * Rx(pi) as the quaternion (cos(yaw/2), sin(yaw/2), 0, 0).
+        goal = np.array([math.cos(yaw / 2), math.sin(yaw / 2), 0.0, 0.0])
+        rotation = cfg.rotation_gain_per_rad * _rotation_vector(_multiply(goal, _conjugate(quat)))
+        action = np.zeros(ACTION_DIM)
+        action[:3] = translation
+        action[3:6] = rotation
+        action[6] = 1.0 if close else -1.0
+        return np.clip(action, -1.0, 1.0).astype(np.float32)
+
+
+class LiftExpert(_PickPlaceExpert):
+    """Lift: grasp the cube across two faces and hold it ``lift_height_m`` up (phases to "done")."""
+
+    object_name = "cube"
+    align_yaw = True
+
+
+class StackExpert(_PickPlaceExpert):
+    """Stack: grasp cubeA and release it just above cubeB's top face."""
+
+    object_name = "cubeA"
+    align_yaw = True
+
+    def _place_position(self, state: ExpertInput) -> np.ndarray:
+        height = STACK_CUBE_A_HALF_SIZE_M + STACK_CUBE_B_HALF_SIZE_M + self.config.place_clearance_m
+        return np.asarray(state.object_poses["cubeB"].position_m, dtype=np.float64) + [0.0, 0.0, height]
+
+
+class PickPlaceCanExpert(_PickPlaceExpert):
+    """PickPlaceCan: grasp the can from above, carry it over the bin walls and drop it in its compartment."""
+
+    object_name = "Can"
+    align_yaw = False  # the can is round
+
+    def _place_position(self, state: ExpertInput) -> np.ndarray:
+        center = np.array(PICK_PLACE_CAN_BIN_CENTER_M)
+        return center + [0.0, 0.0, _CAN_HALF_HEIGHT_M + self.config.place_clearance_m]
+
+
+EXPERTS: dict[str, type[_PickPlaceExpert]] = {
+    "Lift": LiftExpert,
+    "Stack": StackExpert,
+    "PickPlaceCan": PickPlaceCanExpert,
+}
+
+
+def make_expert(task: str, config: ExpertConfig | None = None) -> ScriptedExpert:
+    """The scripted expert of a task (a robosuite task name, one of EXPERTS)."""
+    if task not in EXPERTS:
+        raise SimError(f"no scripted expert for task {task!r}; valid tasks: {', '.join(EXPERTS)}")
+    return EXPERTS[task](config)
+
+
+def _wrap(angle: float, period: float) -> float:
+    """``angle`` moved by whole periods into [-period / 2, period / 2)."""
+    return (angle + period / 2) % period - period / 2
+
+
+def _yaw(q: np.ndarray) -> float:
+    """Heading of a frame's x axis in the base_link xy plane, rad (from an xyzw quaternion)."""
+    x, y, z, w = q
+    return math.atan2(2.0 * (x * y + z * w), 1.0 - 2.0 * (y * y + z * z))
+
+
+def _multiply(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b of xyzw quaternions."""
+    va, wa, vb, wb = a[:3], a[3], b[:3], b[3]
+    return np.append(wa * vb + wb * va + np.cross(va, vb), wa * wb - va @ vb)
+
+
+def _conjugate(q: np.ndarray) -> np.ndarray:
+    return np.array([-q[0], -q[1], -q[2], q[3]])
+
+
+def _rotation_vector(q: np.ndarray) -> np.ndarray:
+    """Axis * angle (rad) of an xyzw quaternion, the short way round."""
+    q = -q if q[3] < 0 else q
+    sin_half = float(np.linalg.norm(q[:3]))
+    if sin_half < 1e-12:
+        return np.zeros(3)
+    return 2.0 * math.atan2(sin_half, q[3]) * q[:3] / sin_half

@@ -1,0 +1,163 @@
+"""The safety node on the in-process backend: what reaches /robot_rl/safe_command, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
+from robot_rl.errors import CalibrationError
+from robot_rl.runtime import LATCHED, Node, msg
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+from robot_rl.safety.node import SafetyNode
+
+WORKSPACE = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
+JOINTS = [f"panda_joint{i}" for i in range(1, 8)]
+HOME_RAD = [0.0, 0.2, 0.0, -2.4, 0.0, 2.6, 0.8]  # well inside every Panda limit
+
+
+class Harness(Node):
+    """Publishes the robot state, commands and sim time; records the safe commands and diagnostics."""
+
+    def __init__(self, context: InprocContext) -> None:
+        super().__init__("harness", context=context)
+        self.context = context
+        self.time_ns = 1_000_000_000
+        self.safe: list[np.ndarray] = []
+        self.diagnostics: list = []
+        self.clock = self.create_publisher(msg.Clock, "/clock", 10)
+        self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
+        self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.command = self.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
+        self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.estop = self.create_publisher(msg.Bool, "/robot_rl/estop", LATCHED)
+        self.estop_reset = self.create_publisher(msg.Empty, "/robot_rl/estop_reset", 10)
+        self.create_subscription(
+            msg.JointTrajectory, "/robot_rl/safe_command", lambda m: self.safe.append(trajectory_to_actions(m)[0]), 10
+        )
+        self.create_subscription(
+            msg.DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.append(m.status[0]), 10
+        )
+
+    def tick(self, command: np.ndarray | None, dt_s: float = 0.05) -> None:
+        """Advance sim time by dt_s, publish the state (and a command), run the graph until quiet."""
+        self.time_ns += int(dt_s * 1e9)
+        sec, nanosec = divmod(self.time_ns, 1_000_000_000)
+        self.clock.publish(msg.Clock(clock=msg.Time(sec=sec, nanosec=nanosec)))
+        self.joints.publish(numpy_to_joint_state(JOINTS, np.array(HOME_RAD), np.zeros(7)))
+        pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+        self.ee.publish(msg.PoseStamped(header=msg.Header(frame_id="base_link"), pose=pose))
+        if command is not None:
+            self.command.publish(actions_to_trajectory(command, 0.05))
+        self.context.spin_until_quiet()
+
+
+@pytest.fixture
+def graph() -> tuple[SafetyNode, Harness]:
+    context = InprocContext()
+    args = ["--ros-args", "-p", "use_sim_time:=true", "-p", f"workspace_file:={WORKSPACE}"]
+    safety = SafetyNode(context=context, cli_args=args)
+    return safety, Harness(context)
+
+
+def _action(*values: float) -> np.ndarray:
+    action = np.zeros(ACTION_DIM)
+    action[: len(values)] = values
+    return action
+
+
+def test_a_command_within_limits_passes_unchanged(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    command = _action(0.1, -0.05, 0.02, 0, 0, 0, 1.0)
+    harness.tick(command)
+    np.testing.assert_allclose(harness.safe[-1], command, atol=1e-6)
+    assert harness.diagnostics[-1].message == "command passed unchanged"
+    assert harness.diagnostics[-1].name == "/safety"
+
+
+def test_speed_limit_scales_and_reports(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    for _ in range(20):  # ramp up under the acceleration limit
+        harness.tick(_action(1.0))
+    # 0.25 m/s at 0.05 m per tick per unit and 20 Hz is 0.25 normalized
+    np.testing.assert_allclose(harness.safe[-1][0], 0.25, atol=1e-6)
+    status = harness.diagnostics[-1]
+    assert "speed limit" in status.message
+    assert {kv.key: kv.value for kv in status.values}["requested_dx"] == "1.0"
+
+
+def test_non_finite_command_is_held(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    harness.tick(_action(0.1, 0, 0, 0, 0, 0, 1.0))
+    harness.tick(_action(np.nan))
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.safe[-1][6] == 1.0  # the gripper keeps its last command
+    assert harness.diagnostics[-1].message == "non-finite or malformed command"
+
+
+def test_malformed_trajectory_is_rejected_and_held(graph: tuple[SafetyNode, Harness]) -> None:
+    safety, harness = graph
+    bad = msg.JointTrajectory(joint_names=["x"], points=[msg.JointTrajectoryPoint(positions=[1.0])])
+    harness.command.publish(bad)
+    harness.context.spin_until_quiet()
+    assert any("rejected command" in status.message for status in harness.diagnostics)
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert safety.last_result is not None
+    assert safety.last_result.held
+
+
+def test_estop_latches_until_released(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    command = _action(0.1)
+    harness.estop.publish(msg.Bool(data=True))
+    harness.tick(command)
+    assert harness.safe[-1][0] == 0.0
+    assert harness.diagnostics[-1].message == "e-stop latched"
+    harness.estop_reset.publish(msg.Empty())
+    harness.tick(command)
+    assert any("reset refused" in status.message for status in harness.diagnostics)
+    assert harness.safe[-1][0] == 0.0
+    harness.estop.publish(msg.Bool(data=False))
+    harness.tick(command)
+    assert harness.safe[-1][0] == 0.0  # still latched: releasing the input is not a reset
+    harness.estop_reset.publish(msg.Empty())
+    harness.tick(command)
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+
+
+def test_watchdog_holds_when_commands_stop(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    harness.tick(_action(0.1))
+    published = len(harness.safe)
+    harness.tick(None)  # 0.05 s old: still fresh, the watchdog stays quiet
+    assert len(harness.safe) == published
+    harness.tick(None)
+    harness.tick(None)  # 0.15 s > timeout_s = 0.1 s
+    assert len(harness.safe) > published
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.diagnostics[-1].message == "watchdog: no fresh command"
+
+
+def test_residual_bound_keeps_command_near_base(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05))
+    harness.tick(_action(0.0, 0.5, 0.0))
+    # bounded to base + residual_scale = 0.2, then from rest the acceleration limit allows
+    # 2.5 m/s^2 * 0.05 s = 0.125 m/s, which is 0.125 normalized at 0.05 m per tick and 20 Hz
+    np.testing.assert_allclose(harness.safe[-1][1], 0.125, atol=1e-6)
+    assert harness.diagnostics[-1].message == "residual bound; acceleration limit"
+
+
+def test_missing_workspace_calibration_is_a_clear_error() -> None:
+    with pytest.raises(CalibrationError, match="workspace_file is empty"):
+        SafetyNode(context=InprocContext(), cli_args=[])
+
+
+def test_workspace_in_another_frame_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "workspace.yaml"
+    path.write_text("frame_id: world\nmin_m: [0, 0, 0]\nmax_m: [1, 1, 1]\n")
+    with pytest.raises(CalibrationError, match="expected 'base_link'"):
+        SafetyNode(context=InprocContext(), cli_args=["--ros-args", "-p", f"workspace_file:={path}"])
