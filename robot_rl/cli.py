@@ -1,4 +1,4 @@
-"""The ``robot-rl`` command: ``launch``, ``node`` and ``topics``.
+"""The ``robot-rl`` command: ``launch``, ``node``, ``topics``, ``collect-demos``, ``train-base`` and ``eval``.
 
 Every user error (a bad launch file, a missing file, a wrong parameter type, an
 unknown executable) is printed as one line starting with ``error:`` and exits 1.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from robot_rl.errors import RobotRLError
 from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_name
@@ -73,6 +74,31 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collect_demos(args: argparse.Namespace) -> int:
+    from robot_rl.data.collect import collect_demos
+
+    result = collect_demos(
+        task=args.task,
+        episodes=args.episodes,
+        out=args.out,
+        noise=args.noise,
+        seed=args.seed,
+        success_only=not args.keep_failures,
+        use_image=args.image,
+        max_attempts=args.max_attempts,
+        segmenter=args.segmenter,
+        horizon_steps=args.horizon_steps,
+    )
+    print(
+        f"saved {result.saved_episodes} episode(s), {result.frames} frames, to {result.out}"
+        f" ({result.successes}/{result.attempted_episodes} attempts succeeded; stopped: {result.stop_reason})"
+    )
+    if result.saved_episodes < args.episodes:
+        print(f"error: only {result.saved_episodes} of {args.episodes} episodes were saved", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``robot-rl``."""
     parser = argparse.ArgumentParser(prog="robot-rl", description="robot_rl: run ROS2 launch files and nodes.")
@@ -115,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     topics.add_argument("target", nargs="+", help="FILE | PACKAGE NAME.launch.yaml, then name:=value ...")
     topics.set_defaults(func=_cmd_topics)
+
+    collect = commands.add_parser(
+        "collect-demos",
+        help="record scripted-expert demonstrations as a LeRobotDataset",
+        description="Run sim -> perception -> expert -> safety in lockstep and record episodes (LeRobot 0.4 format).",
+    )
+    collect.add_argument("--task", default="Lift", choices=("Lift", "Stack", "PickPlaceCan"), help="robosuite task")
+    collect.add_argument("--episodes", type=int, default=50, help="episodes to save (default 50)")
+    collect.add_argument("--out", type=Path, required=True, help="dataset directory to create (must not exist)")
+    collect.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise on the motion axes")
+    collect.add_argument("--seed", type=int, default=0, help="seed of episode 0 (episode i uses seed + i + 1)")
+    collect.add_argument("--keep-failures", action="store_true", help="also save episodes that did not succeed")
+    collect.add_argument("--image", action="store_true", help="also record the colour image")
+    collect.add_argument("--max-attempts", type=int, help="episodes to run at most (default 3 x --episodes)")
+    collect.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
+    collect.add_argument("--horizon-steps", type=int, default=200, help="control steps per episode at most")
+    collect.set_defaults(func=_cmd_collect_demos)
     return parser
 
 

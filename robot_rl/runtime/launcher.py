@@ -34,15 +34,21 @@ def build_inproc(plan: LaunchPlan, realtime: bool = False) -> tuple[InprocContex
     return context, nodes
 
 
-def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:
-    """Build and spin the plan in one process until shutdown, idleness or Ctrl-C."""
-    context, nodes = build_inproc(plan, realtime)
+def spin_inproc(context: InprocContext, nodes: list[Node]) -> None:
+    """Spin built nodes until shutdown, idleness or Ctrl-C, then destroy them (even after an error)."""
     try:
         context.spin()
     except KeyboardInterrupt:
         context.shutdown("interrupted (Ctrl-C)")
-    for node in nodes:
-        node.destroy_node()
+    finally:
+        for node in nodes:
+            node.destroy_node()
+
+
+def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:
+    """Build and spin the plan in one process until shutdown, idleness or Ctrl-C."""
+    context, nodes = build_inproc(plan, realtime)
+    spin_inproc(context, nodes)
     return context
 
 

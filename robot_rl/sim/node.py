@@ -30,8 +30,10 @@ from robot_rl.action_space import ACTION_DIM, trajectory_to_actions
 from robot_rl.calibration import (
     CameraIntrinsics,
     HandEyeCalibration,
+    WorkspaceLimits,
     save_camera_info,
     save_hand_eye,
+    save_workspace_limits,
     to_camera_info_msg,
 )
 from robot_rl.errors import MessageError, SimError
@@ -47,9 +49,25 @@ _ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
 _FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 
 
+# The end-effector box of each task scene, base_link, m: (min, max). Lift, Stack and NutAssemblySquare share
+# robosuite's table (surface at z = -0.112 m in base_link, see calibration/workspace.yaml); PickPlaceCan's
+# bins sit left and right of the robot's front and need a wider box.
+TASK_WORKSPACES_M: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
+    "Lift": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
+    "Stack": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
+    "NutAssemblySquare": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
+    "PickPlaceCan": ((0.3, -0.6, -0.1), (0.9, 0.6, 0.4)),
+}
+
+
 def calibration_paths(directory: str | Path) -> tuple[Path, Path]:
     """Return (camera_info YAML, hand-eye YAML) paths the sim writes in ``directory``."""
     return Path(directory) / "sim_camera_info.yaml", Path(directory) / "sim_hand_eye.yaml"
+
+
+def workspace_path(directory: str | Path) -> Path:
+    """Return the path of the workspace-limits YAML the sim writes in ``directory``."""
+    return Path(directory) / "sim_workspace.yaml"
 
 
 class SimNode(Node):
@@ -70,7 +88,9 @@ class SimNode(Node):
         segmentation = declare("publish_segmentation", True, "publish the sim-only instance segmentation").value
         self.auto_reset = declare("auto_reset", True, "start the next episode after success or timeout").value
         self.max_episodes = declare("max_episodes", 0, "shut down after this many episodes; 0 = never").value
-        calibration_dir = declare("calibration_dir", "", "where to write the camera calibration; '' = none").value
+        calibration_dir = declare(
+            "calibration_dir", "", "where to write the camera calibration and workspace box; '' = none"
+        ).value
         if self.depth_encoding not in ("32FC1", "16UC1"):
             raise SimError(f"depth_encoding must be 32FC1 or 16UC1, got {self.depth_encoding!r}")
         self.adapter = RobosuiteAdapter(
@@ -100,8 +120,8 @@ class SimNode(Node):
         self.steps = 0  # control steps in the running episode
         self.last_observation: Observation | None = None  # what was published last (for tests and tools)
         self.intrinsics = self._intrinsics() if render else None
-        if calibration_dir and render:
-            self._write_calibration(calibration_dir)
+        if calibration_dir:
+            self._write_calibration(calibration_dir, task)
         self.clock_pub = self.create_publisher(msg.Clock, "/clock", 10)
         self.joint_pub = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.ee_pub = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
@@ -142,9 +162,13 @@ class SimNode(Node):
             p=np.hstack([k, np.zeros((3, 1))]),
         )
 
-    def _write_calibration(self, directory: str) -> None:
+    def _write_calibration(self, directory: str, task: str) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        low, high = TASK_WORKSPACES_M[task]
+        save_workspace_limits(WorkspaceLimits(np.array(low), np.array(high), BASE_FRAME), workspace_path(directory))
+        if self.intrinsics is None:
+            return  # state only: no camera to calibrate
         camera_path, hand_eye_path = calibration_paths(directory)
-        camera_path.parent.mkdir(parents=True, exist_ok=True)
         save_camera_info(self.intrinsics, camera_path)  # type: ignore[arg-type]
         pose = self.adapter.camera_pose_in_base()
         save_hand_eye(

@@ -1,0 +1,86 @@
+"""``robot-rl collect-demos``: scripted-expert demonstrations through the real graph into a LeRobotDataset.
+
+The graph is ``launch/collect_demos.launch.yaml`` on the in-process backend (sim -> perception ->
+expert -> safety -> sim, with the recorder), so demonstrations see exactly the observations a
+policy will see: perception's slots, not privileged state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from robot_rl.data.recorder_node import RecorderNode
+from robot_rl.errors import DatasetError
+from robot_rl.runtime.backend import select_backend
+
+
+@dataclass(frozen=True)
+class CollectResult:
+    """What a collection run produced."""
+
+    saved_episodes: int  # episodes written to the dataset
+    attempted_episodes: int  # episodes that ended (success or timeout)
+    successes: int  # episodes that ended in success
+    frames: int  # frames in the dataset
+    out: Path  # the dataset directory
+    stop_reason: str  # why the graph stopped
+
+
+def collect_demos(
+    task: str,
+    episodes: int,
+    out: Path,
+    noise: float = 0.0,
+    seed: int = 0,
+    success_only: bool = True,
+    use_image: bool = False,
+    max_attempts: int | None = None,
+    segmenter: str = "rgbd_tabletop",
+    horizon_steps: int = 200,
+    progress: bool = True,
+) -> CollectResult:
+    """Run the expert until ``episodes`` episodes are saved or ``max_attempts`` (default 3x) have run."""
+    if episodes < 1:
+        raise DatasetError(f"--episodes must be >= 1, got {episodes}")
+    attempts = max_attempts if max_attempts is not None else 3 * episodes
+    select_backend("inproc")
+    from tqdm import tqdm
+
+    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
+    from robot_rl.runtime.launcher import build_inproc, spin_inproc
+
+    arguments = {
+        "task": task,
+        "out": str(out),
+        "episodes": str(episodes),
+        "max_attempts": str(attempts),
+        "seed": str(seed),
+        "noise": str(noise),
+        "success_only": str(success_only).lower(),
+        "use_image": str(use_image).lower(),
+        "segmenter": segmenter,
+        "horizon_steps": str(horizon_steps),
+    }
+    plan = read_launch_file(resolve_launch_path("robot_rl", "collect_demos.launch.yaml"), arguments)
+    context, nodes = build_inproc(plan)
+    recorder = next(node for node in nodes if isinstance(node, RecorderNode))
+    outcomes: list[bool] = []
+    with tqdm(total=episodes, desc=f"{task} demos", unit="ep", disable=not progress) as bar:
+
+        def on_episode_end(success: bool, saved: bool) -> None:
+            outcomes.append(success)
+            bar.update(int(saved))
+            bar.set_postfix(attempts=len(outcomes), successes=sum(outcomes))
+
+        recorder.on_episode_end = on_episode_end
+        spin_inproc(context, nodes)
+    frames = recorder.recorder.dataset.meta.total_frames if recorder.recorder.saved_episodes else 0
+    return CollectResult(
+        saved_episodes=recorder.recorder.saved_episodes,
+        attempted_episodes=len(outcomes),
+        successes=sum(outcomes),
+        frames=frames,
+        out=out,
+        stop_reason=context.shutdown_reason or "",
+    )

@@ -1,0 +1,111 @@
+"""The expert node: a scripted expert (privileged sim state) acting as the policy of the graph.
+
+Subscribes ``/robot_rl/ee_pose``, ``/joint_states`` (finger joints), the sim-only
+``/robot_rl/sim/object_poses`` (PoseArray in ``TASK_OBJECTS[task]`` order; its arrival triggers
+one action per tick) and ``/robot_rl/episode`` (an episode start resets the expert and reseeds
+the noise with ``noise_seed + episode seed``, so noisy demos are reproducible).
+
+Publishes what a base policy publishes: the planned chunk on ``/robot_rl/base_action`` (one
+point for an expert) and this tick's action on ``/robot_rl/policy_action``. With
+``action_noise_std > 0`` Gaussian noise is added to the motion axes (not the gripper) and the
+result clipped to [-1, 1]: deliberately imperfect demonstrations.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+
+from robot_rl.action_space import actions_to_trajectory
+from robot_rl.errors import SimError
+from robot_rl.policies.features import FINGER_JOINTS
+from robot_rl.runtime import Node, NodeMain, diagnostics, msg
+from robot_rl.runtime.msg_numpy import joint_state_to_numpy
+from robot_rl.sim.experts import ExpertInput, make_expert
+from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, ObjectPose
+
+
+class ExpertNode(Node):
+    """Thin ROS wrapper around a :class:`~robot_rl.sim.experts.ScriptedExpert`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("expert", **kwargs)
+        task = self.declare_parameter("task", "Lift", "robosuite task the expert solves").value
+        self.noise_std = self.declare_parameter(
+            "action_noise_std", 0.0, "std of Gaussian noise on the motion axes, normalized units"
+        ).value
+        self.noise_seed = self.declare_parameter("noise_seed", 0, "noise seed, added to each episode's seed").value
+        self.period_s = self.declare_parameter("control_period_s", 0.05, "time between chunk points, s").value
+        if not (np.isfinite(self.noise_std) and 0.0 <= self.noise_std <= 1.0):
+            raise SimError(f"action_noise_std must be in [0, 1], got {self.noise_std}")
+        self.expert = make_expert(task)
+        self.object_names = TASK_OBJECTS[task]
+        self.rng = np.random.default_rng(self.noise_seed)
+        self.ee: tuple[np.ndarray, np.ndarray] | None = None
+        self.fingers: np.ndarray | None = None
+        self.actions = 0
+        self.chunk_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
+        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
+        self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+
+    def on_ee_pose(self, pose_stamped: Any) -> None:
+        """Keep the TCP pose (base_link)."""
+        self.ee = _pose_arrays(pose_stamped.pose)
+
+    def on_joint_states(self, joint_state: Any) -> None:
+        """Keep the finger joint positions."""
+        names, positions, _, _ = joint_state_to_numpy(joint_state)
+        if all(name in names for name in FINGER_JOINTS):
+            self.fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS])
+
+    def on_episode(self, event: Any) -> None:
+        """Reset the expert and reseed the noise at an episode start."""
+        try:
+            payload = json.loads(event.data)
+        except json.JSONDecodeError:
+            return
+        if isinstance(payload, dict) and payload.get("event") == "start":
+            self.expert.reset()
+            seed = payload.get("seed", 0)
+            self.rng = np.random.default_rng([self.noise_seed, seed if isinstance(seed, int) else 0])
+
+    def on_object_poses(self, poses: Any) -> None:
+        """Act once per tick, when the object poses (the last state input) arrive."""
+        if self.ee is None or self.fingers is None:
+            self.report(diagnostics.WARN, "waiting for ee_pose and joint_states")
+            return
+        if len(poses.poses) != len(self.object_names):
+            self.report(
+                diagnostics.ERROR, f"object_poses has {len(poses.poses)} poses, expected {len(self.object_names)}"
+            )
+            return
+        objects = {
+            name: ObjectPose(*_pose_arrays(pose)) for name, pose in zip(self.object_names, poses.poses, strict=True)
+        }
+        state = ExpertInput(self.ee[0], self.ee[1], self.fingers, objects)
+        action = self.expert.act(state).astype(np.float64)
+        if self.noise_std > 0:
+            action[:6] = np.clip(action[:6] + self.rng.normal(0.0, self.noise_std, 6), -1.0, 1.0)
+        trajectory = actions_to_trajectory(action, self.period_s, msg.Header(stamp=poses.header.stamp))
+        self.chunk_pub.publish(trajectory)
+        self.action_pub.publish(trajectory)
+        self.actions += 1
+
+    def report(self, level: int, message: str, **values: Any) -> None:
+        """Publish one diagnostic status for this node."""
+        stamp = self.get_clock().now().to_msg()
+        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
+
+
+def _pose_arrays(pose: Any) -> tuple[np.ndarray, np.ndarray]:
+    p, q = pose.position, pose.orientation
+    return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+
+
+main = NodeMain(ExpertNode)
