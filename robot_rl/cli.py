@@ -99,6 +99,60 @@ def _cmd_collect_demos(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_base(args: argparse.Namespace) -> int:
+    from robot_rl.policies.train_base import TrainConfig, train_base
+
+    config = TrainConfig(policy=args.policy, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
+    from tqdm import tqdm
+
+    with tqdm(total=config.steps, desc=f"train {config.policy}", unit="step") as bar:
+
+        def progress(step: int, loss: float) -> None:
+            bar.update(step - bar.n)
+            bar.set_postfix(loss=f"{loss:.4f}")
+
+        result = train_base(args.dataset, args.out, config, progress=progress, overwrite=args.overwrite)
+    print(
+        f"trained {config.policy} for {result.steps} steps in {result.wall_time_s:.0f} s"
+        f" (final loss {result.final_loss:.4f}, {result.num_parameters} parameters,"
+        f" checkpoint {result.checkpoint_size_bytes / 1e6:.1f} MB at {result.checkpoint_dir})"
+    )
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from robot_rl.policies.evaluate import evaluate
+
+    result = evaluate(
+        task=args.task,
+        base=args.base,
+        episodes=args.episodes,
+        seed=args.seed,
+        horizon_steps=args.horizon_steps,
+        chunk_mode=args.chunk_mode,
+        segmenter=args.segmenter,
+        video_dir=args.video_dir,
+        video_episodes=args.video_episodes,
+        progress=not args.json,
+    )
+    if args.json:
+        print(result.to_json())
+        return 0
+    low, high = result.interval_95
+    print(f"task {result.task}, base {result.base}")
+    for episode in result.episodes:
+        print(
+            f"  episode {episode.episode} (seed {episode.seed}): {'success' if episode.success else 'timeout'}"
+            f" after {episode.steps} steps"
+        )
+    print(
+        f"success {result.successes}/{len(result.episodes)} = {result.success_rate:.1%}"
+        f" (95% Wilson CI {low:.1%}-{high:.1%}), mean length {result.mean_steps:.1f} steps,"
+        f" wall time {result.wall_time_s:.0f} s"
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``robot-rl``."""
     parser = argparse.ArgumentParser(prog="robot-rl", description="robot_rl: run ROS2 launch files and nodes.")
@@ -158,6 +212,37 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
     collect.add_argument("--horizon-steps", type=int, default=200, help="control steps per episode at most")
     collect.set_defaults(func=_cmd_collect_demos)
+
+    train = commands.add_parser(
+        "train-base",
+        help="train a LeRobot ACT or Diffusion base policy on a dataset (CPU)",
+        description="Train with LeRobot's own policy classes; writes a LeRobot pretrained-policy directory.",
+    )
+    train.add_argument("--dataset", type=Path, required=True, help="LeRobotDataset directory (from collect-demos)")
+    train.add_argument("--policy", default="act", help="LeRobot policy type: act or diffusion")
+    train.add_argument("--out", type=Path, required=True, help="output pretrained-policy directory")
+    train.add_argument("--steps", type=int, default=2000, help="optimizer updates (default 2000)")
+    train.add_argument("--batch-size", type=int, default=32, help="samples per update (default 32)")
+    train.add_argument("--seed", type=int, default=0, help="seed of initialization and sampling")
+    train.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    train.set_defaults(func=_cmd_train_base)
+
+    evaluation = commands.add_parser(
+        "eval",
+        help="evaluate a base policy in simulation (success rate with a 95%% Wilson interval)",
+        description="Run sim -> perception -> base -> safety -> sim for N episodes and report the success rate.",
+    )
+    evaluation.add_argument("--task", default="Lift", choices=("Lift", "Stack", "PickPlaceCan"), help="robosuite task")
+    evaluation.add_argument("--base", type=Path, required=True, help="LeRobot pretrained-policy directory")
+    evaluation.add_argument("--episodes", type=int, default=100, help="episodes to run (default 100)")
+    evaluation.add_argument("--seed", type=int, default=1000, help="seed of episode 0 (default 1000: unseen in demos)")
+    evaluation.add_argument("--horizon-steps", type=int, default=200, help="control steps per episode at most")
+    evaluation.add_argument("--chunk-mode", default="queue", choices=("queue", "ensemble"), help="chunk execution")
+    evaluation.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
+    evaluation.add_argument("--video-dir", type=Path, help="write MP4 videos of the first episodes here")
+    evaluation.add_argument("--video-episodes", type=int, default=3, help="episodes to film with --video-dir")
+    evaluation.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluation.set_defaults(func=_cmd_eval)
     return parser
 
 

@@ -102,11 +102,8 @@ def test_state_only_sim_publishes_no_images_and_holds_without_commands() -> None
 
 def test_object_poses_are_published_in_task_object_order() -> None:
     context = InprocContext()
-    sim = SimNode(
-        context=context,
-        cli_args=["--ros-args", "-p", "task:=Stack", "-p", "render_camera:=false", "-p", "max_episodes:=1"]
-        + ["-p", "horizon_steps:=2"],
-    )
+    args = ["--ros-args", "-p", "task:=Stack", "-p", "render_camera:=false", "-p", "max_episodes:=1"]
+    sim = SimNode(context=context, cli_args=[*args, "-p", "horizon_steps:=2"])
     listener = Node("listener", context=context)
     arrays: list = []
     listener.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", arrays.append, 10)
