@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from robot_rl.errors import RobotRLError
 from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_name
@@ -105,13 +106,19 @@ def _cmd_train_base(args: argparse.Namespace) -> int:
     config = TrainConfig(policy=args.policy, steps=args.steps, batch_size=args.batch_size, seed=args.seed)
     from tqdm import tqdm
 
-    with tqdm(total=config.steps, desc=f"train {config.policy}", unit="step") as bar:
+    bars: list[Any] = []  # the bar opens with the first progress report, after the inputs were checked
 
-        def progress(step: int, loss: float) -> None:
-            bar.update(step - bar.n)
-            bar.set_postfix(loss=f"{loss:.4f}")
+    def progress(step: int, loss: float) -> None:
+        if not bars:
+            bars.append(tqdm(total=config.steps, desc=f"train {config.policy}", unit="step"))
+        bars[0].update(step - bars[0].n)
+        bars[0].set_postfix(loss=f"{loss:.4f}")
 
+    try:
         result = train_base(args.dataset, args.out, config, progress=progress, overwrite=args.overwrite)
+    finally:
+        for bar in bars:
+            bar.close()
     print(
         f"trained {config.policy} for {result.steps} steps in {result.wall_time_s:.0f} s"
         f" (final loss {result.final_loss:.4f}, {result.num_parameters} parameters,"
@@ -205,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--episodes", type=int, default=50, help="episodes to save (default 50)")
     collect.add_argument("--out", type=Path, required=True, help="dataset directory to create (must not exist)")
     collect.add_argument("--noise", type=float, default=0.0, help="std of Gaussian noise on the motion axes")
-    collect.add_argument("--seed", type=int, default=0, help="seed of episode 0 (episode i uses seed + i + 1)")
+    collect.add_argument("--seed", type=int, default=0, help="seed of episode 0 (episode i uses seed + i)")
     collect.add_argument("--keep-failures", action="store_true", help="also save episodes that did not succeed")
     collect.add_argument("--image", action="store_true", help="also record the colour image")
     collect.add_argument("--max-attempts", type=int, help="episodes to run at most (default 3 x --episodes)")

@@ -16,6 +16,7 @@ import hashlib
 import json
 import math
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
@@ -350,7 +351,8 @@ def load_base_policy(
     from robot_rl.torch_env import prepare_torchvision
 
     prepare_torchvision()
-    with _hub_offline():
+    # LeRobot prints its loading messages to stdout; stdout belongs to the command (e.g. eval --json)
+    with _hub_offline(), contextlib.redirect_stdout(sys.stderr):
         from lerobot.configs.policies import PreTrainedConfig
         from lerobot.policies.factory import get_policy_class, make_pre_post_processors
 
