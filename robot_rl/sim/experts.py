@@ -29,11 +29,15 @@ from robot_rl.sim.robosuite_adapter import ObjectPose, Observation
 # robosuite 1.5 Stack: cubeA and cubeB are fixed-size boxes with these half sizes, m.
 STACK_CUBE_A_HALF_SIZE_M = 0.02
 STACK_CUBE_B_HALF_SIZE_M = 0.025
-# robosuite 1.5 PickPlaceCan: the can's target compartment centre, target_bin_placements[3] = (0.1975,
-# 0.4025, 0.8) in the world, moved into base_link (robot0_base at (-0.5, -0.1, 0.912) in the world), m.
-# Success needs the can's origin within +-0.0975 m (x) and +-0.1225 m (y) of it and below the walls.
-PICK_PLACE_CAN_BIN_CENTER_M = (0.6975, 0.5025, -0.112)
-_CAN_HALF_HEIGHT_M = 0.04  # the can's origin above its bottom (robosuite can.xml), m
+# robosuite 1.5 PickPlaceCan succeeds when the can's origin lies in its compartment of bin2, world x in
+# (0.1, 0.295), y in (0.28, 0.525), z in (0.8, 0.9) (PickPlace.not_in_bin for bin_id 3), and the gripper is
+# > 0.042 m away. In base_link (robot0_base sits at (-0.5, -0.1, 0.912) in that world) that is x in (0.6,
+# 0.795), y in (0.38, 0.625), z in (-0.112, -0.012); the floor is at -0.092 and the walls reach -0.012.
+# The compartment's centre (0.6975, 0.5025) is beyond a fingers-down Panda's reach, so the can is lowered
+# into the corner nearest the robot, 2-3 cm clear of its inner walls (surfaces at x 0.61 and y 0.39, m).
+PICK_PLACE_CAN_DROP_M = (0.655, 0.445, -0.01)  # where the can's origin is released, base_link m
+CAN_HALF_HEIGHT_M = 0.04  # the can's top above its origin (robosuite can.xml: a 0.08 m tall, 0.025 m radius mesh)
+LIFT_CUBE_HALF_SIZE_M = 0.021  # robosuite 1.5 Lift draws the cube's half size from [0.020, 0.022] m
 
 
 @dataclass(frozen=True)
@@ -61,7 +65,8 @@ class ExpertConfig:
     position_tolerance_m: float = 0.008  # a waypoint counts as reached within this distance, m
     yaw_tolerance_rad: float = 0.08  # the fingers count as turned across the cube within this yaw error, rad
     approach_height_m: float = 0.08  # TCP hover height above the object's origin before descending, m
-    grasp_offset_m: float = -0.005  # TCP height relative to the object's origin when grasping, m
+    grasp_depth_m: float = 0.02  # TCP depth below the object's top when grasping (the fingers are ~4.5 cm long), m
+    neighbour_radius_m: float = 0.1  # another object closer than this (in xy) decides the cube's grasp axis, m
     open_gap_m: float = 0.06  # finger gap (joint1 - joint2) at which the gripper counts as open, m
     min_grasp_gap_m: float = 0.01  # a closed gripper with a smaller gap holds nothing (missed grasp), m
     grasp_steps: int = 8  # control steps to close the gripper before lifting
@@ -79,7 +84,7 @@ class ExpertConfig:
                 raise SimError(f"ExpertConfig.{item.name} must be a finite number, got {value!r}")
             if item.name.endswith("_steps") and (not isinstance(value, int) or value < 1):
                 raise SimError(f"ExpertConfig.{item.name} must be an int >= 1, got {value!r}")
-            if item.name != "grasp_offset_m" and value <= 0:
+            if value <= 0:
                 raise SimError(f"ExpertConfig.{item.name} must be > 0, got {value!r}")
         if self.max_translation_action > 1.0:
             raise SimError(f"ExpertConfig.max_translation_action must be <= 1, got {self.max_translation_action}")
@@ -89,6 +94,9 @@ class ExpertConfig:
 
 class ScriptedExpert(ABC):
     """A deterministic controller for one task: call :meth:`reset` per episode, :meth:`act` per step."""
+
+    def __init__(self, config: ExpertConfig | None = None) -> None:
+        self.config = config if config is not None else ExpertConfig()
 
     @abstractmethod
     def reset(self) -> None:
@@ -109,9 +117,10 @@ class _PickPlaceExpert(ScriptedExpert):
 
     object_name: str  # the object to grasp (robosuite's name, a key of ExpertInput.object_poses)
     align_yaw: bool  # turn the fingers across the object's faces (boxes); round objects keep the yaw
+    top_height_m: float  # the object's top above its origin, m
 
     def __init__(self, config: ExpertConfig | None = None) -> None:
-        self.config = config if config is not None else ExpertConfig()
+        super().__init__(config)
         self.reset()
 
     def reset(self) -> None:
@@ -137,13 +146,10 @@ class _PickPlaceExpert(ScriptedExpert):
         fingers = state.gripper_finger_positions_m
         gap = float(fingers[0] - fingers[1])
         place = self._place_position(state)
-        grasp_point = obj + [0.0, 0.0, cfg.grasp_offset_m]
-        hover = obj + [0.0, 0.0, cfg.approach_height_m]
+        grasp_point = obj + np.array([0.0, 0.0, self.top_height_m - cfg.grasp_depth_m])
+        hover = obj + np.array([0.0, 0.0, cfg.approach_height_m])
         ee_yaw = _yaw(state.ee_quaternion_xyzw)
-        yaw = ee_yaw
-        if self.align_yaw and self._phase in ("approach", "descend"):
-            # The fingers close along the TCP's y axis; any of the cube's four faces will do, so take the nearest.
-            yaw = ee_yaw + _wrap(_yaw(obj_pose.quaternion_xyzw) - ee_yaw, math.pi / 2)
+        yaw = self._grasp_yaw(state, ee_yaw) if self.align_yaw and self._phase in ("approach", "descend") else ee_yaw
         carried = self._phase in ("lift", "transport", "place") or (self._phase == "done" and place is None)
         self._steps_in_phase += 1
 
@@ -181,6 +187,8 @@ class _PickPlaceExpert(ScriptedExpert):
         phase, close = self._phase, True
         if phase == "approach":
             target, close = hover, False
+            if ee[2] < hover[2] - cfg.position_tolerance_m and np.linalg.norm((hover - ee)[:2]) > cfg.slip_distance_m:
+                target = np.array([ee[0], ee[1], hover[2]])  # low and off to the side: rise first, sweep nothing
         elif phase == "descend":
             target, close = grasp_point, False
         elif phase in ("grasp", "release"):
@@ -194,6 +202,22 @@ class _PickPlaceExpert(ScriptedExpert):
         else:  # lift, or Lift's done: hold the object up
             target = ee + np.array([0.0, 0.0, self._carry_z_m - obj[2]])
         return self._command(ee, target, state.ee_quaternion_xyzw, yaw, close)
+
+    def _grasp_yaw(self, state: ExpertInput, ee_yaw: float) -> float:
+        """TCP yaw (rad) at which the fingers, closing along the TCP's y axis, close on two faces of the box."""
+        pose = state.object_poses[self.object_name]
+        yaw = ee_yaw + _wrap(_yaw(pose.quaternion_xyzw) - ee_yaw, math.pi / 2)  # the nearest pair of faces
+        offsets = [
+            p.position_m[:2] - pose.position_m[:2] for n, p in state.object_poses.items() if n != self.object_name
+        ]
+        if not offsets or min(np.linalg.norm(offsets, axis=1)) > self.config.neighbour_radius_m:
+            return yaw
+        # A neighbour close by: take the face pair whose closing axis is most across the line to it,
+        # so that no finger comes down on it.
+        dx, dy = min(offsets, key=lambda d: float(np.linalg.norm(d)))
+        heading = math.atan2(dy, dx)
+        other = yaw - math.copysign(math.pi / 2, yaw - ee_yaw)
+        return other if abs(math.sin(other - heading)) < abs(math.sin(yaw - heading)) else yaw
 
     def _go(self, phase: str) -> None:
         self._phase, self._steps_in_phase = phase, 0
@@ -220,6 +244,7 @@ class LiftExpert(_PickPlaceExpert):
 
     object_name = "cube"
     align_yaw = True
+    top_height_m = LIFT_CUBE_HALF_SIZE_M
 
 
 class StackExpert(_PickPlaceExpert):
@@ -227,10 +252,11 @@ class StackExpert(_PickPlaceExpert):
 
     object_name = "cubeA"
     align_yaw = True
+    top_height_m = STACK_CUBE_A_HALF_SIZE_M
 
     def _place_position(self, state: ExpertInput) -> np.ndarray:
         height = STACK_CUBE_A_HALF_SIZE_M + STACK_CUBE_B_HALF_SIZE_M + self.config.place_clearance_m
-        return np.asarray(state.object_poses["cubeB"].position_m, dtype=np.float64) + [0.0, 0.0, height]
+        return np.asarray(state.object_poses["cubeB"].position_m, dtype=np.float64) + np.array([0.0, 0.0, height])
 
 
 class PickPlaceCanExpert(_PickPlaceExpert):
@@ -238,13 +264,15 @@ class PickPlaceCanExpert(_PickPlaceExpert):
 
     object_name = "Can"
     align_yaw = False  # the can is round
+    top_height_m = CAN_HALF_HEIGHT_M
 
     def _place_position(self, state: ExpertInput) -> np.ndarray:
-        center = np.array(PICK_PLACE_CAN_BIN_CENTER_M)
-        return center + [0.0, 0.0, _CAN_HALF_HEIGHT_M + self.config.place_clearance_m]
+        return np.array(PICK_PLACE_CAN_DROP_M)
 
 
-EXPERTS: dict[str, type[_PickPlaceExpert]] = {
+# Control steps (20 Hz) an episode needs for the expert, with room for a re-grasp (benchmarks/expert_success.py).
+RECOMMENDED_HORIZON_STEPS: dict[str, int] = {"Lift": 200, "Stack": 200, "PickPlaceCan": 300}
+EXPERTS: dict[str, type[ScriptedExpert]] = {
     "Lift": LiftExpert,
     "Stack": StackExpert,
     "PickPlaceCan": PickPlaceCanExpert,

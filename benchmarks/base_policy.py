@@ -1,0 +1,120 @@
+"""The base-policy pipeline end to end: collect demos, train a LeRobot policy, evaluate it in the graph.
+
+    MUJOCO_GL=egl .venv/bin/python benchmarks/base_policy.py [--task Lift] [--demos 50] [--steps 2000]
+        [--episodes 100] [--policy act] [--workdir DIR]
+
+1. ``collect-demos``: the scripted expert through sim -> perception -> expert -> safety (seeds 0, 1, ...);
+   every attempt counts toward the expert's success rate.
+2. ``train-base``: LeRobot ACT (or Diffusion) on the CPU with robot_rl's defaults.
+3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen).
+4. Per-tick latency of the base policy on one core (one torch thread): the node's per-tick call
+   (observation features -> chunker -> action) on the recorded observations of the dataset.
+
+Prints a markdown report: the command, machine, date, seeds and every figure with its source.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import argparse
+import platform
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from robot_rl.data.collect import collect_demos
+from robot_rl.policies.base import load_base_policy
+from robot_rl.policies.evaluate import evaluate
+from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, STATE_KEY
+from robot_rl.policies.train_base import TrainConfig, train_base
+from robot_rl.stats import wilson_interval
+from robot_rl.torch_env import prepare_torchvision
+
+
+def tick_latency_ms(checkpoint: Path, dataset_dir: Path, ticks: int) -> tuple[float, float]:
+    """Median and p99 per-tick time of the frozen policy on recorded observations, one torch thread, ms."""
+    import torch
+
+    prepare_torchvision()
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    torch.set_num_threads(1)
+    dataset = LeRobotDataset("local/robot_rl", root=dataset_dir)
+    policy = load_base_policy(checkpoint)
+    times = []
+    for index in range(min(ticks, dataset.num_frames)):
+        frame = dataset[index]
+        if index == 0 or frame["frame_index"] == 0:
+            policy.reset()
+        features = {key: frame[key].numpy() for key in (STATE_KEY, ENVIRONMENT_STATE_KEY)}
+        start = time.perf_counter()
+        policy.act(features)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3), float(np.percentile(times, 99) * 1e3)
+
+
+def main() -> None:
+    """Run the pipeline and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="Lift")
+    parser.add_argument("--demos", type=int, default=50, help="demonstrations to collect")
+    parser.add_argument("--policy", default="act", help="act or diffusion")
+    parser.add_argument("--steps", type=int, default=TrainConfig().steps, help="training updates")
+    parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
+    parser.add_argument("--horizon-steps", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0, help="demo seed base and training seed")
+    parser.add_argument("--workdir", type=Path, help="keep the dataset and checkpoint here (default: a temp dir)")
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="robot_rl_base_"))
+    dataset_dir, checkpoint = workdir / "demos", workdir / args.policy
+
+    start = time.perf_counter()
+    demos = collect_demos(
+        args.task, args.demos, dataset_dir, seed=args.seed, horizon_steps=args.horizon_steps, progress=False
+    )
+    collect_s = time.perf_counter() - start
+    result = train_base(dataset_dir, checkpoint, TrainConfig(policy=args.policy, steps=args.steps, seed=args.seed))
+    evaluation = evaluate(
+        args.task, checkpoint, args.episodes, seed=1000, horizon_steps=args.horizon_steps, progress=False
+    )
+    median_ms, p99_ms = tick_latency_ms(checkpoint, dataset_dir, ticks=2000)
+
+    expert_low, expert_high = wilson_interval(demos.successes, demos.attempted_episodes)
+    base_low, base_high = evaluation.interval_95
+    command = " ".join(["benchmarks/base_policy.py", *sys.argv[1:]])
+    print(f"### Base policy pipeline: {args.task}, {args.policy}\n")
+    print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
+    print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; demo seeds {args.seed}..,")
+    print(f"training seed {args.seed}, evaluation seeds 1000..{1000 + args.episodes - 1}.\n")
+    print("| figure | value |")
+    print("|---|---|")
+    print(
+        f"| expert success (all collection attempts) | {demos.successes}/{demos.attempted_episodes}"
+        f" = {demos.successes / demos.attempted_episodes:.1%} (95% CI {expert_low:.1%}-{expert_high:.1%}) |"
+    )
+    print(f"| demonstrations kept | {demos.saved_episodes} episodes, {demos.frames} frames ({collect_s:.0f} s) |")
+    print(
+        f"| training | {result.steps} updates in {result.wall_time_s:.0f} s, final loss {result.final_loss:.4f},"
+        f" {result.num_parameters:,} parameters |"
+    )
+    print(f"| checkpoint size | {result.checkpoint_size_bytes / 1e6:.2f} MB |")
+    print(
+        f"| base success | {evaluation.successes}/{len(evaluation.episodes)} = {evaluation.success_rate:.1%}"
+        f" (95% Wilson CI {base_low:.1%}-{base_high:.1%}) |"
+    )
+    print(f"| base mean episode length | {evaluation.mean_steps:.1f} steps (horizon {args.horizon_steps}) |")
+    print(f"| evaluation wall time | {evaluation.wall_time_s:.0f} s |")
+    print(f"| base per-tick latency, one thread | median {median_ms:.2f} ms, p99 {p99_ms:.2f} ms |")
+    print(f"\nArtifacts in {workdir}.")
+
+
+if __name__ == "__main__":
+    main()
