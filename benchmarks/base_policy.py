@@ -35,6 +35,7 @@ from robot_rl.policies.base import load_base_policy
 from robot_rl.policies.evaluate import evaluate
 from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, STATE_KEY
 from robot_rl.policies.train_base import TrainConfig, train_base
+from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 from robot_rl.torch_env import prepare_torchvision
 
@@ -69,7 +70,7 @@ def main() -> None:
     parser.add_argument("--policy", default="act", help="act or diffusion")
     parser.add_argument("--steps", type=int, default=TrainConfig().steps, help="training updates")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
-    parser.add_argument("--horizon-steps", type=int, default=200)
+    parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="demo seed base and training seed")
     parser.add_argument("--workdir", type=Path, help="keep the dataset and checkpoint here (default: a temp dir)")
     args = parser.parse_args()
@@ -110,7 +111,8 @@ def main() -> None:
         f"| base success | {evaluation.successes}/{len(evaluation.episodes)} = {evaluation.success_rate:.1%}"
         f" (95% Wilson CI {base_low:.1%}-{base_high:.1%}) |"
     )
-    print(f"| base mean episode length | {evaluation.mean_steps:.1f} steps (horizon {args.horizon_steps}) |")
+    horizon = args.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(args.task, 200)
+    print(f"| base mean episode length | {evaluation.mean_steps:.1f} steps (horizon {horizon}) |")
     print(f"| evaluation wall time | {evaluation.wall_time_s:.0f} s |")
     print(f"| base per-tick latency, one thread | median {median_ms:.2f} ms, p99 {p99_ms:.2f} ms |")
     print(f"\nArtifacts in {workdir}.")

@@ -217,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--image", action="store_true", help="also record the colour image")
     collect.add_argument("--max-attempts", type=int, help="episodes to run at most (default 3 x --episodes)")
     collect.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
-    collect.add_argument("--horizon-steps", type=int, default=200, help="control steps per episode at most")
+    collect.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
     collect.set_defaults(func=_cmd_collect_demos)
 
     train = commands.add_parser(
@@ -243,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--base", type=Path, required=True, help="LeRobot pretrained-policy directory")
     evaluation.add_argument("--episodes", type=int, default=100, help="episodes to run (default 100)")
     evaluation.add_argument("--seed", type=int, default=1000, help="seed of episode 0 (default 1000: unseen in demos)")
-    evaluation.add_argument("--horizon-steps", type=int, default=200, help="control steps per episode at most")
+    evaluation.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
     evaluation.add_argument("--chunk-mode", default="queue", choices=("queue", "ensemble"), help="chunk execution")
     evaluation.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
     evaluation.add_argument("--video-dir", type=Path, help="write MP4 videos of the first episodes here")

@@ -13,6 +13,7 @@ from pathlib import Path
 from robot_rl.data.recorder_node import RecorderNode
 from robot_rl.errors import DatasetError
 from robot_rl.runtime.backend import select_backend
+from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,7 @@ def collect_demos(
     use_image: bool = False,
     max_attempts: int | None = None,
     segmenter: str = "rgbd_tabletop",
-    horizon_steps: int = 200,
+    horizon_steps: int | None = None,
     progress: bool = True,
 ) -> CollectResult:
     """Run the expert until ``episodes`` episodes are saved or ``max_attempts`` (default 3x) have run."""
@@ -60,7 +61,7 @@ def collect_demos(
         "success_only": str(success_only).lower(),
         "use_image": str(use_image).lower(),
         "segmenter": segmenter,
-        "horizon_steps": str(horizon_steps),
+        "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
     }
     plan = read_launch_file(resolve_launch_path("robot_rl", "collect_demos.launch.yaml"), arguments)
     context, nodes = build_inproc(plan)

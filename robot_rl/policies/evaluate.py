@@ -19,6 +19,7 @@ from robot_rl.errors import PolicyError
 from robot_rl.runtime import SENSOR_DATA, Node, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy
+from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
 
@@ -143,7 +144,7 @@ def evaluate(
     base: Path,
     episodes: int = 100,
     seed: int = 1000,
-    horizon_steps: int = 200,
+    horizon_steps: int | None = None,
     chunk_mode: str = "queue",
     segmenter: str = "rgbd_tabletop",
     video_dir: Path | None = None,
@@ -164,7 +165,7 @@ def evaluate(
         "base": str(base),
         "episodes": str(episodes),
         "seed": str(seed),
-        "horizon_steps": str(horizon_steps),
+        "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
         "chunk_mode": chunk_mode,
         "segmenter": segmenter,
     }
