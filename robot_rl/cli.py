@@ -231,7 +231,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, default=2000, help="optimizer updates (default 2000)")
     train.add_argument("--batch-size", type=int, default=32, help="samples per update (default 32)")
     train.add_argument("--seed", type=int, default=0, help="seed of initialization and sampling")
-    train.add_argument("--overwrite", action="store_true", help="replace a non-empty --out directory")
+    train.add_argument(
+        "--overwrite", action="store_true", help="replace an --out directory holding an earlier train-base run"
+    )
     train.set_defaults(func=_cmd_train_base)
 
     evaluation = commands.add_parser(
