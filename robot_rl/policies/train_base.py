@@ -286,6 +286,8 @@ def _floored_stats(stats: dict[str, dict[str, np.ndarray]], min_spread: float) -
     """
     floored = {key: dict(value) for key, value in stats.items()}
     for value in floored.values():
+        if any(np.asarray(array).dtype == np.bool_ for array in value.values()):
+            continue  # flags such as next.done: never normalized, and bools do not subtract
         if "std" in value:
             value["std"] = np.maximum(value["std"], min_spread)
         if "min" in value and "max" in value:
