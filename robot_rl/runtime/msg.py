@@ -119,6 +119,9 @@ def _default_factory(desc: tuple) -> Any:
     return list
 
 
+_IDL_PLACEHOLDER_FIELD = "structure_needs_at_least_one_member"
+
+
 @cache
 def _generated_class(type_name: str) -> type:
     store = _typestore()
@@ -127,6 +130,11 @@ def _generated_class(type_name: str) -> type:
     constants, fields = store.fielddefs[type_name]
     specs = []
     for name, desc in fields:
+        if name == _IDL_PLACEHOLDER_FIELD:
+            # rosidl's stand-in member of an empty .msg (std_msgs/Empty): not a field, as in rclpy, but
+            # still readable (as 0) by serializers that expect it
+            constants = [*constants, (name, None, 0)]
+            continue
         if (type_name, name) in _MSG_FILE_DEFAULTS:
             value = _MSG_FILE_DEFAULTS[(type_name, name)]
             factory = lambda value=value: value  # noqa: E731
