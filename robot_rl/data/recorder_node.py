@@ -11,13 +11,13 @@ launch or Ctrl-C).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from robot_rl.action_space import trajectory_to_actions
 from robot_rl.data.recorder import EpisodeRecorder, RecorderConfig
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import DatasetError, MessageError
 from robot_rl.policies.features import ObservationAssembler
 from robot_rl.runtime import SENSOR_DATA, Node, NodeMain, diagnostics, msg
@@ -95,12 +95,11 @@ class RecorderNode(Node):
 
     def on_episode(self, event: Any) -> None:
         """Start, keep or drop episodes on the episode events."""
-        try:
-            payload = json.loads(event.data)
-            kind = payload.get("event")
-        except (json.JSONDecodeError, AttributeError):
+        payload = parse_episode_event(event)
+        if payload is None:
             self.report(diagnostics.WARN, f"ignored malformed episode event {event.data!r}")
             return
+        kind = payload["event"]
         if kind == "start":
             self.recorder.abort_episode()  # an episode that never ended is not trustworthy
             self.assembler.clear()

@@ -15,12 +15,12 @@ ERROR or WARN diagnostic; nothing is guessed.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from robot_rl.calibration.files import load_hand_eye
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import CalibrationError, MessageError, PerceptionError
 from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline, overlay
 from robot_rl.perception.segmenters import Frame, TabletopConfig
@@ -92,12 +92,11 @@ class PerceptionNode(Node):
 
     def on_episode(self, event: Any) -> None:
         """Reset the tracker when an episode starts."""
-        try:
-            kind = json.loads(event.data).get("event")
-        except (json.JSONDecodeError, AttributeError):
+        payload = parse_episode_event(event)
+        if payload is None:
             self.report(diagnostics.WARN, f"ignored malformed episode event {event.data!r}")
             return
-        if kind == "start":
+        if payload["event"] == "start":
             self.pipeline.reset()
 
     def report(self, level: int, message: str, **values: Any) -> None:

@@ -18,13 +18,13 @@ ERROR and the node never publishes an action again (``frozen_violation``).
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
 from typing import Any
 
 from robot_rl.action_space import actions_to_trajectory
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, PerceptionError, PolicyError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import ChunkingConfig, load_base_policy
@@ -120,11 +120,11 @@ class BasePolicyNode(Node):
 
     def on_episode(self, event: Any) -> None:
         """Reset on ``start``; verify the weights hash on start and at the episode's end."""
-        try:
-            kind = json.loads(event.data).get("event")
-        except (json.JSONDecodeError, AttributeError):
+        payload = parse_episode_event(event)
+        if payload is None:
             self.report(diagnostics.WARN, f"ignored malformed episode event {event.data!r}")
             return
+        kind = payload["event"]
         if kind == "start":
             self.policy.reset()
             self.assembler.clear()

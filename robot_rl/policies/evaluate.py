@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import PolicyError
 from robot_rl.runtime import SENSOR_DATA, Node, msg
 from robot_rl.runtime.backend import select_backend
@@ -100,11 +101,10 @@ class EpisodeMonitor(Node):
 
     def on_episode(self, event: Any) -> None:
         """Track starts and outcomes."""
-        try:
-            payload = json.loads(event.data)
-            kind = payload.get("event")
-        except (json.JSONDecodeError, AttributeError):
+        payload = parse_episode_event(event)
+        if payload is None:
             return  # not an event of the sim; the sim's own events are well-formed
+        kind = payload["event"]
         if kind == "start":
             self.seed = payload.get("seed")
             self._close_video()

@@ -13,12 +13,12 @@ result clipped to [-1, 1]: deliberately imperfect demonstrations.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import numpy as np
 
 from robot_rl.action_space import actions_to_trajectory
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import SimError
 from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
@@ -66,11 +66,8 @@ class ExpertNode(Node):
 
     def on_episode(self, event: Any) -> None:
         """Reset the expert and reseed the noise at an episode start."""
-        try:
-            payload = json.loads(event.data)
-        except json.JSONDecodeError:
-            return
-        if isinstance(payload, dict) and payload.get("event") == "start":
+        payload = parse_episode_event(event)
+        if payload is not None and payload["event"] == "start":
             self.expert.reset()
             seed = payload.get("seed", 0)
             self.rng = np.random.default_rng([self.noise_seed, seed if isinstance(seed, int) else 0])

@@ -36,6 +36,7 @@ from robot_rl.calibration import (
     save_workspace_limits,
     to_camera_info_msg,
 )
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, SimError
 from robot_rl.runtime import Node, NodeMain, QoSProfile, diagnostics, msg
 from robot_rl.runtime.msg_numpy import numpy_to_image, numpy_to_joint_state
@@ -198,12 +199,11 @@ class SimNode(Node):
 
     def on_episode(self, event: Any) -> None:
         """Handle ``{"event": "reset", "seed": N}`` requests; ignore other events (ours)."""
-        try:
-            payload = json.loads(event.data)
-        except json.JSONDecodeError:
+        payload = parse_episode_event(event)
+        if payload is None:
             self.report(diagnostics.WARN, f"ignored malformed episode message {event.data!r}")
             return
-        if payload.get("event") != "reset":
+        if payload["event"] != "reset":
             return
         seed = payload.get("seed", self.seed + self.episode + 1)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
