@@ -4,7 +4,7 @@ VENV := .venv
 ROS_VENV := .venv-ros
 STAMP := $(VENV)/.installed
 ROS_STAMP := $(ROS_VENV)/.installed
-APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri
+APT_PACKAGES := libusb-1.0-0 libegl1 libgl1 libgles2 libegl-mesa0 libgl1-mesa-dri xvfb
 export MUJOCO_GL ?= egl
 export PYOPENGL_PLATFORM ?= egl
 
@@ -33,7 +33,7 @@ lint: setup
 setup: system-deps $(STAMP)
 setup-ros: $(ROS_STAMP)
 
-# Debian packages: libusb for pyrealsense2, EGL/Mesa for headless MuJoCo. Installed only when missing and root.
+# Debian packages: libusb for pyrealsense2, EGL/Mesa for headless MuJoCo, Xvfb for the keyboard teleop test. Installed only when missing and root.
 system-deps:
 	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -74,3 +74,7 @@ class PolicyError(RobotRLError):
 
 class DatasetError(RobotRLError):
     """A dataset path holds no dataset, or a dataset's features do not match what is recorded or trained."""
+
+
+class InterventionError(RobotRLError):
+    """A teleop device or the intervention arbiter was misconfigured or is unavailable (no display, ...)."""

@@ -19,7 +19,7 @@ import numpy as np
 
 from robot_rl.action_space import actions_to_trajectory
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import SimError
+from robot_rl.errors import MessageError, SimError
 from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
 from robot_rl.runtime.msg_numpy import joint_state_to_numpy
@@ -41,28 +41,16 @@ class ExpertNode(Node):
         if not (np.isfinite(self.noise_std) and 0.0 <= self.noise_std <= 1.0):
             raise SimError(f"action_noise_std must be in [0, 1], got {self.noise_std}")
         self.expert = make_expert(task)
-        self.object_names = TASK_OBJECTS[task]
+        self.inputs = ExpertInputAssembler(task)
         self.rng = np.random.default_rng(self.noise_seed)
-        self.ee: tuple[np.ndarray, np.ndarray] | None = None
-        self.fingers: np.ndarray | None = None
         self.actions = 0
         self.chunk_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
         self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
         self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
-        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.inputs.on_ee_pose, 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.inputs.on_joint_states, 10)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
-
-    def on_ee_pose(self, pose_stamped: Any) -> None:
-        """Keep the TCP pose (base_link)."""
-        self.ee = _pose_arrays(pose_stamped.pose)
-
-    def on_joint_states(self, joint_state: Any) -> None:
-        """Keep the finger joint positions."""
-        names, positions, _, _ = joint_state_to_numpy(joint_state)
-        if all(name in names for name in FINGER_JOINTS):
-            self.fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS])
 
     def on_episode(self, event: Any) -> None:
         """Reset the expert and reseed the noise at an episode start."""
@@ -74,18 +62,14 @@ class ExpertNode(Node):
 
     def on_object_poses(self, poses: Any) -> None:
         """Act once per tick, when the object poses (the last state input) arrive."""
-        if self.ee is None or self.fingers is None:
+        try:
+            state = self.inputs.on_object_poses(poses)
+        except MessageError as error:
+            self.report(diagnostics.ERROR, str(error))
+            return
+        if state is None:
             self.report(diagnostics.WARN, "waiting for ee_pose and joint_states")
             return
-        if len(poses.poses) != len(self.object_names):
-            self.report(
-                diagnostics.ERROR, f"object_poses has {len(poses.poses)} poses, expected {len(self.object_names)}"
-            )
-            return
-        objects = {
-            name: ObjectPose(*_pose_arrays(pose)) for name, pose in zip(self.object_names, poses.poses, strict=True)
-        }
-        state = ExpertInput(self.ee[0], self.ee[1], self.fingers, objects)
         action = self.expert.act(state).astype(np.float64)
         if self.noise_std > 0:
             action[:6] = np.clip(action[:6] + self.rng.normal(0.0, self.noise_std, 6), -1.0, 1.0)
@@ -98,6 +82,46 @@ class ExpertNode(Node):
         """Publish one diagnostic status for this node."""
         stamp = self.get_clock().now().to_msg()
         diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
+
+
+class ExpertInputAssembler:
+    """Assemble an :class:`ExpertInput` from the sim's messages (also used by the simulated human).
+
+    Feed it ``/robot_rl/ee_pose`` and ``/joint_states``; :meth:`on_object_poses` (the sim-only
+    PoseArray in ``TASK_OBJECTS[task]`` order, the last state input of a tick) returns the input.
+    """
+
+    def __init__(self, task: str) -> None:
+        if task not in TASK_OBJECTS:
+            raise SimError(f"unknown task {task!r}; known: {', '.join(sorted(TASK_OBJECTS))}")
+        self.object_names = TASK_OBJECTS[task]
+        self.ee: tuple[np.ndarray, np.ndarray] | None = None
+        self.fingers: np.ndarray | None = None
+
+    def on_ee_pose(self, pose_stamped: Any) -> None:
+        """Keep the TCP pose (base_link)."""
+        self.ee = _pose_arrays(pose_stamped.pose)
+
+    def on_joint_states(self, joint_state: Any) -> None:
+        """Keep the finger joint positions."""
+        names, positions, _, _ = joint_state_to_numpy(joint_state)
+        if all(name in names for name in FINGER_JOINTS):
+            self.fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS])
+
+    def on_object_poses(self, poses: Any) -> ExpertInput | None:
+        """The expert's input of this tick; None until the TCP pose and finger joints arrived.
+
+        Raises:
+            MessageError: When the PoseArray does not hold one pose per task object.
+        """
+        if len(poses.poses) != len(self.object_names):
+            raise MessageError(f"object_poses has {len(poses.poses)} poses, expected {len(self.object_names)}")
+        if self.ee is None or self.fingers is None:
+            return None
+        objects = {
+            name: ObjectPose(*_pose_arrays(pose)) for name, pose in zip(self.object_names, poses.poses, strict=True)
+        }
+        return ExpertInput(self.ee[0], self.ee[1], self.fingers, objects)
 
 
 def _pose_arrays(pose: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -14,7 +14,9 @@ it runs in lockstep, as fast as the graph settles) the node:
 
 Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}``
 received on ``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the
-request names one. The camera calibration is written to ``calibration_dir`` at start
+request names one. A person's episode keys (``"source": "human"``, from the intervention
+node) end the running episode (``success``, ``failure``), restart it with the same seed
+(``rerecord``) or end the session (``stop``). The camera calibration is written to ``calibration_dir`` at start
 (camera_info YAML + hand-eye YAML), so perception reads it the same way on sim and real.
 """
 
@@ -113,6 +115,7 @@ class SimNode(Node):
         self.episode = -1  # index of the running episode
         self.running = False
         self.pending_reset_seed: int | None = None
+        self.episode_seed = self.seed  # seed of the running episode
         self.command: np.ndarray | None = None
         self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
         self.commands_consumed = 0
@@ -198,12 +201,21 @@ class SimNode(Node):
         self.command = action
 
     def on_episode(self, event: Any) -> None:
-        """Handle ``{"event": "reset", "seed": N}`` requests; ignore other events (ours)."""
+        """Handle reset requests and a person's episode keys; ignore the sim's own events."""
         payload = parse_episode_event(event)
         if payload is None:
             self.report(diagnostics.WARN, f"ignored malformed episode message {event.data!r}")
             return
-        if payload["event"] != "reset":
+        kind = payload["event"]
+        if payload.get("source") == "human" and self.running:
+            if kind in ("success", "failure"):
+                self.running = False  # the person ended the episode; auto_reset starts the next one
+                self.get_logger().info(f"episode {self.episode}: ended by the person ({kind})")
+            elif kind == "rerecord":
+                self.pending_reset_seed = self.episode_seed  # the same episode again
+        if kind == "stop" and payload.get("source") == "human":
+            self.request_shutdown("the person pressed stop")
+        if kind != "reset":
             return
         seed = payload.get("seed", self.seed + self.episode + 1)
         if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -248,6 +260,7 @@ class SimNode(Node):
     def _start_episode(self) -> None:
         seed = self.pending_reset_seed if self.pending_reset_seed is not None else self.seed + self.episode + 1
         self.pending_reset_seed = None
+        self.episode_seed = seed
         self.episode += 1
         self.steps = 0
         self.command = None

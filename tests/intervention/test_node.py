@@ -1,0 +1,148 @@
+"""The intervention node on the in-process backend: Joy and Twist devices by message, the timer, episode keys."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from robot_rl.action_space import actions_to_trajectory, trajectory_to_actions
+from robot_rl.errors import InterventionError, SimError
+from robot_rl.intervention.node import InterventionNode
+from robot_rl.runtime import Node, msg
+from robot_rl.runtime.inproc import InprocContext
+
+POLICY = np.array([0.2, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+
+
+class Harness(Node):
+    """Drives sim time, publishes policy actions and device messages; records what the node sends."""
+
+    def __init__(self, context: InprocContext) -> None:
+        super().__init__("harness", context=context)
+        self.context = context
+        self.time_ns = 1_000_000_000
+        self.commands: list[np.ndarray] = []
+        self.teleop: list[np.ndarray] = []
+        self.flags: list[bool] = []
+        self.events: list[dict] = []
+        self.clock = self.create_publisher(msg.Clock, "/clock", 10)
+        self.policy = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
+        self.joy = self.create_publisher(msg.Joy, "/joy", 10)
+        self.twist = self.create_publisher(msg.Twist, "/spacenav/twist", 10)
+        self.spacenav_joy = self.create_publisher(msg.Joy, "/spacenav/joy", 10)
+        self.episode = self.create_publisher(msg.String, "/robot_rl/episode", 10)
+        record = self.create_subscription
+        record(msg.JointTrajectory, "/robot_rl/command", lambda m: self.commands.append(_first(m)), 10)
+        record(msg.JointTrajectory, "/robot_rl/teleop_action", lambda m: self.teleop.append(_first(m)), 10)
+        record(msg.Bool, "/robot_rl/intervention", lambda m: self.flags.append(m.data), 10)
+        record(msg.String, "/robot_rl/episode", lambda m: self.events.append(json.loads(m.data)), 10)
+
+    def tick(self, policy: np.ndarray | None = POLICY) -> None:
+        """Advance sim time one control period, publish the policy's action, run until quiet."""
+        self.time_ns += 50_000_000
+        sec, nanosec = divmod(self.time_ns, 1_000_000_000)
+        self.clock.publish(msg.Clock(clock=msg.Time(sec=sec, nanosec=nanosec)))
+        if policy is not None:
+            self.policy.publish(actions_to_trajectory(policy, 0.05))
+        self.context.spin_until_quiet()
+
+    def send_joy(self, axes: list[float], pressed: list[int]) -> None:
+        buttons = [0] * 11
+        for index in pressed:
+            buttons[index] = 1
+        self.joy.publish(msg.Joy(axes=axes, buttons=buttons))
+
+
+def _first(trajectory: object) -> np.ndarray:
+    return trajectory_to_actions(trajectory)[0]
+
+
+def _graph(*params: str) -> tuple[InterventionNode, Harness]:
+    context = InprocContext()
+    args = ["--ros-args", "-p", "use_sim_time:=true"]
+    for param in params:
+        args += ["-p", param]
+    node = InterventionNode(context=context, cli_args=args)
+    return node, Harness(context)
+
+
+def test_without_a_device_the_policy_passes_through() -> None:
+    _node, harness = _graph()
+    for _ in range(3):
+        harness.tick()
+    assert harness.flags == [False, False, False]
+    np.testing.assert_allclose(harness.commands, [POLICY] * 3)
+    assert harness.teleop == []
+
+
+def test_joy_deadman_takes_over_and_hands_back() -> None:
+    node, harness = _graph("device:=joy")
+    harness.tick()
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])  # left stick forward, right bumper held
+    harness.tick()
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[])
+    harness.tick()
+    assert harness.flags == [False, True, True, False]
+    np.testing.assert_allclose(harness.commands[1], [0.5, 0, 0, 0, 0, 0, -1])
+    np.testing.assert_allclose(harness.commands[3], POLICY)
+    assert len(harness.teleop) == 2
+    assert node.interventions == 1
+    assert node.intervention_ticks == 2
+
+
+def test_toggle_mode_keeps_control_after_release() -> None:
+    _node, harness = _graph("device:=joy", "mode:=toggle")
+    harness.send_joy([0.0] * 6, pressed=[5])
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[])
+    harness.tick()
+    harness.episode.publish(msg.String(data=json.dumps({"event": "start", "episode": 1})))
+    harness.tick()
+    assert harness.flags == [True, True, False]  # released by the button's toggle only, or an episode start
+
+
+def test_spacemouse_twist_drives_while_its_button_is_held() -> None:
+    _node, harness = _graph("device:=spacemouse")
+    twist = msg.Twist(linear=msg.Vector3(x=0.0, y=0.0, z=1.0), angular=msg.Vector3())
+    harness.twist.publish(twist)
+    harness.spacenav_joy.publish(msg.Joy(axes=[0.0] * 6, buttons=[1, 0]))
+    harness.tick()
+    assert harness.flags == [True]
+    np.testing.assert_allclose(harness.commands[0], [0, 0, 0.5, 0, 0, 0, -1])
+
+
+def test_a_person_can_drive_when_the_policy_is_silent() -> None:
+    node, harness = _graph("device:=joy")
+    harness.send_joy([0.0, 0.0, 0.0, 0.0, 0.5, 0.0], pressed=[5])  # right stick: up
+    for _ in range(4):
+        harness.tick(policy=None)
+    assert harness.commands
+    assert all(c[2] == pytest.approx(0.25) for c in harness.commands)
+    node.device.on_joy([0.0] * 6, [0] * 11, node._now_s())  # released: nothing is sent, the safety gate holds
+    sent = len(harness.commands)
+    harness.tick(policy=None)
+    harness.tick(policy=None)
+    assert len(harness.commands) == sent
+    assert harness.flags[-1] is False
+
+
+def test_episode_keys_are_published_as_human_events() -> None:
+    _node, harness = _graph("device:=joy")
+    harness.send_joy([0.0] * 6, pressed=[7])  # start button: success
+    harness.tick()
+    assert {"event": "success", "source": "human"} in harness.events
+
+
+def test_simulated_human_needs_a_known_task() -> None:
+    with pytest.raises(SimError, match="no scripted expert for task 'Door'"):
+        _graph("device:=simulated", "task:=Door")
+
+
+def test_unknown_device_and_mode_are_clear_errors() -> None:
+    with pytest.raises(InterventionError, match="unknown teleop device 'wiimote'"):
+        _graph("device:=wiimote")
+    with pytest.raises(InterventionError, match="'hold' or 'toggle'"):
+        _graph("mode:=sometimes")
