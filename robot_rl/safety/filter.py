@@ -5,15 +5,19 @@ returns the action it actually allows, plus every reason it changed it. Checks, 
 order (a later check never undoes an earlier hold):
 
 1. e-stop latched -> hold;
-2. watchdog: no fresh command or no fresh joint state within ``timeout_s`` -> hold;
+2. watchdog: no fresh command or no fresh joint state within ``timeout_s`` -> hold (an
+   unknown or NaN age is not fresh);
 3. a non-finite value in the command -> hold;
 4. per-axis clamp (normalized units);
 5. residual bound: without a human intervening, the applied command stays within
-   ``residual_scale`` of the base action on every axis;
+   ``residual_scale`` of the base action on every axis (where the base lies beyond the
+   per-axis clamp, the clamp wins: the command goes as close to the base as the clamp allows);
 6. end-effector linear / angular speed limits (scale the motion down);
 7. acceleration limits (a rate limiter on the change of commanded velocity);
-8. workspace box: the predicted next end-effector position stays inside the box;
-9. joint-limit margins: a joint inside its margin and moving toward its limit -> hold.
+8. workspace box: the predicted next end-effector position stays inside the box (a
+   non-finite end-effector position -> hold);
+9. joint-limit margins: a joint inside its margin and moving toward its limit, on or past
+   its limit, or with a non-finite position or velocity -> hold.
 
 "Hold" means zero motion with the gripper command unchanged. Actions are the
 normalized end-effector deltas of ``robot_rl.action_space``; ``action_scale`` turns them
@@ -67,7 +71,8 @@ class SafetyConfig:
     timeout_s: float = 0.1  # watchdog: command and joint state must be younger than this, s
 
     def __post_init__(self) -> None:
-        _vector("action_scale", self.action_scale, 6)
+        if np.any(_vector("action_scale", self.action_scale, 6) <= 0):
+            raise SafetyError(f"SafetyConfig.action_scale must be positive on every axis, got {self.action_scale!r}")
         _vector("max_action", self.max_action, ACTION_DIM)
         low = _vector("workspace_min_m", self.workspace_min_m, 3)
         high = _vector("workspace_max_m", self.workspace_max_m, 3)
@@ -85,8 +90,12 @@ class SafetyConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise SafetyError(f"SafetyConfig.{name} must be a positive number, got {value!r}")
-        if not 0 <= self.residual_scale <= 2 or not self.joint_margin_rad >= 0:
-            raise SafetyError("SafetyConfig needs 0 <= residual_scale <= 2 and joint_margin_rad >= 0")
+        if not (isinstance(self.residual_scale, (int, float)) and 0 <= self.residual_scale <= 2):
+            raise SafetyError(f"SafetyConfig.residual_scale must lie in [0, 2], got {self.residual_scale!r}")
+        if not (isinstance(self.joint_margin_rad, (int, float)) and 0 <= self.joint_margin_rad < np.inf):
+            raise SafetyError(
+                f"SafetyConfig.joint_margin_rad must be a finite number >= 0, got {self.joint_margin_rad!r}"
+            )
         if np.any(np.asarray(self.max_action) < 0) or np.any(np.asarray(self.max_action) > 1):
             raise SafetyError("SafetyConfig.max_action must lie in [0, 1] on every axis")
         for joint, (lower, upper) in self.joint_limits_rad.items():
@@ -126,7 +135,7 @@ class SafetyFilter:
         self.config = config
         self._scale = np.asarray(config.action_scale, dtype=np.float64)
         self._last_velocity = np.zeros(6)  # last applied end-effector velocity (m/s, rad/s)
-        self._gripper = -1.0  # last applied gripper command (open)
+        self._gripper = -float(config.max_action[-1])  # last applied gripper command (open, within the clamp)
         self.estop_latched = False
         self.estop_input = False
 
@@ -177,9 +186,10 @@ class SafetyFilter:
         config = self.config
         if self.estop_latched:
             return self._held("e-stop latched")
-        if command is None or command_age_s is None or command_age_s > config.timeout_s:
+        # "not age <= timeout": a NaN age is not fresh
+        if command is None or command_age_s is None or not command_age_s <= config.timeout_s:
             return self._held("watchdog: no fresh command")
-        if state.joint_state_age_s is None or state.joint_state_age_s > config.timeout_s:
+        if state.joint_state_age_s is None or not state.joint_state_age_s <= config.timeout_s:
             return self._held("watchdog: no fresh joint state")
         requested = np.asarray(command, dtype=np.float64)
         if requested.shape != (ACTION_DIM,) or not np.all(np.isfinite(requested)):
@@ -196,6 +206,8 @@ class SafetyFilter:
             base = np.asarray(base_action, dtype=np.float64)
             if base.shape == (ACTION_DIM,) and np.all(np.isfinite(base)):
                 bounded = np.clip(action, base - config.residual_scale, base + config.residual_scale)
+                # the clamp wins over a base beyond it: as close to the base as the clamp allows
+                bounded = np.clip(bounded, -limit, limit)
                 if not np.array_equal(bounded, action):
                     action = bounded
                     reasons.append("residual bound")
@@ -210,6 +222,8 @@ class SafetyFilter:
         if limited:
             reasons.append("acceleration limit")
         if state.ee_position_m is not None:
+            if not np.all(np.isfinite(state.ee_position_m)):
+                return self._held("non-finite end-effector position")
             velocity, limited = self._keep_in_workspace(velocity, state.ee_position_m)
             if limited:
                 reasons.append("workspace box")
@@ -254,7 +268,7 @@ class SafetyFilter:
         predicted = position + velocity[:3] * period
         # inside, an axis may go up to the face; outside, it may only move back toward the box
         target = np.clip(predicted, np.minimum(low, position), np.maximum(high, position))
-        if np.allclose(target, predicted):
+        if np.array_equal(target, predicted):  # exact: clip returns an inside value unchanged
             return velocity, False
         velocity = velocity.copy()
         velocity[:3] = (target - position) / period
@@ -269,6 +283,8 @@ class SafetyFilter:
             lower, upper = self.config.joint_limits_rad[name]
             position = state.joint_positions_rad[index]
             moving = velocities[index] if len(velocities) == len(state.joint_names) else 0.0
+            if not (np.isfinite(position) and np.isfinite(moving)):
+                return f"{name} state is not finite (position {position}, velocity {moving})"
             # Without a Jacobian the filter cannot predict a joint's next motion from an end-effector
             # command, so it reacts to the measured velocity: inside the margin and still moving
             # toward the limit (or past it) -> hold. A joint at rest inside the margin may move.

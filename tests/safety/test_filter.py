@@ -24,7 +24,10 @@ def unlimited(**overrides: object) -> SafetyFilter:
 
 
 def command(*values: float) -> np.ndarray:
-    return np.array(values, dtype=float)
+    """A (7,) action; missing trailing axes are zero."""
+    action = np.zeros(7)
+    action[: len(values)] = values
+    return action
 
 
 def test_a_safe_command_passes_unchanged() -> None:
@@ -140,6 +143,45 @@ def test_hold_resets_the_rate_limiter() -> None:
     assert safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state()).action[0] == pytest.approx(0.1)
 
 
+def test_residual_bound_never_undoes_the_per_axis_clamp() -> None:
+    # the band around the base 0.9 is [0.7, 1.1]; the clamp 0.5 wins: as close to the base as it allows
+    result = unlimited(max_action=(0.5,) * 7).apply(command(0.5, 0, 0, 0, 0, 0, 0.5), 0.0, state(), command(0.9))
+    np.testing.assert_allclose(result.action, [0.5, 0, 0, 0, 0, 0, 0.2])
+
+
+def test_a_nan_age_is_not_fresh() -> None:
+    assert unlimited().apply(command(0.1), np.nan, state()).reasons == ["watchdog: no fresh command"]
+    stale = state()
+    stale.joint_state_age_s = np.nan
+    assert unlimited().apply(command(0.1), 0.0, stale).reasons == ["watchdog: no fresh joint state"]
+
+
+def test_non_finite_end_effector_position_or_joint_state_holds() -> None:
+    result = unlimited().apply(command(0.1), 0.0, state(ee=(np.nan, 0.0, 0.2)))
+    assert result.reasons == ["non-finite end-effector position"]
+    np.testing.assert_array_equal(result.action[:6], 0.0)
+    unknown = HOME.copy()
+    unknown[2] = np.nan
+    assert (
+        unlimited()
+        .apply(command(0.1), 0.0, state(positions=unknown))
+        .reasons[0]
+        .startswith("joint limit margin: panda_joint3 state is not finite")
+    )
+
+
+def test_workspace_face_is_exact() -> None:
+    # 0.850005 m + 0.05 m would end 5 um past the face at 0.9 m: only 0.049995 m (action 0.9999) is allowed
+    result = unlimited().apply(command(1.0), 0.0, state(ee=(0.850005, 0, 0.2)))
+    np.testing.assert_allclose(result.action[0], 0.9999, rtol=1e-12)
+    assert 0.850005 + result.action[0] * 0.05 <= 0.9
+
+
+def test_the_first_hold_keeps_the_gripper_within_its_clamp() -> None:
+    # nothing applied yet: the gripper is open, as far as the per-axis clamp allows
+    assert unlimited(max_action=(1.0,) * 6 + (0.5,)).apply(None, None, state()).action[-1] == -0.5
+
+
 @pytest.mark.parametrize(
     ("overrides", "fragment"),
     [
@@ -151,6 +193,8 @@ def test_hold_resets_the_rate_limiter() -> None:
         ({"residual_scale": -0.1}, "residual_scale"),
         ({"joint_limits_rad": {"j": (1.0, -1.0)}}, "lower must be below upper"),
         ({"timeout_s": float("nan")}, "timeout_s"),
+        ({"action_scale": (0.05, 0.05, 0.0, 0.5, 0.5, 0.5)}, "action_scale must be positive"),
+        ({"joint_margin_rad": float("nan")}, "joint_margin_rad"),
     ],
 )
 def test_config_validation(overrides: dict, fragment: str) -> None:
