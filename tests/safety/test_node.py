@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
-from robot_rl.errors import CalibrationError
+from robot_rl.errors import CalibrationError, RobotRLError
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
@@ -161,3 +164,105 @@ def test_workspace_in_another_frame_is_rejected(tmp_path: Path) -> None:
     path.write_text("frame_id: world\nmin_m: [0, 0, 0]\nmax_m: [1, 1, 1]\n")
     with pytest.raises(CalibrationError, match="expected 'base_link'"):
         SafetyNode(context=InprocContext(), cli_args=["--ros-args", "-p", f"workspace_file:={path}"])
+
+
+# -- watchdog timing under sim time ----------------------------------------------------------------------------
+
+STEP_NS = 10_000_000  # sim time advances in 10 ms steps, finer than the 50 ms control period
+
+
+@pytest.mark.parametrize("timeout_s", [0.1, 0.13])
+@pytest.mark.parametrize("phase_ms", [0, 10, 20, 30, 40])
+def test_watchdog_hold_starts_within_one_control_period_after_the_timeout(timeout_s: float, phase_ms: int) -> None:
+    """After the last command, the first hold comes after timeout_s and at most one control period later.
+
+    The command arrives at every phase of the 50 ms watchdog timer (in 10 ms steps of sim time), so the bound is
+    checked where it is tight; with timeout_s = 0.13 s the timeout is no multiple of the period.
+    """
+    context = InprocContext()
+    args = [
+        "--ros-args",
+        "-p",
+        "use_sim_time:=true",
+        "-p",
+        f"workspace_file:={WORKSPACE}",
+        "-p",
+        f"timeout_s:={timeout_s}",
+    ]
+    safety = SafetyNode(context=context, cli_args=args)
+    harness = Harness(context)
+    period_ns = int(safety.filter.config.control_period_s * 1e9)
+    while (harness.time_ns + STEP_NS) % period_ns != phase_ms * 1_000_000:  # fresh joint states, no command yet
+        harness.tick(None, dt_s=STEP_NS / 1e9)
+    harness.tick(_action(0.1, 0, 0, 0, 0, 0, 1.0), dt_s=STEP_NS / 1e9)
+    command_ns, published = harness.time_ns, len(harness.safe)
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)  # the command went out at once
+    hold_ns = None
+    while hold_ns is None and harness.time_ns < command_ns + 1_000_000_000:
+        harness.tick(None, dt_s=STEP_NS / 1e9)  # joint states stay fresh; no more commands
+        if len(harness.safe) > published:
+            hold_ns = harness.time_ns
+    assert hold_ns is not None, "no hold within 1 s after the last command"
+    delay_s = (hold_ns - command_ns) / 1e9
+    assert delay_s > timeout_s, f"hold after {delay_s:.3f} s, before the timeout {timeout_s} s"
+    assert delay_s <= timeout_s + period_ns / 1e9 + 1e-9, f"hold after {delay_s:.3f} s, later than timeout + period"
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.safe[-1][6] == 1.0  # the gripper keeps its last command
+    assert harness.diagnostics[-1].message == "watchdog: no fresh command"
+
+
+# -- bad input at startup: a one-line error, no motion ---------------------------------------------------------
+
+ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
+BAD_PARAMS = {
+    "negative speed": ("max_lin_vel_mps: -0.25", "max_lin_vel_mps"),
+    "string speed": ("max_lin_vel_mps: fast", "max_lin_vel_mps"),
+    "short action_scale": ("action_scale: [0.05, 0.05, 0.05]", "action_scale"),
+    "zero action_scale": ("action_scale: [0.05, 0.05, 0.0, 0.5, 0.5, 0.5]", "action_scale"),
+    "NaN margin": ("joint_margin_rad: .nan", "joint_margin_rad"),
+}
+INVERTED_BOX = "frame_id: base_link\nmin_m: [0.9, -0.35, -0.1]\nmax_m: [0.3, 0.35, 0.4]\n"  # x: min above max
+
+
+def _bad_startup_files(tmp_path: Path, case: str) -> tuple[Path, Path, str]:
+    """Write a params file and a workspace file for one bad case; return them and a word the error must name."""
+    params, workspace = tmp_path / "safety.yaml", tmp_path / "workspace.yaml"
+    workspace.write_text(WORKSPACE.read_text())
+    line, word = BAD_PARAMS.get(case, ("timeout_s: 0.1", "min_m"))
+    if case == "inverted box":
+        workspace.write_text(INVERTED_BOX)
+    params.write_text(f"safety:\n  ros__parameters:\n    {line}\n")
+    return params, workspace, word
+
+
+@pytest.mark.parametrize("case", [*BAD_PARAMS, "inverted box"])
+def test_bad_startup_input_is_one_error_line_from_the_cli(tmp_path: Path, case: str) -> None:
+    """robot-rl node safety_node with bad limits or an inverted workspace box exits 1 with one 'error:' line."""
+    params, workspace, word = _bad_startup_files(tmp_path, case)
+    command = [ROBOT_RL, "node", "safety_node", "--ros-args", "--params-file", str(params)]
+    command += ["-p", f"workspace_file:={workspace}"]
+    env = {**os.environ, "ROBOT_RL_BACKEND": "inproc"}
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert word in lines[0]
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("case", [*BAD_PARAMS, "inverted box"])
+def test_bad_startup_input_publishes_nothing(tmp_path: Path, case: str) -> None:
+    """The same bad input in one process with a listener: the node is refused before anything is published."""
+    params, workspace, word = _bad_startup_files(tmp_path, case)
+    context = InprocContext()
+    harness = Harness(context)  # subscribed to /robot_rl/safe_command and /diagnostics before the node starts
+    args = ["--ros-args", "--params-file", str(params), "-p", f"workspace_file:={workspace}"]
+    with pytest.raises(RobotRLError, match=word):
+        SafetyNode(context=context, cli_args=args)
+    for _ in range(5):
+        harness.tick(_action(0.5))  # time passes, commands arrive: no watchdog, no filter, no output
+    assert harness.safe == []
+    assert harness.diagnostics == []
+    assert [p.topic_name for p in context.graph.publishers if p.topic_name == "/robot_rl/safe_command"] == []
