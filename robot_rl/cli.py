@@ -150,13 +150,20 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     for episode in result.episodes:
         print(
             f"  episode {episode.episode} (seed {episode.seed}): {'success' if episode.success else 'timeout'}"
-            f" after {episode.steps} steps"
+            f" after {episode.steps} steps; {episode.safety_events} safety events,"
+            f" {episode.intervention_ticks} intervention ticks"
         )
     print(
         f"success {result.successes}/{len(result.episodes)} = {result.success_rate:.1%}"
         f" (95% Wilson CI {low:.1%}-{high:.1%}), mean length {result.mean_steps:.1f} steps,"
         f" wall time {result.wall_time_s:.0f} s"
     )
+    print(
+        f"safety events {result.safety_events} (commands the safety gate changed or held),"
+        f" intervention ticks {result.intervention_ticks}"
+    )
+    for video in result.videos:
+        print(f"video: {video}")
     return 0
 
 

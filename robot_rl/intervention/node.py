@@ -61,6 +61,9 @@ class InterventionNode(Node):
         self.policy_timeout_s = param("policy_timeout_s", 0.1, "a policy action older than this is stale, s").value
         scale = tuple(param("scale", [0.5, 0.5, 0.5, 0.3, 0.3, 0.3], "device action at full input, dx..dyaw").value)
         timeout_s = param("device_timeout_s", 0.5, "joy / spacemouse input older than this reads as released, s").value
+        joy_axes = tuple(param("joy_axes", list(JoyConfig().axes), "joy: Joy axis of dx..dyaw (-1 = unused)").value)
+        joy_button = param("joy_intervene_button", JoyConfig().intervene_button, "joy: intervention button").value
+        human_config = self._declare_simulated_human()
         if not (self.period_s > 0 and self.policy_timeout_s > 0):
             raise InterventionError("control_period_s and policy_timeout_s must be > 0")
         self.arbiter = Arbiter(mode)
@@ -86,9 +89,7 @@ class InterventionNode(Node):
             keyboard.start_listener()
             self.device = keyboard
         elif device == "joy":
-            axes = tuple(param("joy_axes", list(JoyConfig().axes), "Joy axis of dx..dyaw (-1 = unused)").value)
-            button = param("joy_intervene_button", JoyConfig().intervene_button, "Joy intervention button").value
-            joy = JoyDevice(JoyConfig(axes=axes, scale=scale, intervene_button=button, timeout_s=timeout_s))
+            joy = JoyDevice(JoyConfig(axes=joy_axes, scale=scale, intervene_button=joy_button, timeout_s=timeout_s))
             self.create_subscription(
                 msg.Joy, "/joy", self._guard(lambda m: joy.on_joy(m.axes, m.buttons, self._now_s())), 10
             )
@@ -99,16 +100,17 @@ class InterventionNode(Node):
             self.create_subscription(msg.Joy, "/spacenav/joy", self._guard(lambda m: mouse.on_buttons(m.buttons)), 10)
             self.device = mouse
         elif device == "simulated":
-            self._make_simulated_human()
+            self._make_simulated_human(*human_config)
         else:
             raise InterventionError(f"unknown teleop device {device!r}; choose one of {', '.join(DEVICES)}")
         self.create_timer(self.period_s, self.on_timer)
 
-    def _make_simulated_human(self) -> None:
+    def _declare_simulated_human(self) -> tuple[str, SimulatedHumanConfig]:
+        """The simulated human's parameters (declared for every device, used by device simulated)."""
         param = self.declare_parameter
         defaults = SimulatedHumanConfig()
-        task = param("task", "Lift", "robosuite task the simulated human solves").value
-        config = SimulatedHumanConfig(
+        task = param("task", "Lift", "simulated: robosuite task the simulated human solves").value
+        return task, SimulatedHumanConfig(
             takeover_at_step=param("takeover_at_step", defaults.takeover_at_step, "take over at this step").value,
             drift_threshold_m=param("drift_threshold_m", defaults.drift_threshold_m, "max drift from plan, m").value,
             drift_decay=param("drift_decay", defaults.drift_decay, "per-tick decay of the drift sum").value,
@@ -118,6 +120,8 @@ class InterventionNode(Node):
             give_up_after_ticks=param("give_up_after_ticks", defaults.give_up_after_ticks, "let go after").value,
             translation_scale_m=param("translation_scale_m", defaults.translation_scale_m, "m per tick at 1").value,
         )
+
+    def _make_simulated_human(self, task: str, config: SimulatedHumanConfig) -> None:
         human, inputs = SimulatedHuman(make_expert(task), config), ExpertInputAssembler(task)
 
         def on_object_poses(poses: Any) -> None:  # the last state input of a tick: the human sees the scene
@@ -195,13 +199,14 @@ class InterventionNode(Node):
                 self.interventions += 1
                 reason = self.human.reason if self.human is not None else "button"
                 self.report(diagnostics.OK, f"the person takes over ({reason})", interventions=self.interventions)
+        # The flag goes first: the safety gate lifts the residual bound for the command that follows it.
+        self.flag_pub.publish(msg.Bool(data=intervening))
         header = msg.Header(stamp=self.get_clock().now().to_msg(), frame_id="base_link")
         if decision_command is not None:
             trajectory = actions_to_trajectory(decision_command, self.period_s, header)
-            self.command_pub.publish(trajectory)
             if intervening:
                 self.teleop_pub.publish(trajectory)
-        self.flag_pub.publish(msg.Bool(data=intervening))
+            self.command_pub.publish(trajectory)
         self.ticks += 1
         self.intervention_ticks += int(intervening)
         for kind in events:

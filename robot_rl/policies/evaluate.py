@@ -1,8 +1,9 @@
 """``robot-rl eval``: run a frozen base policy in the simulated graph and report its success rate.
 
-The graph is ``launch/sim_base.launch.yaml`` on the in-process backend (sim -> perception -> base
-policy -> safety -> sim, in lockstep). An :class:`EpisodeMonitor` node listens to the episode
-events (and, for the first episodes, the camera) to collect per-episode results and videos.
+The graph is ``launch/sim.launch.yaml`` on the in-process backend (sim -> perception -> base
+policy -> residual -> intervention arbiter -> safety -> sim, in lockstep). An :class:`EpisodeMonitor`
+node listens to the episode events, the intervention flag, the safety gate's diagnostics and, for
+the first episodes, the camera, to collect per-episode results and videos.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ import numpy as np
 
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import PolicyError
-from robot_rl.runtime import SENSOR_DATA, Node, msg
+from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
+
+SAFETY_NODE = "/safety"  # the safety gate's diagnostic status name (its fully qualified node name)
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,8 @@ class EpisodeResult:
     seed: int  # the sim seed of the episode
     success: bool  # the task's success check held before the horizon
     steps: int  # control steps until success or timeout
+    intervention_ticks: int = 0  # ticks in which a person (or the simulated human) drove
+    safety_events: int = 0  # safety-gate reports that it changed or held a command (WARN or ERROR)
 
 
 @dataclass
@@ -60,6 +65,16 @@ class EvalResult:
         return wilson_interval(self.successes, len(self.episodes)) if self.episodes else (0.0, 1.0)
 
     @property
+    def intervention_ticks(self) -> int:
+        """Ticks driven by a person, over all episodes."""
+        return sum(result.intervention_ticks for result in self.episodes)
+
+    @property
+    def safety_events(self) -> int:
+        """Safety-gate interventions (a command changed or held), over all episodes."""
+        return sum(result.safety_events for result in self.episodes)
+
+    @property
     def mean_steps(self) -> float:
         """Mean episode length in control steps."""
         return float(np.mean([result.steps for result in self.episodes])) if self.episodes else 0.0
@@ -75,6 +90,8 @@ class EvalResult:
             "success_rate": self.success_rate,
             "ci95": [low, high],
             "mean_steps": self.mean_steps,
+            "intervention_ticks": self.intervention_ticks,
+            "safety_events": self.safety_events,
             "wall_time_s": self.wall_time_s,
             "videos": self.videos,
             "per_episode": [asdict(result) for result in self.episodes],
@@ -83,7 +100,7 @@ class EvalResult:
 
 
 class EpisodeMonitor(Node):
-    """Collect episode outcomes from ``/robot_rl/episode``; record the camera of the first episodes."""
+    """Collect episode outcomes, interventions and safety events; record the camera of the first episodes."""
 
     def __init__(self, video_dir: Path | None = None, video_episodes: int = 0, fps: int = 20, **kwargs: Any) -> None:
         super().__init__("eval_monitor", **kwargs)
@@ -95,7 +112,11 @@ class EpisodeMonitor(Node):
         self.writer: Any = None
         self.videos: list[str] = []
         self.on_result: Any = None  # called with each EpisodeResult (e.g. a progress bar)
+        self.intervention_ticks = 0  # in the running episode
+        self.safety_events = 0  # in the running episode
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
+        self.create_subscription(msg.DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
         if self.video_episodes:
             self.create_subscription(msg.Image, "/camera/color/image_raw", self.on_image, SENSOR_DATA)
 
@@ -107,6 +128,7 @@ class EpisodeMonitor(Node):
         kind = payload["event"]
         if kind == "start":
             self.seed = payload.get("seed")
+            self.intervention_ticks = self.safety_events = 0
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
                 import imageio.v2 as imageio
@@ -116,12 +138,30 @@ class EpisodeMonitor(Node):
                 self.writer = imageio.get_writer(path, fps=self.fps, macro_block_size=1)
                 self.videos.append(str(path))
         elif kind in ("success", "timeout") and self.seed is not None:
-            result = EpisodeResult(len(self.results), int(self.seed), kind == "success", int(payload.get("steps", 0)))
+            result = EpisodeResult(
+                len(self.results),
+                int(self.seed),
+                kind == "success",
+                int(payload.get("steps", 0)),
+                self.intervention_ticks,
+                self.safety_events,
+            )
             self.results.append(result)
             self.seed = None
             self._close_video()
             if self.on_result is not None:
                 self.on_result(result)
+
+    def on_intervention(self, flag: Any) -> None:
+        """Count the ticks a person drives."""
+        self.intervention_ticks += int(bool(flag.data))
+
+    def on_diagnostics(self, array: Any) -> None:
+        """Count the safety gate's reports of a changed or held command."""
+        for status in array.status:
+            level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, "little")
+            if status.name == SAFETY_NODE and level in (diagnostics.WARN, diagnostics.ERROR):
+                self.safety_events += 1
 
     def on_image(self, image: Any) -> None:
         """Append a camera frame to the open video."""
@@ -151,15 +191,9 @@ def evaluate(
     video_episodes: int = 0,
     progress: bool = True,
 ) -> EvalResult:
-    """Run ``episodes`` episodes of the base policy at ``base`` and collect the results."""
+    """Run ``episodes`` episodes of the base policy at ``base`` in ``sim.launch.yaml`` and collect the results."""
     if episodes < 1:
         raise PolicyError(f"--episodes must be >= 1, got {episodes}")
-    select_backend("inproc")
-    from tqdm import tqdm
-
-    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
-    from robot_rl.runtime.launcher import build_inproc, spin_inproc
-
     arguments = {
         "task": task,
         "base": str(base),
@@ -170,11 +204,35 @@ def evaluate(
         "segmenter": segmenter,
     }
     start = time.perf_counter()
-    plan = read_launch_file(resolve_launch_path("robot_rl", "sim_base.launch.yaml"), arguments)
+    monitor = run_monitored("sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, f"eval {task}")
+    return EvalResult(task, str(base), monitor.results, time.perf_counter() - start, monitor.videos)
+
+
+def run_monitored(
+    launch_file: str,
+    arguments: dict[str, str],
+    episodes: int,
+    video_dir: Path | None = None,
+    video_episodes: int = 0,
+    progress: bool = True,
+    description: str = "episodes",
+) -> EpisodeMonitor:
+    """Run one of robot_rl's simulated launch files in-process with an :class:`EpisodeMonitor` attached.
+
+    The launch file must end by itself (its sim's or recorder's episode count); ``episodes`` only sizes
+    the progress bar. Returns the monitor with its per-episode results and videos.
+    """
+    select_backend("inproc")
+    from tqdm import tqdm
+
+    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
+    from robot_rl.runtime.launcher import build_inproc, spin_inproc
+
+    plan = read_launch_file(resolve_launch_path("robot_rl", launch_file), arguments)
     context, nodes = build_inproc(plan)
     args = ["--ros-args", "-p", "use_sim_time:=true"]
     monitor = EpisodeMonitor(video_dir, video_episodes, context=context, cli_args=args)
-    with tqdm(total=episodes, desc=f"eval {task}", unit="ep", disable=not progress) as bar:
+    with tqdm(total=episodes, desc=description, unit="ep", disable=not progress) as bar:
 
         def on_result(result: EpisodeResult) -> None:
             bar.update(1)
@@ -182,4 +240,4 @@ def evaluate(
 
         monitor.on_result = on_result
         spin_inproc(context, [*nodes, monitor])
-    return EvalResult(task, str(base), monitor.results, time.perf_counter() - start, monitor.videos)
+    return monitor

@@ -283,7 +283,13 @@ def test_resolve_launch_path_and_arguments() -> None:
 
 @pytest.mark.parametrize("path", sorted((REPO / "launch").glob("*.launch.yaml")), ids=lambda p: p.name)
 def test_shipped_launch_files_build(path: Path, tmp_path: Path) -> None:
-    arguments = {"calibration_dir": str(tmp_path), "out": str(tmp_path / "demos"), "base": str(tmp_path / "base")}
+    arguments = {
+        "calibration_dir": str(tmp_path),
+        "out": str(tmp_path / "demos"),
+        "base": str(tmp_path / "base"),
+        "hand_eye_file": str(tmp_path / "hand_eye.yaml"),
+        "workspace_file": str(tmp_path / "workspace.yaml"),
+    }
     declared = {entry["arg"]["name"] for entry in yaml.safe_load(path.read_text())["launch"] if "arg" in entry}
     plan = read_launch_file(path, {name: value for name, value in arguments.items() if name in declared})
     if "base" in declared:  # a base policy needs a trained checkpoint: tests/test_base_pipeline.py runs this file
