@@ -19,21 +19,6 @@ from robot_rl.cli import main
 from robot_rl.torch_env import prepare_torchvision
 
 
-@pytest.fixture(scope="module")
-def demos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("pipeline") / "demos"
-    assert main(["collect-demos", "--task", "Lift", "--episodes", "2", "--out", str(out), "--seed", "7"]) == 0
-    return out
-
-
-@pytest.fixture(scope="module")
-def checkpoint(demos: Path) -> Path:
-    out = demos.parent / "act"
-    args = ["train-base", "--dataset", str(demos), "--policy", "act", "--out", str(out), "--steps", "20"]
-    assert main([*args, "--batch-size", "8"]) == 0
-    return out
-
-
 @pytest.mark.slow
 def test_demos_load_with_lerobot(demos: Path) -> None:
     prepare_torchvision()
