@@ -10,9 +10,14 @@ export PYOPENGL_PLATFORM ?= egl
 
 .PHONY: run test test-fast test-rclpy lint setup setup-ros system-deps clean
 
-# The main job: one simulated Lift episode (robosuite) with perception, in lockstep in-process.
+# The main job: the whole graph in simulation (sim.launch.yaml: robosuite -> perception -> base policy ->
+# residual -> intervention arbiter -> safety) on Lift with the shipped base policy; prints the success rate,
+# safety events and intervention ticks, and writes a video of the first episode to runs/make_run.
+BASE ?= models/lift_act
+RUN_EPISODES ?= 10
 run: setup
-	$(VENV)/bin/robot-rl launch robot_rl sim_perception.launch.yaml task:=Lift max_episodes:=1
+	$(VENV)/bin/robot-rl eval --task Lift --base $(BASE) --episodes $(RUN_EPISODES) \
+		--video-dir runs/make_run --video-episodes 1
 
 test: setup setup-ros lint
 	$(VENV)/bin/python -m pytest -q

@@ -158,9 +158,10 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         f" (95% Wilson CI {low:.1%}-{high:.1%}), mean length {result.mean_steps:.1f} steps,"
         f" wall time {result.wall_time_s:.0f} s"
     )
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(result.safety_reasons.items()))
     print(
-        f"safety events {result.safety_events} (commands the safety gate changed or held),"
-        f" intervention ticks {result.intervention_ticks}"
+        f"safety events {result.safety_events} (ticks the safety gate changed or held the command"
+        f"{': ' + reasons if reasons else ''}), intervention ticks {result.intervention_ticks}"
     )
     for video in result.videos:
         print(f"video: {video}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,7 @@ class EvalResult:
     episodes: list[EpisodeResult]  # per-episode results, in order
     wall_time_s: float  # wall time of the whole run, s
     videos: list[str] = field(default_factory=list)  # MP4 files written
+    safety_reasons: dict[str, int] = field(default_factory=dict)  # safety-gate reason -> ticks it applied
 
     @property
     def successes(self) -> int:
@@ -92,6 +94,7 @@ class EvalResult:
             "mean_steps": self.mean_steps,
             "intervention_ticks": self.intervention_ticks,
             "safety_events": self.safety_events,
+            "safety_reasons": self.safety_reasons,
             "wall_time_s": self.wall_time_s,
             "videos": self.videos,
             "per_episode": [asdict(result) for result in self.episodes],
@@ -114,6 +117,7 @@ class EpisodeMonitor(Node):
         self.on_result: Any = None  # called with each EpisodeResult (e.g. a progress bar)
         self.intervention_ticks = 0  # in the running episode
         self.safety_events = 0  # in the running episode
+        self.safety_reasons: Counter[str] = Counter()  # reason -> ticks, over the whole run
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
@@ -162,6 +166,7 @@ class EpisodeMonitor(Node):
             level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, "little")
             if status.name == SAFETY_NODE and level in (diagnostics.WARN, diagnostics.ERROR):
                 self.safety_events += 1
+                self.safety_reasons.update({reason.split(":")[0] for reason in status.message.split("; ")})
 
     def on_image(self, image: Any) -> None:
         """Append a camera frame to the open video."""
@@ -205,7 +210,8 @@ def evaluate(
     }
     start = time.perf_counter()
     monitor = run_monitored("sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, f"eval {task}")
-    return EvalResult(task, str(base), monitor.results, time.perf_counter() - start, monitor.videos)
+    wall_time_s = time.perf_counter() - start
+    return EvalResult(task, str(base), monitor.results, wall_time_s, monitor.videos, dict(monitor.safety_reasons))
 
 
 def run_monitored(
