@@ -49,6 +49,9 @@ class PerceptionNode(Node):
         roi_max = self.declare_parameter("workspace_max_m", [1.0, 1.0, 0.5], "x, y, z upper corner, base_link, m")
         self.debug_image = self.declare_parameter("publish_debug_image", False, "publish ~/debug_image").value
         report_period_s = self.declare_parameter("report_period_s", 2.0, "period of the slot summary log, s").value
+        calibration_at_start = self.declare_parameter(
+            "load_calibration_at_start", True, "fail at startup without a valid hand-eye file (false: at first frame)"
+        ).value
         self.pipeline = PerceptionPipeline(
             PerceptionConfig(
                 segmenter=segmenter,
@@ -59,6 +62,8 @@ class PerceptionNode(Node):
         )
         self.needs_segmentation = segmenter == "sim_gt"
         self.t_base_camera: np.ndarray | None = None
+        if calibration_at_start:  # a real camera: refuse to start rather than skip every frame
+            self._calibration()
         self.k: np.ndarray | None = None
         self.latest: dict[str, Any] = {}
         self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)

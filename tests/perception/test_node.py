@@ -7,6 +7,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from robot_rl.calibration import HandEyeCalibration, save_hand_eye
+from robot_rl.errors import CalibrationError
 from robot_rl.perception.node import PerceptionNode
 from robot_rl.perception.slot_msgs import pointcloud2_to_slots
 from robot_rl.runtime import Node, msg
@@ -57,7 +58,9 @@ def graph(tmp_path: Path | None, pose: np.ndarray) -> tuple[InprocContext, Camer
     context = InprocContext()
     camera = Camera(context=context)
     args = ["--ros-args", "-p", "num_slots:=4"]
-    if tmp_path is not None:
+    if tmp_path is None:
+        args += ["-p", "load_calibration_at_start:=false"]  # the frame-time path of a missing calibration
+    else:
         args += ["-p", f"hand_eye_file:={hand_eye_file(tmp_path, pose)}"]
     PerceptionNode(context=context, cli_args=args)
     return context, camera
@@ -125,11 +128,18 @@ def test_bad_frames_are_skipped_with_a_diagnostic(tmp_path: Path, mangle: object
     assert len(camera.slots) == 1
 
 
-def test_missing_hand_eye_file(tmp_path: Path) -> None:
+def test_missing_hand_eye_file_stops_the_node_at_startup(tmp_path: Path) -> None:
+    args = ["--ros-args", "-p", f"hand_eye_file:={tmp_path / 'nope.yaml'}"]
+    with pytest.raises(CalibrationError, match=r"nope\.yaml"):
+        PerceptionNode(context=InprocContext(), cli_args=args)
+
+
+def test_missing_hand_eye_file_skips_frames_when_loaded_lazily(tmp_path: Path) -> None:
     frame, _ = render(BOXES)
     context = InprocContext()
     camera = Camera(context=context)
-    PerceptionNode(context=context, cli_args=["--ros-args", "-p", f"hand_eye_file:={tmp_path / 'nope.yaml'}"])
+    args = ["--ros-args", "-p", f"hand_eye_file:={tmp_path / 'nope.yaml'}", "-p", "load_calibration_at_start:=false"]
+    PerceptionNode(context=context, cli_args=args)
     camera.send(frame.color, frame.depth_m, frame.k)
     context.spin_until_quiet()
     (message,) = errors(camera)
