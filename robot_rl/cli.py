@@ -247,7 +247,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation = commands.add_parser(
         "eval",
         help="evaluate a base policy in simulation (success rate with a 95%% Wilson interval)",
-        description="Run sim -> perception -> base -> safety -> sim for N episodes and report the success rate.",
+        description="Run sim.launch.yaml (sim -> perception -> base -> residual -> arbiter -> safety -> sim) for N"
+        " episodes; report the success rate, safety events and intervention ticks.",
     )
     evaluation.add_argument("--task", default="Lift", choices=("Lift", "Stack", "PickPlaceCan"), help="robosuite task")
     evaluation.add_argument("--base", type=Path, required=True, help="LeRobot pretrained-policy directory")

@@ -15,8 +15,10 @@ Publishes, every tick: ``/robot_rl/command`` (the person's action while they int
 policy's) and ``/robot_rl/intervention`` (std_msgs/Bool); while the person drives also
 ``/robot_rl/teleop_action``. Episode keys go to ``/robot_rl/episode`` as
 ``{"event": "success" | "failure" | "rerecord" | "stop", "source": "human"}``; ``stop`` also ends
-the session. When the policy falls silent for ``policy_timeout_s``, a timer keeps running the tick
-so a person can still drive; with nobody intervening nothing is sent and the safety gate holds.
+the session. On a real robot (``publish_episode_starts``) this node also starts the episodes: one at
+its first tick and a new one after each success, failure or rerecord key. When the policy falls
+silent for ``policy_timeout_s``, a timer keeps running the tick so a person can still drive; with
+nobody intervening nothing is sent and the safety gate holds.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class InterventionNode(Node):
         timeout_s = param("device_timeout_s", 0.5, "joy / spacemouse input older than this reads as released, s").value
         joy_axes = tuple(param("joy_axes", list(JoyConfig().axes), "joy: Joy axis of dx..dyaw (-1 = unused)").value)
         joy_button = param("joy_intervene_button", JoyConfig().intervene_button, "joy: intervention button").value
+        self.publish_starts = param(
+            "publish_episode_starts", False, "real robot: start an episode at the first tick and after each episode key"
+        ).value
         human_config = self._declare_simulated_human()
         if not (self.period_s > 0 and self.policy_timeout_s > 0):
             raise InterventionError("control_period_s and policy_timeout_s must be > 0")
@@ -73,6 +78,7 @@ class InterventionNode(Node):
         self.policy_action: np.ndarray | None = None
         self.policy_time_ns: int | None = None
         self.ticks = 0
+        self.episodes_started = 0  # episodes this node started (publish_episode_starts)
         self.intervention_ticks = 0
         self.interventions = 0  # takeovers (rising edges of the flag)
         self.command_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
@@ -207,6 +213,8 @@ class InterventionNode(Node):
             if intervening:
                 self.teleop_pub.publish(trajectory)
             self.command_pub.publish(trajectory)
+        if self.publish_starts and self.ticks == 0:
+            self._start_episode()
         self.ticks += 1
         self.intervention_ticks += int(intervening)
         for kind in events:
@@ -214,6 +222,14 @@ class InterventionNode(Node):
             self.report(diagnostics.OK, f"episode key: {kind}")
             if kind == "stop":
                 self.request_shutdown("the person pressed stop")
+            elif self.publish_starts:
+                self._start_episode()
+
+    def _start_episode(self) -> None:
+        """On a real robot nobody else starts episodes: announce one (the recorder and the policy reset)."""
+        event = {"event": "start", "source": "human", "episode": self.episodes_started}
+        self.episode_pub.publish(msg.String(data=json.dumps(event)))
+        self.episodes_started += 1
 
     def report(self, level: int, message: str, **values: Any) -> None:
         """Publish one diagnostic status for this node."""

@@ -141,7 +141,7 @@ class EpisodeMonitor(Node):
                 path = self.video_dir / f"episode_{len(self.results):03d}.mp4"
                 self.writer = imageio.get_writer(path, fps=self.fps, macro_block_size=1)
                 self.videos.append(str(path))
-        elif kind in ("success", "timeout") and self.seed is not None:
+        elif kind in ("success", "timeout") and "source" not in payload and self.seed is not None:  # the sim's
             result = EpisodeResult(
                 len(self.results),
                 int(self.seed),

@@ -146,3 +146,15 @@ def test_unknown_device_and_mode_are_clear_errors() -> None:
         _graph("device:=wiimote")
     with pytest.raises(InterventionError, match="'hold' or 'toggle'"):
         _graph("mode:=sometimes")
+
+
+def test_on_a_real_robot_the_node_starts_episodes() -> None:
+    _node, harness = _graph("device:=joy", "publish_episode_starts:=true")
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[7])  # start button: success, then the next episode starts
+    harness.tick()
+    assert harness.events == [
+        {"event": "start", "source": "human", "episode": 0},
+        {"event": "success", "source": "human"},
+        {"event": "start", "source": "human", "episode": 1},
+    ]
