@@ -157,8 +157,9 @@ class EpisodeMonitor(Node):
                 self.on_result(result)
 
     def on_intervention(self, flag: Any) -> None:
-        """Count the ticks a person drives."""
-        self.intervention_ticks += int(bool(flag.data))
+        """Count the ticks a person drives while an episode runs (the tick after its end is never executed)."""
+        if self.seed is not None:
+            self.intervention_ticks += int(bool(flag.data))
 
     def on_diagnostics(self, array: Any) -> None:
         """Count the safety gate's reports of a changed or held command."""
