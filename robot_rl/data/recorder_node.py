@@ -109,13 +109,9 @@ class RecorderNode(Node):
     def _guard(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """Turn a malformed input into an ERROR diagnostic instead of a crash."""
 
-        def guarded(message: Any) -> None:
-            try:
-                callback(message)
-            except MessageError as error:
-                self.report(diagnostics.ERROR, f"dropped input: {error}")
-
-        return guarded
+        return diagnostics.guarded(
+            callback, (MessageError,), lambda error: self.report(diagnostics.ERROR, f"dropped input: {error}")
+        )
 
     # -- this tick's actions -----------------------------------------------------------
 

@@ -146,13 +146,11 @@ class InterventionNode(Node):
     def _guard(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """Turn a malformed device message into an ERROR diagnostic instead of a crash."""
 
-        def guarded(message: Any) -> None:
-            try:
-                callback(message)
-            except (MessageError, InterventionError) as error:
-                self.report(diagnostics.ERROR, f"dropped input: {error}")
-
-        return guarded
+        return diagnostics.guarded(
+            callback,
+            (MessageError, InterventionError),
+            lambda error: self.report(diagnostics.ERROR, f"dropped input: {error}"),
+        )
 
     def _on_twist(self, mouse: SpaceMouseDevice) -> Callable[[Any], None]:
         def on_twist(twist: Any) -> None:

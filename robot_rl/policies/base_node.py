@@ -108,13 +108,11 @@ class BasePolicyNode(Node):
         diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
     def _take(self, handler: Any) -> Any:
-        def callback(message: Any) -> None:
-            try:
-                handler(message)
-            except (MessageError, PerceptionError) as error:
-                self.report(diagnostics.ERROR, f"ignored input: {error}")
-
-        return callback
+        return diagnostics.guarded(
+            handler,
+            (MessageError, PerceptionError),
+            lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}"),
+        )
 
     # -- episodes ----------------------------------------------------------------------------------
 

@@ -164,8 +164,7 @@ class EpisodeMonitor(Node):
     def on_diagnostics(self, array: Any) -> None:
         """Count the safety gate's reports of a changed or held command."""
         for status in array.status:
-            level = status.level if isinstance(status.level, int) else int.from_bytes(status.level, "little")
-            if status.name == SAFETY_NODE and level in (diagnostics.WARN, diagnostics.ERROR):
+            if status.name == SAFETY_NODE and diagnostics.level_of(status) in (diagnostics.WARN, diagnostics.ERROR):
                 self.safety_events += 1
                 self.safety_reasons.update({reason.split(":")[0] for reason in status.message.split("; ")})
 

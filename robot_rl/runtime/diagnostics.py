@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from robot_rl.runtime import msg
@@ -42,3 +43,17 @@ def level_of(diagnostic_status: Any) -> int:
     """Return a status level as an int (rclpy gives bytes, the generated classes int)."""
     level = diagnostic_status.level
     return level[0] if isinstance(level, bytes) else int(level)
+
+
+def guarded(
+    callback: Callable[[Any], None], errors: tuple[type[Exception], ...], on_error: Callable[[Exception], None]
+) -> Callable[[Any], None]:
+    """Wrap a subscription callback: an input error of the given types goes to ``on_error``, not up the stack."""
+
+    def guarded_callback(message: Any) -> None:
+        try:
+            callback(message)
+        except errors as error:
+            on_error(error)
+
+    return guarded_callback

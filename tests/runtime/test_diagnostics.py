@@ -2,6 +2,7 @@
 
 import pytest
 
+from robot_rl.errors import MessageError
 from robot_rl.runtime import diagnostics, msg
 
 
@@ -14,3 +15,20 @@ def test_status_and_array() -> None:
     assert array.status == [status]
     with pytest.raises(ValueError, match="level"):
         diagnostics.status("x", 7, "bad")
+
+
+def test_guarded_routes_listed_errors_and_lets_others_through() -> None:
+    caught: list[Exception] = []
+
+    def callback(message: object) -> None:
+        if message == "bad":
+            raise MessageError("malformed")
+        if message == "bug":
+            raise KeyError("not an input error")
+
+    wrapped = diagnostics.guarded(callback, (MessageError,), caught.append)
+    wrapped("good")
+    wrapped("bad")
+    assert [str(error) for error in caught] == ["malformed"]
+    with pytest.raises(KeyError):
+        wrapped("bug")
