@@ -44,7 +44,6 @@ from robot_rl.intervention.devices import (
 )
 from robot_rl.intervention.simulated_human import SimulatedHuman, SimulatedHumanConfig
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
-from robot_rl.sim.expert_node import ExpertInputAssembler
 from robot_rl.sim.experts import make_expert
 
 DEVICES = ("none", "keyboard", "joy", "spacemouse", "simulated")
@@ -128,6 +127,9 @@ class InterventionNode(Node):
         )
 
     def _make_simulated_human(self, task: str, config: SimulatedHumanConfig) -> None:
+        # Imported here: the input assembler pulls in perception (scipy), which a real robot's node need not have.
+        from robot_rl.sim.expert_node import ExpertInputAssembler
+
         human, inputs = SimulatedHuman(make_expert(task), config), ExpertInputAssembler(task)
 
         def on_object_poses(poses: Any) -> None:  # the last state input of a tick: the human sees the scene
