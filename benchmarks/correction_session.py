@@ -150,7 +150,12 @@ def main() -> None:
     print(f"| success with intervention (all episodes) | {_rate(sum(succeeded), n)} |")
     if with_takeover:
         print(f"| success of the episodes with a takeover | {_rate(takeover_successes, with_takeover)} |")
-    print(f"| dataset flags = arbiter's flagged ticks, per episode | {intervened == flagged} |")
+    mismatches = [
+        f"episode {index}: {recorded} recorded, {ticks} flagged"
+        for index, (recorded, ticks) in enumerate(zip(intervened, flagged, strict=True))
+        if recorded != ticks
+    ]
+    print(f"| dataset flags = arbiter's flagged ticks, per episode | {'; '.join(mismatches) or 'all equal'} |")
     print(f"\nArtifacts in {workdir}.")
 
 

@@ -245,5 +245,10 @@ def run_monitored(
             bar.set_postfix(successes=sum(r.success for r in monitor.results))
 
         monitor.on_result = on_result
-        spin_inproc(context, [*nodes, monitor])
+        try:
+            spin_inproc(context, nodes)
+            # the event that ended the graph (the last outcome) may still be queued for the monitor
+            context.deliver_pending(monitor.get_fully_qualified_name())
+        finally:
+            monitor.destroy_node()
     return monitor

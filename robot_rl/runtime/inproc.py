@@ -395,6 +395,22 @@ class InprocContext(Context):
         work()
         return True
 
+    def deliver_pending(self, fqn: str) -> int:
+        """Run the callbacks of messages already queued for node ``fqn``, in publish order; return the count.
+
+        For an observer after the graph shut itself down: the message that ended the graph (say, the last
+        episode's outcome) may still sit in the observer's queue. Runs even after shutdown; no timers run.
+        """
+        count = 0
+        while True:
+            pending = [sub for sub in self.graph.all_subscriptions() if sub.node.fqn == fqn and sub.queue]
+            if not pending:
+                return count
+            subscription = min(pending, key=lambda sub: sub.queue[0][0])
+            _, message = subscription.queue.popleft()
+            subscription.callback(message)
+            count += 1
+
     def spin_until_quiet(self, max_callbacks: int = 1_000_000) -> int:
         """Run ready callbacks until none is left, without advancing time; return the count.
 

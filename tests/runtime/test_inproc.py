@@ -37,6 +37,23 @@ def test_messages_arrive_in_publish_order_across_topics() -> None:
     assert [(t, m.data) for t, m in node.received] == [("a", "1"), ("b", "2"), ("a", "3")]
 
 
+def test_deliver_pending_reaches_an_observer_after_shutdown() -> None:
+    """The message that shut the graph down still reaches an observer queued behind the stopping node."""
+    context = InprocContext()
+    stopper = Probe("stopper", context=context)
+    stopper.create_subscription(msg.String, "done", lambda m: context.shutdown(m.data), 10)
+    observer = Probe("observer", context=context)
+    observer.listen("before")
+    observer.listen("done")
+    stopper.create_publisher(msg.String, "before", 10).publish(msg.String(data="1"))
+    stopper.create_publisher(msg.String, "done", 10).publish(msg.String(data="2"))
+    context.spin()
+    assert [m.data for _, m in observer.received] == ["1"]  # the stopper ran first and ended the spin
+    assert context.deliver_pending("/stopper") == 0
+    assert context.deliver_pending("/observer") == 1
+    assert [(t, m.data) for t, m in observer.received] == [("before", "1"), ("done", "2")]
+
+
 def test_keep_last_depth_drops_the_oldest() -> None:
     context = InprocContext()
     node = Probe(context=context)
