@@ -52,12 +52,8 @@ class FlagLog(Node):
             self.episodes[-1].append(self.flag)
 
 
-@pytest.mark.slow
-def test_recorded_intervention_flags_match_the_arbiter(checkpoint: Path, tmp_path: Path) -> None:
-    select_backend("inproc")
-    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
-    from robot_rl.runtime.launcher import build_inproc, spin_inproc
-
+def _session(checkpoint: Path, tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """Arguments of a 2-episode sim session whose simulated human takes over at step 6; the dataset path."""
     params = tmp_path / "simulated_human.yaml"
     params.write_text(yaml.safe_dump({"intervention": {"ros__parameters": {"takeover_at_step": 6}}}))
     out = tmp_path / "corrections"
@@ -70,22 +66,48 @@ def test_recorded_intervention_flags_match_the_arbiter(checkpoint: Path, tmp_pat
         "horizon_steps": "15",
         "intervention_params": str(params),
     }
+    return arguments, out
+
+
+def _recorded_flags(out: Path) -> list[list[bool]]:
+    """Per episode, the intervention flag of each recorded frame (read with LeRobot's loader)."""
+    prepare_torchvision()
+    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+
+    dataset = LeRobotDataset("local/robot_rl", root=out)
+    table = dataset.hf_dataset.with_format("numpy")
+    episode_index = np.asarray(table["episode_index"])
+    flags = np.asarray(table["complementary_info.intervention"]).reshape(-1).astype(bool)
+    return [flags[episode_index == episode].tolist() for episode in range(dataset.num_episodes)]
+
+
+@pytest.mark.slow
+def test_recorded_intervention_flags_match_the_arbiter(checkpoint: Path, tmp_path: Path) -> None:
+    select_backend("inproc")
+    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
+    from robot_rl.runtime.launcher import build_inproc, spin_inproc
+
+    arguments, out = _session(checkpoint, tmp_path)
     plan = read_launch_file(resolve_launch_path("robot_rl", "teleop_correction.launch.yaml"), arguments)
     context, nodes = build_inproc(plan)
     log = FlagLog(context=context, cli_args=["--ros-args", "-p", "use_sim_time:=true"])
     spin_inproc(context, [*nodes, log])
 
-    prepare_torchvision()
-    from lerobot.datasets.lerobot_dataset import LeRobotDataset
+    recorded = _recorded_flags(out)
+    assert len(recorded) == 2
+    for episode, flags in enumerate(recorded):
+        assert flags == log.episodes[episode]
+        assert any(flags), "the simulated human took over at step 6"
+        assert not flags[0], "the base policy drives first"
 
-    dataset = LeRobotDataset("local/robot_rl", root=out)
-    assert dataset.num_episodes == 2
-    table = dataset.hf_dataset.with_format("numpy")
-    episode_index = np.asarray(table["episode_index"])
-    flags = np.asarray(table["complementary_info.intervention"]).reshape(-1).astype(bool)
-    for episode in range(2):
-        recorded = flags[episode_index == episode].tolist()
-        published = log.episodes[episode]
-        assert recorded == published
-        assert any(recorded), "the simulated human took over at step 6"
-        assert not recorded[0], "the base policy drives first"
+
+@pytest.mark.slow
+def test_eval_monitor_sees_every_episode_of_a_session(checkpoint: Path, tmp_path: Path) -> None:
+    """The recorder ends the session on the last outcome; the monitor still counts that episode."""
+    from robot_rl.policies.evaluate import run_monitored
+
+    arguments, out = _session(checkpoint, tmp_path)
+    monitor = run_monitored("teleop_correction.launch.yaml", arguments, episodes=2, progress=False)
+    recorded = _recorded_flags(out)
+    assert len(monitor.results) == len(recorded) == 2
+    assert [result.intervention_ticks for result in monitor.results] == [sum(flags) for flags in recorded]
