@@ -17,7 +17,8 @@ order (a later check never undoes an earlier hold):
 8. workspace box: the predicted next end-effector position stays inside the box (a
    non-finite end-effector position -> hold);
 9. joint-limit margins: a joint inside its margin and moving toward its limit, on or past
-   its limit, or with a non-finite position or velocity -> hold.
+   its limit, with a non-finite position or velocity, or missing from the joint state (every joint
+   of ``joint_limits_rad`` must be there: another robot's joint names never skip the check) -> hold.
 
 "Hold" means zero motion with the gripper command unchanged. Actions are the
 normalized end-effector deltas of ``robot_rl.action_space``; ``action_scale`` turns them
@@ -42,6 +43,23 @@ PANDA_JOINT_LIMITS_RAD: dict[str, tuple[float, float]] = {
     "panda_joint5": (-2.8973, 2.8973),
     "panda_joint6": (-0.0175, 3.7525),
     "panda_joint7": (-2.8973, 2.8973),
+}
+
+# Franka Research 3 joint limits, rad (franka_description's fr3 URDF; joint 6 differs most from the Panda's)
+FR3_JOINT_LIMITS_RAD: dict[str, tuple[float, float]] = {
+    "fr3_joint1": (-2.7437, 2.7437),
+    "fr3_joint2": (-1.7837, 1.7837),
+    "fr3_joint3": (-2.9007, 2.9007),
+    "fr3_joint4": (-3.0421, -0.1518),
+    "fr3_joint5": (-2.8065, 2.8065),
+    "fr3_joint6": (0.5445, 4.5169),
+    "fr3_joint7": (-3.0159, 3.0159),
+}
+
+# The joint-limit tables by robot model (the safety node's ``robot_model`` parameter)
+ROBOT_JOINT_LIMITS_RAD: dict[str, dict[str, tuple[float, float]]] = {
+    "panda": PANDA_JOINT_LIMITS_RAD,
+    "fr3": FR3_JOINT_LIMITS_RAD,
 }
 
 
@@ -277,6 +295,11 @@ class SafetyFilter:
     def _joint_near_limit(self, state: RobotState) -> str | None:
         margin = self.config.joint_margin_rad
         velocities = state.joint_velocities_rad_s
+        # A limited joint missing from the state (another robot's names, a partial message) cannot be
+        # checked: hold rather than skip it.
+        missing = [name for name in self.config.joint_limits_rad if name not in state.joint_names]
+        if missing:
+            return f"no state for {', '.join(missing)} (is robot_model right?)"
         for index, name in enumerate(state.joint_names):
             if name not in self.config.joint_limits_rad:
                 continue

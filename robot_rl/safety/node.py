@@ -22,10 +22,10 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
 from robot_rl.calibration.files import load_workspace_limits
-from robot_rl.errors import CalibrationError, MessageError
+from robot_rl.errors import CalibrationError, MessageError, SafetyError
 from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
 from robot_rl.runtime.msg_numpy import joint_state_to_numpy
-from robot_rl.safety.filter import RobotState, SafetyConfig, SafetyFilter, SafetyResult
+from robot_rl.safety.filter import ROBOT_JOINT_LIMITS_RAD, RobotState, SafetyConfig, SafetyFilter, SafetyResult
 
 NS_PER_S = 1e9
 
@@ -43,6 +43,9 @@ class SafetyNode(Node):
         workspace = load_workspace_limits(workspace_file)
         if workspace.frame_id != "base_link":
             raise CalibrationError(f"{workspace_file}: workspace frame is {workspace.frame_id!r}, expected 'base_link'")
+        robot_model = param("robot_model", "panda", f"joint-limit table: {', '.join(ROBOT_JOINT_LIMITS_RAD)}").value
+        if robot_model not in ROBOT_JOINT_LIMITS_RAD:
+            raise SafetyError(f"unknown robot_model {robot_model!r}; choose one of {', '.join(ROBOT_JOINT_LIMITS_RAD)}")
         config = SafetyConfig(
             control_period_s=param("control_period_s", defaults.control_period_s, "one control tick, s").value,
             action_scale=tuple(
@@ -56,6 +59,7 @@ class SafetyNode(Node):
             max_ang_acc_radps2=param("max_ang_acc_radps2", defaults.max_ang_acc_radps2, "angular accel.").value,
             workspace_min_m=tuple(float(v) for v in workspace.min_m),
             workspace_max_m=tuple(float(v) for v in workspace.max_m),
+            joint_limits_rad=dict(ROBOT_JOINT_LIMITS_RAD[robot_model]),
             joint_margin_rad=param("joint_margin_rad", defaults.joint_margin_rad, "joint-limit margin, rad").value,
             timeout_s=param("timeout_s", defaults.timeout_s, "max age of command and joint state, s").value,
         )

@@ -78,8 +78,12 @@ FRACTIONS3, FRACTIONS7, CONFIG_FRACTIONS = fractions(3), fractions(ACTION_DIM), 
 HUGE7, ANY7, VALUE3 = vectors(HUGE), vectors(ANY_FLOAT), vectors(VALUE, 3)
 PLAUSIBLE7 = FRACTIONS7.map(lambda u: 3.0 * u - 1.5)
 MOVED_JOINTS = st.lists(st.sampled_from(JOINTS), unique=True, max_size=3)
-STATE_JOINTS = st.lists(st.sampled_from([*JOINTS, "finger_joint1"]), unique=True, max_size=5)
-JOINT_FRACTIONS = [fractions(4 * count) for count in range(6)]  # by the number of joints in a state
+STATE_JOINTS = st.one_of(
+    st.permutations(JOINTS),  # every limited joint, in any order
+    st.permutations([*JOINTS, "finger_joint1"]),  # and one without limits
+    st.lists(st.sampled_from([*JOINTS, "finger_joint1"]), unique=True, max_size=5),  # partial: must hold
+)
+JOINT_FRACTIONS = [fractions(4 * count) for count in range(len(JOINTS) + 2)]  # by the number of joints in a state
 
 
 @st.composite
@@ -257,7 +261,9 @@ def residual_slack(base: np.ndarray, config: SafetyConfig) -> np.ndarray:
 
 
 def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
-    """True if a joint with limits is inside its margin moving toward the limit, on or past it, or not finite."""
+    """True if a joint with limits is missing, in its margin moving toward the limit, on or past it, or not finite."""
+    if any(name not in state.joint_names for name in config.joint_limits_rad):
+        return True  # a joint without a state cannot be checked
     margin = config.joint_margin_rad
     with_velocities = len(state.joint_velocities_rad_s) == len(state.joint_names)
     for index, name in enumerate(state.joint_names):
@@ -462,7 +468,8 @@ def loose_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, list[Tick]]:
     centre = (np.asarray(config.workspace_min_m) + np.asarray(config.workspace_max_m)) / 2.0
     ticks_ = []
     for _ in range(draw(st.integers(1, 3))):
-        state = RobotState(centre, [], np.zeros(0), np.zeros(0), config.timeout_s * draw(UNIT))
+        middle = np.array([sum(config.joint_limits_rad[name]) / 2.0 for name in JOINTS])  # at rest, inside
+        state = RobotState(centre, JOINTS, middle, np.zeros(len(JOINTS)), config.timeout_s * draw(UNIT))
         base = draw(FINITE_ACTIONS) if draw(st.booleans()) else None
         ticks_.append(Tick(draw(FINITE_ACTIONS), config.timeout_s * draw(UNIT), state, base, draw(st.booleans())))
     return config, ticks_

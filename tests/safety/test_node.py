@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
-from robot_rl.errors import CalibrationError, RobotRLError
+from robot_rl.errors import CalibrationError, RobotRLError, SafetyError
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
@@ -31,6 +31,7 @@ class Harness(Node):
         self.time_ns = 1_000_000_000
         self.safe: list[np.ndarray] = []
         self.diagnostics: list = []
+        self.joint_names, self.joint_positions_rad = JOINTS, np.array(HOME_RAD)  # what /joint_states reports
         self.clock = self.create_publisher(msg.Clock, "/clock", 10)
         self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
@@ -50,7 +51,8 @@ class Harness(Node):
         self.time_ns += int(dt_s * 1e9)
         sec, nanosec = divmod(self.time_ns, 1_000_000_000)
         self.clock.publish(msg.Clock(clock=msg.Time(sec=sec, nanosec=nanosec)))
-        self.joints.publish(numpy_to_joint_state(JOINTS, np.array(HOME_RAD), np.zeros(7)))
+        positions = self.joint_positions_rad
+        self.joints.publish(numpy_to_joint_state(self.joint_names, positions, np.zeros(len(positions))))
         pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
         self.ee.publish(msg.PoseStamped(header=msg.Header(frame_id="base_link"), pose=pose))
         if command is not None:
@@ -152,6 +154,38 @@ def test_residual_bound_keeps_command_near_base(graph: tuple[SafetyNode, Harness
     # 2.5 m/s^2 * 0.05 s = 0.125 m/s, which is 0.125 normalized at 0.05 m per tick and 20 Hz
     np.testing.assert_allclose(harness.safe[-1][1], 0.125, atol=1e-6)
     assert harness.diagnostics[-1].message == "residual bound; acceleration limit"
+
+
+def _graph_for(robot_model: str) -> tuple[SafetyNode, Harness]:
+    context = InprocContext()
+    args = ["--ros-args", "-p", "use_sim_time:=true", "-p", f"workspace_file:={WORKSPACE}"]
+    safety = SafetyNode(context=context, cli_args=[*args, "-p", f"robot_model:={robot_model}"])
+    return safety, Harness(context)
+
+
+FR3_JOINTS = [f"fr3_joint{i}" for i in range(1, 8)]
+
+
+def test_another_robots_joint_names_hold_instead_of_skipping_the_margins() -> None:
+    _safety, harness = _graph_for("fr3")  # but the robot reports Panda names
+    harness.tick(_action(0.1))
+    np.testing.assert_array_equal(harness.safe[-1][:6], np.zeros(6))
+    assert "joint limit margin: no state for fr3_joint1" in harness.diagnostics[-1].message
+
+
+def test_robot_model_selects_the_joint_limits() -> None:
+    fr3_only = np.array(HOME_RAD)
+    fr3_only[5] = 4.0  # joint 6 at 4.0 rad: inside the FR3's (0.54, 4.52), past the Panda's (-0.02, 3.75)
+    for model, names, moves in (("fr3", FR3_JOINTS, True), ("panda", JOINTS, False)):
+        _safety, harness = _graph_for(model)
+        harness.joint_names, harness.joint_positions_rad = names, fr3_only
+        harness.tick(_action(0.1))
+        assert bool(harness.safe[-1][0] > 0.09) is moves, (model, harness.diagnostics[-1].message)
+
+
+def test_unknown_robot_model_is_a_clear_error() -> None:
+    with pytest.raises(SafetyError, match="unknown robot_model 'ur5'; choose one of panda, fr3"):
+        _graph_for("ur5")
 
 
 def test_missing_workspace_calibration_is_a_clear_error() -> None:
