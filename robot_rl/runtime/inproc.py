@@ -372,15 +372,20 @@ class InprocContext(Context):
         if self._shutdown_reason is None:
             self._shutdown_reason = reason or "shutdown"
 
+    @staticmethod
+    def _pop_oldest(subscriptions: list[InprocSubscription]) -> Callable[[], None] | None:
+        """Dequeue the oldest pending message of ``subscriptions`` (publish order); return its callback call."""
+        pending = [subscription for subscription in subscriptions if subscription.queue]
+        if not pending:
+            return None
+        subscription = min(pending, key=lambda sub: sub.queue[0][0])
+        _, message = subscription.queue.popleft()
+        return lambda: subscription.callback(message)
+
     def _next_ready(self) -> Callable[[], None] | None:
-        best: InprocSubscription | None = None
-        for subscription in self.graph.all_subscriptions():
-            if subscription.queue and (best is None or subscription.queue[0][0] < best.queue[0][0]):
-                best = subscription
-        if best is not None:
-            subscription = best
-            _, message = subscription.queue.popleft()
-            return lambda: subscription.callback(message)
+        work = self._pop_oldest(self.graph.all_subscriptions())
+        if work is not None:
+            return work
         ready = [timer for timer in self.graph.timers if timer.is_ready()]
         if ready:
             timer = min(ready, key=lambda t: (t.next_due_ns, t.order))
@@ -401,15 +406,14 @@ class InprocContext(Context):
         For an observer after the graph shut itself down: the message that ended the graph (say, the last
         episode's outcome) may still sit in the observer's queue. Runs even after shutdown; no timers run.
         """
+        subscriptions = [
+            subscription for subscription in self.graph.all_subscriptions() if subscription.node.fqn == fqn
+        ]
         count = 0
-        while True:
-            pending = [sub for sub in self.graph.all_subscriptions() if sub.node.fqn == fqn and sub.queue]
-            if not pending:
-                return count
-            subscription = min(pending, key=lambda sub: sub.queue[0][0])
-            _, message = subscription.queue.popleft()
-            subscription.callback(message)
+        while (work := self._pop_oldest(subscriptions)) is not None:
+            work()
             count += 1
+        return count
 
     def spin_until_quiet(self, max_callbacks: int = 1_000_000) -> int:
         """Run ready callbacks until none is left, without advancing time; return the count.

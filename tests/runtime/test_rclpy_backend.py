@@ -37,6 +37,7 @@ except ImportError as _error:
     pytest.skip(f"rclpy is not installed ({_error})", allow_module_level=True)
 
 # Imported after the rclpy check: robot_rl.runtime.msg validates ROBOT_RL_BACKEND at import.
+from robot_rl.action_space import actions_to_trajectory, trajectory_to_actions
 from robot_rl.errors import (
     InvalidNameError,
     ParameterError,
@@ -557,8 +558,6 @@ class JoyTeleopHarness(Node):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("joy_harness", **kwargs)
-        from robot_rl.action_space import actions_to_trajectory, trajectory_to_actions
-
         self.commands: list[np.ndarray] = []
         self.flags: list[bool] = []
         self.policy = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
