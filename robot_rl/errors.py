@@ -78,3 +78,8 @@ class DatasetError(RobotRLError):
 
 class InterventionError(RobotRLError):
     """A teleop device or the intervention arbiter was misconfigured or is unavailable (no display, ...)."""
+
+
+class LearnerError(RobotRLError):
+    """The residual RL learner's configuration or data is invalid (hyperparameter out of range, mismatched
+    shapes, empty buffer)."""
