@@ -18,6 +18,7 @@ from robot_rl.runtime.msg_numpy import joint_trajectory_to_numpy, numpy_to_joint
 
 ACTION_NAMES: tuple[str, ...] = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 ACTION_DIM = len(ACTION_NAMES)
+ACTION_BOUND = 1.0  # every axis of a normalized action lies in [-ACTION_BOUND, ACTION_BOUND]
 
 
 def actions_to_trajectory(actions: np.ndarray, period_s: float, header: Any = None) -> Any:
@@ -27,6 +28,17 @@ def actions_to_trajectory(actions: np.ndarray, period_s: float, header: Any = No
         raise MessageError(f"actions must have {ACTION_DIM} columns {ACTION_NAMES}, got shape {actions.shape}")
     times = np.arange(len(actions), dtype=np.float64) * period_s
     return numpy_to_joint_trajectory(list(ACTION_NAMES), actions, times, header)
+
+
+def saturate_actions(actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clip actions into the action space [-ACTION_BOUND, ACTION_BOUND] per axis.
+
+    Returns (the clipped actions, float64; the overshoot per element: ``|value| - ACTION_BOUND`` where it lies
+    beyond the bound, else 0). NaN stays NaN in the clipped actions and counts as no overshoot.
+    """
+    actions = np.asarray(actions, dtype=np.float64)
+    overshoot = np.maximum(np.nan_to_num(np.abs(actions) - ACTION_BOUND, nan=0.0, posinf=np.inf), 0.0)
+    return np.clip(actions, -ACTION_BOUND, ACTION_BOUND), overshoot
 
 
 def trajectory_to_actions(trajectory: Any) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The ``robot-rl`` command: ``launch``, ``node``, ``topics``, ``collect-demos``, ``train-base`` and ``eval``.
+"""The ``robot-rl`` command: ``launch``, ``node``, ``topics``, ``collect-demos``, ``train-base``, ``train-residual``,
+``eval`` and ``recover-dataset``.
 
 Every user error (a bad launch file, a missing file, a wrong parameter type, an
 unknown executable) is printed as one line starting with ``error:`` and exits 1.
@@ -141,12 +142,15 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         video_dir=args.video_dir,
         video_episodes=args.video_episodes,
         progress=not args.json,
+        allow_task_mismatch=args.allow_task_mismatch,
+        residual=args.residual,
+        slot_source=args.slot_source,
     )
     if args.json:
         print(result.to_json())
         return 0
     low, high = result.interval_95
-    print(f"task {result.task}, base {result.base}")
+    print(f"task {result.task}, base {result.base}, residual {result.residual or 'none'}")
     for episode in result.episodes:
         print(
             f"  episode {episode.episode} (seed {episode.seed}): {'success' if episode.success else 'timeout'}"
@@ -165,6 +169,47 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     )
     for video in result.videos:
         print(f"video: {video}")
+    return 0
+
+
+def _cmd_train_residual(args: argparse.Namespace) -> int:
+    from robot_rl.policies.train_residual import TrainResidualConfig, train_residual
+
+    config = TrainResidualConfig(
+        task=args.task,
+        base=args.base,
+        demos=args.demos,
+        out=args.out,
+        steps=args.steps,
+        eval_every_steps=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        seed=args.seed,
+        horizon_steps=args.horizon_steps,
+        slot_noise=args.slot_noise,
+        learner_params=args.learner_params,
+        progress=not args.quiet,
+    )
+    curve = train_residual(config)
+    for point in curve:
+        row = point.row()
+        print(
+            f"  {point.env_steps:>8} env steps ({point.wall_s:.0f} s): success {point.successes}/{point.episodes}"
+            f" (95% Wilson CI {float(row['ci_low']):.1%}-{float(row['ci_high']):.1%}), {point.updates} updates"
+        )
+    print(f"residual: {args.out / 'residual'}; learning curve: {args.out / 'curve.csv'}, {args.out / 'curve.png'}")
+    return 0
+
+
+def _cmd_recover_dataset(args: argparse.Namespace) -> int:
+    from robot_rl.data.recorder import recover_dataset
+
+    report = recover_dataset(args.dir)
+    for path in report.removed_files:
+        print(f"removed {path}")
+    for path in report.rewritten_files:
+        print(f"rewrote {path}")
+    state = "recovered" if report.changed else "nothing to recover"
+    print(f"{args.dir}: {state}; {report.episodes} episodes, {report.frames} frames")
     return 0
 
 
@@ -260,7 +305,47 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--video-dir", type=Path, help="write MP4 videos of the first episodes here")
     evaluation.add_argument("--video-episodes", type=int, default=3, help="episodes to film with --video-dir")
     evaluation.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluation.add_argument(
+        "--allow-task-mismatch", action="store_true", help="run a base trained on another task (with a warning)"
+    )
+    evaluation.add_argument("--residual", type=Path, help="residual actor checkpoint on top of the base (default none)")
+    evaluation.add_argument(
+        "--slot-source",
+        default="perception",
+        choices=("perception", "sim"),
+        help="perception (rendered camera, default) or sim (privileged object poses, no rendering, no noise)",
+    )
     evaluation.set_defaults(func=_cmd_eval)
+
+    residual = commands.add_parser(
+        "train-residual",
+        help="train the residual RL corrector on a frozen base in simulation (learning curve, resumable)",
+        description="Run train.launch.yaml (sim -> sim slot source -> base -> residual actor -> arbiter -> safety ->"
+        " sim, plus the learner) in lockstep; evaluate the deterministic residual every --eval-every env steps on"
+        " fixed unseen seeds; write OUT/residual, OUT/curve.csv, OUT/curve.png. Rerun the same command to resume.",
+    )
+    residual.add_argument("--task", default="Lift", choices=("Lift", "Stack", "PickPlaceCan"), help="robosuite task")
+    residual.add_argument("--base", type=Path, required=True, help="frozen base: LeRobot pretrained-policy directory")
+    residual.add_argument("--demos", type=Path, required=True, help="LeRobotDataset of demonstrations")
+    residual.add_argument("--out", type=Path, required=True, help="output directory (resumed if it holds a run)")
+    residual.add_argument("--steps", type=int, required=True, help="training env steps")
+    residual.add_argument("--eval-every", type=int, default=10_000, help="env steps between evaluations")
+    residual.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (fixed unseen seeds)")
+    residual.add_argument("--seed", type=int, default=0, help="learner and exploration seed")
+    residual.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
+    residual.add_argument("--slot-noise", default="perception_v1", choices=("none", "perception_v1"))
+    residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
+    residual.add_argument("--quiet", action="store_true", help="no progress bar")
+    residual.set_defaults(func=_cmd_train_residual)
+
+    recover = commands.add_parser(
+        "recover-dataset",
+        help="make a dataset consistent after its recording process was killed",
+        description="Keep every complete episode of DIR, drop half-written files, fix info.json and stats.json;"
+        " print one line per file removed or rewritten. Run it only when no recorder writes to DIR.",
+    )
+    recover.add_argument("dir", type=Path, help="LeRobotDataset directory (from collect-demos or the recorder)")
+    recover.set_defaults(func=_cmd_recover_dataset)
     return parser
 
 

@@ -112,3 +112,93 @@ def test_unknown_backend() -> None:
 def test_unknown_sim_task() -> None:
     line = one_error_line(run("node", "sim_node", "--ros-args", "-p", "task:=Juggle"))
     assert "unknown task 'Juggle'; valid tasks: Lift, Stack, PickPlaceCan, NutAssemblySquare" in line
+
+
+@pytest.mark.parametrize(
+    ("files", "message"),
+    [
+        ({"a": "a"}, "a.launch.yaml includes itself via a.launch.yaml"),
+        ({"a": "b", "b": "a"}, "a.launch.yaml includes itself via b.launch.yaml -> a.launch.yaml"),
+    ],
+)
+def test_include_loop(tmp_path: Path, files: dict[str, str], message: str) -> None:
+    for name, included in files.items():
+        (tmp_path / f"{name}.launch.yaml").write_text(f"launch:\n- include: {{file: {included}.launch.yaml}}\n")
+    line = one_error_line(run("launch", str(tmp_path / "a.launch.yaml")))
+    assert line.endswith(f"include loop: {message}")
+
+
+@pytest.mark.parametrize("corner", ["[0.5]", "[0.1,0.2]", "[0.1,0.2,0.3,0.4]"])
+def test_perception_region_of_interest_needs_three_values(corner: str) -> None:
+    params = ["-p", f"workspace_min_m:={corner}", "-p", "load_calibration_at_start:=false"]
+    line = one_error_line(run("node", "perception_node", "--ros-args", *params))
+    assert "region of interest workspace_min_m must have 3 values (x, y, z in base_link, m)" in line
+
+
+WORKSPACE = REPO / "calibration" / "workspace.yaml"
+
+
+@pytest.mark.parametrize(
+    ("executable", "typo", "declared"),
+    [("safety_node", "max_lin_vel", "max_lin_vel_mps"), ("driver_node", "control_period", "control_period_s")],
+)
+def test_strict_node_refuses_a_misspelled_parameter(executable: str, typo: str, declared: str) -> None:
+    result = run("node", executable, "--ros-args", "-p", f"{typo}:=0.1", "-p", f"workspace_file:={WORKSPACE}")
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    *before, error = result.stderr.splitlines()
+    assert all(line.startswith("[INFO]") for line in before), result.stderr  # the driver logs what it would bridge
+    assert error.startswith(f"error: /{executable.removesuffix('_node')}: ")
+    assert f"unknown parameter '{typo}' (from -p {typo}:=...; did you mean '{declared}'?)" in error
+
+
+def test_topics_warns_about_an_unknown_parameter_of_a_node_without_strict_parameters(tmp_path: Path) -> None:
+    """ROS2 ignores it, and so does the node; the check runs when the node is built, so topics reports it too."""
+    launch_file = tmp_path / "clock.launch.yaml"
+    launch_file.write_text(
+        "launch:\n- node:\n    pkg: robot_rl\n    exec: demo_clock\n    name: demo_clock\n"
+        "    param:\n    - {name: durations, value: 1.0}\n"
+    )
+    result = run("topics", str(launch_file))
+    assert result.returncode == 0, result.stderr
+    assert "  /demo_clock  [robot_rl/demo_clock]" in result.stdout.splitlines()
+    warnings = [line for line in result.stderr.splitlines() if "[WARN]" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].endswith("[demo_clock]: parameters set but never declared by this node: durations")
+
+
+@pytest.mark.parametrize("where", ["launch param", "params file"])
+def test_launch_stops_on_a_misspelled_safety_parameter(tmp_path: Path, where: str) -> None:
+    params = tmp_path / "safety.yaml"
+    params.write_text("safety:\n  ros__parameters:\n    max_lin_vel: 0.1\n")  # the issue's typo for max_lin_vel_mps
+    typo = "{name: max_lin_vel, value: 0.1}" if where == "launch param" else f"{{from: {params}}}"
+    launch_file = tmp_path / "gate.launch.yaml"
+    launch_file.write_text(
+        "launch:\n- node:\n    pkg: robot_rl\n    exec: safety_node\n    name: safety\n    param:\n"
+        f"    - {typo}\n    - {{name: workspace_file, value: {WORKSPACE}}}\n"
+    )
+    line = one_error_line(run("launch", str(launch_file)))
+    assert "entry 1 (node): /safety: unknown parameter 'max_lin_vel'" in line
+    assert "did you mean 'max_lin_vel_mps'?" in line
+
+
+@pytest.mark.parametrize("command", ["launch", "topics"])
+def test_params_file_key_matching_no_node_is_warned(tmp_path: Path, command: str) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    use_sim_time: false\n"
+        "demo_clock:\n  ros__parameters:\n    duration_s: 0.2\n"
+        "safty:\n  ros__parameters:\n    max_lin_vel_mps: 0.1\n"
+    )
+    launch_file = tmp_path / "clock.launch.yaml"
+    launch_file.write_text(
+        "launch:\n- node:\n    pkg: robot_rl\n    exec: demo_clock\n    name: demo_clock\n"
+        f"    param:\n    - from: {params}\n"
+    )
+    result = run(command, str(launch_file))
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "[WARN]" in line]
+    assert len(warnings) == 1, result.stderr
+    assert warnings[0].endswith(
+        f"[launch]: params file {params}: node key '/safty' matches no node of this launch (/demo_clock)"
+    )

@@ -18,16 +18,19 @@ Episodes end through the event methods (:meth:`EpisodeRecorder.success`, :meth:`
 :meth:`EpisodeRecorder.handle_event` for a parsed ``/robot_rl/episode`` event; with ``success_only``
 a failed episode is dropped.
 
-Crash safety: after every saved episode the recorder closes LeRobot's parquet writers (data and
-``meta/episodes``), so every file on disk is complete and ``meta/info.json`` / ``meta/stats.json``
-match them; LeRobot opens new files for the next episode. A process killed mid-episode (SIGKILL
-included) loses only the episode in progress, and the dataset loads as-is with ``LeRobotDataset``.
-A kill during the few milliseconds of :meth:`~EpisodeRecorder.end_episode` that write an episode
-can leave that episode half-written: :func:`recover_dataset` removes it.
+Crash safety: LeRobot writes into a staging copy of the dataset (``ROOT/.recording``). After every saved
+episode the recorder closes LeRobot's parquet writers (data and ``meta/episodes``), so the episode's files
+are complete, and moves them into the dataset by renames, ``meta/info.json`` last (:func:`_publish`).
+LeRobot reads a dataset through info.json's totals, so a process killed at any moment (SIGKILL included)
+leaves the dataset loadable as-is with ``LeRobotDataset``, losing only the episode in progress. A kill
+between two of those renames (a window of about a millisecond per episode) can leave files of an episode
+that info.json does not count yet, or stats that already count it: :func:`check_dataset` says so and
+:func:`recover_dataset` (``robot-rl recover-dataset DIR``) makes it consistent, keeping every complete episode.
 """
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -54,6 +57,10 @@ SAFETY_CLIPPED_KEY = "complementary_info.safety_clipped"
 SAFETY_CLIP_TOLERANCE = 1e-9  # executed vs requested action, per axis, normalized units
 
 EPISODE_EVENTS = ("start", "success", "failure", "timeout", "rerecord", "stop")  # what handle_event acts on
+STAGING_DIR = ".recording"  # LeRobot writes here while recording; finished files are renamed into the dataset
+INFO_FILE = Path("meta/info.json")
+STATS_FILE = Path("meta/stats.json")
+TASKS_FILE = Path("meta/tasks.parquet")
 
 
 def transition_features() -> dict[str, dict[str, Any]]:
@@ -171,6 +178,7 @@ class EpisodeRecorder:
         features.update(transition_features())
         features.update(config.extra_features)
         self.features = features
+        self.staging = config.root / STAGING_DIR  # LeRobot's root: what it writes is published to config.root
         self._dataset: Any = None  # created with the first frame, so a graph that never runs leaves no files
         self.pending: dict[str, Any] | None = None  # the newest frame, waiting for its reward
         self.pending_info: StepInfo | None = None  # the StepInfo of the pending frame
@@ -197,12 +205,13 @@ class EpisodeRecorder:
                 repo_id=self.config.repo_id,
                 fps=self.config.fps,
                 features=self.features,
-                root=self.config.root,
+                root=self.staging,
                 robot_type=self.config.robot_type,
                 use_videos=False,
                 metadata_buffer_size=1,
             )
             _check_lerobot_writer_internals(dataset)
+            _publish(self.staging, self.config.root, [], [INFO_FILE])  # the empty dataset, as LeRobot writes it
             self._dataset = dataset
         return self._dataset
 
@@ -266,7 +275,8 @@ class EpisodeRecorder:
         keep = success or not self.config.success_only
         if keep:
             self.dataset.save_episode()
-            _close_lerobot_writers(self.dataset)
+            written = _close_lerobot_writers(self.dataset)
+            _publish(self.staging, self.config.root, written, [TASKS_FILE, STATS_FILE, INFO_FILE])
             self.saved_episodes += 1
         else:
             self.dataset.clear_episode_buffer()
@@ -337,7 +347,8 @@ class EpisodeRecorder:
             return
         self.abort_episode()
         if self._dataset is not None:
-            self._dataset.finalize()
+            self._dataset.finalize()  # nothing left to write: every saved episode is published
+            shutil.rmtree(self.staging)
         self.closed = True
 
     def _flush_pending(self, done: bool, success: bool = False, truncated: bool = False) -> None:
@@ -354,8 +365,8 @@ class EpisodeRecorder:
 
 # -- crash safety -------------------------------------------------------------------------
 
-_WRITER_INTERNALS = ("_close_writer", "_writer_closed_for_reading", "meta")
-_META_INTERNALS = ("_close_writer", "latest_episode", "chunks_size")
+_WRITER_INTERNALS = ("_close_writer", "_writer_closed_for_reading", "meta", "writer")
+_META_INTERNALS = ("_close_writer", "latest_episode", "chunks_size", "writer")
 
 
 def _check_lerobot_writer_internals(dataset: Any) -> None:
@@ -368,8 +379,10 @@ def _check_lerobot_writer_internals(dataset: Any) -> None:
         )
 
 
-def _close_lerobot_writers(dataset: Any) -> None:
+def _close_lerobot_writers(dataset: Any) -> list[Path]:
     """Make every file of the saved episodes complete on disk; LeRobot starts new files for the next episode.
+
+    Returns the files closed (data first), relative to the dataset's root.
 
     LeRobot 0.4.4 keeps one pyarrow ParquetWriter open for ``data/`` and one for ``meta/episodes/`` across
     episodes and writes their footers only in ``finalize()``, so a killed process leaves unreadable files.
@@ -380,10 +393,11 @@ def _close_lerobot_writers(dataset: Any) -> None:
     """
     from lerobot.datasets.utils import update_chunk_file_indices
 
+    meta = dataset.meta  # metadata_buffer_size=1: its writer already holds the episode
+    written = [Path(writer.where).relative_to(dataset.root) for writer in (dataset.writer, meta.writer) if writer]
     dataset._close_writer()
     dataset._writer_closed_for_reading = True
-    meta = dataset.meta
-    meta._close_writer()  # flushes the metadata buffer first
+    meta._close_writer()
     latest = meta.latest_episode
     if latest is not None:
         chunk, file = update_chunk_file_indices(
@@ -391,6 +405,32 @@ def _close_lerobot_writers(dataset: Any) -> None:
         )
         latest["meta/episodes/chunk_index"] = [chunk]
         latest["meta/episodes/file_index"] = [file]
+    return written
+
+
+def _publish(staging: Path, root: Path, written: list[Path], rewritten: list[Path]) -> None:
+    """Put staged files (relative paths) into the dataset at ``root``: each goes to a temporary name next to its
+    target first, then all are renamed into place in order, ``meta/info.json`` last.
+
+    ``written`` are complete files LeRobot never writes again: hard-linked. ``rewritten`` are files LeRobot
+    rewrites in place: copied, so that its next write cannot reach the dataset; unchanged ones are skipped.
+    A rename is atomic, and LeRobot reads a dataset through info.json's totals, so a kill between two renames
+    leaves the previous dataset loadable, with files of an episode it does not count yet.
+    """
+    renames = []
+    for relative in [*written, *rewritten]:
+        source, target = staging / relative, root / relative
+        if relative in rewritten and target.exists() and filecmp.cmp(source, target, shallow=False):
+            continue
+        temporary = target.with_name(target.name + ".tmp")  # no .parquet suffix: LeRobot's loader never sees it
+        temporary.parent.mkdir(parents=True, exist_ok=True)
+        if relative in written:
+            os.link(source, temporary)
+        else:
+            shutil.copyfile(source, temporary)
+        renames.append((temporary, target))
+    for temporary, target in renames:
+        os.replace(temporary, target)
 
 
 @dataclass(frozen=True)
@@ -399,7 +439,7 @@ class RecoveryReport:
 
     episodes: int  # complete episodes in the dataset now
     frames: int  # their frames
-    removed_files: tuple[str, ...]  # incomplete or orphaned files deleted (paths relative to the root)
+    removed_files: tuple[str, ...]  # incomplete, orphaned or leftover files deleted (paths relative to the root)
     rewritten_files: tuple[str, ...]  # files rewritten to match the complete episodes (relative paths)
 
     @property
@@ -408,30 +448,51 @@ class RecoveryReport:
         return bool(self.removed_files or self.rewritten_files)
 
 
-def recover_dataset(root: Path) -> RecoveryReport:
-    """Make a dataset whose recording process died consistent again, keeping every complete episode.
+@dataclass
+class _Survey:
+    """A dataset on disk compared with its ``meta/info.json``; read-only."""
 
-    Needed only when the process died while an episode was being written (inside
-    :meth:`EpisodeRecorder.end_episode`); a dataset killed at any other time loads as-is and this is a no-op.
-    It deletes parquet files without a footer (half-written) and episodes that are not complete in both
-    ``data/`` and ``meta/episodes/`` (an episode counts only if every episode before it is complete too),
-    LeRobot's temporary images of the unfinished episode, and rewrites ``meta/info.json`` totals and
-    ``meta/stats.json`` (aggregated from the kept episodes' own stats) when they disagree with the files.
+    info: dict[str, Any]  # meta/info.json
+    broken: list[Path]  # parquet files without a readable footer (written when a process died)
+    rows: list[dict[str, Any]]  # metadata rows of episodes 0..n-1, each complete in data/ and meta/episodes/
+    surplus: list[Path]  # complete parquet files that hold rows of other episodes
+    stats_agree: bool  # meta/stats.json counts exactly the frames of ``rows``
+    leftovers: list[Path]  # what a killed recorder leaves besides the dataset: staging, temporaries, images
 
-    Raises:
-        DatasetError: If ``root`` has no readable ``meta/info.json``.
-    """
+    @property
+    def frames(self) -> int:
+        """Frames of the complete episodes."""
+        return sum(int(row["length"]) for row in self.rows)
+
+    def problems(self, root: Path) -> list[str]:
+        """How the files disagree with info.json, one entry per kind (empty: LeRobot loads it consistently)."""
+        problems = []
+        if self.broken:
+            problems.append(f"{len(self.broken)} unreadable parquet file(s), e.g. {self.broken[0].relative_to(root)}")
+        totals = (self.info.get("total_episodes"), self.info.get("total_frames"))
+        if totals != (len(self.rows), self.frames):
+            problems.append(
+                f"info.json counts {totals[0]} episodes and {totals[1]} frames, the files hold {len(self.rows)}"
+                f" complete episodes and {self.frames} frames"
+            )
+        if self.surplus:
+            problems.append(f"{len(self.surplus)} file(s) hold rows of episodes that are not complete or not counted")
+        if not self.stats_agree:
+            problems.append("stats.json does not count the complete episodes")
+        return problems
+
+
+def _survey(root: Path) -> _Survey:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    root = Path(root)
-    info_path = root / "meta" / "info.json"
+    info_path = root / INFO_FILE
     try:
         info = json.loads(info_path.read_text())
     except (OSError, json.JSONDecodeError) as error:
-        raise DatasetError(f"{info_path}: not a readable LeRobot info.json ({error})") from None
-    removed: list[str] = []
-    rewritten: list[str] = []
+        reason = "missing" if isinstance(error, FileNotFoundError) else f"unreadable ({error})"
+        raise DatasetError(f"no LeRobot dataset at {root}: {INFO_FILE} is {reason}") from None
+    broken: list[Path] = []
 
     def complete_files(folder: Path) -> list[Path]:
         files = []
@@ -439,9 +500,8 @@ def recover_dataset(root: Path) -> RecoveryReport:
             try:
                 pq.read_metadata(path)
                 files.append(path)
-            except (pa.ArrowException, OSError):  # no readable footer: written when the process died
-                path.unlink()
-                removed.append(str(path.relative_to(root)))
+            except (pa.ArrowException, OSError):
+                broken.append(path)
         return files
 
     data_files = complete_files(root / "data")
@@ -454,7 +514,7 @@ def recover_dataset(root: Path) -> RecoveryReport:
     rows: dict[int, dict[str, Any]] = {}
     for path in episode_files:
         for row in pq.read_table(path).to_pylist():
-            rows[int(row["episode_index"])] = {**row, "_file": path}
+            rows[int(row["episode_index"])] = row
     kept = 0
     while kept in rows:
         row = rows[kept]
@@ -464,50 +524,110 @@ def recover_dataset(root: Path) -> RecoveryReport:
         if data_counts.get((kept, data_path)) != row["length"]:
             break
         kept += 1
-    keep_rows = [rows[e] for e in range(kept)]
+    surplus = [
+        path
+        for path in data_files + episode_files
+        if (np.asarray(pq.read_table(path, columns=["episode_index"])["episode_index"]) >= kept).any()
+    ]
+    frames = sum(int(rows[e]["length"]) for e in range(kept))
+    leftovers = [root / name for name in (STAGING_DIR, "images") if (root / name).exists()]
+    leftovers += sorted(path for path in root.rglob("*.tmp") if STAGING_DIR not in path.relative_to(root).parts)
+    return _Survey(info, broken, [rows[e] for e in range(kept)], surplus, _stats_count(root, info) == frames, leftovers)
 
-    def drop_rows(paths: list[Path]) -> None:
-        for path in paths:
-            table = pq.read_table(path)
-            episode = np.asarray(table["episode_index"])
-            if (episode < kept).all():
-                continue
-            relative = str(path.relative_to(root))
-            if not (episode < kept).any():
-                path.unlink()
-                removed.append(relative)
-                continue
-            temporary = path.with_suffix(".parquet.tmp")
-            pq.write_table(table.filter(episode < kept), temporary)
-            os.replace(temporary, path)
-            rewritten.append(relative)
 
-    drop_rows(data_files)
-    drop_rows(episode_files)
-    images = root / "images"
-    if images.is_dir():
-        shutil.rmtree(images)
-        removed.append("images")
+def _stats_count(root: Path, info: dict[str, Any]) -> int | None:
+    """The frame count of meta/stats.json (that of a non-image feature), 0 without stats, None if unreadable."""
+    try:
+        stats = json.loads((root / STATS_FILE).read_text())
+    except FileNotFoundError:
+        return 0
+    except (OSError, json.JSONDecodeError):
+        return None
+    features = info.get("features", {})
+    # image stats count sampled frames
+    numeric = [key for key, feature in features.items() if feature.get("dtype") not in ("image", "video")]
+    counts = {int(stats[key]["count"][0]) for key in numeric if key in stats and "count" in stats[key]}
+    return counts.pop() if len(counts) == 1 else None
 
-    frames = sum(int(row["length"]) for row in keep_rows)
-    tasks_path = root / "meta" / "tasks.parquet"
+
+def check_dataset(root: Path) -> None:
+    """Raise DatasetError unless the dataset at ``root`` is consistent (what LeRobot loads agrees with info.json).
+
+    A recording process killed while it published an episode can leave it otherwise; the error says to run
+    ``robot-rl recover-dataset``.
+    """
+    root = Path(root)
+    problems = _survey(root).problems(root)
+    if problems:
+        raise DatasetError(
+            f"dataset {root} is inconsistent ({'; '.join(problems)}): a recording was interrupted;"
+            f" run `robot-rl recover-dataset {root}`"
+        )
+
+
+def recover_dataset(root: Path) -> RecoveryReport:
+    """Make a dataset whose recording process died consistent again, keeping every complete episode.
+
+    Needed only when the process died while publishing an episode (inside :meth:`EpisodeRecorder.end_episode`),
+    or for datasets recorded before the recorder staged its writes. It deletes parquet files without a footer
+    (half-written) and rows of episodes that are not complete in both ``data/`` and ``meta/episodes/`` (an
+    episode counts only if every episode before it is complete too), and rewrites ``meta/info.json`` totals and
+    ``meta/stats.json`` (aggregated from the kept episodes' own stats) when they disagree with the files. It also
+    removes what a killed recorder leaves outside the dataset proper: its staging directory (``.recording``),
+    temporary files and LeRobot's temporary images. Run it only when no recorder writes to ``root``.
+
+    Raises:
+        DatasetError: If ``root`` has no readable ``meta/info.json``.
+    """
+    import pyarrow.parquet as pq
+
+    root = Path(root)
+    survey = _survey(root)
+    kept = len(survey.rows)
+    removed: list[str] = []
+    rewritten: list[str] = []
+    for path in survey.broken:
+        path.unlink()
+        removed.append(str(path.relative_to(root)))
+    for path in survey.surplus:
+        table = pq.read_table(path)
+        episode = np.asarray(table["episode_index"])
+        if not (episode < kept).any():
+            path.unlink()
+            removed.append(str(path.relative_to(root)))
+            continue
+        temporary = path.with_suffix(".parquet.tmp")
+        pq.write_table(table.filter(episode < kept), temporary)
+        os.replace(temporary, path)
+        rewritten.append(str(path.relative_to(root)))
+    for path in survey.leftovers:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        removed.append(str(path.relative_to(root)))
+
+    tasks_path = root / TASKS_FILE
     total_tasks = pq.read_metadata(tasks_path).num_rows if tasks_path.exists() else 0
     totals = {
         "total_episodes": kept,
-        "total_frames": frames,
+        "total_frames": survey.frames,
         "total_tasks": total_tasks,
         "splits": {"train": f"0:{kept}"},
     }
-    if any(info.get(key) != value for key, value in totals.items()) or removed or rewritten:
+    info = survey.info
+    if any(info.get(key) != value for key, value in totals.items()):
         info.update(totals)
-        _write_json_atomic(info_path, info)
-        rewritten.append("meta/info.json")
-        if keep_rows:
-            _write_json_atomic(root / "meta" / "stats.json", _aggregate_episode_stats(keep_rows))
-            rewritten.append("meta/stats.json")
+        _write_json_atomic(root / INFO_FILE, info)
+        rewritten.append(str(INFO_FILE))
+    if not survey.stats_agree:
+        if survey.rows:
+            _write_json_atomic(root / STATS_FILE, _aggregate_episode_stats(survey.rows))
+            rewritten.append(str(STATS_FILE))
         else:
-            (root / "meta" / "stats.json").unlink(missing_ok=True)
-    return RecoveryReport(kept, frames, tuple(removed), tuple(dict.fromkeys(rewritten)))
+            (root / STATS_FILE).unlink()
+            removed.append(str(STATS_FILE))
+    return RecoveryReport(kept, survey.frames, tuple(removed), tuple(rewritten))
 
 
 def _aggregate_episode_stats(rows: list[dict[str, Any]]) -> dict[str, Any]:

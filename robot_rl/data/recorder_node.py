@@ -154,6 +154,9 @@ class RecorderNode(Node):
             self.report(diagnostics.WARN, "inputs too far apart; frame not recorded")
             return
         frame = self.assembler.frame()
+        if not frame.is_finite():  # a NaN pose or slot must not reach the dataset a policy is trained on
+            self.report(diagnostics.ERROR, "non-finite observation; frame not recorded")
+            return
         if frame.stamp_s == self.last_stamp_s:
             self.recorder.replace_last_action(action, info)
             return

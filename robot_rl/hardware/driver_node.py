@@ -60,6 +60,8 @@ Float64MultiArray = msg.message_class("std_msgs/msg/Float64MultiArray")
 class DriverNode(Node):
     """Thin ROS wrapper around :class:`~robot_rl.hardware.driver.DriverCore`."""
 
+    strict_parameters = True  # a misspelled parameter must not run the arm on its default
+
     def __init__(self, **kwargs: Any) -> None:
         """Read and check the parameters and the workspace calibration, then start bridging.
 

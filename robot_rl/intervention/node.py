@@ -138,8 +138,8 @@ class InterventionNode(Node):
                 human.observe(state)
 
         self.human = self.device = human
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", inputs.on_ee_pose, 10)
-        self.create_subscription(msg.JointState, "/joint_states", inputs.on_joint_states, 10)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self._guard(inputs.on_ee_pose), 10)
+        self.create_subscription(msg.JointState, "/joint_states", self._guard(inputs.on_joint_states), 10)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self._guard(on_object_poses), 10)
 
     def _now_s(self) -> float:

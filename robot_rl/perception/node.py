@@ -22,6 +22,7 @@ import numpy as np
 from robot_rl.calibration.files import load_hand_eye
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import CalibrationError, MessageError, PerceptionError
+from robot_rl.perception.geometry import check_intrinsics
 from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline, overlay
 from robot_rl.perception.segmenters import Frame, TabletopConfig
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
@@ -73,7 +74,16 @@ class PerceptionNode(Node):
         self.create_subscription(
             msg.Image, "/camera/aligned_depth_to_color/image_raw", self._store("depth"), SENSOR_DATA
         )
-        self.create_subscription(msg.CameraInfo, "/camera/color/camera_info", self.on_camera_info, SENSOR_DATA)
+        self.create_subscription(
+            msg.CameraInfo,
+            "/camera/color/camera_info",
+            diagnostics.guarded(
+                self.on_camera_info,
+                (MessageError, PerceptionError),
+                lambda error: self.report(diagnostics.ERROR, f"dropped camera_info: {error}"),
+            ),
+            SENSOR_DATA,
+        )
         if self.needs_segmentation:
             self.create_subscription(
                 msg.Image, "/camera/segmentation/image_raw", self._store("segmentation"), SENSOR_DATA
@@ -92,8 +102,11 @@ class PerceptionNode(Node):
         return callback
 
     def on_camera_info(self, info: Any) -> None:
-        """Take the intrinsics of the (depth-aligned) colour camera."""
-        self.k = np.asarray(info.k, dtype=np.float64).reshape(3, 3)
+        """Take the intrinsics of the (depth-aligned) colour camera; unusable ones leave the last good K."""
+        k = np.asarray(info.k, dtype=np.float64)
+        if k.shape != (9,):
+            raise MessageError(f"camera_info K has {k.size} values, expected 9")
+        self.k = check_intrinsics(k.reshape(3, 3))
 
     def on_episode(self, event: Any) -> None:
         """Reset the tracker when an episode starts."""

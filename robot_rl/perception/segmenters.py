@@ -132,6 +132,13 @@ class TabletopConfig:
                 raise PerceptionError(f"TabletopConfig.{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.min_height_m < self.max_height_m:
             raise PerceptionError("TabletopConfig needs 0 <= min_height_m < max_height_m")
+        for name in ("workspace_min_m", "workspace_max_m"):  # a 3D box: checked here, not at the first frame
+            corner = getattr(self, name)
+            if len(corner) != 3:
+                raise PerceptionError(
+                    f"region of interest {name} must have 3 values (x, y, z in base_link, m), got {len(corner)}:"
+                    f" {list(corner)}"
+                )
         if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
             raise PerceptionError("TabletopConfig workspace_min_m must be below workspace_max_m on every axis")
 

@@ -9,11 +9,12 @@ name, not by offset.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
-from robot_rl.errors import PerceptionError
+from robot_rl.errors import MessageError, PerceptionError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.runtime.msg_numpy import numpy_to_pointcloud2, pointcloud2_to_numpy
 
@@ -38,12 +39,19 @@ def slots_to_pointcloud2(slots: np.ndarray, header: Any) -> Any:
 
 
 def pointcloud2_to_slots(cloud: Any) -> np.ndarray:
-    """Unpack a slots PointCloud2 into a (K, slot_size) float32 array ordered by slot_id."""
+    """Unpack a slots PointCloud2 into a (K, slot_size) float32 array ordered by slot_id.
+
+    Raises:
+        MessageError: If the cloud is malformed, lacks a slot field or has a field of several values.
+    """
     points = pointcloud2_to_numpy(cloud)
     names = points.dtype.names or ()
     missing = [name for name in ("slot_id", *SLOT_FIELDS) if name not in names]
     if missing:
-        raise PerceptionError(f"PointCloud2 is not a slot message: missing fields {', '.join(missing)}")
-    embedding = sorted((name for name in names if name.startswith("emb_")), key=lambda n: int(n[4:]))
+        raise MessageError(f"PointCloud2 is not a slot message: missing fields {', '.join(missing)}")
+    embedding = sorted((name for name in names if re.fullmatch(r"emb_\d+", name)), key=lambda n: int(n[4:]))
+    several = [name for name in ("slot_id", *SLOT_FIELDS, *embedding) if points.dtype[name].shape]
+    if several:
+        raise MessageError(f"slot fields {', '.join(several)} hold several values per point, expected one")
     points = np.sort(points, order="slot_id")
     return np.stack([points[name].astype(np.float32) for name in (*SLOT_FIELDS, *embedding)], axis=1)

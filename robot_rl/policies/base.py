@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ import torch
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.errors import PolicyError
+from robot_rl.policies.checkpoint_info import CHECKPOINT_INFO_FILE, CheckpointInfo, FeatureLayout, read_checkpoint_info
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -123,6 +124,8 @@ class FrozenBasePolicy:
         task_instruction: str = "",
         chunking: ChunkingConfig | None = None,
         source: str = "",
+        checkpoint_info: CheckpointInfo | None = None,
+        warnings: Sequence[str] = (),
     ) -> None:
         self.policy = policy.eval()
         self.policy.requires_grad_(False)
@@ -130,6 +133,8 @@ class FrozenBasePolicy:
         self.config = policy.config
         self.policy_type: str = self.config.type
         self.source = source  # where it was loaded from (for messages)
+        self.checkpoint_info = checkpoint_info  # robot_rl_checkpoint.json, None for a checkpoint without one
+        self.warnings = list(warnings)  # what loading could not check or let pass, for the caller to log
         self.task_instruction = task_instruction
         self.input_features = {name: tuple(ft.shape) for name, ft in self.config.input_features.items()}
         self._visual = [name for name, ft in self.config.input_features.items() if ft.type.name == "VISUAL"]
@@ -170,10 +175,14 @@ class FrozenBasePolicy:
             raise PolicyError("base policy was unfrozen since load (train mode or requires_grad)")
 
     def check_inputs(
-        self, available: Mapping[str, tuple[int, ...] | None], action_dim: int | None = ACTION_DIM
+        self,
+        available: Mapping[str, tuple[int, ...] | None],
+        action_dim: int | None = ACTION_DIM,
+        layout: Mapping[str, FeatureLayout] | None = None,
     ) -> None:
         """Check the policy's inputs by name against the features on offer (image shapes as (H, W, 3); None =
-        present, shape known only at run time) and, unless None, its action size; one PolicyError lists all."""
+        present, shape known only at run time), unless None its action size, and, when the checkpoint records
+        its training layout, the named dimensions of ``layout`` (inputs and action); one PolicyError lists all."""
         problems = []
         for name in self.input_features:
             expected, offered = self._arriving_shape(name), available.get(name)
@@ -183,6 +192,8 @@ class FrozenBasePolicy:
                 problems.append(f"{name} has shape {tuple(offered)}, the policy expects {expected}")
         if action_dim is not None and self.action_dim != action_dim:
             problems.append(f"the policy outputs {self.action_dim} action dims, expected {action_dim}")
+        if layout is not None and self.checkpoint_info is not None:
+            problems += self.checkpoint_info.layout_problems(layout)
         if problems:
             raise PolicyError(
                 f"{self.policy_type} policy {self.source} does not fit the observation: {'; '.join(problems)}"
@@ -339,15 +350,34 @@ def load_base_policy(
     device: str = "cpu",
     task_instruction: str = "",
     chunking: ChunkingConfig | None = None,
+    task: str = "",
+    allow_task_mismatch: bool = False,
 ) -> FrozenBasePolicy:
     """Load a LeRobot policy and its processors from a local pretrained directory, frozen.
 
+    When the directory has a ``robot_rl_checkpoint.json``, the recorded files' hashes are verified first and, if
+    ``task`` is given, it must be one the checkpoint was trained on (``allow_task_mismatch``: a warning instead).
+    Without one, nothing of this can be checked: a warning says so. Warnings end up in ``.warnings``.
+
     Raises:
         PolicyError: One line naming the problem: a missing path, file or processor state, an unreadable
-            config, a type LeRobot does not know, weights that are corrupt or do not fit the policy.
+            config, a type LeRobot does not know, weights that are corrupt, modified or do not fit the policy,
+            a task the checkpoint was not trained on.
     """
     path = Path(pretrained_path).expanduser()
     policy_type, steps = _check_files(path)
+    info = read_checkpoint_info(path)
+    warnings: list[str] = []
+    if info is None:
+        warnings.append(
+            f"{path} has no {CHECKPOINT_INFO_FILE} (written by train-base): its task, feature layout and"
+            " weights cannot be checked"
+        )
+    else:
+        info.verify_files(path)  # before LeRobot: corrupt bytes would only show as non-finite actions
+        mismatch = info.check_task(task, allow_task_mismatch) if task else None
+        if mismatch:
+            warnings.append(mismatch)
     from robot_rl.torch_env import prepare_torchvision
 
     prepare_torchvision()
@@ -385,4 +415,4 @@ def load_base_policy(
             )
         except Exception as error:
             raise PolicyError(f"{path}: cannot load the policy processors ({_one_line(error)})") from error
-    return FrozenBasePolicy(policy, preprocessor, postprocessor, task_instruction, chunking, source=str(path))
+    return FrozenBasePolicy(policy, preprocessor, postprocessor, task_instruction, chunking, str(path), info, warnings)

@@ -4,11 +4,18 @@ Subscribes ``/robot_rl/ee_pose`` (PoseStamped, base_link), ``/joint_states`` (th
 ``/robot_rl/slots`` (PointCloud2 from perception), optionally ``/camera/color/image_raw`` (rgb8), and
 ``/robot_rl/episode`` (JSON events). It acts once per slots message, the last input of a control tick:
 the observation is assembled as the recorder assembles it (:class:`ObservationAssembler`), checked, and
-:class:`FrozenBasePolicy` predicts through its chunker.
+:class:`FrozenBasePolicy` predicts through its chunker. At start-up, a checkpoint with a
+``robot_rl_checkpoint.json`` must match its recorded weights hash, the ``task`` parameter (unless
+``allow_task_mismatch``: a WARN) and the named dimensions the assembler feeds; without one, a WARN says so.
 
 Publishes ``/robot_rl/base_action`` (JointTrajectory, joint_names = the action dims, one point per planned
 tick, point 0 = this tick's action), ``/robot_rl/policy_action`` (this tick's action, one point; off when a
 residual node publishes it) and ``/diagnostics`` (inference latency; every skipped tick says why).
+
+Everything published lies in the action space [-1, 1] per axis: the policy's de-normalized output (LeRobot
+policies regress in normalized units and unnormalize with the dataset's mean/std, so nothing bounds it) is
+saturated, the whole planned chunk as this tick's action. The periodic diagnostic counts the actions that
+were saturated, per axis, and the largest overshoot, so a policy that really leaves the action space is visible.
 
 A tick is skipped, with nothing published, when an input is missing (WARN), inputs are further apart than
 ``max_input_spread_s`` (WARN) or the observation is not finite (ERROR); the plan is then dropped, so the
@@ -20,15 +27,24 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from robot_rl.action_space import actions_to_trajectory
+from robot_rl.action_space import ACTION_NAMES, actions_to_trajectory, saturate_actions
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import MessageError, PerceptionError, PolicyError
+from robot_rl.errors import MessageError, PolicyError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import ChunkingConfig, load_base_policy
-from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, IMAGE_KEY, STATE_KEY, STATE_NAMES, ObservationAssembler
+from robot_rl.policies.checkpoint_info import layouts_from_features
+from robot_rl.policies.features import (
+    ENVIRONMENT_STATE_KEY,
+    IMAGE_KEY,
+    STATE_KEY,
+    STATE_NAMES,
+    ObservationAssembler,
+    dataset_features,
+)
 from robot_rl.runtime import SENSOR_DATA, Node, NodeMain, diagnostics, msg
 
 END_EVENTS = ("success", "timeout", "failure")  # episode events after which the weights are verified
@@ -48,7 +64,11 @@ class BasePolicyNode(Node):
         mode = declare("chunk_mode", "queue", "queue: run n_action_steps of each chunk; ensemble: ACT ensembling").value
         n_steps = declare("n_action_steps", 0, "queue mode: actions run per chunk; 0 = the policy config's").value
         coeff = declare("ensemble_coeff", 0.01, "ensemble mode: weight exp(-coeff * i), i = 0 the oldest").value
-        task = declare("task_instruction", "", "language instruction passed as 'task' to VLA policies").value
+        instruction = declare("task_instruction", "", "language instruction passed as 'task' to VLA policies").value
+        task = declare("task", "", "task the checkpoint must be trained on (robot_rl_checkpoint.json); '' = any").value
+        allow_task_mismatch = declare(
+            "allow_task_mismatch", False, "run a checkpoint trained on another task (with a warning)"
+        ).value
         self.period_s = declare("control_period_s", 0.05, "control period: time_from_start step of a chunk, s").value
         self.max_spread_s = declare("max_input_spread_s", 0.1, "skip a tick whose inputs are further apart, s").value
         self.report_period_s = declare(
@@ -65,15 +85,20 @@ class BasePolicyNode(Node):
                 "need control_period_s > 0, max_input_spread_s >= 0, num_slots >= 1, embedding_size >= 0; got"
                 f" {self.period_s}, {self.max_spread_s}, {num_slots}, {embedding_size}"
             )
-        self.policy = load_base_policy(Path(path), device, task, ChunkingConfig(mode, n_steps, coeff))
+        chunking = ChunkingConfig(mode, n_steps, coeff)
+        self.policy = load_base_policy(Path(path), device, instruction, chunking, task, allow_task_mismatch)
+        for warning in self.policy.warnings:
+            self.get_logger().warning(warning)
         available: dict[str, tuple[int, ...] | None] = {
             STATE_KEY: (len(STATE_NAMES),),
             ENVIRONMENT_STATE_KEY: (num_slots * (len(SLOT_FIELDS) + embedding_size),),
         }
         if use_image:
             available[IMAGE_KEY] = None  # the size is checked on every frame
+        # the named dimensions that the assembler feeds and the action space downstream expects
+        layout = layouts_from_features(dataset_features(num_slots, len(SLOT_FIELDS) + embedding_size))
         try:
-            self.policy.check_inputs(available)
+            self.policy.check_inputs(available, layout=layout)
         except PolicyError as error:
             hint = f"num_slots={num_slots}, embedding_size={embedding_size}, use_image={str(use_image).lower()}"
             raise PolicyError(f"{error} ({hint})") from error
@@ -82,6 +107,10 @@ class BasePolicyNode(Node):
         self.assembler = ObservationAssembler(num_slots, use_image)
         self.frozen_violation = False  # latched: the weights changed, no action is ever published again
         self.ticks = self.actions = 0
+        self.saturated_actions = 0  # published actions (point 0) that the policy put outside [-1, 1]
+        self.saturated_axes: Counter[str] = Counter()  # axis -> saturated actions
+        self.max_overshoot = 0.0  # largest |value| - 1 of an action before saturation
+        self.max_overshoot_axis = ""
         self.latencies_s: list[float] = []  # act() durations since the last report
         self.last_report_s = -math.inf
         self.base_action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
@@ -110,7 +139,7 @@ class BasePolicyNode(Node):
     def _take(self, handler: Any) -> Any:
         return diagnostics.guarded(
             handler,
-            (MessageError, PerceptionError),
+            (MessageError,),
             lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}"),
         )
 
@@ -144,7 +173,7 @@ class BasePolicyNode(Node):
         """Slots close the tick: assemble, check, predict, publish."""
         try:
             self.assembler.on_slots(cloud)
-        except (MessageError, PerceptionError) as error:
+        except MessageError as error:
             self.skip(diagnostics.ERROR, f"ignored slots: {error}")
             return
         if self.frozen_violation:
@@ -169,12 +198,25 @@ class BasePolicyNode(Node):
             self.skip(diagnostics.ERROR, f"no action: {error}")
             return
         self.latencies_s.append(time.perf_counter() - start)
+        plan, _ = saturate_actions(plan)
+        action, overshoot = saturate_actions(action)
+        self.count_saturation(overshoot)
         header = msg.Header(stamp=cloud.header.stamp, frame_id=self.base_frame)
         self.base_action_pub.publish(actions_to_trajectory(plan, self.period_s, header))
         if self.policy_action_pub is not None:
             self.policy_action_pub.publish(actions_to_trajectory(action, self.period_s, header))
         self.actions += 1
         self.maybe_report()
+
+    def count_saturation(self, overshoot: Any) -> None:
+        """Count this tick's action if the policy put an axis outside the action space."""
+        if not overshoot.any():
+            return
+        self.saturated_actions += 1
+        self.saturated_axes.update(ACTION_NAMES[i] for i in overshoot.nonzero()[0])
+        if overshoot.max() > self.max_overshoot:
+            self.max_overshoot = float(overshoot.max())
+            self.max_overshoot_axis = ACTION_NAMES[int(overshoot.argmax())]
 
     def skip(self, level: int, message: str) -> None:
         """Publish nothing this tick; drop the plan, which assumed consecutive ticks."""
@@ -189,15 +231,20 @@ class BasePolicyNode(Node):
         self.last_report_s = now_s
         latencies_ms = [1e3 * latency for latency in self.latencies_s]
         self.latencies_s = []
+        saturated = f", {self.saturated_actions} saturated to [-1, 1]" if self.saturated_actions else ""
         self.report(
             diagnostics.OK,
-            f"acting: {self.actions} actions in {self.ticks} ticks",
+            f"acting: {self.actions} actions in {self.ticks} ticks{saturated}",
             tick_ms=f"{latencies_ms[-1]:.2f}",
             mean_tick_ms=f"{sum(latencies_ms) / len(latencies_ms):.2f}",
             max_tick_ms=f"{max(latencies_ms):.2f}",
             inference_ms=f"{1e3 * self.policy.last_inference_s:.2f}",
             predictions=self.policy.chunker.predictions,
             weights_sha256=self.policy.loaded_hash[:16],
+            saturated_actions=self.saturated_actions,
+            saturated_axes=", ".join(f"{axis} {n}" for axis, n in self.saturated_axes.most_common()) or "none",
+            max_overshoot=f"{self.max_overshoot:.4g}",
+            max_overshoot_axis=self.max_overshoot_axis or "none",
         )
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import PolicyError
+from robot_rl.errors import MessageError, PolicyError
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy
@@ -50,6 +50,8 @@ class EvalResult:
     wall_time_s: float  # wall time of the whole run, s
     videos: list[str] = field(default_factory=list)  # MP4 files written
     safety_reasons: dict[str, int] = field(default_factory=dict)  # safety-gate reason -> ticks it applied
+    residual: str = ""  # the residual actor checkpoint on top of the base ('' = none)
+    slot_source: str = "perception"  # where the slots came from: perception (rendered) or sim (privileged)
 
     @property
     def successes(self) -> int:
@@ -87,6 +89,8 @@ class EvalResult:
         summary = {
             "task": self.task,
             "base": self.base,
+            "residual": self.residual,
+            "slot_source": self.slot_source,
             "episodes": len(self.episodes),
             "successes": self.successes,
             "success_rate": self.success_rate,
@@ -130,6 +134,9 @@ class EpisodeMonitor(Node):
         if payload is None:
             return  # not an event of the sim; the sim's own events are well-formed
         kind = payload["event"]
+        for key in ("seed", "steps"):
+            if not isinstance(payload.get(key, 0), int):
+                raise MessageError(f"episode event {kind!r} has a non-integer {key} {payload[key]!r}")
         if kind == "start":
             self.seed = payload.get("seed")
             self.intervention_ticks = self.safety_events = 0
@@ -195,8 +202,16 @@ def evaluate(
     video_dir: Path | None = None,
     video_episodes: int = 0,
     progress: bool = True,
+    allow_task_mismatch: bool = False,
+    residual: Path | None = None,
+    slot_source: str = "perception",
 ) -> EvalResult:
-    """Run ``episodes`` episodes of the base policy at ``base`` in ``sim.launch.yaml`` and collect the results."""
+    """Run ``episodes`` episodes of the base policy at ``base`` (plus the ``residual`` actor, if given) in
+    ``sim.launch.yaml`` and collect the results.
+
+    A checkpoint that records its training task must have been trained on ``task``, unless ``allow_task_mismatch``.
+    ``slot_source`` ``sim`` replaces the camera and perception by the exact sim slot source (no rendering).
+    """
     if episodes < 1:
         raise PolicyError(f"--episodes must be >= 1, got {episodes}")
     arguments = {
@@ -207,11 +222,23 @@ def evaluate(
         "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
         "chunk_mode": chunk_mode,
         "segmenter": segmenter,
+        "allow_task_mismatch": str(allow_task_mismatch).lower(),
+        "residual": str(residual) if residual is not None else "",
+        "slot_source": slot_source,
     }
     start = time.perf_counter()
     monitor = run_monitored("sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, f"eval {task}")
     wall_time_s = time.perf_counter() - start
-    return EvalResult(task, str(base), monitor.results, wall_time_s, monitor.videos, dict(monitor.safety_reasons))
+    return EvalResult(
+        task,
+        str(base),
+        monitor.results,
+        wall_time_s,
+        monitor.videos,
+        dict(monitor.safety_reasons),
+        str(residual) if residual is not None else "",
+        slot_source,
+    )
 
 
 def run_monitored(

@@ -40,6 +40,11 @@ def slot_feature_names(num_slots: int, slot_size: int = len(SLOT_FIELDS)) -> lis
     return [f"slot{k}_{field}" for k in range(num_slots) for field in fields]
 
 
+def residual_observation_names(num_slots: int, slot_size: int = len(SLOT_FIELDS)) -> list[str]:
+    """Names of the residual policy's observation vector: ``observation.state`` then the flattened slots."""
+    return [*STATE_NAMES, *slot_feature_names(num_slots, slot_size)]
+
+
 def dataset_features(
     num_slots: int, slot_size: int = len(SLOT_FIELDS), image_shape_hw: tuple[int, int] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -79,6 +84,10 @@ class ObservationFrame:
         if self.image is not None:
             out[IMAGE_KEY] = self.image
         return out
+
+    def vector(self) -> np.ndarray:
+        """The residual policy's observation: state then slots, float32 (:func:`residual_observation_names`)."""
+        return np.concatenate([self.state, self.environment_state]).astype(np.float32)
 
     def is_finite(self) -> bool:
         """Whether every float feature is finite (a NaN or inf must never reach a policy)."""

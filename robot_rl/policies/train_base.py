@@ -7,7 +7,9 @@ optimizer and scheduler presets, ``resolve_delta_timestamps``, ``LeRobotDataset`
 does). The output directory is what lerobot-train writes under ``pretrained_model/``: ``config.json``,
 ``model.safetensors`` and the pre/postprocessor pipelines, so ``ACTPolicy.from_pretrained(out_dir)`` and
 ``make_pre_post_processors(cfg, pretrained_path=out_dir)`` load it. Next to them, ``train_config.json`` holds
-our :class:`TrainConfig`, the dataset path and a summary of the run.
+our :class:`TrainConfig`, the dataset path and a summary of the run, and ``robot_rl_checkpoint.json``
+(:mod:`robot_rl.policies.checkpoint_info`) the dataset's task, the feature layout and the weights' sha256,
+which the loader checks.
 
 Nothing is downloaded: no pretrained vision backbone, and a dataset must be complete on local disk (LeRobot
 would otherwise try the Hugging Face hub).
@@ -26,8 +28,11 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.data.recorder import check_dataset
 from robot_rl.errors import DatasetError, PolicyError
-from robot_rl.policies.features import ACTION_KEY, ENVIRONMENT_STATE_KEY, STATE_KEY
+from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.policies.checkpoint_info import CheckpointInfo, layouts_from_features, write_checkpoint_info
+from robot_rl.policies.features import ACTION_KEY, ENVIRONMENT_STATE_KEY, IMAGE_KEY, STATE_KEY, dataset_features
 from robot_rl.torch_env import prepare_torchvision
 
 SUPPORTED_POLICIES = ("act", "diffusion")
@@ -139,7 +144,7 @@ def train_base(
         PolicyError: If ``out_dir`` is not empty (and may not be replaced).
     """
     dataset_dir, out_dir = Path(dataset_dir), Path(out_dir)
-    _check_dataset_files(dataset_dir)
+    check_dataset_files(dataset_dir)
     _check_out_dir(out_dir, overwrite)
     prepare_torchvision()
     import lerobot
@@ -231,6 +236,9 @@ def train_base(
         "result": {**summary, "num_parameters": num_parameters, "loss_history": history},
     }
     (out_dir / TRAIN_CONFIG_FILE).write_text(json.dumps(record, indent=2) + "\n")
+    trained_features = [*policy_cfg.input_features, *policy_cfg.output_features]
+    layout = layouts_from_features({key: meta.features[key] for key in trained_features})
+    write_checkpoint_info(out_dir, meta.tasks.index, layout, _weight_files(out_dir))
     size_bytes = sum(path.stat().st_size for path in out_dir.rglob("*") if path.is_file())
     return TrainResult(
         **summary,
@@ -239,6 +247,32 @@ def train_base(
         checkpoint_size_bytes=size_bytes,
         num_parameters=num_parameters,
     )
+
+
+def write_info_from_config(checkpoint_dir: Path, task: str) -> CheckpointInfo:
+    """Write ``robot_rl_checkpoint.json`` for a base checkpoint trained before train-base wrote one.
+
+    The layout is derived from ``config.json``: robot_rl's own features (:func:`dataset_features`) with as many
+    slots, without slot embeddings, as ``observation.environment_state`` holds; ``task`` is taken on trust.
+    """
+    checkpoint_dir = Path(checkpoint_dir)
+    config = json.loads((checkpoint_dir / "config.json").read_text())
+    trained = {**config["input_features"], **config["output_features"]}
+    shapes = {name: tuple(feature["shape"]) for name, feature in trained.items()}
+    image = shapes.get(IMAGE_KEY)  # LeRobot's (C, H, W); fed as (H, W, C)
+    num_slots = shapes.get(ENVIRONMENT_STATE_KEY, (0,))[0] // len(SLOT_FIELDS)
+    features = dataset_features(num_slots, image_shape_hw=None if image is None else image[1:])
+    as_fed = {name: (*shape[1:], shape[0]) if name == IMAGE_KEY else shape for name, shape in shapes.items()}
+    foreign = [name for name, shape in as_fed.items() if name not in features or features[name]["shape"] != shape]
+    if foreign:
+        raise PolicyError(f"{checkpoint_dir}: {', '.join(foreign)} do not match robot_rl's features")
+    derived = {name: features[name] for name in shapes}
+    return write_checkpoint_info(checkpoint_dir, [task], layouts_from_features(derived), _weight_files(checkpoint_dir))
+
+
+def _weight_files(checkpoint_dir: Path) -> list[str]:
+    """The files whose bytes the checkpoint info hashes: the weights and the normalization statistics."""
+    return sorted(path.name for path in checkpoint_dir.glob("*.safetensors"))
 
 
 def _policy_config(config: TrainConfig) -> Any:
@@ -296,13 +330,14 @@ def _floored_stats(stats: dict[str, dict[str, np.ndarray]], min_spread: float) -
     return floored
 
 
-def _check_dataset_files(dataset_dir: Path) -> None:
+def check_dataset_files(dataset_dir: Path) -> None:
     """Raise DatasetError unless ``dataset_dir`` holds a complete local LeRobot dataset (else LeRobot goes online)."""
     if not (dataset_dir / "meta" / "info.json").is_file():
         raise DatasetError(f"no LeRobot dataset at {dataset_dir} (no meta/info.json)")
     for pattern in ("meta/tasks.parquet", "meta/stats.json", "meta/episodes/*/*.parquet", "data/*/*.parquet"):
         if not any(dataset_dir.glob(pattern)):
             raise DatasetError(f"incomplete LeRobot dataset at {dataset_dir}: no {pattern} (was it finalized?)")
+    check_dataset(dataset_dir)  # a recording killed while saving: the error says how to recover
 
 
 def _check_features(dataset_dir: Path, features: dict[str, Any], use_image: bool) -> None:

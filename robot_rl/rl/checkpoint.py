@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load, load_file, save, save_file
 
 import robot_rl
 from robot_rl.action_space import ACTION_NAMES
@@ -55,6 +55,7 @@ BUFFERS_FILE = "buffers.npz"
 TRAINING_FILE = "training.json"
 TRAINING_FORMAT = "robot_rl.residual_td3_training"
 RUNTIME_FIELDS = ("num_threads", "device")  # TD3Config fields a resumed run may change
+WEIGHTS_CONFIG_KEY = "robot_rl_config"  # the weights message's safetensors metadata key holding its config
 _BUFFER_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
@@ -76,7 +77,7 @@ class ResidualActorBundle:
     normalizer: ObservationNormalizer  # the training run's observation statistics
     metadata: ResidualMetadata  # features, task and base hash from config.json
     config: dict[str, Any]  # the whole parsed config.json
-    source: Path  # the checkpoint directory
+    source: Path | None  # the checkpoint directory (None: from a weights message)
 
     @property
     def residual_scale(self) -> float:
@@ -94,17 +95,8 @@ class ResidualActorBundle:
 
 
 # --------------------------------------------------------------------------------------------- actor checkpoint
-def save_residual(directory: str | Path, learner: ResidualTD3, metadata: ResidualMetadata) -> dict[str, Any]:
-    """Write the learner's actor and normalizer to ``directory`` (created if needed); returns config.json's content.
-
-    Raises:
-        PolicyError: If the feature lists do not match the learner's dimensions, or a weight is not finite.
-    """
-    directory = Path(directory)
-    if len(metadata.obs_features) != learner.obs_dim:
-        raise PolicyError(f"{len(metadata.obs_features)} observation feature names for obs_dim {learner.obs_dim}")
-    if len(metadata.action_features) != learner.action_dim:
-        raise PolicyError(f"{len(metadata.action_features)} action feature names for action_dim {learner.action_dim}")
+def _actor_tensors(learner: ResidualTD3) -> dict[str, torch.Tensor]:
+    """The normalizer and actor tensors an actor checkpoint or weights message carries (finite, CPU copies)."""
     tensors = {
         "obs_mean": learner.normalizer.mean.detach().cpu().clone(),
         "obs_std": learner.normalizer.std.detach().cpu().clone(),
@@ -114,10 +106,16 @@ def save_residual(directory: str | Path, learner: ResidualTD3, metadata: Residua
     for name, tensor in tensors.items():
         if not bool(torch.isfinite(tensor).all()):
             raise PolicyError(f"refusing to save a residual whose {name} holds NaN or Inf")
-    directory.mkdir(parents=True, exist_ok=True)
-    model_path = directory / MODEL_FILE
-    _save_safetensors_atomic(tensors, model_path)
-    config = {
+    return tensors
+
+
+def _actor_config(learner: ResidualTD3, metadata: ResidualMetadata) -> dict[str, Any]:
+    """config.json's content without the file hash (also the header of a weights message)."""
+    if len(metadata.obs_features) != learner.obs_dim:
+        raise PolicyError(f"{len(metadata.obs_features)} observation feature names for obs_dim {learner.obs_dim}")
+    if len(metadata.action_features) != learner.action_dim:
+        raise PolicyError(f"{len(metadata.action_features)} action feature names for action_dim {learner.action_dim}")
+    return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "obs_features": list(metadata.obs_features),
@@ -128,14 +126,77 @@ def save_residual(directory: str | Path, learner: ResidualTD3, metadata: Residua
         "actor_hidden": list(learner.actor.hidden),
         "task": metadata.task,
         "base_weights_hash": metadata.base_weights_hash,
-        "model_sha256": file_sha256(model_path),
         "robot_rl_version": robot_rl.__version__,
         "torch_version": torch.__version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "td3_config": learner.config.to_dict(),
     }
+
+
+def save_residual(directory: str | Path, learner: ResidualTD3, metadata: ResidualMetadata) -> dict[str, Any]:
+    """Write the learner's actor and normalizer to ``directory`` (created if needed); returns config.json's content.
+
+    Raises:
+        PolicyError: If the feature lists do not match the learner's dimensions, or a weight is not finite.
+    """
+    directory = Path(directory)
+    config = _actor_config(learner, metadata)
+    tensors = _actor_tensors(learner)
+    directory.mkdir(parents=True, exist_ok=True)
+    model_path = directory / MODEL_FILE
+    _save_safetensors_atomic(tensors, model_path)
+    config["model_sha256"] = file_sha256(model_path)
+    config["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     _write_text_atomic(directory / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
     return config
+
+
+def encode_actor_weights(learner: ResidualTD3, metadata: ResidualMetadata, version: int) -> bytes:
+    """The actor as one safetensors blob for a weights message; config.json's fields and ``version`` ride in its
+    header's ``__metadata__`` (what :func:`decode_actor_weights` reads back without unpickling)."""
+    config = _actor_config(learner, metadata) | {"version": int(version)}
+    return save(_actor_tensors(learner), metadata={WEIGHTS_CONFIG_KEY: json.dumps(config)})
+
+
+def decode_actor_weights(
+    data: bytes,
+    expected_obs_features: Sequence[str] | None = None,
+    expected_action_dim: int | None = len(ACTION_NAMES),
+    expected_base_hash: str | None = None,
+) -> tuple[ResidualActorBundle, int]:
+    """Read :func:`encode_actor_weights`'s blob: the actor bundle (checked as :func:`load_residual` checks a
+    directory) and its version.
+
+    Raises:
+        PolicyError: On a truncated or malformed blob, or any check of :func:`load_residual`.
+    """
+    where = "residual weights message"
+    try:
+        tensors = load(bytes(data))
+        header = _safetensors_header(bytes(data))
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        raise PolicyError(f"{where} is truncated or corrupt ({' '.join(str(error).split())})") from None
+    text = header.get("__metadata__", {}).get(WEIGHTS_CONFIG_KEY)
+    if not isinstance(text, str):
+        raise PolicyError(f"{where} has no {WEIGHTS_CONFIG_KEY} in its header")
+    config = _check_config(_parse_json(text, where, WEIGHTS_CONFIG_KEY), where, WEIGHTS_CONFIG_KEY)
+    version = config.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 0:
+        raise PolicyError(f"{where}: version must be an int >= 0, got {version!r}")
+    _check_expected(config, where, expected_obs_features, expected_action_dim, expected_base_hash)
+    return _bundle(tensors, config, where, None), version
+
+
+def _safetensors_header(data: bytes) -> dict[str, Any]:
+    """The JSON header of a safetensors blob (8-byte little-endian length, then JSON): no pickle involved."""
+    if len(data) < 8:
+        raise ValueError("shorter than the 8-byte header length")
+    length = int.from_bytes(data[:8], "little")
+    if length > len(data) - 8:
+        raise ValueError(f"header of {length} bytes in a blob of {len(data)}")
+    header = json.loads(data[8 : 8 + length])
+    if not isinstance(header, dict):
+        raise ValueError("header is not a JSON object")
+    return header
 
 
 def load_residual(
@@ -162,16 +223,7 @@ def load_residual(
     if not directory.is_dir():
         raise PolicyError(f"{where} does not exist or is not a directory")
     config = _read_config(directory / CONFIG_FILE, where)
-    obs_features = tuple(config["obs_features"])
-    if expected_obs_features is not None and tuple(expected_obs_features) != obs_features:
-        raise PolicyError(f"{where}: {_feature_difference(obs_features, tuple(expected_obs_features))}")
-    if expected_action_dim is not None and config["action_dim"] != expected_action_dim:
-        raise PolicyError(f"{where} outputs {config['action_dim']} action dims, expected {expected_action_dim}")
-    if expected_base_hash is not None and config["base_weights_hash"] != expected_base_hash:
-        raise PolicyError(
-            f"{where} was trained on base weights {config['base_weights_hash'][:16]}, this base is"
-            f" {expected_base_hash[:16]}: retrain the residual for this base"
-        )
+    _check_expected(config, where, expected_obs_features, expected_action_dim, expected_base_hash)
     model_path = directory / MODEL_FILE
     if not model_path.is_file():
         raise PolicyError(f"{where}: {MODEL_FILE} is missing")
@@ -186,6 +238,33 @@ def load_residual(
             f"{where}: {MODEL_FILE} has sha256 {actual[:16]}, config.json records {config['model_sha256'][:16]}"
             " (corrupt or modified)"
         )
+    return _bundle(tensors, config, where, directory)
+
+
+def _check_expected(
+    config: dict[str, Any],
+    where: str,
+    expected_obs_features: Sequence[str] | None,
+    expected_action_dim: int | None,
+    expected_base_hash: str | None,
+) -> None:
+    """The caller's observation features, action size and base hash against the recorded ones."""
+    obs_features = tuple(config["obs_features"])
+    if expected_obs_features is not None and tuple(expected_obs_features) != obs_features:
+        raise PolicyError(f"{where}: {_feature_difference(obs_features, tuple(expected_obs_features))}")
+    if expected_action_dim is not None and config["action_dim"] != expected_action_dim:
+        raise PolicyError(f"{where} outputs {config['action_dim']} action dims, expected {expected_action_dim}")
+    if expected_base_hash is not None and config["base_weights_hash"] != expected_base_hash:
+        raise PolicyError(
+            f"{where} was trained on base weights {config['base_weights_hash'][:16]}, this base is"
+            f" {expected_base_hash[:16]}: retrain the residual for this base"
+        )
+
+
+def _bundle(
+    tensors: dict[str, torch.Tensor], config: dict[str, Any], where: str, source: Path | None
+) -> ResidualActorBundle:
+    """Build the actor from checked tensors: names and shapes as config implies, finite, residual_scale agreed."""
     with torch.random.fork_rng(devices=[]):  # building the module draws an init we overwrite
         try:
             actor = ResidualActor(
@@ -216,12 +295,12 @@ def load_residual(
     actor.eval().requires_grad_(False)
     normalizer = ObservationNormalizer(tensors["obs_mean"], tensors["obs_std"]).eval()
     metadata = ResidualMetadata(
-        obs_features=obs_features,
+        obs_features=tuple(config["obs_features"]),
         task=config["task"],
         base_weights_hash=config["base_weights_hash"],
         action_features=tuple(config["action_features"]),
     )
-    return ResidualActorBundle(actor, normalizer, metadata, config, directory)
+    return ResidualActorBundle(actor, normalizer, metadata, config, source)
 
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -235,7 +314,6 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "actor_hidden": list,
     "task": str,
     "base_weights_hash": str,
-    "model_sha256": str,
 }
 
 
@@ -244,25 +322,40 @@ def _read_config(path: Path, where: str) -> dict[str, Any]:
     if not path.is_file():
         raise PolicyError(f"{where}: {path.name} is missing")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PolicyError(f"{where}: {path.name} is not valid JSON ({error})") from None
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PolicyError(f"{where}: {path.name} is not readable ({error})") from None
+    config = _check_config(_parse_json(text, where, path.name), where, path.name)
+    if not isinstance(config.get("model_sha256"), str):
+        raise PolicyError(f"{where}: {path.name} lacks 'model_sha256'")
+    return config
+
+
+def _parse_json(text: str, where: str, name: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise PolicyError(f"{where}: {name} is not valid JSON ({error})") from None
+
+
+def _check_config(config: Any, where: str, name: str) -> dict[str, Any]:
+    """The actor config's required fields, their types, its format and its consistency."""
     if not isinstance(config, dict):
-        raise PolicyError(f"{where}: {path.name} must hold a JSON object")
+        raise PolicyError(f"{where}: {name} must hold a JSON object")
     for key, kind in _CONFIG_TYPES.items():
         if key not in config:
-            raise PolicyError(f"{where}: {path.name} lacks {key!r}")
+            raise PolicyError(f"{where}: {name} lacks {key!r}")
         if isinstance(config[key], bool) or not isinstance(config[key], kind):
-            raise PolicyError(f"{where}: {path.name} field {key!r} has the wrong type ({type(config[key]).__name__})")
+            raise PolicyError(f"{where}: {name} field {key!r} has the wrong type ({type(config[key]).__name__})")
     if config["format"] != FORMAT or config["format_version"] != FORMAT_VERSION:
         raise PolicyError(
-            f"{where}: {path.name} is format {config['format']!r} v{config['format_version']},"
+            f"{where}: {name} is format {config['format']!r} v{config['format_version']},"
             f" this robot_rl reads {FORMAT!r} v{FORMAT_VERSION}"
         )
     for key, dim in (("obs_features", "obs_dim"), ("action_features", "action_dim")):
         names = config[key]
-        if not all(isinstance(name, str) for name in names) or len(names) != config[dim]:
-            raise PolicyError(f"{where}: {path.name} {key} must be {config[dim]} ({dim}) strings")
+        if not all(isinstance(item, str) for item in names) or len(names) != config[dim]:
+            raise PolicyError(f"{where}: {name} {key} must be {config[dim]} ({dim}) strings")
     return config
 
 

@@ -33,7 +33,7 @@ def array(stamp: Any, statuses: list[Any]) -> Any:
 
 
 def publish(
-    publisher: Any, stamp: Any, name: str, level: int, message: str, values: dict[str, Any], **kwargs: Any
+    publisher: Any, stamp: Any, name: str, level: int, message: str, values: dict[str, Any] | None = None, **kwargs: Any
 ) -> None:
     """Publish one status as a DiagnosticArray (what every node's ``report`` does)."""
     publisher.publish(array(stamp, [status(name, level, message, values, **kwargs)]))

@@ -36,14 +36,13 @@ from robot_rl.runtime.names import (
 from robot_rl.runtime.node import Context, Node, NodeImpl
 from robot_rl.runtime.params import (
     Parameter,
-    ParameterOverrides,
+    ParameterOverride,
     ParameterValue,
     check_parameter_value,
-    load_params_file,
     parameter_type_of,
 )
 from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, incompatibility
-from robot_rl.runtime.ros_args import LOG_LEVELS, ParamRule, parse_ros_args
+from robot_rl.runtime.ros_args import LOG_LEVELS, node_parameter_overrides, parse_ros_args
 
 CLOCK_TOPIC = "/clock"
 
@@ -168,7 +167,6 @@ class InprocGraph:
         self.publishers: list[InprocPublisher] = []
         self._subscriptions: list[InprocSubscription] = []
         self.timers: list[InprocTimer] = []
-        self.nodes: list[InprocNode] = []
 
     def system_time_ns(self) -> int:
         """Return wall time (realtime mode) or the virtual wall time."""
@@ -217,7 +215,6 @@ class InprocGraph:
         self.publishers = [p for p in self.publishers if p.node is not node]
         self._subscriptions = [s for s in self._subscriptions if s.node is not node]
         self.timers = [t for t in self.timers if t.node is not node]
-        self.nodes = [n for n in self.nodes if n is not node]
 
     def deliver(self, publisher: InprocPublisher, message: Any) -> None:
         """Queue a message on each compatible subscription of its topic."""
@@ -254,28 +251,11 @@ class InprocNode(NodeImpl):
         self.logger = InprocLogger(
             logger_name, ros_args.log_levels.get(logger_name, ros_args.log_levels.get("", "info"))
         )
-        self.overrides = self._collect_overrides(ros_args.parameter_sources, parameter_overrides)
+        self.overrides = node_parameter_overrides(ros_args.parameter_sources, self.fqn, parameter_overrides)
         self.parameters: dict[str, Parameter] = {}
         self.use_sim_time = bool(self.declare_parameter("use_sim_time", False, "read time from /clock", False).value)
         source = (lambda: graph.sim_time_ns) if self.use_sim_time else graph.system_time_ns
         self.clock = Clock(ClockType.ROS_TIME, source)
-        graph.nodes.append(self)
-
-    def _collect_overrides(
-        self, sources: list, constructor_overrides: dict[str, ParameterValue]
-    ) -> dict[str, tuple[ParameterValue, str]]:
-        table = ParameterOverrides()
-        for source in sources:
-            if isinstance(source, ParamRule):
-                pattern = "/**" if source.node is None else "/" + source.node
-                table.add(pattern, {source.name: (source.value, f"-p {source.name}:=...")})
-            else:
-                for pattern, params in load_params_file(source.path).items():
-                    table.add(pattern, {name: (value, f"params file {source.path}") for name, value in params.items()})
-        resolved: dict[str, tuple[ParameterValue, str]] = table.for_node(self.fqn)  # type: ignore[assignment]
-        for name, value in constructor_overrides.items():
-            resolved[name] = (value, "parameter_overrides")
-        return resolved
 
     def get_name(self) -> str:
         return self.name
@@ -315,8 +295,8 @@ class InprocNode(NodeImpl):
             expected = parameter_type_of(default_value)
         except ValueError as error:
             raise ParameterError(f"{self.fqn}: parameter {name!r} has a bad default: {error}") from None
-        value, source = self.overrides.get(name, (default_value, "default"))
-        value = check_parameter_value(name, expected, value, f"node {self.fqn}, {source}")
+        override = self.overrides.get(name, ParameterOverride(default_value, "default", addressed=False))
+        value = check_parameter_value(name, expected, override.value, f"node {self.fqn}, {override.source}")
         parameter = Parameter(name, value, expected, description, read_only)
         self.parameters[name] = parameter
         return parameter
@@ -326,9 +306,11 @@ class InprocNode(NodeImpl):
             raise ParameterError(f"{self.fqn}: parameter {name!r} is not declared")
         return self.parameters[name]
 
-    def unused_overrides(self) -> list[str]:
-        """Return the names of overrides that the node never declared (likely typos)."""
-        return sorted(name for name in self.overrides if name not in self.parameters)
+    def declared_parameter_names(self) -> list[str]:
+        return list(self.parameters)
+
+    def parameter_overrides(self) -> dict[str, ParameterOverride]:
+        return self.overrides
 
     def get_logger(self) -> InprocLogger:
         return self.logger
@@ -348,7 +330,6 @@ class InprocContext(Context):
     def __init__(self, realtime: bool = False) -> None:
         self.graph = InprocGraph(realtime=realtime)
         self._shutdown_reason: str | None = None
-        self._warned_unused = False
 
     def create_node_impl(
         self,
@@ -428,22 +409,12 @@ class InprocContext(Context):
                 raise GraphError(f"the graph did not settle after {max_callbacks} callbacks (a publish loop?)")
         return count
 
-    def _warn_unused_overrides(self) -> None:
-        if self._warned_unused:
-            return
-        self._warned_unused = True
-        for node in self.graph.nodes:
-            unused = node.unused_overrides()
-            if unused:
-                node.logger.warning(f"parameters set but never declared by this node: {', '.join(unused)}")
-
     def _next_wall_due_ns(self) -> int | None:
         dues = [t.next_due_ns for t in self.graph.timers if not t.canceled and not t.on_sim_time]
         return min(dues) if dues else None
 
     def spin(self) -> None:
         """Run until shutdown, or until no callback can ever become ready again."""
-        self._warn_unused_overrides()
         while self.ok():
             self.spin_until_quiet()
             if not self.ok():

@@ -24,7 +24,7 @@ import yaml
 
 from robot_rl.errors import InvalidNameError, LaunchError
 from robot_rl.runtime.names import make_namespace_absolute, prefix_namespace, validate_node_name
-from robot_rl.runtime.params import parse_parameter_value
+from robot_rl.runtime.params import LAUNCH_PARAMS_PREFIX, parse_parameter_value
 from robot_rl.runtime.substitutions import SubstitutionContext, package_share, substitute
 
 _CONDITIONS = {"if", "unless"}
@@ -73,6 +73,7 @@ class _Reader:
     def __init__(self, plan: LaunchPlan, declared: dict[str, dict[str, Any]]) -> None:
         self.plan = plan
         self.declared = declared
+        self.chain: list[Path] = []  # the files being read, outermost first: an include of one of them is a loop
 
     def _params_dir(self) -> Path:
         if self.plan.params_dir is None:
@@ -90,7 +91,11 @@ class _Reader:
             raise LaunchError(f"{path}: malformed YAML{where}") from None
         if not isinstance(document, dict) or set(document) != {"launch"} or not isinstance(document["launch"], list):
             raise LaunchError(f"{path}: a launch file must be a mapping with one key 'launch' holding a list")
-        self.read_entries(document["launch"], path, scope)
+        self.chain.append(path.resolve())
+        try:
+            self.read_entries(document["launch"], path, scope)
+        finally:
+            self.chain.pop()
 
     def read_entries(self, entries: list, path: Path, scope: _Scope) -> None:
         for index, entry in enumerate(entries):
@@ -197,6 +202,11 @@ class _Reader:
             scope.variables[substitute(str(item["name"]), context)] = substitute(str(item["value"]), context)
         if not included.is_file():
             raise LaunchError(f"{where}: included file {included} does not exist")
+        if included.resolve() in self.chain:  # a file may be included twice, but not inside itself
+            loop = [*self.chain[self.chain.index(included.resolve()) :], included.resolve()]
+            raise LaunchError(
+                f"{where}: include loop: {loop[0].name} includes itself via {' -> '.join(p.name for p in loop[1:])}"
+            )
         self.read_file(included, scope)
 
     def _node(self, body: dict, path: Path, scope: _Scope, context: SubstitutionContext, where: str) -> None:
@@ -278,7 +288,7 @@ class _Reader:
                 raise LaunchError(f"{where}: each param entry needs 'name' or 'from'")
         if named:
             values = self._param_values(named, context, where)
-            generated = self._params_dir() / f"launch_params_{len(list(self._params_dir().iterdir()))}.yaml"
+            generated = self._params_dir() / f"{LAUNCH_PARAMS_PREFIX}{len(list(self._params_dir().iterdir()))}.yaml"
             generated.write_text(yaml.safe_dump({params_key: {"ros__parameters": values}}))
             files.append(str(generated))
         return files

@@ -2,6 +2,8 @@
 
 The in-process backend builds every node in one :class:`InprocContext` and spins it.
 Other backends start each node's executable with the argv that ros2 launch would use.
+Both warn about a params-file node key that matches no node of the launch (a misspelled
+``safty:`` section would otherwise be ignored, as rcl ignores it).
 """
 
 from __future__ import annotations
@@ -16,9 +18,32 @@ from pathlib import Path
 from robot_rl.errors import ExecutableNotFoundError, RobotRLError
 from robot_rl.runtime import msg
 from robot_rl.runtime.executables import node_class
-from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.inproc import InprocContext, InprocLogger
 from robot_rl.runtime.launch_file import LaunchPlan
+from robot_rl.runtime.names import fully_qualified_node_name
 from robot_rl.runtime.node import Node
+from robot_rl.runtime.params import load_params_file, pattern_matches
+from robot_rl.runtime.ros_args import ParamsFileRule, parse_ros_args
+
+
+def _warn_unmatched_params_keys(plan: LaunchPlan, node_names: list[str]) -> None:
+    """Log one WARN line for each node key of the plan's params files that matches none of ``node_names``.
+
+    Wildcard keys (``/**``) that match at least one node are fine.
+    """
+    paths = dict.fromkeys(
+        source.path
+        for spec in plan.nodes
+        for source in parse_ros_args(spec.argv).parameter_sources
+        if isinstance(source, ParamsFileRule)
+    )
+    logger = InprocLogger("launch", "info")
+    for path in paths:
+        for pattern in load_params_file(path):
+            if not any(pattern_matches(pattern, name) for name in node_names):
+                logger.warning(
+                    f"params file {path}: node key {pattern!r} matches no node of this launch ({', '.join(node_names)})"
+                )
 
 
 def build_inproc(plan: LaunchPlan, realtime: bool = False) -> tuple[InprocContext, list[Node]]:
@@ -31,6 +56,7 @@ def build_inproc(plan: LaunchPlan, realtime: bool = False) -> tuple[InprocContex
             nodes.append(cls(context=context, cli_args=spec.argv))
         except RobotRLError as error:
             raise type(error)(f"{spec.where}: {error}") from None
+    _warn_unmatched_params_keys(plan, [node.get_fully_qualified_name() for node in nodes])
     return context, nodes
 
 
@@ -63,8 +89,21 @@ def _find_script(package: str, executable: str) -> Path:
     return Path(found)
 
 
+def _name_in_argv(argv: list[str]) -> str | None:
+    """Return the fully qualified node name that ``-r __node:=`` (and ``__ns``, else /) sets, or None."""
+    args = parse_ros_args(argv)
+    return fully_qualified_node_name(args.namespace or "/", args.node_name) if args.node_name else None
+
+
 def run_processes(plan: LaunchPlan) -> int:
-    """Start one process per node (as ros2 launch does); return the worst exit code."""
+    """Start one process per node (as ros2 launch does); return the worst exit code.
+
+    The params-file keys are checked against the node names the launch file gives (a node named only
+    in its code leaves the check out: its name is not known here).
+    """
+    names = [name for spec in plan.nodes if (name := _name_in_argv(spec.argv)) is not None]
+    if len(names) == len(plan.nodes):
+        _warn_unmatched_params_keys(plan, names)
     processes = [subprocess.Popen([str(_find_script(s.package, s.executable)), *s.argv]) for s in plan.nodes]
     try:
         codes = [process.wait() for process in processes]

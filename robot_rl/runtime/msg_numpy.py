@@ -45,6 +45,17 @@ def _as_bytes_array(data: object) -> np.ndarray:
     return np.frombuffer(bytes(data), dtype=np.uint8)  # type: ignore[call-overload]
 
 
+def _float_array(values: object, what: str) -> np.ndarray:
+    """``values`` as a 1-D float64 array (a copy); MessageError if it is not a flat sequence of numbers."""
+    try:
+        array = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise MessageError(f"{what} must be numbers: {error}") from None
+    if array.ndim != 1:
+        raise MessageError(f"{what} must be a flat sequence of numbers, got shape {array.shape}")
+    return array
+
+
 def image_to_numpy(image: object) -> np.ndarray:
     """Return an Image message's pixels as an (H, W) or (H, W, C) array (a copy).
 
@@ -56,6 +67,8 @@ def image_to_numpy(image: object) -> np.ndarray:
         raise MessageError(f"unsupported image encoding {encoding!r}; supported: {', '.join(IMAGE_ENCODINGS)}")
     dtype, channels = IMAGE_ENCODINGS[encoding]
     height, width, step = int(image.height), int(image.width), int(image.step)  # type: ignore[attr-defined]
+    if min(height, width, step) < 0:  # uint32 on the wire; only a hand-built message gets here
+        raise MessageError(f"image size must not be negative, got height {height}, width {width}, step {step}")
     row_bytes = width * channels * dtype.itemsize
     raw = _as_bytes_array(image.data)  # type: ignore[attr-defined]
     if step < row_bytes or raw.size != step * height:
@@ -99,9 +112,13 @@ def numpy_to_image(array: np.ndarray, encoding: str, header: object | None = Non
 
 
 def joint_state_to_numpy(state: object) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
-    """Return (names, position, velocity, effort) as float64 arrays (empty when absent)."""
+    """Return (names, position, velocity, effort) as float64 arrays (empty when absent).
+
+    Raises:
+        MessageError: If an array is not numbers or holds neither zero nor one value per name.
+    """
     names = list(state.name)  # type: ignore[attr-defined]
-    arrays = [np.asarray(getattr(state, key), dtype=np.float64).copy() for key in ("position", "velocity", "effort")]
+    arrays = [_float_array(getattr(state, key), f"JointState {key}") for key in ("position", "velocity", "effort")]
     for key, values in zip(("position", "velocity", "effort"), arrays, strict=True):
         if values.size not in (0, len(names)):
             raise MessageError(f"JointState has {len(names)} names but {values.size} {key} values")
@@ -127,7 +144,11 @@ def numpy_to_joint_state(
 
 
 def pointcloud2_to_numpy(cloud: object) -> np.ndarray:
-    """Return a PointCloud2 as a 1-D numpy structured array with the cloud's named fields."""
+    """Return a PointCloud2 as a 1-D numpy structured array with the cloud's named fields.
+
+    Raises:
+        MessageError: For an unknown datatype, fields that do not fit ``point_step``, or a wrong data size.
+    """
     names, formats, offsets = [], [], []
     for point_field in cloud.fields:  # type: ignore[attr-defined]
         if point_field.datatype not in _POINT_FIELD_DTYPES:
@@ -136,7 +157,12 @@ def pointcloud2_to_numpy(cloud: object) -> np.ndarray:
         names.append(point_field.name)
         formats.append(base if point_field.count == 1 else (base, (point_field.count,)))
         offsets.append(point_field.offset)
-    dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": cloud.point_step})  # type: ignore[attr-defined]
+    try:
+        dtype = np.dtype({"names": names, "formats": formats, "offsets": offsets, "itemsize": cloud.point_step})  # type: ignore[attr-defined]
+    except (TypeError, ValueError) as error:  # duplicate names, a field past point_step, ...
+        raise MessageError(f"PointCloud2 fields {names} do not fit point_step {cloud.point_step}: {error}") from None  # type: ignore[attr-defined]
+    if dtype.itemsize == 0:
+        raise MessageError("PointCloud2 point_step is 0")
     count = int(cloud.width) * int(cloud.height)  # type: ignore[attr-defined]
     raw = _as_bytes_array(cloud.data)  # type: ignore[attr-defined]
     if raw.size != count * cloud.point_step:  # type: ignore[attr-defined]
@@ -173,13 +199,17 @@ def numpy_to_pointcloud2(points: np.ndarray, header: object | None = None) -> ob
 
 
 def joint_trajectory_to_numpy(trajectory: object) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """Return (joint_names, positions of shape (points, joints), time_from_start in s)."""
+    """Return (joint_names, positions of shape (points, joints), time_from_start in s).
+
+    Raises:
+        MessageError: If a point's positions are not one number per joint name.
+    """
     names = list(trajectory.joint_names)  # type: ignore[attr-defined]
     points = list(trajectory.points)  # type: ignore[attr-defined]
     positions = np.zeros((len(points), len(names)), dtype=np.float64)
     times = np.zeros(len(points), dtype=np.float64)
     for index, point in enumerate(points):
-        values = np.asarray(point.positions, dtype=np.float64)
+        values = _float_array(point.positions, f"trajectory point {index} positions")
         if values.size != len(names):
             raise MessageError(f"trajectory point {index} has {values.size} positions for {len(names)} joint names")
         positions[index] = values

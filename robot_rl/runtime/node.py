@@ -16,15 +16,20 @@ The work is delegated to a backend implementation (:class:`NodeImpl`) chosen by 
 from __future__ import annotations
 
 import abc
+import difflib
+import math
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
-from robot_rl.errors import RobotRLError
+from robot_rl.errors import MessageError, ParameterError, RobotRLError
 from robot_rl.runtime.backend import selected_backend_name
-from robot_rl.runtime.params import Parameter, ParameterValue
+from robot_rl.runtime.params import Parameter, ParameterOverride, ParameterValue
 from robot_rl.runtime.qos import QoSProfile, as_qos
+
+DROP_LOG_PERIOD_S = 1.0  # at most one "dropped a message" log line per subscription per this much wall time
 
 
 class Logger(Protocol):
@@ -66,6 +71,14 @@ class NodeImpl(abc.ABC):
     ) -> Parameter: ...
     @abc.abstractmethod
     def get_parameter(self, name: str) -> Parameter: ...
+    @abc.abstractmethod
+    def declared_parameter_names(self) -> list[str]:
+        """Return the names of every declared parameter, ``use_sim_time`` included."""
+
+    @abc.abstractmethod
+    def parameter_overrides(self) -> dict[str, ParameterOverride]:
+        """Return every override that applies to this node (command line, params files, constructor), by name."""
+
     @abc.abstractmethod
     def get_logger(self) -> Logger: ...
     @abc.abstractmethod
@@ -122,8 +135,46 @@ def create_context(args: list[str] | None = None) -> Context:
     return InprocContext()
 
 
-class Node:
-    """Base class of every robot_rl node (rclpy's Node API, backend-independent)."""
+class _NodeType(type):
+    """The metaclass of :class:`Node`: checks the parameter overrides once the whole ``__init__`` returned."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        node = super().__call__(*args, **kwargs)
+        try:
+            node._check_parameter_overrides()
+        except ParameterError:
+            node.destroy_node()  # a refused node leaves no publisher, subscription or timer behind
+            raise
+        return node
+
+
+def _unknown_parameters_message(
+    fully_qualified_name: str, unknown: dict[str, ParameterOverride], declared: list[str]
+) -> str:
+    items = []
+    for name, override in sorted(unknown.items()):
+        close = difflib.get_close_matches(name, declared, n=1)
+        items.append(f"{name!r} (from {override.source}{f'; did you mean {close[0]!r}?' if close else ''})")
+    plural = "s" if len(items) > 1 else ""
+    return (
+        f"{fully_qualified_name}: unknown parameter{plural} {', '.join(items)}:"
+        " this node accepts only the parameters it declares"
+    )
+
+
+class Node(metaclass=_NodeType):
+    """Base class of every robot_rl node (rclpy's Node API, backend-independent).
+
+    Once a node's ``__init__`` has returned, overrides it never declared are checked. By default
+    they are ignored, as in ROS2, with one WARN line naming them. A class with ``strict_parameters``
+    (the safety gate, the robot driver) refuses them instead: an undeclared override *addressed* to
+    the node (its own ``-p``, a params-file section under its name, its launch ``param:`` entries,
+    ``parameter_overrides``; not a wildcard section such as ``/**`` of a shared params file, see
+    :func:`~robot_rl.runtime.ros_args.node_parameter_overrides`) raises a one-line ParameterError
+    with a "did you mean" hint, and the node is destroyed before it could publish.
+    """
+
+    strict_parameters: ClassVar[bool] = False  # True: an undeclared override addressed to the node is an error
 
     def __init__(
         self,
@@ -166,8 +217,13 @@ class Node:
     def create_subscription(
         self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile | int
     ) -> Any:
-        """Create a subscription whose callback receives each message."""
-        return self._impl.create_subscription(msg_type, topic, callback, as_qos(qos))
+        """Create a subscription whose callback receives each message.
+
+        A :class:`MessageError` raised by ``callback`` (a malformed message) drops that message with an
+        error log line, at most one per ``DROP_LOG_PERIOD_S`` per subscription, instead of stopping the
+        node; any other exception (a bug) propagates.
+        """
+        return self._impl.create_subscription(msg_type, topic, _DropMalformed(self, topic, callback), as_qos(qos))
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
         """Call ``callback`` every ``period_s`` seconds of the node's ROS clock (sim time if enabled)."""
@@ -184,6 +240,17 @@ class Node:
     def get_parameter(self, name: str) -> Parameter:
         """Return a declared parameter (``.value`` holds its value)."""
         return self._impl.get_parameter(name)
+
+    def _check_parameter_overrides(self) -> None:
+        """Refuse (strict node) or warn about the overrides this node never declared (likely typos)."""
+        declared = self._impl.declared_parameter_names()
+        undeclared = {name: o for name, o in self._impl.parameter_overrides().items() if name not in declared}
+        refused = {name: o for name, o in undeclared.items() if o.addressed} if self.strict_parameters else {}
+        if refused:
+            raise ParameterError(_unknown_parameters_message(self.get_fully_qualified_name(), refused, declared))
+        if undeclared:
+            names = ", ".join(sorted(undeclared))
+            self.get_logger().warning(f"parameters set but never declared by this node: {names}")
 
     def get_logger(self) -> Logger:
         """Return the node's logger."""
@@ -205,6 +272,32 @@ class Node:
     def destroy_node(self) -> None:
         """Remove the node's publishers, subscriptions and timers from the graph."""
         self._impl.destroy()
+
+
+class _DropMalformed:
+    """A subscription callback that drops a message its callback rejects with MessageError, and logs it."""
+
+    def __init__(self, node: Node, topic: str, callback: Callable[[Any], None]) -> None:
+        self.node = node
+        self.topic = topic
+        self.callback = callback
+        self.last_log_s = -math.inf  # time.monotonic() of the last log line
+        self.unlogged = 0  # messages dropped since the last log line
+
+    def __call__(self, message: Any) -> None:
+        try:
+            self.callback(message)
+        except MessageError as error:
+            # wall time, not the node clock: the log is what a flood must not swamp, also under sim time
+            now_s = time.monotonic()
+            if now_s - self.last_log_s < DROP_LOG_PERIOD_S:
+                self.unlogged += 1
+                return
+            more = f" ({self.unlogged} more dropped since the last report)" if self.unlogged else ""
+            self.node.get_logger().error(
+                f"dropped a message on {self.node.resolve_topic_name(self.topic)}: {error}{more}"
+            )
+            self.last_log_s, self.unlogged = now_s, 0
 
 
 @dataclass(frozen=True)

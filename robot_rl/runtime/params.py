@@ -15,13 +15,18 @@ import enum
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
+from typing import Generic, TypeVar, Union
 
 import yaml
 
 from robot_rl.errors import ParameterError, ParameterTypeError
 
 ParameterValue = Union[bool, int, float, str, list[bool], list[int], list[float], list[str]]
+V = TypeVar("V")
+
+# Name prefix of the params files that ros2 launch (launch_ros) and robot-rl launch generate from one
+# node's ``param: {name, value}`` entries: every section of such a file is addressed to that node.
+LAUNCH_PARAMS_PREFIX = "launch_params_"
 
 
 class ParameterType(enum.Enum):
@@ -159,23 +164,45 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("^" + "".join(parts) + "$")
 
 
+def pattern_matches(pattern: str, fully_qualified_name: str) -> bool:
+    """Return True if a node pattern (``/**``, ``/ns/*``, ``/talker``) matches a node's fully qualified name."""
+    return _pattern_regex(pattern).match(fully_qualified_name) is not None
+
+
+def names_one_node(pattern: str) -> bool:
+    """Return True if a node pattern spells the node's name out: ``safety``, ``/ns/safety``, ``/**/safety``.
+
+    Patterns whose last part is a wildcard (``/**``, ``/ns/*``) address every node they match.
+    """
+    return "*" not in pattern.rstrip("/").rsplit("/", 1)[-1]
+
+
 @dataclass
-class ParameterOverrides:
+class ParameterOverrides(Generic[V]):
     """The ordered table ``node pattern -> {name: value}`` that rcl builds from a command line."""
 
-    table: dict[str, dict[str, ParameterValue]] = field(default_factory=dict)  # pattern -> params
+    table: dict[str, dict[str, V]] = field(default_factory=dict)  # pattern -> params
 
-    def add(self, pattern: str, params: dict[str, ParameterValue]) -> None:
+    def add(self, pattern: str, params: dict[str, V]) -> None:
         """Merge ``params`` into ``pattern``; a new pattern goes to the end of the table."""
         self.table.setdefault(pattern, {}).update(params)
 
-    def for_node(self, fully_qualified_name: str) -> dict[str, ParameterValue]:
+    def for_node(self, fully_qualified_name: str) -> dict[str, V]:
         """Return the overrides that apply to one node, later patterns winning."""
-        result: dict[str, ParameterValue] = {}
+        result: dict[str, V] = {}
         for pattern, params in self.table.items():
-            if _pattern_regex(pattern).match(fully_qualified_name):
+            if pattern_matches(pattern, fully_qualified_name):
                 result.update(params)
         return result
+
+
+@dataclass(frozen=True)
+class ParameterOverride:
+    """A value set for one parameter of one node, where it came from, and whether it was meant for the node."""
+
+    value: ParameterValue  # the value that wins (rcl's precedence)
+    source: str  # where that value came from, for messages: "-p rate_hz:=...", "params file config/x.yaml"
+    addressed: bool  # True if a source names this node (see robot_rl.runtime.ros_args.node_parameter_overrides)
 
 
 @dataclass

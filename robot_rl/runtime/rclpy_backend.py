@@ -31,9 +31,16 @@ from rclpy.signals import SignalHandlerOptions
 
 from robot_rl.errors import InvalidNameError, ParameterError, ParameterTypeError, RosArgsError
 from robot_rl.runtime.node import Context, Logger, Node, NodeImpl
-from robot_rl.runtime.params import Parameter, ParameterType, ParameterValue, load_params_file, parameter_type_of
+from robot_rl.runtime.params import (
+    Parameter,
+    ParameterOverride,
+    ParameterType,
+    ParameterValue,
+    load_params_file,
+    parameter_type_of,
+)
 from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from robot_rl.runtime.ros_args import ParamsFileRule, parse_ros_args
+from robot_rl.runtime.ros_args import ParamsFileRule, node_parameter_overrides, parse_ros_args
 
 
 def check_ros_args(args: list[str]) -> None:
@@ -85,6 +92,10 @@ class RclpyNodeImpl(NodeImpl):
             )
         except (InvalidNodeNameException, InvalidNamespaceException) as error:
             raise InvalidNameError(str(error).splitlines()[0]) from None
+        # rcl applies the overrides itself and ignores undeclared ones; robot_rl's table says which were set
+        self.overrides = node_parameter_overrides(
+            parse_ros_args(cli_args).parameter_sources, self.node.get_fully_qualified_name(), parameter_overrides
+        )
         # name -> (type, description, read_only) of each parameter declared through robot_rl
         self.declared: dict[str, tuple[ParameterType, str, bool]] = {}
         context.executor.add_node(self.node)
@@ -153,6 +164,12 @@ class RclpyNodeImpl(NodeImpl):
             raise ParameterError(
                 f"{self.node.get_fully_qualified_name()}: parameter {name!r} is not declared"
             ) from None
+
+    def declared_parameter_names(self) -> list[str]:
+        return list(self.node.list_parameters([], 0).names)
+
+    def parameter_overrides(self) -> dict[str, ParameterOverride]:
+        return self.overrides
 
     def get_logger(self) -> Logger:
         return self.node.get_logger()

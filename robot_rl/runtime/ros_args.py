@@ -15,7 +15,16 @@ from pathlib import Path
 
 from robot_rl.errors import InvalidNameError, RosArgsError
 from robot_rl.runtime.names import RemapRule, validate_namespace, validate_node_name
-from robot_rl.runtime.params import ParameterValue, parse_parameter_value
+from robot_rl.runtime.params import (
+    LAUNCH_PARAMS_PREFIX,
+    ParameterOverride,
+    ParameterOverrides,
+    ParameterValue,
+    load_params_file,
+    names_one_node,
+    parse_parameter_value,
+    pattern_matches,
+)
 
 LOG_LEVELS = ("debug", "info", "warn", "error", "fatal")
 
@@ -133,3 +142,44 @@ def parse_ros_args(argv: list[str]) -> RosArgs:
         else:
             _parse_log_level(value, parsed)
     return parsed
+
+
+def node_parameter_overrides(
+    sources: list[ParamRule | ParamsFileRule],
+    fully_qualified_name: str,
+    constructor_overrides: dict[str, ParameterValue],
+) -> dict[str, ParameterOverride]:
+    """Return the overrides that apply to one node, by name, with rcl's precedence (:mod:`robot_rl.runtime.params`).
+
+    An override is *addressed* to the node (a node with ``strict_parameters`` refuses one it does not
+    declare) when any of its sources means this node: a ``-p`` rule of the node's own command line,
+    with or without a node prefix (ros2 run, robot-rl node and a launch file's ``ros_args`` give it to
+    this node alone); a ``parameter_overrides`` entry; a params-file section whose key spells the node's
+    name out (``safety``, ``/ns/safety``, ``/**/safety``); or any section of a params file that a launch
+    generated from the node's ``param: {name, value}`` entries (``launch_params_*``). A wildcard section
+    (``/**``, ``/ns/*``) of any other params file is not addressed: such files are shared by the nodes of
+    a launch, and their wildcard names may be meant for other nodes.
+
+    Raises:
+        ParameterError: If a params file is missing or malformed.
+    """
+    table: ParameterOverrides[tuple[ParameterValue, str]] = ParameterOverrides()
+    addressed: set[str] = set()
+    for source in sources:
+        if isinstance(source, ParamRule):
+            sections = {"/**" if source.node is None else "/" + source.node: {source.name: source.value}}
+            where, own = f"-p {source.name}:=...", True
+        else:
+            sections = load_params_file(source.path)
+            where, own = f"params file {source.path}", source.path.name.startswith(LAUNCH_PARAMS_PREFIX)
+        for pattern, params in sections.items():
+            table.add(pattern, {name: (value, where) for name, value in params.items()})
+            if (own or names_one_node(pattern)) and pattern_matches(pattern, fully_qualified_name):
+                addressed.update(params)
+    resolved = {
+        name: ParameterOverride(value, where, name in addressed)
+        for name, (value, where) in table.for_node(fully_qualified_name).items()
+    }
+    for name, value in constructor_overrides.items():
+        resolved[name] = ParameterOverride(value, "parameter_overrides", True)
+    return resolved

@@ -5,22 +5,29 @@ returns the action it actually allows, plus every reason it changed it. Checks, 
 order (a later check never undoes an earlier hold):
 
 1. e-stop latched -> hold;
-2. watchdog: no fresh command or no fresh joint state within ``timeout_s`` -> hold (an
-   unknown or NaN age is not fresh);
+2. watchdog: no fresh command, joint state or end-effector pose -> hold. An age is fresh when it
+   is known, finite and in ``[0, timeout_s]``: unknown (never received), NaN and negative ages
+   (a clock that jumped back) are stale. :func:`input_age_s` turns an arrival time and a
+   ``header.stamp`` into that age;
 3. a non-finite value in the command -> hold;
 4. per-axis clamp (normalized units);
 5. residual bound: without a human intervening, the applied command stays within
    ``residual_scale`` of the base action on every axis (where the base lies beyond the
    per-axis clamp, the clamp wins: the command goes as close to the base as the clamp allows);
 6. end-effector linear / angular speed limits (scale the motion down);
-7. acceleration limits (a rate limiter on the change of commanded velocity);
+7. acceleration limits: a rate limiter on the change of commanded velocity over the real time
+   (``now_s``) since the velocity in force was commanded. Commands faster than the control
+   period get a proportionally smaller change; several outputs at one instant are all limited
+   against the velocity in force before that instant (the last one wins downstream), so a burst
+   cannot add up. The time counted is at most one control period;
 8. workspace box: the predicted next end-effector position stays inside the box (a
    non-finite end-effector position -> hold);
 9. joint-limit margins: a joint inside its margin and moving toward its limit, on or past
    its limit, with a non-finite position or velocity, or missing from the joint state (every joint
    of ``joint_limits_rad`` must be there: another robot's joint names never skip the check) -> hold.
 
-"Hold" means zero motion with the gripper command unchanged. Actions are the
+"Hold" means zero motion with the gripper command unchanged (the gripper applied last; open
+before any command). Actions are the
 normalized end-effector deltas of ``robot_rl.action_space``; ``action_scale`` turns them
 into metres / radians per control step.
 """
@@ -86,7 +93,8 @@ class SafetyConfig:
     workspace_max_m: tuple[float, float, float] = (0.9, 0.35, 0.4)  # end-effector box upper corner, base_link, m
     joint_limits_rad: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PANDA_JOINT_LIMITS_RAD))
     joint_margin_rad: float = 0.05  # hold when a joint is this close to a limit and moving toward it, rad
-    timeout_s: float = 0.1  # watchdog: command and joint state must be younger than this, s
+    timeout_s: float = 0.1  # watchdog: command, joint state and end-effector pose must be younger than this, s
+    max_clock_skew_s: float = 0.05  # a header.stamp up to this far ahead of our clock still counts as fresh, s
 
     def __post_init__(self) -> None:
         if np.any(_vector("action_scale", self.action_scale, 6) <= 0):
@@ -110,6 +118,10 @@ class SafetyConfig:
                 raise SafetyError(f"SafetyConfig.{name} must be a positive number, got {value!r}")
         if not (isinstance(self.residual_scale, (int, float)) and 0 <= self.residual_scale <= 2):
             raise SafetyError(f"SafetyConfig.residual_scale must lie in [0, 2], got {self.residual_scale!r}")
+        if not (isinstance(self.max_clock_skew_s, (int, float)) and 0 <= self.max_clock_skew_s < np.inf):
+            raise SafetyError(
+                f"SafetyConfig.max_clock_skew_s must be a finite number >= 0, got {self.max_clock_skew_s!r}"
+            )
         if not (isinstance(self.joint_margin_rad, (int, float)) and 0 <= self.joint_margin_rad < np.inf):
             raise SafetyError(
                 f"SafetyConfig.joint_margin_rad must be a finite number >= 0, got {self.joint_margin_rad!r}"
@@ -129,7 +141,8 @@ class RobotState:
     joint_names: list[str]  # names of ``joint_positions_rad``
     joint_positions_rad: np.ndarray  # joint positions, rad (or m for fingers)
     joint_velocities_rad_s: np.ndarray  # joint velocities (may be empty)
-    joint_state_age_s: float | None  # seconds since the last joint state; None if never received
+    joint_state_age_s: float | None  # age of the joint state (:func:`input_age_s`), s; None if never received
+    ee_pose_age_s: float | None  # age of the end-effector pose (:func:`input_age_s`), s; None if never received
 
 
 @dataclass
@@ -146,6 +159,33 @@ AXES = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 _AT_REST_RAD_S = 1e-3  # joint speeds below this count as at rest
 
 
+def input_age_s(now_s: float, arrival_s: float | None, stamp_s: float, max_clock_skew_s: float) -> float | None:
+    """The age of an input for the watchdog, s: the older of its arrival time and its ``header.stamp``.
+
+    The stamp says when the data was measured, the arrival when it reached the gate, so transport
+    delay counts against ``timeout_s``. A stamp more than ``max_clock_skew_s`` ahead of ``now_s``
+    (a clock that jumped back, a replayed bag, a publisher with another clock), an arrival after
+    ``now_s`` (our own clock jumped back) or a NaN time give ``-inf``: stale.
+
+    Args:
+        now_s: The gate's clock now, s.
+        arrival_s: When the message arrived on the gate's clock, s; None if none arrived.
+        stamp_s: The message's ``header.stamp``, s.
+        max_clock_skew_s: How far ahead of ``now_s`` a stamp may be, s.
+    """
+    if arrival_s is None:
+        return None
+    arrival_age, stamp_age = now_s - arrival_s, now_s - stamp_s
+    if not (arrival_age >= 0.0 and stamp_age >= -max_clock_skew_s):  # also False for NaN
+        return -np.inf
+    return max(arrival_age, stamp_age)
+
+
+def _fresh(age_s: float | None, timeout_s: float) -> bool:
+    # "0 <= age <= timeout" is False for NaN, and a negative age means the clock jumped back
+    return age_s is not None and 0.0 <= age_s <= timeout_s
+
+
 class SafetyFilter:
     """Stateful filter: it remembers the e-stop latch, the last velocity and the last gripper command."""
 
@@ -153,6 +193,10 @@ class SafetyFilter:
         self.config = config
         self._scale = np.asarray(config.action_scale, dtype=np.float64)
         self._last_velocity = np.zeros(6)  # last applied end-effector velocity (m/s, rad/s)
+        self._last_time_s: float | None = None  # when it was applied (None: unknown or never)
+        # the velocity in force before the current instant and since when: what the rate limiter limits against
+        self._reference: tuple[np.ndarray, float | None] = (np.zeros(6), None)
+        self._now_s: float | None = None  # the time of the current call
         self._gripper = -float(config.max_action[-1])  # last applied gripper command (open, within the clamp)
         self.estop_latched = False
         self.estop_input = False
@@ -180,9 +224,34 @@ class SafetyFilter:
         action[-1] = self._gripper
         return action
 
+    def _start(self, now_s: float | None) -> None:
+        # a new instant: the velocity applied last has been in force since it was applied; at the same instant
+        # as the previous output, that output is superseded, so keep limiting against what was in force before it
+        if now_s is None or self._last_time_s is None or now_s != self._last_time_s:
+            self._reference = (self._last_velocity, self._last_time_s)
+        self._now_s = now_s
+
+    def _rate_window_s(self) -> float:
+        """The time the acceleration limits may use: since the reference velocity, at most one period, >= 0."""
+        period = self.config.control_period_s
+        since = self._reference[1]
+        if self._now_s is None or since is None:
+            return period
+        elapsed = self._now_s - since
+        return min(elapsed, period) if elapsed > 0 else 0.0  # NaN or a clock that ran back: no change
+
+    def _applied(self, velocity: np.ndarray) -> None:
+        self._last_velocity = velocity
+        self._last_time_s = self._now_s
+
     def _held(self, reason: str) -> SafetyResult:
-        self._last_velocity = np.zeros(6)
+        self._applied(np.zeros(6))
         return SafetyResult(self.hold(), [reason], held=True)
+
+    def hold_for(self, reason: str, now_s: float | None = None) -> SafetyResult:
+        """A hold decided outside the filter (e.g. the node saw its clock jump back), at ``now_s``, s."""
+        self._start(now_s)
+        return self._held(reason)
 
     def apply(
         self,
@@ -191,24 +260,31 @@ class SafetyFilter:
         state: RobotState,
         base_action: np.ndarray | None = None,
         intervening: bool = False,
+        now_s: float | None = None,
     ) -> SafetyResult:
         """Return the action allowed for this tick.
 
         Args:
             command: The requested (7,) normalized action, or None if none was received.
-            command_age_s: Seconds since the command was received (None if never).
-            state: The robot's end-effector position and joint state.
+            command_age_s: Age of the command (:func:`input_age_s`), s; None if never received.
+            state: The robot's end-effector position and joint state, with their ages.
             base_action: The frozen base policy's action, for the residual bound (None: no bound).
             intervening: True while a human drives; the residual bound does not apply then.
+            now_s: The gate's clock, s, for the acceleration limits. None: every call is one control
+                period after the previous one. Time that ran back or NaN allows no change of velocity;
+                more than one control period counts as one (after a longer gap the robot may already
+                have stopped, so the velocity ramps up again no faster than from rest).
         """
         config = self.config
+        self._start(now_s)
         if self.estop_latched:
             return self._held("e-stop latched")
-        # "not age <= timeout": a NaN age is not fresh
-        if command is None or command_age_s is None or not command_age_s <= config.timeout_s:
+        if command is None or not _fresh(command_age_s, config.timeout_s):
             return self._held("watchdog: no fresh command")
-        if state.joint_state_age_s is None or not state.joint_state_age_s <= config.timeout_s:
+        if not _fresh(state.joint_state_age_s, config.timeout_s):
             return self._held("watchdog: no fresh joint state")
+        if state.ee_position_m is None or not _fresh(state.ee_pose_age_s, config.timeout_s):
+            return self._held("watchdog: no fresh end-effector pose")
         requested = np.asarray(command, dtype=np.float64)
         if requested.shape != (ACTION_DIM,) or not np.all(np.isfinite(requested)):
             return self._held("non-finite or malformed command")
@@ -239,19 +315,17 @@ class SafetyFilter:
         velocity, limited = self._limit_acceleration(velocity)
         if limited:
             reasons.append("acceleration limit")
-        if state.ee_position_m is not None:
-            if not np.all(np.isfinite(state.ee_position_m)):
-                return self._held("non-finite end-effector position")
-            velocity, limited = self._keep_in_workspace(velocity, state.ee_position_m)
-            if limited:
-                reasons.append("workspace box")
+        if not np.all(np.isfinite(state.ee_position_m)):
+            return self._held("non-finite end-effector position")
+        velocity, limited = self._keep_in_workspace(velocity, state.ee_position_m)
+        if limited:
+            reasons.append("workspace box")
         joint = self._joint_near_limit(state)
         if joint is not None:
-            self._gripper = float(action[-1])  # the gripper may still open or close
             return self._held(f"joint limit margin: {joint}")
         action[:6] = velocity * config.control_period_s / self._scale
         action = np.clip(action, -1.0, 1.0)
-        self._last_velocity = velocity
+        self._applied(velocity)
         self._gripper = float(action[-1])
         changed = {axis: float(requested[i]) for i, axis in enumerate(AXES) if not np.isclose(requested[i], action[i])}
         return SafetyResult(action, reasons, held=False, clipped=changed)
@@ -269,13 +343,13 @@ class SafetyFilter:
     def _limit_acceleration(self, velocity: np.ndarray) -> tuple[np.ndarray, bool]:
         velocity = velocity.copy()
         limited = False
-        period = self.config.control_period_s
+        reference, window = self._reference[0], self._rate_window_s()
         limits = ((slice(0, 3), self.config.max_lin_acc_mps2), (slice(3, 6), self.config.max_ang_acc_radps2))
         for part, maximum in limits:
-            change = velocity[part] - self._last_velocity[part]
+            change = velocity[part] - reference[part]
             size = np.linalg.norm(change)
-            if size > maximum * period:
-                velocity[part] = self._last_velocity[part] + change * (maximum * period / size)
+            if size > maximum * window:
+                velocity[part] = reference[part] + change * (maximum * window / size)
                 limited = True
         return velocity, limited
 

@@ -7,9 +7,15 @@ drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` 
 (std_msgs/Empty: releases the latch once the e-stop input is false).
 
 Every command is filtered by :class:`SafetyFilter` and published at once on
-``/robot_rl/safe_command``. A watchdog timer at the control period publishes a hold when no
-fresh command arrived within ``timeout_s``, so the robot never keeps executing an old command.
-Each applied action and every reason it differs from the request go to ``/diagnostics``.
+``/robot_rl/safe_command``; the acceleration limits use the real time since the previous output.
+A watchdog timer at the control period publishes a hold when no fresh command arrived within
+``timeout_s``, so the robot never keeps executing an old command. Every input with a watchdog
+(command, joint state, end-effector pose) is fresh only while both its arrival and its
+``header.stamp`` are younger than ``timeout_s`` (:func:`input_age_s`). A malformed message, or a
+pose in another frame than ``base_link``, is dropped with a diagnostic and refreshes nothing. When
+the node's clock jumps back (sim time reset, bag replay), every input is forgotten and the gate
+holds until fresh ones arrive. Each applied action and every reason it differs from the request
+go to ``/diagnostics``.
 The workspace box comes from the calibration file ``workspace_file``; without it the node
 does not start.
 """
@@ -25,13 +31,26 @@ from robot_rl.calibration.files import load_workspace_limits
 from robot_rl.errors import CalibrationError, MessageError, SafetyError
 from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
 from robot_rl.runtime.msg_numpy import joint_state_to_numpy
-from robot_rl.safety.filter import ROBOT_JOINT_LIMITS_RAD, RobotState, SafetyConfig, SafetyFilter, SafetyResult
+from robot_rl.safety.filter import (
+    ROBOT_JOINT_LIMITS_RAD,
+    RobotState,
+    SafetyConfig,
+    SafetyFilter,
+    SafetyResult,
+    input_age_s,
+)
 
 NS_PER_S = 1e9
 
 
+def _stamp_ns(header: Any) -> int:
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
+
+
 class SafetyNode(Node):
     """Thin ROS wrapper around :class:`SafetyFilter`."""
+
+    strict_parameters = True  # a misspelled limit (max_lin_vel) must not run the gate on its default
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("safety", **kwargs)
@@ -61,16 +80,22 @@ class SafetyNode(Node):
             workspace_max_m=tuple(float(v) for v in workspace.max_m),
             joint_limits_rad=dict(ROBOT_JOINT_LIMITS_RAD[robot_model]),
             joint_margin_rad=param("joint_margin_rad", defaults.joint_margin_rad, "joint-limit margin, rad").value,
-            timeout_s=param("timeout_s", defaults.timeout_s, "max age of command and joint state, s").value,
+            timeout_s=param("timeout_s", defaults.timeout_s, "max age of command, joint state and ee pose, s").value,
+            max_clock_skew_s=param(
+                "max_clock_skew_s", defaults.max_clock_skew_s, "how far a header.stamp may be ahead of our clock, s"
+            ).value,
         )
         self.filter = SafetyFilter(config)
         self.command: np.ndarray | None = None
-        self.command_time_ns: int | None = None
         self.base_action: np.ndarray | None = None
         self.intervening = False
         self.ee_position: np.ndarray | None = None
         self.joints: tuple[list[str], np.ndarray, np.ndarray] = ([], np.zeros(0), np.zeros(0))
-        self.joint_time_ns: int | None = None
+        # (arrival, header.stamp) of the last accepted message of each watched input, ns on our clock
+        self.command_times: tuple[int, int] | None = None
+        self.joint_times: tuple[int, int] | None = None
+        self.ee_pose_times: tuple[int, int] | None = None
+        self.last_now_ns: int | None = None  # the latest clock reading, to see the clock jump back
         self.last_result: SafetyResult | None = None
         self.published = 0
         self.safe_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
@@ -85,21 +110,38 @@ class SafetyNode(Node):
         self.create_timer(config.control_period_s, self.watchdog)
 
     def _now_ns(self) -> int:
-        return self.get_clock().now().nanoseconds
+        """The clock now; a jump back forgets every input (they were measured on the old time line) and holds."""
+        now = self.get_clock().now().nanoseconds
+        if self.last_now_ns is not None and now < self.last_now_ns:
+            jump_s = (self.last_now_ns - now) / NS_PER_S
+            self.command = None
+            self.command_times = self.joint_times = self.ee_pose_times = None
+            self.last_now_ns = now
+            reason = f"clock jumped back by {jump_s:.3f} s: holding until fresh inputs arrive"
+            result = self.filter.hold_for(reason, now / NS_PER_S)
+            self._publish(result, now)
+        self.last_now_ns = now
+        return now
 
-    def _age_s(self, stamp_ns: int | None) -> float | None:
-        return None if stamp_ns is None else (self._now_ns() - stamp_ns) / NS_PER_S
+    def _age_s(self, times: tuple[int, int] | None, now_ns: int) -> float | None:
+        if times is None:
+            return None
+        arrival_ns, stamp_ns = times
+        return input_age_s(
+            now_ns / NS_PER_S, arrival_ns / NS_PER_S, stamp_ns / NS_PER_S, self.filter.config.max_clock_skew_s
+        )
 
     # -- inputs ----------------------------------------------------------------------
 
     def on_command(self, trajectory: Any) -> None:
         """Filter and publish a requested action at once."""
+        now = self._now_ns()
         try:
             self.command = _first_action(trajectory, "/robot_rl/command")
         except MessageError as error:
             self.command = None  # a malformed command never stays current
             self.report(diagnostics.ERROR, f"rejected command: {error}")
-        self.command_time_ns = self._now_ns()
+        self.command_times = (now, _stamp_ns(trajectory.header))
         self.publish_safe()
 
     def on_base_action(self, trajectory: Any) -> None:
@@ -115,18 +157,27 @@ class SafetyNode(Node):
         self.intervening = bool(flag.data)
 
     def on_joint_states(self, joint_state: Any) -> None:
-        """Keep the latest joint state and when it arrived."""
-        names, positions, velocities, _ = joint_state_to_numpy(joint_state)
+        """Keep the latest joint state and when it arrived; a malformed one is dropped (the watchdog then holds)."""
+        now = self._now_ns()
+        try:
+            names, positions, velocities, _ = joint_state_to_numpy(joint_state)
+        except MessageError as error:
+            self.report(diagnostics.ERROR, f"dropped /joint_states: {error}")
+            return
         self.joints = (names, positions, velocities)
-        self.joint_time_ns = self._now_ns()
+        self.joint_times = (now, _stamp_ns(joint_state.header))
 
     def on_ee_pose(self, pose_stamped: Any) -> None:
-        """Keep the end-effector position (base_link) for the workspace box."""
-        if pose_stamped.header.frame_id not in ("base_link", ""):
-            self.report(diagnostics.ERROR, f"ee_pose in frame {pose_stamped.header.frame_id!r}, expected base_link")
+        """Keep the end-effector position for the workspace box; a pose in another frame is dropped."""
+        now = self._now_ns()
+        if pose_stamped.header.frame_id != "base_link":
+            self.report(
+                diagnostics.ERROR, f"dropped ee_pose in frame {pose_stamped.header.frame_id!r}, expected 'base_link'"
+            )
             return
         p = pose_stamped.pose.position
-        self.ee_position = np.array([p.x, p.y, p.z])
+        self.ee_position = np.array([p.x, p.y, p.z], dtype=np.float64)  # non-finite values hold in the filter
+        self.ee_pose_times = (now, _stamp_ns(pose_stamped.header))
 
     def on_estop(self, flag: Any) -> None:
         """Feed the e-stop input; true latches it and holds immediately."""
@@ -143,30 +194,38 @@ class SafetyNode(Node):
 
     def watchdog(self) -> None:
         """Publish a hold when the last command is too old (the filter decides; a fresh one is not repeated)."""
-        age = self._age_s(self.command_time_ns)
-        if age is None or age > self.filter.config.timeout_s:
+        now = self._now_ns()
+        age = self._age_s(self.command_times, now)
+        if age is None or not 0.0 <= age <= self.filter.config.timeout_s:
             self.publish_safe()
 
     # -- output ----------------------------------------------------------------------
 
     def publish_safe(self) -> None:
         """Run the filter on the current inputs and publish the applied action."""
+        now = self._now_ns()
         names, positions, velocities = self.joints
         state = RobotState(
             ee_position_m=self.ee_position,
             joint_names=names,
             joint_positions_rad=positions,
             joint_velocities_rad_s=velocities,
-            joint_state_age_s=self._age_s(self.joint_time_ns),
+            joint_state_age_s=self._age_s(self.joint_times, now),
+            ee_pose_age_s=self._age_s(self.ee_pose_times, now),
         )
         result = self.filter.apply(
             self.command,
-            self._age_s(self.command_time_ns),
+            self._age_s(self.command_times, now),
             state,
             base_action=self.base_action,
             intervening=self.intervening,
+            now_s=now / NS_PER_S,
         )
-        header = msg.Header(stamp=self.get_clock().now().to_msg(), frame_id="base_link")
+        self._publish(result, now)
+
+    def _publish(self, result: SafetyResult, now_ns: int) -> None:
+        sec, nanosec = divmod(now_ns, 1_000_000_000)
+        header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
         self.safe_pub.publish(actions_to_trajectory(result.action, self.filter.config.control_period_s, header))
         self.published += 1
         self.last_result = result

@@ -47,8 +47,14 @@ class ExpertNode(Node):
         self.chunk_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
         self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
         self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.inputs.on_ee_pose, 10)
-        self.create_subscription(msg.JointState, "/joint_states", self.inputs.on_joint_states, 10)
+
+        def dropped(error: Exception) -> None:
+            self.report(diagnostics.ERROR, f"dropped input: {error}")
+
+        on_ee_pose = diagnostics.guarded(self.inputs.on_ee_pose, (MessageError,), dropped)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", on_ee_pose, 10)
+        on_joint_states = diagnostics.guarded(self.inputs.on_joint_states, (MessageError,), dropped)
+        self.create_subscription(msg.JointState, "/joint_states", on_joint_states, 10)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
 
@@ -99,11 +105,11 @@ class ExpertInputAssembler:
         self.fingers: np.ndarray | None = None
 
     def on_ee_pose(self, pose_stamped: Any) -> None:
-        """Keep the TCP pose (base_link)."""
+        """Keep the TCP pose (base_link); MessageError if it is not finite."""
         self.ee = _pose_arrays(pose_stamped.pose)
 
     def on_joint_states(self, joint_state: Any) -> None:
-        """Keep the finger joint positions."""
+        """Keep the finger joint positions; MessageError for a malformed JointState."""
         names, positions, _, _ = joint_state_to_numpy(joint_state)
         if all(name in names for name in FINGER_JOINTS):
             self.fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS])
@@ -112,7 +118,7 @@ class ExpertInputAssembler:
         """The expert's input of this tick; None until the TCP pose and finger joints arrived.
 
         Raises:
-            MessageError: When the PoseArray does not hold one pose per task object.
+            MessageError: When the PoseArray does not hold one finite pose per task object.
         """
         if len(poses.poses) != len(self.object_names):
             raise MessageError(f"object_poses has {len(poses.poses)} poses, expected {len(self.object_names)}")
@@ -126,7 +132,10 @@ class ExpertInputAssembler:
 
 def _pose_arrays(pose: Any) -> tuple[np.ndarray, np.ndarray]:
     p, q = pose.position, pose.orientation
-    return np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+    position, orientation = np.array([p.x, p.y, p.z]), np.array([q.x, q.y, q.z, q.w])
+    if not (np.all(np.isfinite(position)) and np.all(np.isfinite(orientation))):  # the expert would act on NaN
+        raise MessageError(f"non-finite pose: position {position.tolist()}, orientation {orientation.tolist()}")
+    return position, orientation
 
 
 main = NodeMain(ExpertNode)

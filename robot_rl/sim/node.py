@@ -12,12 +12,14 @@ it runs in lockstep, as fast as the graph settles) the node:
    ``/robot_rl/reward`` and, on episode start / success / timeout, a JSON event on
    ``/robot_rl/episode``.
 
-Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}``
-received on ``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the
-request names one. A person's episode keys (``"source": "human"``, from the intervention
-node) end the running episode (``success``, ``failure``), restart it with the same seed
-(``rerecord``) or end the session (``stop``). The camera calibration is written to ``calibration_dir`` at start
-(camera_info YAML + hand-eye YAML), so perception reads it the same way on sim and real.
+Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}`` received on
+``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the request names one. A
+request's ``"mode"`` (e.g. ``"train"``, ``"eval"``) is echoed in the episode's start event, so the
+residual and the learner know how to treat the episode. A person's episode keys (``"source":
+"human"``, from the intervention node) end the running episode (``success``, ``failure``), restart
+it with the same seed (``rerecord``) or end the session (``stop``). The camera calibration is
+written to ``calibration_dir`` at start (camera_info YAML + hand-eye YAML), so perception reads it
+the same way on sim and real.
 """
 
 from __future__ import annotations
@@ -115,6 +117,7 @@ class SimNode(Node):
         self.episode = -1  # index of the running episode
         self.running = False
         self.pending_reset_seed: int | None = None
+        self.pending_reset_mode: str | None = None  # a reset request's "mode" (train, eval), echoed in its start event
         self.episode_seed = self.seed  # seed of the running episode
         self.command: np.ndarray | None = None
         self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
@@ -218,10 +221,11 @@ class SimNode(Node):
         if kind != "reset":
             return
         seed = payload.get("seed", self.seed + self.episode + 1)
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            self.report(diagnostics.WARN, f"ignored reset with bad seed {seed!r}")
+        mode = payload.get("mode")
+        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or not isinstance(mode, (str, type(None))):
+            self.report(diagnostics.WARN, f"ignored reset with bad seed {seed!r} or mode {mode!r}")
             return
-        self.pending_reset_seed = seed
+        self.pending_reset_seed, self.pending_reset_mode = seed, mode
 
     # -- the control tick ------------------------------------------------------------
 
@@ -259,7 +263,8 @@ class SimNode(Node):
 
     def _start_episode(self) -> None:
         seed = self.pending_reset_seed if self.pending_reset_seed is not None else self.seed + self.episode + 1
-        self.pending_reset_seed = None
+        mode = self.pending_reset_mode
+        self.pending_reset_seed = self.pending_reset_mode = None
         self.episode_seed = seed
         self.episode += 1
         self.steps = 0
@@ -267,7 +272,7 @@ class SimNode(Node):
         self.gripper = -1.0
         observation = self.adapter.reset(seed=seed)
         self.running = True
-        self._event("start", seed=seed)
+        self._event("start", seed=seed, **({"mode": mode} if mode is not None else {}))
         self._publish(observation)
 
     def _event(self, kind: str, **fields: Any) -> None:

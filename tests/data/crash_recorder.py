@@ -5,9 +5,11 @@ Usage: ``python crash_recorder.py ROOT EPISODES MODE`` with MODE one of
 - ``mid_episode``: save EPISODES episodes, start one more, add frames, print ``MID`` and wait to be killed
   by the test (``os.kill(pid, SIGKILL)``);
 - ``in_save``: save EPISODES episodes, then SIGKILL itself inside LeRobot's ``save_episode`` of the next
-  one (after info.json counts it, before its files are complete);
+  one (after the staged info.json counts it, before its files are complete);
 - ``before_meta_close``: the same, but after the next episode's data file is complete and before its
-  ``meta/episodes`` file is.
+  ``meta/episodes`` file is;
+- ``rename_N``: the same, but after the N-th rename that publishes the next episode into the dataset
+  (1: its data file, 2: its ``meta/episodes`` file, 3: ``meta/stats.json``; the 4th, info.json, commits it).
 
 Frame values encode where they come from: every float of frame ``s`` of episode ``e`` is ``100 e + s``.
 """
@@ -23,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.data.recorder import EpisodeRecorder, RecorderConfig, StepInfo
+from robot_rl.data.recorder import STAGING_DIR, EpisodeRecorder, RecorderConfig, StepInfo
 from robot_rl.policies.features import ObservationFrame
 
 NUM_SLOTS = 2
@@ -56,6 +58,22 @@ def _die() -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
+def _die_after_renames(root: Path, renames: int) -> None:
+    """SIGKILL right after the ``renames``-th ``os.replace`` into the dataset (not into LeRobot's staging copy)."""
+    replace = os.replace
+    done: list[str] = []
+
+    def replace_then_maybe_die(source: Any, target: Any) -> None:
+        replace(source, target)
+        relative = Path(target).resolve().relative_to(root.resolve())
+        if STAGING_DIR not in relative.parts:
+            done.append(str(relative))
+            if len(done) == renames:
+                _die()
+
+    os.replace = replace_then_maybe_die  # type: ignore[assignment]
+
+
 def main(root: Path, episodes: int, mode: str) -> None:
     """Record, report each saved episode on stdout, then die as ``mode`` says."""
     recorder = EpisodeRecorder(RecorderConfig(root=root, task="Lift", num_slots=NUM_SLOTS))
@@ -74,6 +92,8 @@ def main(root: Path, episodes: int, mode: str) -> None:
     elif mode == "before_meta_close":
         meta: Any = recorder.dataset.meta
         meta._close_writer = _die
+    elif mode.startswith("rename_"):
+        _die_after_renames(root, int(mode.removeprefix("rename_")))
     else:
         raise SystemExit(f"unknown mode {mode}")
     recorder.success()

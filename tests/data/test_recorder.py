@@ -16,11 +16,13 @@ from robot_rl.data.recorder import (
     RESIDUAL_KEY,
     REWARD_KEY,
     SAFETY_CLIPPED_KEY,
+    STAGING_DIR,
     SUCCESS_KEY,
     TRUNCATED_KEY,
     EpisodeRecorder,
     RecorderConfig,
     StepInfo,
+    check_dataset,
     recover_dataset,
     step_labels,
 )
@@ -224,13 +226,12 @@ def test_every_saved_episode_is_complete_on_disk_before_close(tmp_path: Path) ->
     dataset = _load(root)  # loads while the recorder still runs
     assert dataset.num_frames == 9
     assert [float(dataset[i][STATE_KEY][0]) for i in range(9)] == [0, 1, 10, 11, 12, 20, 21, 22, 23]
-    report = recover_dataset(root)  # nothing to repair
-    assert not report.changed
-    assert (report.episodes, report.frames) == (3, 9)
+    check_dataset(root)  # consistent while recording: nothing to repair
     assert recorder.rerecord()  # the episode in progress is dropped
     _record(recorder, 2, success=True, offset=40)  # recording goes on into new files
     recorder.close()
     assert _load(root).num_frames == 11
+    assert not (root / STAGING_DIR).exists()  # LeRobot's working copy is gone with the session
 
 
 def test_recover_dataset_drops_a_half_written_episode(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from robot_rl.action_space import actions_to_trajectory
 from robot_rl.data.recorder import (
     BASE_ACTION_KEY,
     DONE_KEY,
@@ -22,8 +23,9 @@ from robot_rl.errors import DatasetError
 from robot_rl.policies.features import ACTION_KEY, STATE_KEY
 from robot_rl.runtime import msg
 from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import numpy_to_pointcloud2
 from robot_rl.torch_env import prepare_torchvision
-from tests.data.recorder_harness import make_graph
+from tests.data.recorder_harness import NUM_SLOTS, PERIOD_S, make_graph
 
 
 def _load(root: Path) -> Any:
@@ -153,6 +155,33 @@ def test_malformed_inputs_are_reported_not_fatal(tmp_path: Path) -> None:
     assert any("ignored malformed episode event" in status.message for status in harness.diagnostics)
     assert recorder.recorder.pending is not None  # the frame was still recorded (without a base action)
     np.testing.assert_array_equal(recorder.recorder.pending[BASE_ACTION_KEY], np.zeros(7))
+    recorder.destroy_node()
+
+
+def test_a_cloud_that_is_not_a_slot_message_is_dropped(tmp_path: Path) -> None:
+    recorder, harness = make_graph(tmp_path / "d")
+    harness.event("start")
+    harness.tick(0, _action(0.1))
+    harness.slots.publish(numpy_to_pointcloud2(np.zeros(NUM_SLOTS, dtype=[("x", np.float32)])))
+    harness.tick(1, _action(0.1))
+    assert any("dropped input: PointCloud2 is not a slot message" in s.message for s in harness.diagnostics)
+    assert float(recorder.recorder.pending[STATE_KEY][0]) == 1  # the next tick is recorded
+    recorder.destroy_node()
+
+
+def test_a_non_finite_observation_is_not_recorded(tmp_path: Path) -> None:
+    recorder, harness = make_graph(tmp_path / "d")
+    harness.event("start")
+    harness.tick(0, _action(0.1))
+    harness.time_ns += int(PERIOD_S * 1e9)  # the next tick, whose ee pose is NaN
+    nan_pose = msg.Pose(position=msg.Point(x=np.nan, y=0.0, z=0.0), orientation=msg.Quaternion(w=1.0))
+    harness.ee.publish(msg.PoseStamped(header=harness.header(), pose=nan_pose))
+    harness.safe.publish(actions_to_trajectory(_action(0.2), PERIOD_S, harness.header()))
+    harness.context.spin_until_quiet()
+    assert [s.message for s in harness.diagnostics][-1] == "non-finite observation; frame not recorded"
+    assert float(recorder.recorder.pending[STATE_KEY][0]) == 0  # tick 0 is still the newest frame
+    harness.tick(2, _action(0.1))
+    assert float(recorder.recorder.pending[STATE_KEY][0]) == 2
     recorder.destroy_node()
 
 

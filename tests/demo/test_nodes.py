@@ -4,6 +4,9 @@ from pathlib import Path
 
 import pytest
 
+from robot_rl.demo.nodes import DemoMonitor
+from robot_rl.runtime import Node, msg
+from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.launch_file import read_launch_file
 from robot_rl.runtime.launcher import build_inproc
 
@@ -27,3 +30,15 @@ def test_demo_graph_runs_in_lockstep(capsys: pytest.CaptureFixture[str]) -> None
 def test_monitor_is_optional() -> None:
     plan = read_launch_file(DEMO, {"with_monitor": "false"})
     assert [spec.executable for spec in plan.nodes] == ["demo_clock"]
+
+
+def test_monitor_drops_a_malformed_joint_state(capsys: pytest.CaptureFixture[str]) -> None:
+    context = InprocContext()
+    monitor = DemoMonitor(context=context)
+    publisher = Node("robot", context=context).create_publisher(msg.JointState, "joint_states", 10)
+    publisher.publish(msg.JointState(name=["a", "b", "c"], position=[0.1]))
+    publisher.publish(msg.JointState(name=["a"], position=[0.3]))
+    context.spin_until_quiet()
+    assert monitor.count == 1
+    assert monitor.peak_rad == pytest.approx(0.3)
+    assert "dropped a message on /joint_states: JointState has 3 names but 1 position values" in capsys.readouterr().err

@@ -141,6 +141,22 @@ def test_simulated_human_needs_a_known_task() -> None:
         _graph("device:=simulated", "task:=Door")
 
 
+def test_simulated_human_drops_a_malformed_robot_state_with_a_diagnostic() -> None:
+    _node, harness = _graph("device:=simulated")
+    statuses: list[str] = []
+    harness.create_subscription(
+        msg.DiagnosticArray, "/diagnostics", lambda m: statuses.extend(s.message for s in m.status), 10
+    )
+    joints = harness.create_publisher(msg.JointState, "/joint_states", 10)
+    ee = harness.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+    joints.publish(msg.JointState(name=[f"panda_joint{i}" for i in range(1, 8)], position=[0.0, 0.1, 0.2]))
+    ee.publish(msg.PoseStamped(pose=msg.Pose(position=msg.Point(x=np.nan), orientation=msg.Quaternion(w=1.0))))
+    harness.tick()
+    assert statuses[0] == "dropped input: JointState has 7 names but 3 position values"
+    assert statuses[1].startswith("dropped input: non-finite pose: position [nan, 0.0, 0.0]")
+    np.testing.assert_allclose(harness.commands, [POLICY])  # the node keeps running the tick
+
+
 def test_unknown_device_and_mode_are_clear_errors() -> None:
     with pytest.raises(InterventionError, match="unknown teleop device 'wiimote'"):
         _graph("device:=wiimote")

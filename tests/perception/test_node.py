@@ -144,3 +144,19 @@ def test_missing_hand_eye_file_skips_frames_when_loaded_lazily(tmp_path: Path) -
     context.spin_until_quiet()
     (message,) = errors(camera)
     assert "nope.yaml" in message
+
+
+def test_malformed_camera_info_is_dropped_and_the_last_good_one_kept(tmp_path: Path) -> None:
+    frame, _ = render(BOXES)
+    context, camera = graph(tmp_path, frame.t_base_camera)
+    camera.send(frame.color, frame.depth_m, frame.k)
+    camera.info.publish(msg.CameraInfo(k=[300.0, 0.0, 160.0, 0.0]))  # 4 values: not a 3x3 K
+    camera.info.publish(msg.CameraInfo())  # all-zero K: an uncalibrated camera
+    header = msg.Header(stamp=msg.Time(sec=2), frame_id="camera_color_optical_frame")
+    camera.color.publish(numpy_to_image(frame.color, "rgb8", header))
+    camera.depth.publish(numpy_to_image(frame.depth_m, "32FC1", header))
+    context.spin_until_quiet()
+    assert len(camera.slots) == 2  # the second frame used the last good K
+    first, second = errors(camera)
+    assert first == "dropped camera_info: camera_info K has 4 values, expected 9"
+    assert second.startswith("dropped camera_info: camera intrinsics must be a finite 3x3 matrix with fx, fy > 0")

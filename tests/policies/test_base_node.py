@@ -159,6 +159,20 @@ def test_non_finite_observation_publishes_nothing(act_checkpoint: Path) -> None:
     assert len(robot.chunks) == 1
 
 
+def test_malformed_slots_are_dropped_and_the_next_tick_acts(act_checkpoint: Path) -> None:
+    context, robot, _ = graph(act_checkpoint)
+    robot.event("start")
+    _, _, cloud = robot.messages(0)
+    cloud.fields[1].name = cloud.fields[0].name  # two fields named slot_id: no point layout fits
+    robot.slots.publish(cloud)
+    context.spin_until_quiet()
+    assert robot.chunks == []
+    (error,) = robot.statuses(ERROR)
+    assert error.startswith("ignored slots: PointCloud2 fields ['slot_id', 'slot_id', 'x'")
+    run(context, robot, range(1, 2))
+    assert len(robot.chunks) == 1
+
+
 def test_inputs_too_far_apart_publish_nothing(act_checkpoint: Path) -> None:
     context, robot, _ = graph(act_checkpoint, "max_input_spread_s:=0.02")
     robot.event("start")

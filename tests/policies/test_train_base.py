@@ -11,6 +11,7 @@ import pytest
 
 from robot_rl.errors import DatasetError, PolicyError
 from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.policies.checkpoint_info import layouts_from_features, read_checkpoint_info
 from robot_rl.policies.features import ACTION_KEY, ENVIRONMENT_STATE_KEY, IMAGE_KEY, STATE_KEY, dataset_features
 from robot_rl.policies.train_base import TrainConfig, TrainResult, train_base
 from robot_rl.torch_env import prepare_torchvision
@@ -85,6 +86,12 @@ def test_act_trains_and_loads_with_lerobot(dataset_dir: Path, tmp_path: Path) ->
     assert record["config"]["policy"] == "act"
     assert record["dataset"] == {"fps": 20, "episodes": 4, "frames": 120}
     assert record["result"]["loss_history"] == [list(entry) for entry in result.loss_history]
+    info = read_checkpoint_info(result.checkpoint_dir)  # what the checkpoint is for, checked at load
+    assert info is not None
+    assert info.tasks == ("lift the cube",)
+    assert info.features == layouts_from_features(dataset_features(num_slots=2))
+    assert set(info.files) == {path.name for path in result.checkpoint_dir.glob("*.safetensors")}
+    info.verify_files(result.checkpoint_dir)
 
     policy = ACTPolicy.from_pretrained(result.checkpoint_dir)
     assert policy.config.pretrained_backbone_weights is None

@@ -10,14 +10,17 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save, save_file
 
 from robot_rl.errors import PolicyError
 from robot_rl.policies.checkpoint_info import file_sha256
 from robot_rl.rl.checkpoint import (
     CONFIG_FILE,
     MODEL_FILE,
+    WEIGHTS_CONFIG_KEY,
     ResidualMetadata,
+    decode_actor_weights,
+    encode_actor_weights,
     load_residual,
     load_training_state,
     save_residual,
@@ -263,3 +266,66 @@ def test_save_refuses_to_replace_a_directory_that_is_not_a_checkpoint(tmp_path: 
     with pytest.raises(PolicyError, match="not a training checkpoint"):
         save_training_state(precious, _learner(), {}, {})
     assert (precious / "demo.parquet").read_text() == "keep me"
+
+
+# -- weights messages (learner -> residual node) -------------------------------------------------------------------
+
+
+def test_weights_blob_round_trip_matches_the_checkpoint_and_never_unpickles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    learner = _trained_learner()
+    metadata = ResidualMetadata(FEATURES, "Stack", BASE_HASH)
+    blob = encode_actor_weights(learner, metadata, version=7)
+    save_residual(tmp_path, learner, metadata)
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("decoding must not unpickle")
+
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    bundle, version = decode_actor_weights(blob, FEATURES, expected_base_hash=BASE_HASH)
+    assert version == 7
+    assert bundle.source is None
+    assert bundle.metadata == metadata
+    obs, base = np.linspace(-1, 1, OBS_DIM), np.full(ACTION_DIM, 0.1)
+    np.testing.assert_array_equal(bundle.act(obs, base)[0], load_residual(tmp_path).act(obs, base)[0])
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (lambda blob: blob[: len(blob) // 2], "truncated or corrupt"),
+        (lambda blob: b"\x04" + blob[1:], "truncated or corrupt"),
+        (lambda blob: b"", "truncated or corrupt"),
+    ],
+)
+def test_a_damaged_weights_blob_is_one_clear_error(damage: Any, message: str) -> None:
+    blob = encode_actor_weights(_trained_learner(), ResidualMetadata(FEATURES, "Stack", BASE_HASH), version=1)
+    with pytest.raises(PolicyError, match=message):
+        decode_actor_weights(damage(blob))
+
+
+def test_a_weights_blob_for_other_features_or_another_base_is_refused() -> None:
+    blob = encode_actor_weights(_trained_learner(), ResidualMetadata(FEATURES, "Stack", BASE_HASH), version=1)
+    with pytest.raises(PolicyError, match="observation feature 3 was trained as 'cube_x'"):
+        decode_actor_weights(blob, (*FEATURES[:3], "other", *FEATURES[4:]))
+    with pytest.raises(PolicyError, match="retrain the residual for this base"):
+        decode_actor_weights(blob, FEATURES, expected_base_hash="cd" * 32)
+
+
+def test_a_weights_blob_with_nan_weights_is_refused() -> None:
+    learner = _trained_learner()
+    tensors = {"obs_mean": learner.normalizer.mean.clone(), "obs_std": learner.normalizer.std.clone()}
+    tensors |= {f"actor.{name}": value.clone() for name, value in learner.actor.state_dict().items()}
+    tensors["actor.head.bias"][0] = float("nan")
+    header = encode_actor_weights(learner, ResidualMetadata(FEATURES, "Stack", BASE_HASH), version=1)
+    config = json.loads(_header_metadata(header)[WEIGHTS_CONFIG_KEY])
+    blob = save(tensors, metadata={WEIGHTS_CONFIG_KEY: json.dumps(config)})
+    with pytest.raises(PolicyError, match=r"tensor actor\.head\.bias holds NaN or Inf"):
+        decode_actor_weights(blob)
+
+
+def _header_metadata(blob: bytes) -> dict[str, str]:
+    length = int.from_bytes(blob[:8], "little")
+    return json.loads(blob[8 : 8 + length])["__metadata__"]

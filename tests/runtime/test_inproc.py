@@ -231,8 +231,14 @@ def test_log_level_from_ros_args(capsys: pytest.CaptureFixture[str]) -> None:
     assert "[probe]: shown" in err
 
 
-def test_unused_overrides_are_warned(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unused_overrides_are_warned_once_at_startup(capsys: pytest.CaptureFixture[str]) -> None:
+    """A node without strict parameters keeps ROS2's behaviour (the override is ignored), with one WARN line."""
     context = InprocContext()
-    Probe(context=context, cli_args=["--ros-args", "-p", "rate_hzz:=1.0"])
+    node = Probe(context=context, cli_args=["--ros-args", "-p", "rate_hzz:=1.0"])
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "[WARN]" in line]
+    assert len(warnings) == 1
+    assert warnings[0].endswith("[probe]: parameters set but never declared by this node: rate_hzz")
+    node.create_timer(1.0, lambda: context.shutdown("ran"))
     context.spin()
-    assert "never declared by this node: rate_hzz" in capsys.readouterr().err
+    assert context.shutdown_reason == "ran"
+    assert "[WARN]" not in capsys.readouterr().err

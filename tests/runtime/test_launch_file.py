@@ -14,7 +14,7 @@ import yaml
 
 from robot_rl.errors import LaunchError
 from robot_rl.runtime.launch_file import parse_launch_arguments, read_launch_file, resolve_launch_path
-from robot_rl.runtime.launcher import build_inproc
+from robot_rl.runtime.launcher import build_inproc, run_processes
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,6 +147,13 @@ def test_include_with_args_and_dirname(tmp_path: Path) -> None:
     file: child.launch.yaml
 """
     assert names(launch(tmp_path, scoped)) == [("child_node", None), ("nobody", None)]
+
+
+def test_include_loop_names_the_chain(tmp_path: Path) -> None:
+    (tmp_path / "b.launch.yaml").write_text("launch:\n- include: {file: c.launch.yaml}\n")
+    (tmp_path / "c.launch.yaml").write_text("launch:\n- include: {file: b.launch.yaml}\n")
+    with pytest.raises(LaunchError, match=r"b\.launch\.yaml includes itself via c\.launch\.yaml -> b\.launch\.yaml"):
+        launch(tmp_path, "launch:\n- include: {file: b.launch.yaml}\n", name="a.launch.yaml")
 
 
 def test_include_missing_file(tmp_path: Path) -> None:
@@ -301,3 +308,28 @@ def test_shipped_launch_files_build(path: Path, tmp_path: Path) -> None:
     finally:
         for node in nodes:  # release simulators and their OpenGL contexts now, not at garbage collection
             node.destroy_node()
+
+
+@pytest.mark.parametrize("backend", ["inproc", "processes"])
+def test_params_file_key_matching_no_node_is_warned_once(
+    tmp_path: Path, backend: str, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A misspelled node key ('safty') is ignored by rcl; the launcher warns once per file and key."""
+    monkeypatch.setenv("ROBOT_RL_BACKEND", "inproc")  # the node processes of the process launcher
+    params = tmp_path / "p.yaml"
+    params.write_text("/**:\n  ros__parameters: {duration_s: 0.2}\nsafty:\n  ros__parameters: {max_lin_vel_mps: 0.1}\n")
+    entries = [
+        f"- node: {{pkg: robot_rl, exec: demo_clock, name: {name}, param: [{{from: {params}}}]}}\n" for name in "ab"
+    ]
+    plan = launch(tmp_path, "launch:\n" + "".join(entries))
+    if backend == "inproc":
+        _context, nodes = build_inproc(plan)
+        for built in nodes:
+            built.destroy_node()
+    else:
+        assert run_processes(plan) == 0
+    warnings = [line for line in capfd.readouterr().err.splitlines() if "[WARN]" in line]
+    assert len(warnings) == 1, warnings
+    assert warnings[0].endswith(
+        f"[launch]: params file {params}: node key '/safty' matches no node of this launch (/a, /b)"
+    )

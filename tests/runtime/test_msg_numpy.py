@@ -218,6 +218,11 @@ def test_data_size_mismatch_raises(encoding: str, height: int, width: int, step:
         mn.image_to_numpy(_image(encoding, height, width, step, bytes(size)))
 
 
+def test_negative_image_size_raises() -> None:
+    with pytest.raises(MessageError, match="must not be negative"):
+        mn.image_to_numpy(_image("mono8", -1, -1, -1, b"\x00"))
+
+
 # --- JointState ---------------------------------------------------------------------------
 
 
@@ -297,6 +302,12 @@ def test_joint_state_to_numpy_length_mismatch_raises(key: str) -> None:
     setattr(state, key, np.array([1.0, 2.0, 3.0]))
     with pytest.raises(MessageError, match=key):
         mn.joint_state_to_numpy(state)
+
+
+@pytest.mark.parametrize("position", [["a", "b"], [[1.0, 2.0]]])
+def test_joint_state_to_numpy_rejects_what_is_not_a_flat_list_of_numbers(position: list) -> None:
+    with pytest.raises(MessageError, match="JointState position must be"):
+        mn.joint_state_to_numpy(msg.JointState(name=["a", "b"], position=position))
 
 
 # --- PointCloud2 --------------------------------------------------------------------------
@@ -439,6 +450,22 @@ def test_pointcloud2_to_numpy_rejects_bad_clouds() -> None:
         mn.pointcloud2_to_numpy(cloud)
 
 
+@pytest.mark.parametrize(
+    ("mangle", "match"),
+    [
+        (lambda cloud: setattr(cloud.fields[1], "name", cloud.fields[0].name), "do not fit point_step"),
+        (lambda cloud: setattr(cloud.fields[0], "offset", cloud.point_step), "do not fit point_step"),
+        (lambda cloud: setattr(cloud, "point_step", 0), "do not fit point_step 0"),
+        (lambda cloud: setattr(cloud, "point_step", 0) or cloud.fields.clear(), "point_step is 0"),  # no fields
+    ],
+)
+def test_pointcloud2_to_numpy_rejects_fields_that_do_not_fit(mangle: object, match: str) -> None:
+    cloud = mn.numpy_to_pointcloud2(_points())
+    mangle(cloud)  # type: ignore[operator]
+    with pytest.raises(MessageError, match=match):
+        mn.pointcloud2_to_numpy(cloud)
+
+
 # --- JointTrajectory ----------------------------------------------------------------------
 
 
@@ -516,4 +543,11 @@ def test_joint_trajectory_to_numpy_point_size_mismatch_raises() -> None:
     trajectory = mn.numpy_to_joint_trajectory(["a", "b"], np.zeros((3, 2)), np.array([0.0, 0.1, 0.2]))
     trajectory.points[1].positions = np.array([1.0, 2.0, 3.0])
     with pytest.raises(MessageError, match="point 1"):
+        mn.joint_trajectory_to_numpy(trajectory)
+
+
+def test_joint_trajectory_to_numpy_non_numeric_positions_raise() -> None:
+    trajectory = mn.numpy_to_joint_trajectory(["a", "b"], np.zeros((1, 2)), np.zeros(1))
+    trajectory.points[0].positions = ["x", "y"]
+    with pytest.raises(MessageError, match="point 0 positions must be numbers"):
         mn.joint_trajectory_to_numpy(trajectory)

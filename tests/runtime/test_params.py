@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from robot_rl.errors import ParameterError, ParameterTypeError
-from robot_rl.runtime import Node
+from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.params import ParameterOverrides, ParameterType, load_params_file, parameter_type_of
 
@@ -190,3 +190,63 @@ def test_override_table_keeps_first_position() -> None:
     table.add("/**", {"a": 3})
     assert table.for_node("/talker") == {"a": 2}
     assert table.for_node("/other") == {"a": 3}
+
+
+class Gate(Node):
+    """A node with strict parameters, like the safety gate and the robot driver."""
+
+    strict_parameters = True
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("gate", **kwargs)  # type: ignore[arg-type]
+        self.max_lin_vel_mps = self.declare_parameter("max_lin_vel_mps", 0.25, "speed limit, m/s").value
+        self.publisher = self.create_publisher(msg.String, "out", 10)
+
+
+@pytest.mark.parametrize(
+    ("source", "params_file"),
+    [
+        ("-p", None),
+        ("-p node prefix", None),
+        ("params file, node key", "gate:\n  ros__parameters:\n    max_lin_vel: 0.1\n"),
+        ("params file, /**/node key", "/**/gate:\n  ros__parameters:\n    max_lin_vel: 0.1\n"),
+        ("launch-generated file", "/**:\n  ros__parameters:\n    max_lin_vel: 0.1\n"),
+        ("parameter_overrides", None),
+    ],
+)
+def test_strict_node_refuses_an_undeclared_override(tmp_path: Path, source: str, params_file: str | None) -> None:
+    cli_args = {"-p": ["-p", "max_lin_vel:=0.1"], "-p node prefix": ["-p", "gate:max_lin_vel:=0.1"]}.get(source, [])
+    if params_file is not None:
+        name = "launch_params_0.yaml" if source == "launch-generated file" else "gate.yaml"
+        cli_args = ["--params-file", write(tmp_path, name, params_file)]
+    overrides = {"max_lin_vel": 0.1} if source == "parameter_overrides" else {}
+    context = InprocContext()
+    with pytest.raises(ParameterError) as info:
+        Gate(context=context, cli_args=["--ros-args", *cli_args], parameter_overrides=overrides)
+    message = str(info.value)
+    assert message.startswith("/gate: unknown parameter 'max_lin_vel' (from ")
+    assert "did you mean 'max_lin_vel_mps'?" in message
+    assert "\n" not in message
+    assert context.graph.publishers == []  # the refused node was destroyed: it can never publish
+
+
+def test_strict_node_only_warns_about_wildcard_sections_of_shared_files(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A '/**' section is shared by every node of a launch: its names may be meant for other nodes."""
+    shared = write(tmp_path, "stack.yaml", "/**:\n  ros__parameters:\n    use_sim_time: true\n    rate_hz: 5.0\n")
+    gate = Gate(context=InprocContext(), cli_args=["--ros-args", "--params-file", shared])
+    assert gate.get_parameter("use_sim_time").value is True
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "[WARN]" in line]
+    assert len(warnings) == 1
+    assert warnings[0].endswith("[gate]: parameters set but never declared by this node: rate_hz")
+
+
+def test_strict_node_error_lists_every_unknown_name() -> None:
+    args = ["--ros-args", "-p", "max_lin_vel:=0.1", "-p", "zzz:=1"]
+    with pytest.raises(ParameterError) as info:
+        Gate(context=InprocContext(), cli_args=args)
+    assert str(info.value) == (
+        "/gate: unknown parameters 'max_lin_vel' (from -p max_lin_vel:=...; did you mean 'max_lin_vel_mps'?),"
+        " 'zzz' (from -p zzz:=...): this node accepts only the parameters it declares"
+    )

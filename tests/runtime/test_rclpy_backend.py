@@ -47,6 +47,7 @@ from robot_rl.errors import (
 )
 from robot_rl.runtime import LATCHED, Node, NodeMain, msg
 from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import joint_state_to_numpy
 from robot_rl.runtime.node import Context
 from robot_rl.runtime.params import ParameterType, ParameterValue
 from robot_rl.runtime.rclpy_backend import RclpyContext
@@ -356,6 +357,45 @@ def test_int_override_of_double_parameter_raises(backend: str, source: str, tmp_
         context.shutdown("test done")
 
 
+# ---------------------------------------------------------------- undeclared overrides
+
+
+class Gate(Node):
+    """A node with strict parameters, like the safety gate and the robot driver."""
+
+    strict_parameters = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("gate", **kwargs)
+        self.declare_parameter("rate_hz", 10.0, "publish rate, Hz")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_undeclared_overrides_refused_by_a_strict_node_warned_by_others(
+    backend: str, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """rcl ignores an undeclared override; robot_rl refuses it for a strict node and warns for the others."""
+    shared = tmp_path / "shared.yaml"
+    shared.write_text("/**:\n  ros__parameters:\n    use_sim_time: true\n    gain: 2.0\n")
+    context = make_context(backend)
+    try:
+        with pytest.raises(ParameterError) as info:
+            Gate(context=context, cli_args=["--ros-args", "--params-file", str(shared), "-p", "rate_hzz:=5.0"])
+        assert str(info.value) == (
+            "/gate: unknown parameter 'rate_hzz' (from -p rate_hzz:=...; did you mean 'rate_hz'?):"
+            " this node accepts only the parameters it declares"
+        )
+        gate = Gate(context=context, cli_args=["--ros-args", "--params-file", str(shared)])  # '/**' gain: a warning
+        assert gate.get_parameter("use_sim_time").value is True
+        Talker(context=context, cli_args=["--ros-args", "-p", "rate_hzz:=5.0"])
+        warnings = sorted(line for line in capfd.readouterr().err.splitlines() if "never declared" in line)
+        assert len(warnings) == 2, warnings
+        assert warnings[0].endswith("[gate]: parameters set but never declared by this node: gain")
+        assert warnings[1].endswith("[talker]: parameters set but never declared by this node: rate_hzz")
+    finally:
+        context.shutdown("test done")
+
+
 # ---------------------------------------------------------------- user errors
 
 # (id, what the node code does in a context, the robot_rl error every backend must raise)
@@ -481,6 +521,28 @@ def test_latched_message_reaches_late_subscriber_on_real_rclpy(rclpy_context: Rc
     while not received and time.monotonic() < deadline:
         rclpy_context.spin_once(timeout_s=0.1)
     assert received == ["kept"]
+
+
+def test_malformed_message_is_dropped_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    """Node.create_subscription's net wraps the callback rclpy calls: a MessageError drops the message, spin goes on."""
+    node = Node("gate", context=rclpy_context)
+    arrived: list[int] = []  # names per message, malformed ones included
+    converted: list[list[float]] = []
+
+    def on_state(state: Any) -> None:
+        arrived.append(len(state.name))
+        converted.append(joint_state_to_numpy(state)[1].tolist())
+
+    node.create_subscription(msg.JointState, "joint_states", on_state, 10)
+    publisher = node.create_publisher(msg.JointState, "joint_states", 10)
+    bad, good = msg.JointState(name=["a", "b", "c"], position=[0.1]), msg.JointState(name=["a"], position=[0.3])
+    node.create_timer(0.05, lambda: (publisher.publish(bad), publisher.publish(good)))
+    deadline = time.monotonic() + 5.0
+    while not (3 in arrived and converted) and time.monotonic() < deadline:  # a malformed one and a good one
+        rclpy_context.spin_once(timeout_s=0.1)
+    assert 3 in arrived, f"no malformed message arrived in 5 s: {arrived}"
+    assert converted
+    assert all(positions == [0.3] for positions in converted)
 
 
 class Stopper(Node):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import SafetyError
-from robot_rl.safety.filter import RobotState, SafetyConfig, SafetyFilter
+from robot_rl.safety.filter import RobotState, SafetyConfig, SafetyFilter, input_age_s
 
 # One tick is 0.05 s and |action| = 1 moves 0.05 m or 0.5 rad, so action 1.0 = 1 m/s.
 NAMES = [f"panda_joint{i}" for i in range(1, 8)]
@@ -13,7 +13,7 @@ HOME = np.array([0.0, 0.2, 0.0, -2.0, 0.0, 2.2, 0.8])
 
 def state(ee: tuple[float, float, float] | None = (0.5, 0.0, 0.2), positions: np.ndarray = HOME, velocities=None):
     velocities = np.zeros(7) if velocities is None else np.asarray(velocities, dtype=float)
-    return RobotState(np.array(ee) if ee is not None else None, NAMES, positions, velocities, 0.0)
+    return RobotState(np.array(ee) if ee is not None else None, NAMES, positions, velocities, 0.0, 0.0)
 
 
 def unlimited(**overrides: object) -> SafetyFilter:
@@ -107,7 +107,7 @@ def test_joint_limit_margin_holds_motion_toward_the_limit() -> None:
     result = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=toward))
     assert result.held
     assert result.reasons[0].startswith("joint limit margin: panda_joint4")
-    assert result.action[-1] == 1.0  # the gripper still follows the command
+    assert result.action[-1] == -1.0  # a hold keeps the gripper as applied last (open: nothing applied yet)
     away = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=-toward))
     assert not away.held
 
@@ -195,8 +195,103 @@ def test_the_first_hold_keeps_the_gripper_within_its_clamp() -> None:
         ({"timeout_s": float("nan")}, "timeout_s"),
         ({"action_scale": (0.05, 0.05, 0.0, 0.5, 0.5, 0.5)}, "action_scale must be positive"),
         ({"joint_margin_rad": float("nan")}, "joint_margin_rad"),
+        ({"max_clock_skew_s": -0.01}, "max_clock_skew_s"),
     ],
 )
 def test_config_validation(overrides: dict, fragment: str) -> None:
     with pytest.raises(SafetyError, match=fragment):
         SafetyConfig(**overrides)
+
+
+# -- regressions of the outside review (issue 9) ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ee", "age", "reason"),
+    [
+        (None, None, "watchdog: no fresh end-effector pose"),  # never received (or only in another frame)
+        ((0.88, 0.0, 0.2), 0.5, "watchdog: no fresh end-effector pose"),  # frozen: older than timeout_s
+        ((0.88, 0.0, 0.2), -0.01, "watchdog: no fresh end-effector pose"),  # from after a clock jump back
+        ((0.88, 0.0, 0.2), np.nan, "watchdog: no fresh end-effector pose"),
+        ((np.nan, 0.0, 0.2), 0.0, "non-finite end-effector position"),
+    ],
+)
+def test_the_workspace_box_holds_without_a_fresh_end_effector_pose(
+    ee: tuple[float, float, float] | None, age: float | None, reason: str
+) -> None:
+    moving = state(ee=ee)
+    moving.ee_pose_age_s = age
+    result = unlimited().apply(command(1.0), 0.0, moving)
+    assert result.held
+    assert result.reasons == [reason]
+    np.testing.assert_array_equal(result.action[:6], 0.0)
+
+
+def test_a_frozen_pose_cannot_walk_the_arm_out_of_the_box() -> None:
+    # the review's case: the pose froze at x = 0.88 m (box max 0.9 m) and 40 ticks of +x moved the arm 0.49 m out
+    safety = unlimited(timeout_s=0.1)
+    frozen = state(ee=(0.88, 0.0, 0.2))
+    travelled = 0.0
+    for tick in range(40):
+        frozen.ee_pose_age_s = tick * 0.05  # the pose stops arriving; commands and joint states stay fresh
+        travelled += safety.apply(command(1.0), 0.0, frozen).action[0] * 0.05
+    # up to the face (0.02 m) while the pose is still fresh (ages 0, 0.05, 0.1 s), then holds
+    assert travelled == pytest.approx(3 * 0.02)
+
+
+@pytest.mark.parametrize("age", [-1e-9, -0.5, -9.2])
+def test_a_negative_age_is_not_fresh(age: float) -> None:
+    safety = unlimited()
+    assert safety.apply(command(0.1), age, state()).reasons == ["watchdog: no fresh command"]
+    joint = state()
+    joint.joint_state_age_s = age
+    assert safety.apply(command(0.1), 0.0, joint).reasons == ["watchdog: no fresh joint state"]
+
+
+def test_input_age_is_the_older_of_arrival_and_stamp_and_a_future_stamp_is_stale() -> None:
+    assert input_age_s(10.0, None, 9.9, 0.05) is None
+    assert input_age_s(10.0, 9.99, 9.9, 0.05) == pytest.approx(0.1)  # measured 0.1 s ago, arrived 0.01 s ago
+    assert input_age_s(10.0, 9.9, 9.99, 0.05) == pytest.approx(0.1)  # arrived 0.1 s ago
+    assert input_age_s(10.0, 10.0, 10.04, 0.05) == pytest.approx(0.0)  # 40 ms ahead: within the skew
+    assert input_age_s(10.0, 10.0, 10.06, 0.05) == -np.inf  # 60 ms ahead: stale
+    assert input_age_s(1.0, 10.2, 10.2, 0.05) == -np.inf  # the clock jumped back from 10.2 s to 1.0 s
+    assert input_age_s(0.0, 1.0, 0.0, 0.0) == -np.inf  # arrived "after now", stamped now (found by Hypothesis)
+    assert input_age_s(10.0, np.nan, 10.0, 0.05) == -np.inf
+
+
+def test_acceleration_is_limited_per_second_not_per_message() -> None:
+    # 2.5 m/s^2; the period is 0.05 s but commands come at 30 Hz: 2.5 / 30 = 0.0833 m/s more per command
+    safety = unlimited(max_lin_acc_mps2=2.5)
+    safety.apply(command(0.0), 0.0, state(), now_s=0.0)  # at rest
+    velocities = [safety.apply(command(1.0), 0.0, state(), now_s=k / 30).action[0] for k in range(1, 4)]
+    np.testing.assert_allclose(np.diff([0.0, *velocities]), 2.5 / 30, rtol=1e-9)  # in m/s (action 1 = 1 m/s)
+
+
+def test_a_burst_of_commands_at_one_instant_cannot_add_up() -> None:
+    safety = unlimited(max_lin_acc_mps2=2.0)
+    safety.apply(command(0.0), 0.0, state(), now_s=1.0)
+    # ten commands at 1.05 s: each is limited against the velocity in force since 1.0 s (0 m/s), not the one before
+    burst = [safety.apply(command(1.0), 0.0, state(), now_s=1.05).action[0] for _ in range(10)]
+    np.testing.assert_allclose(burst, 0.1)
+    assert safety.apply(command(1.0), 0.0, state(), now_s=1.10).action[0] == pytest.approx(0.2)
+
+
+def test_time_that_runs_back_allows_no_change_and_a_long_gap_counts_as_one_period() -> None:
+    safety = unlimited(max_lin_acc_mps2=2.0)
+    safety.apply(command(0.5), 0.0, state(), now_s=10.0)  # 0.1 m/s from rest
+    assert safety.apply(command(1.0), 0.0, state(), now_s=9.0).action[0] == pytest.approx(0.1)
+    assert safety.apply(command(1.0), 0.0, state(), now_s=9.05).action[0] == pytest.approx(0.2)
+    assert safety.apply(command(1.0), 0.0, state(), now_s=100.0).action[0] == pytest.approx(0.3)
+    assert safety.apply(command(1.0), 0.0, state(), now_s=np.nan).action[0] == pytest.approx(0.3)
+
+
+def test_a_joint_limit_hold_keeps_the_gripper_as_applied_last() -> None:
+    safety = unlimited()
+    safety.apply(command(0.1, 0, 0, 0, 0, 0, 1.0), 0.0, state())  # gripper closed
+    near = HOME.copy()
+    near[3] = -0.09  # panda_joint4 inside its margin, moving toward the limit
+    toward = np.zeros(7)
+    toward[3] = 0.2
+    result = safety.apply(command(0.3, 0, 0, 0, 0, 0, -1.0), 0.0, state(positions=near, velocities=toward))
+    assert result.held
+    np.testing.assert_array_equal(result.action, [0, 0, 0, 0, 0, 0, 1.0])

@@ -27,10 +27,11 @@ from robot_rl.safety.filter import (
     SafetyConfig,
     SafetyFilter,
     SafetyResult,
+    input_age_s,
 )
 
 # derandomized (fixed seed), no example database: CI sees the same examples on every run; each property sets
-# max_examples (9,000 + 4,000 + 2,000 + 4,000 + 2,000 = 21,000 random inputs, most of them sequences of ticks)
+# max_examples (9,000 + 4,000 + 2,000 + 4,000 + 3,000 + 2,000 = 24,000 random inputs, most of them sequences of ticks)
 PROPERTY = settings(
     deadline=None,
     derandomize=True,
@@ -142,12 +143,25 @@ FINITE_ACTIONS = actions(finite=True)
 
 
 def draw_age(draw: st.DrawFn, timeout_s: float) -> float | None:
-    """Ages of a command or joint state: fresh, exactly at or just past the timeout, stale, None, NaN, any float."""
+    """Ages of an input: fresh, exactly at or just past the timeout, stale, negative (a clock that jumped back, a
+    stamp from the future), None, NaN, any float."""
     kind = draw(KIND)
     if kind < 5:
         return timeout_s * draw(UNIT)
     if kind < 7:
-        specials = [0.0, timeout_s, math.nextafter(timeout_s, math.inf), None, math.nan, math.inf, 1e300]
+        specials = [
+            0.0,
+            timeout_s,
+            math.nextafter(timeout_s, math.inf),
+            None,
+            math.nan,
+            math.inf,
+            1e300,
+            -5e-324,
+            -timeout_s,
+            -9.2,
+            -math.inf,
+        ]
         return specials[draw(st.integers(0, len(specials) - 1))]
     if kind < 9:
         return timeout_s * (1.0 + 10.0 * draw(UNIT))
@@ -207,6 +221,7 @@ def draw_robot_state(draw: st.DrawFn, config: SafetyConfig) -> RobotState:
         joint_positions_rad=np.array(positions, dtype=np.float64),
         joint_velocities_rad_s=np.array(velocities, dtype=np.float64),
         joint_state_age_s=draw_age(draw, config.timeout_s),
+        ee_pose_age_s=draw_age(draw, config.timeout_s),
     )
 
 
@@ -220,9 +235,24 @@ class Tick:
     base_action: np.ndarray | None
     intervening: bool
     estop: str | None = None  # "press", "release" (the input goes false), "reset" (try to release the latch), None
+    now_s: float | None = None  # the gate's clock, s (None: one control period after the previous tick)
 
 
 ESTOP_EVENTS = ["press", "release", "reset"]
+
+
+def draw_time_step(draw: st.DrawFn, period_s: float) -> float | None:
+    """How far the gate's clock moves before a tick: unknown (None), one period, a fraction of it (faster commands),
+    nothing (a burst at one instant), longer gaps, and nonsense (back in time, NaN, inf)."""
+    kind = draw(KIND)
+    if kind < 2:
+        return None
+    if kind < 5:
+        return period_s * draw(UNIT)
+    if kind < 7:
+        return period_s * (1.0 + 10.0 * draw(UNIT))
+    specials = [0.0, 0.0, period_s, -period_s, math.nan, math.inf]
+    return specials[draw(st.integers(0, len(specials) - 1))]
 
 
 def draw_tick(draw: st.DrawFn, config: SafetyConfig) -> Tick:
@@ -230,14 +260,20 @@ def draw_tick(draw: st.DrawFn, config: SafetyConfig) -> Tick:
     command, base = draw(ACTIONS), draw(ACTIONS)
     age, state, intervening = draw_age(draw, config.timeout_s), draw_robot_state(draw, config), draw(st.booleans())
     event = draw(KIND)
-    return Tick(command, age, state, base, intervening, ESTOP_EVENTS[event] if event < 3 else None)
+    step = draw_time_step(draw, config.control_period_s)
+    return Tick(command, age, state, base, intervening, ESTOP_EVENTS[event] if event < 3 else None, step)
 
 
 @st.composite
 def scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, list[Tick]]:
     """A random config and one to three ticks on the same filter."""
     config = draw(CONFIGS)
-    return config, [draw_tick(draw, config) for _ in range(draw(st.integers(1, 3)))]
+    ticks_ = [draw_tick(draw, config) for _ in range(draw(st.integers(1, 3)))]
+    now = 100.0 * draw(UNIT)
+    for tick in ticks_:  # the drawn time steps become the gate's clock
+        if tick.now_s is not None:
+            now = tick.now_s = now + tick.now_s
+    return config, ticks_
 
 
 # -- what the filter promises ----------------------------------------------------------------------------------
@@ -282,8 +318,8 @@ def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
 
 
 def fresh(age: float | None, timeout_s: float) -> bool:
-    """The filter's watchdog: an age is fresh when it is known and at most ``timeout_s`` (NaN is not)."""
-    return age is not None and age <= timeout_s
+    """The filter's watchdog: an age is fresh when it is known and in [0, timeout_s] (NaN and negative are not)."""
+    return age is not None and 0.0 <= age <= timeout_s
 
 
 def bounded_gripper(config: SafetyConfig, tick: Tick) -> float:
@@ -304,6 +340,9 @@ class Model:
         self.config = config
         self.safety = safety
         self.last_velocity = np.zeros(6)  # the twist applied at the tick before (zero after a hold)
+        self.last_time: float | None = None  # when it was applied
+        # the twist in force before the current instant, and since when: outputs at one instant all answer to it
+        self.reference: tuple[np.ndarray, float | None] = (np.zeros(6), None)
         self.gripper = float(safety.hold()[-1])  # the gripper applied last (before any tick: open)
         assert abs(self.gripper) <= config.max_action[-1]
         self.latched = False
@@ -330,11 +369,13 @@ class Model:
             return "watchdog: no fresh command"
         if not fresh(tick.state.joint_state_age_s, config.timeout_s):
             return "watchdog: no fresh joint state"
+        if tick.state.ee_position_m is None or not fresh(tick.state.ee_pose_age_s, config.timeout_s):
+            return "watchdog: no fresh end-effector pose"
         if not np.all(np.isfinite(tick.command)):
             return "non-finite or malformed command"
         if tick.base_action is not None and not tick.intervening and not np.all(np.isfinite(tick.base_action)):
             return "non-finite or malformed base action"
-        if tick.state.ee_position_m is not None and not np.all(np.isfinite(tick.state.ee_position_m)):
+        if not np.all(np.isfinite(tick.state.ee_position_m)):
             return "non-finite end-effector position"
         if joint_must_hold(config, tick.state):
             return "joint limit margin: "
@@ -343,9 +384,14 @@ class Model:
     def step(self, tick: Tick) -> SafetyResult:
         """Run one tick on the filter and check the result."""
         self.estop(tick.estop)
-        result = self.safety.apply(tick.command, tick.command_age_s, tick.state, tick.base_action, tick.intervening)
+        if tick.now_s is None or self.last_time is None or tick.now_s != self.last_time:
+            self.reference = (self.last_velocity, self.last_time)
+        result = self.safety.apply(
+            tick.command, tick.command_age_s, tick.state, tick.base_action, tick.intervening, tick.now_s
+        )
         self.check(tick, result)
         self.last_velocity = velocity_of(result.action, self.config)
+        self.last_time = tick.now_s
         self.gripper = float(result.action[-1])
         return result
 
@@ -361,12 +407,11 @@ class Model:
         assert within(float(np.linalg.norm(velocity[3:])), config.max_ang_vel_radps)
         hold = self.expected_hold(tick)
         assert result.held == (hold is not None), (hold, result.reasons)
-        if hold is not None:  # zero motion; the gripper unchanged, except that it follows the command at a joint hold
+        if hold is not None:  # zero motion, the gripper unchanged
             assert len(result.reasons) == 1
             assert result.reasons[0].startswith(hold), (hold, result.reasons)
             assert np.all(action[:6] == 0.0)
-            joint_hold = hold.startswith("joint")
-            assert action[-1] == (bounded_gripper(config, tick) if joint_hold else self.gripper)
+            assert action[-1] == self.gripper
             return
         assert action[-1] == bounded_gripper(config, tick)
         # the residual bound on the gripper (every axis: the loose-limits property below)
@@ -376,34 +421,36 @@ class Model:
         period = config.control_period_s
         truncated = "workspace box" in result.reasons
         position = tick.state.ee_position_m
+        assert position is not None  # a missing pose holds
         low, high = np.asarray(config.workspace_min_m), np.asarray(config.workspace_max_m)
-        if position is not None:
-            predicted = position + velocity[:3] * period
-            tolerance = REL * (np.abs(position) + np.abs(high - low)) + ABS
-            # the workspace box, for the predicted next position when the end effector is inside it now
-            if np.all((low <= position) & (position <= high)):
-                assert np.all(predicted >= low - tolerance), (predicted, low)
-                assert np.all(predicted <= high + tolerance), (predicted, high)
-            if truncated:  # the box cut the motion: some axis now ends on a face, or stops where it is (outside)
-                ends = np.minimum.reduce(
-                    [np.abs(predicted - low), np.abs(predicted - high), np.abs(predicted - position)]
-                )
-                assert np.any(ends <= tolerance), (predicted, position, low, high)
-        else:
-            assert not truncated
-        # acceleration limits against the previously applied action; the box is a hard position limit checked after
-        # the rate limiter, so where it cuts the motion the linear deceleration may exceed max_lin_acc_mps2
-        change = velocity - self.last_velocity
+        predicted = position + velocity[:3] * period
+        tolerance = REL * (np.abs(position) + np.abs(high - low)) + ABS
+        # the workspace box, for the predicted next position when the end effector is inside it now
+        if np.all((low <= position) & (position <= high)):
+            assert np.all(predicted >= low - tolerance), (predicted, low)
+            assert np.all(predicted <= high + tolerance), (predicted, high)
+        if truncated:  # the box cut the motion: some axis now ends on a face, or stops where it is (outside)
+            ends = np.minimum.reduce([np.abs(predicted - low), np.abs(predicted - high), np.abs(predicted - position)])
+            assert np.any(ends <= tolerance), (predicted, position, low, high)
+        # acceleration limits against the twist in force before this instant, over the time since it was commanded
+        # (at most one period; none when time ran back); the box is a hard position limit checked after the rate
+        # limiter, so where it cuts the motion the linear deceleration may exceed max_lin_acc_mps2
+        reference, since = self.reference
+        window = period
+        if tick.now_s is not None and since is not None:
+            elapsed = tick.now_s - since
+            window = min(elapsed, period) if elapsed > 0 else 0.0
+        change = velocity - reference
         if not truncated:
-            assert within(float(np.linalg.norm(change[:3])), config.max_lin_acc_mps2 * period)
-        assert within(float(np.linalg.norm(change[3:])), config.max_ang_acc_radps2 * period)
+            assert within(float(np.linalg.norm(change[:3])), config.max_lin_acc_mps2 * window)
+        assert within(float(np.linalg.norm(change[3:])), config.max_ang_acc_radps2 * window)
 
 
 def _state(position: tuple[float, float, float] | None = (0.5, 0.0, 0.2)) -> RobotState:
     """A fresh state at home, joints at rest."""
     home = np.array([0.0, 0.2, 0.0, -2.0, 0.0, 2.2, 0.8])
     ee = None if position is None else np.array(position, dtype=np.float64)
-    return RobotState(ee, JOINTS, home, np.zeros(7), 0.0)
+    return RobotState(ee, JOINTS, home, np.zeros(7), 0.0, 0.0)
 
 
 def _command(*values: float) -> np.ndarray:
@@ -469,7 +516,8 @@ def loose_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, list[Tick]]:
     ticks_ = []
     for _ in range(draw(st.integers(1, 3))):
         middle = np.array([sum(config.joint_limits_rad[name]) / 2.0 for name in JOINTS])  # at rest, inside
-        state = RobotState(centre, JOINTS, middle, np.zeros(len(JOINTS)), config.timeout_s * draw(UNIT))
+        ages = config.timeout_s * draw(FRACTIONS3)
+        state = RobotState(centre, JOINTS, middle, np.zeros(len(JOINTS)), float(ages[0]), float(ages[1]))
         base = draw(FINITE_ACTIONS) if draw(st.booleans()) else None
         ticks_.append(Tick(draw(FINITE_ACTIONS), config.timeout_s * draw(UNIT), state, base, draw(st.booleans())))
     return config, ticks_
@@ -531,11 +579,11 @@ def test_estop_always_wins(scenario: tuple[SafetyConfig, list[Tick]], data: st.D
 
 @st.composite
 def joint_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, RobotState, np.ndarray]:
-    """A config, a fresh state with joints near their limits (no end-effector position), and a finite command."""
+    """A config, a fresh state with joints near their limits (the end effector in the box), and a finite command."""
     config = draw(CONFIGS)
     state = draw_robot_state(draw, config)
-    state.joint_state_age_s = config.timeout_s * draw(UNIT)
-    state.ee_position_m = None
+    state.joint_state_age_s, state.ee_pose_age_s = config.timeout_s * draw(UNIT), config.timeout_s * draw(UNIT)
+    state.ee_position_m = (np.asarray(config.workspace_min_m) + np.asarray(config.workspace_max_m)) / 2.0
     return config, state, draw(PLAUSIBLE7)
 
 
@@ -545,16 +593,40 @@ def joint_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, RobotState, np.ndarr
 def test_joint_margin_holds_exactly_when_a_joint_moves_into_its_limit(
     scenario: tuple[SafetyConfig, RobotState, np.ndarray],
 ) -> None:
-    """Hold (zero motion, the gripper follows the command) iff a joint is in its margin moving toward the limit."""
+    """Hold (zero motion, the gripper unchanged) iff a joint is in its margin moving toward the limit."""
     config, state, command = scenario
-    result = SafetyFilter(config).apply(command, 0.0, state)
+    safety = SafetyFilter(config)
+    gripper = float(safety.hold()[-1])
+    result = safety.apply(command, 0.0, state)
     must_hold = joint_must_hold(config, state)
     assert result.held == must_hold, (result.reasons, state)
     if must_hold:
         assert len(result.reasons) == 1
         assert result.reasons[0].startswith("joint limit margin: ")
         assert np.all(result.action[:6] == 0.0)
-        assert result.action[-1] == np.clip(command[-1], -config.max_action[-1], config.max_action[-1])
+        assert result.action[-1] == gripper
+
+
+TIMES = st.floats(-100.0, 100.0)
+
+
+@pytest.mark.slow  # a few seconds
+@settings(PROPERTY, max_examples=3_000)
+@given(TIMES, st.one_of(st.none(), TIMES), TIMES, st.floats(0.0, 1.0), st.floats(1e-3, 1.0), st.data())
+def test_an_input_is_fresh_only_when_it_arrived_and_was_measured_within_the_timeout(
+    now: float, arrival: float | None, stamp: float, skew: float, timeout: float, data: st.DataObject
+) -> None:
+    """Clock jumps: an arrival after now (our clock jumped back) or a stamp beyond the skew ahead of now (a replayed
+    bag, another clock) is stale; so is an arrival or a stamp older than the timeout. A stale age holds the filter."""
+    if data.draw(st.booleans()):  # near the edges, where rounding could let an input through
+        stamp = now + data.draw(st.sampled_from([-timeout, skew, -skew, 0.0, timeout])) * data.draw(UNIT)
+    age = input_age_s(now, arrival, stamp, skew)
+    expected = arrival is not None and 0.0 <= now - arrival <= timeout and -skew <= now - stamp <= timeout
+    assert fresh(age, timeout) == expected, age
+    config = SafetyConfig(timeout_s=timeout, max_clock_skew_s=skew)
+    state = _state()
+    state.ee_pose_age_s = age
+    assert SafetyFilter(config).apply(_command(0.1), 0.0, state).held != expected
 
 
 POSITIVE = ("control_period_s", "max_lin_vel_mps", "max_ang_vel_radps", "max_lin_acc_mps2", "max_ang_acc_radps2")

@@ -46,17 +46,23 @@ class Harness(Node):
             msg.DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.append(m.status[0]), 10
         )
 
-    def tick(self, command: np.ndarray | None, dt_s: float = 0.05) -> None:
-        """Advance sim time by dt_s, publish the state (and a command), run the graph until quiet."""
-        self.time_ns += int(dt_s * 1e9)
+    def stamp(self) -> msg.Header:
+        """A header stamped now (sim time), in base_link."""
         sec, nanosec = divmod(self.time_ns, 1_000_000_000)
-        self.clock.publish(msg.Clock(clock=msg.Time(sec=sec, nanosec=nanosec)))
+        return msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
+
+    def tick(self, command: np.ndarray | None, dt_s: float = 0.05, pose: bool = True, ee_x_m: float = 0.5) -> None:
+        """Advance sim time by dt_s, publish the state (and a command), run the graph until quiet."""
+        self.time_ns += round(dt_s * 1e9)
+        header = self.stamp()
+        self.clock.publish(msg.Clock(clock=header.stamp))
         positions = self.joint_positions_rad
-        self.joints.publish(numpy_to_joint_state(self.joint_names, positions, np.zeros(len(positions))))
-        pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
-        self.ee.publish(msg.PoseStamped(header=msg.Header(frame_id="base_link"), pose=pose))
+        self.joints.publish(numpy_to_joint_state(self.joint_names, positions, np.zeros(len(positions)), header=header))
+        if pose:
+            ee = msg.Pose(position=msg.Point(x=ee_x_m, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+            self.ee.publish(msg.PoseStamped(header=header, pose=ee))
         if command is not None:
-            self.command.publish(actions_to_trajectory(command, 0.05))
+            self.command.publish(actions_to_trajectory(command, 0.05, header))
         self.context.spin_until_quiet()
 
 
@@ -148,12 +154,125 @@ def test_watchdog_holds_when_commands_stop(graph: tuple[SafetyNode, Harness]) ->
 
 def test_residual_bound_keeps_command_near_base(graph: tuple[SafetyNode, Harness]) -> None:
     _, harness = graph
-    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05))
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05, harness.stamp()))
     harness.tick(_action(0.0, 0.5, 0.0))
     # bounded to base + residual_scale = 0.2, then from rest the acceleration limit allows
     # 2.5 m/s^2 * 0.05 s = 0.125 m/s, which is 0.125 normalized at 0.05 m per tick and 20 Hz
     np.testing.assert_allclose(harness.safe[-1][1], 0.125, atol=1e-6)
     assert harness.diagnostics[-1].message == "residual bound; acceleration limit"
+
+
+# -- regressions of the outside review (issue 9) ------------------------------------------------------------------
+
+
+def test_a_frozen_pose_holds_once_it_is_older_than_the_timeout(graph: tuple[SafetyNode, Harness]) -> None:
+    """The review's case: the pose froze at x = 0.88 m (box max 0.9 m); 40 ticks of +x moved the arm 0.49 m out."""
+    _, harness = graph
+    harness.tick(_action(0.0), ee_x_m=0.88)
+    for _ in range(40):
+        harness.tick(_action(1.0), pose=False)
+    moved = [float(action[0]) * 0.05 for action in harness.safe]
+    assert sum(moved) <= 3 * 0.02 + 1e-9  # to the face at most while the pose was fresh (0.05 and 0.1 s old)
+    assert harness.safe[-1][0] == 0.0
+    assert harness.diagnostics[-1].message == "watchdog: no fresh end-effector pose"
+
+
+@pytest.mark.parametrize("frame", ["", "world", "panda_link0"])
+def test_a_pose_in_another_frame_is_dropped_and_the_gate_holds(graph: tuple[SafetyNode, Harness], frame: str) -> None:
+    _, harness = graph
+    harness.tick(_action(0.1), pose=False)
+    assert harness.diagnostics[-1].message == "watchdog: no fresh end-effector pose"  # never received
+    pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+    header = harness.stamp()
+    header.frame_id = frame
+    harness.ee.publish(msg.PoseStamped(header=header, pose=pose))
+    harness.tick(_action(0.1), pose=False)
+    assert any(f"dropped ee_pose in frame {frame!r}" in status.message for status in harness.diagnostics)
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.diagnostics[-1].message == "watchdog: no fresh end-effector pose"
+
+
+def test_a_clock_jump_back_holds_until_fresh_inputs_arrive(graph: tuple[SafetyNode, Harness]) -> None:
+    """Sim time jumps back from 10.2 s to 1.0 s with /joint_states dead: no command may move the arm."""
+    _, harness = graph
+    harness.time_ns = 10_150_000_000
+    harness.tick(_action(0.1))  # 10.2 s: everything fresh, the command goes out
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+    harness.time_ns = 1_000_000_000  # the clock jumps back; /joint_states stops
+    harness.clock.publish(msg.Clock(clock=harness.stamp().stamp))
+    harness.context.spin_until_quiet()
+    moving = 0
+    for _ in range(21):
+        harness.time_ns += 50_000_000
+        harness.clock.publish(msg.Clock(clock=harness.stamp().stamp))
+        harness.command.publish(actions_to_trajectory(_action(0.1), 0.05, harness.stamp()))
+        harness.context.spin_until_quiet()
+        moving += int(harness.safe[-1][0] != 0.0)
+    assert moving == 0
+    # seen at the first callback after the jump (the command at 1.05 s)
+    assert any("clock jumped back by 9.150 s" in status.message for status in harness.diagnostics)
+    harness.tick(_action(0.1))  # fresh joint state and pose after the jump: motion again
+    assert harness.safe[-1][0] > 0.0
+
+
+def test_a_stamp_from_the_future_is_stale(graph: tuple[SafetyNode, Harness]) -> None:
+    """A joint state stamped 1 s ahead of the gate's clock (another clock, a replayed bag) does not count."""
+    _, harness = graph
+    harness.tick(_action(0.1))
+    harness.time_ns += 50_000_000
+    harness.clock.publish(msg.Clock(clock=harness.stamp().stamp))
+    ahead = harness.stamp()
+    ahead.stamp.sec += 1
+    joints = numpy_to_joint_state(JOINTS, np.array(HOME_RAD), np.zeros(7), header=ahead)
+    harness.joints.publish(joints)
+    pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+    harness.ee.publish(msg.PoseStamped(header=harness.stamp(), pose=pose))
+    harness.command.publish(actions_to_trajectory(_action(0.1), 0.05, harness.stamp()))
+    harness.context.spin_until_quiet()
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.diagnostics[-1].message == "watchdog: no fresh joint state"
+
+
+def test_commands_at_30_hz_stay_within_the_acceleration_limit(graph: tuple[SafetyNode, Harness]) -> None:
+    """The RealSense default rate drives commands at 30 Hz against a 20 Hz control period: 2.5 m/s^2, not 3.75."""
+    safety, harness = graph
+    harness.tick(_action(0.0), dt_s=1 / 30)  # at rest
+    for _ in range(6):
+        harness.tick(_action(1.0), dt_s=1 / 30)
+    scale, period = safety.filter.config.action_scale[0], safety.filter.config.control_period_s
+    speeds = np.array([float(action[0]) * scale / period for action in harness.safe[-7:]])  # m/s
+    accelerations = np.diff(speeds) * 30
+    assert np.max(accelerations) <= 2.5 + 1e-6, accelerations
+    np.testing.assert_allclose(accelerations[:3], 2.5, rtol=1e-3)  # ramping at the full rate up to 0.25 m/s
+
+
+def test_a_burst_of_commands_at_one_instant_does_not_add_up(graph: tuple[SafetyNode, Harness]) -> None:
+    _, harness = graph
+    harness.tick(_action(0.0))
+    harness.tick(_action(1.0))
+    first = float(harness.safe[-1][0])
+    for _ in range(10):  # same instant: each is limited against the velocity in force before it
+        harness.command.publish(actions_to_trajectory(_action(1.0), 0.05, harness.stamp()))
+    harness.context.spin_until_quiet()
+    np.testing.assert_allclose([action[0] for action in harness.safe[-10:]], first)
+
+
+def test_a_malformed_joint_state_is_dropped_and_the_gate_keeps_running(graph: tuple[SafetyNode, Harness]) -> None:
+    """7 names and 3 positions used to raise out of the callback and end the whole graph."""
+    _, harness = graph
+    harness.tick(_action(0.1))
+    bad = msg.JointState(header=harness.stamp(), name=list(JOINTS), position=[0.0, 0.1, 0.2])
+    for _ in range(3):  # joint states keep coming, all malformed: the last good one goes stale
+        harness.time_ns += 50_000_000
+        harness.clock.publish(msg.Clock(clock=harness.stamp().stamp))
+        harness.joints.publish(bad)
+        harness.command.publish(actions_to_trajectory(_action(0.1), 0.05, harness.stamp()))
+        harness.context.spin_until_quiet()
+    assert any("dropped /joint_states: JointState has 7 names but 3 position" in s.message for s in harness.diagnostics)
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
+    assert harness.diagnostics[-1].message == "watchdog: no fresh joint state"
+    harness.tick(_action(0.1))  # a good joint state again: the gate moves
+    assert harness.safe[-1][0] > 0.0
 
 
 def _graph_for(robot_model: str) -> tuple[SafetyNode, Harness]:
@@ -228,9 +347,10 @@ def test_watchdog_hold_starts_within_one_control_period_after_the_timeout(timeou
     period_ns = int(safety.filter.config.control_period_s * 1e9)
     while (harness.time_ns + STEP_NS) % period_ns != phase_ms * 1_000_000:  # fresh joint states, no command yet
         harness.tick(None, dt_s=STEP_NS / 1e9)
-    harness.tick(_action(0.1, 0, 0, 0, 0, 0, 1.0), dt_s=STEP_NS / 1e9)
+    # small enough for the acceleration limit 10 ms after a watchdog hold (2.5 m/s^2 * 0.01 s = 0.025 m/s)
+    harness.tick(_action(0.02, 0, 0, 0, 0, 0, 1.0), dt_s=STEP_NS / 1e9)
     command_ns, published = harness.time_ns, len(harness.safe)
-    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)  # the command went out at once
+    np.testing.assert_allclose(harness.safe[-1][0], 0.02, atol=1e-6)  # the command went out at once
     hold_ns = None
     while hold_ns is None and harness.time_ns < command_ns + 1_000_000_000:
         harness.tick(None, dt_s=STEP_NS / 1e9)  # joint states stay fresh; no more commands

@@ -1,0 +1,404 @@
+"""Residual RL against its base and a from-scratch peer (issue 10): learning curves, final success, speeds.
+
+    MUJOCO_GL=egl .venv/bin/python benchmarks/residual_rl.py --workdir DIR [--task Stack]
+        (--base-workdir BASE_DIR | --base CHECKPOINT --demos DATASET) [--steps 200000] [--eval-every 10000]
+        [--eval-episodes 50] [--final-episodes 100] [--seed 0] [--skip-peer] [--skip-perception-eval]
+
+``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
+checkpoint and its ``demos/`` dataset). Every stage writes its result under ``--workdir`` and is skipped when
+that result exists, so an interrupted run resumes (the two trainings also resume from their own checkpoints):
+
+1. ``raw_sim.json``: raw robosuite state-only steps/s (``RobosuiteAdapter``, no rendering, uniform random actions).
+2. ``residual/``, ``residual.json``: ``train_residual`` (frozen base + residual TD3, sim slot source with the
+   ``perception_v1`` noise, safety gate) for ``--steps`` env steps, the deterministic residual evaluated every
+   ``--eval-every`` steps on seeds 100000.. (its 0-step point is the base alone through the same graph); env
+   steps/s and learner updates/s from ``metrics.csv``.
+3. ``final_<method>_<slot source>.json``: the base alone and base + residual on ``--final-episodes`` unseen
+   seeds 200000.., in the full rendered graph with real perception and with the exact sim slot source.
+4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
+   on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
+   base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
+
+Prints a Markdown section (command, date, machine, seeds, budget; learning curves side by side; final success
+with 95 % Wilson intervals; speeds; wall time to each success level) and writes ``curves.png`` in the workdir.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("MUJOCO_GL", "egl")
+os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
+
+import argparse
+import csv
+import json
+import platform
+import sys
+import time
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from sb3_peer import PeerConfig, final_success, train_sac
+
+from robot_rl.action_space import ACTION_DIM
+from robot_rl.policies.evaluate import evaluate
+from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
+from robot_rl.rl.trainer import METRICS_FILE
+from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
+from robot_rl.sim.robosuite_adapter import RobosuiteAdapter, SimConfig
+from robot_rl.stats import wilson_interval
+
+EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfig's default)
+FINAL_SEED = 200_000  # the final evaluation's seeds, unseen by training and by the curves
+LEVELS = (0.5, 0.8, 0.9, 0.95)  # success levels whose wall time to reach is reported
+SLOT_SOURCES = ("perception", "sim")
+
+
+def stage(path: Path, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """The JSON result at ``path``; computed by ``run`` and written there when it does not exist yet."""
+    if path.exists():
+        return json.loads(path.read_text())
+    result = run()
+    path.write_text(json.dumps(result, indent=2))
+    return result
+
+
+def raw_sim_speed(task: str, steps: int, horizon_steps: int, seed: int) -> dict[str, Any]:
+    """Raw robosuite state-only control steps/s with uniform random actions (resets included, not the build)."""
+    rng = np.random.default_rng(seed)
+    with RobosuiteAdapter(SimConfig(task=task, horizon_steps=horizon_steps, render_camera=False, seed=seed)) as sim:
+        start = time.perf_counter()
+        sim.reset(seed=seed)
+        for _ in range(steps):
+            _, _, flags = sim.step(rng.uniform(-1.0, 1.0, ACTION_DIM))
+            if flags.timeout:
+                sim.reset()
+        wall_s = time.perf_counter() - start
+    return {"steps": steps, "wall_s": wall_s, "steps_per_s": steps / wall_s}
+
+
+def training_speeds(metrics_path: Path) -> dict[str, float]:
+    """Env steps/s and learner updates/s from metrics.csv (one row per episode, cumulative counters).
+
+    ``train_*`` counts only the wall time of training episodes (a row's wall-time delta since the previous row
+    belongs to that row's episode); ``overall_*`` divides by the whole run, evaluations included.
+    """
+    with open(metrics_path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    steps = wall = updates = 0.0
+    previous = {"env_steps": "0", "wall_s": "0", "updates": "0"}
+    for row in rows:
+        if row["mode"] == "train":
+            steps += int(row["env_steps"]) - int(previous["env_steps"])
+            wall += float(row["wall_s"]) - float(previous["wall_s"])
+            updates += int(row["updates"]) - int(previous["updates"])
+        previous = row
+    last = rows[-1]
+    return {
+        "env_steps": int(last["env_steps"]),
+        "updates": int(last["updates"]),
+        "wall_s": float(last["wall_s"]),
+        "train_wall_s": wall,
+        "env_steps_per_s": steps / wall if wall else float("nan"),
+        "updates_per_s": updates / wall if wall else float("nan"),
+        "overall_env_steps_per_s": int(last["env_steps"]) / float(last["wall_s"]),
+        "overall_updates_per_s": int(last["updates"]) / float(last["wall_s"]),
+    }
+
+
+def curve_rows(points: list[CurvePoint]) -> list[dict[str, Any]]:
+    """A learning curve as JSON rows."""
+    return [point.row() for point in points]
+
+
+def curve_points(rows: list[dict[str, Any]]) -> list[CurvePoint]:
+    """JSON rows back to a learning curve."""
+    return [
+        CurvePoint(int(r["env_steps"]), float(r["wall_s"]), int(r["successes"]), int(r["episodes"]), int(r["updates"]))
+        for r in rows
+    ]
+
+
+def time_to_levels(points: list[CurvePoint]) -> dict[str, list[float] | None]:
+    """For each success level, (env steps, wall s) of the first evaluation reaching it; None if none did."""
+    reached: dict[str, list[float] | None] = {}
+    for level in LEVELS:
+        first = next((p for p in points if p.success_rate >= level), None)
+        reached[str(level)] = None if first is None else [first.env_steps, first.wall_s]
+    return reached
+
+
+def rate(successes: int, episodes: int) -> str:
+    """``k/n = p (low-high)`` with the 95 % Wilson interval."""
+    low, high = wilson_interval(successes, episodes)
+    return f"{successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%})"
+
+
+def plot_curves(path: Path, curves: dict[str, list[CurvePoint]], base: CurvePoint | None, title: str) -> None:
+    """Success vs env steps and vs wall time of each method, 95 % Wilson bars, the base alone as a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for label, points in curves.items():
+        rates = np.array([p.success_rate for p in points])
+        bounds = np.array([wilson_interval(p.successes, p.episodes) for p in points]).reshape(-1, 2)
+        errors = [rates - bounds[:, 0], bounds[:, 1] - rates]
+        axes[0].errorbar([p.env_steps for p in points], rates, yerr=errors, marker="o", capsize=3, label=label)
+        axes[1].errorbar([p.wall_s / 60 for p in points], rates, yerr=errors, marker="o", capsize=3, label=label)
+    for axis, xlabel in zip(axes, ("env steps", "wall time, min"), strict=True):
+        if base is not None:
+            axis.axhline(base.success_rate, color="grey", linestyle="--", label="base alone")
+        axis.set_xlabel(xlabel)
+        axis.set_ylim(-0.02, 1.02)
+        axis.grid(alpha=0.3)
+    episodes = next((points[0].episodes for points in curves.values() if points), 0)
+    axes[0].set_ylabel(f"success ({episodes} unseen seeds, 95 % Wilson)")
+    axes[0].legend(loc="best")
+    figure.suptitle(title)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def find_base(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The base checkpoint and demos: explicit flags, else benchmarks/base_policy.py's workdir layout."""
+    base, demos = args.base, args.demos
+    if args.base_workdir is not None:
+        base = base or next(
+            (args.base_workdir / p for p in ("act", "diffusion") if (args.base_workdir / p).is_dir()), None
+        )
+        demos = demos or args.base_workdir / "demos"
+    if base is None or demos is None:
+        sys.exit("need --base and --demos, or --base-workdir (benchmarks/base_policy.py's --workdir)")
+    return base, demos
+
+
+def main() -> None:
+    """Run (or resume) every stage and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--task", default="Stack")
+    parser.add_argument("--workdir", type=Path, required=True, help="stage results and both trainings (resumable)")
+    parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
+    parser.add_argument("--base", type=Path, help="frozen base checkpoint (default: BASE_WORKDIR/act)")
+    parser.add_argument("--demos", type=Path, help="its demonstrations dataset (default: BASE_WORKDIR/demos)")
+    parser.add_argument("--steps", type=int, default=200_000, help="training env steps, each method")
+    parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between curve evaluations")
+    parser.add_argument("--eval-episodes", type=int, default=50, help="episodes per curve evaluation")
+    parser.add_argument("--final-episodes", type=int, default=100, help="episodes per final evaluation")
+    parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
+    parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
+    parser.add_argument("--seed", type=int, default=0, help="learner, SAC and slot-noise seed")
+    parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
+    parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
+    args = parser.parse_args()
+    base, demos = find_base(args)
+    workdir: Path = args.workdir
+    workdir.mkdir(parents=True, exist_ok=True)
+    horizon = args.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(args.task, 200)
+
+    raw = stage(workdir / "raw_sim.json", lambda: raw_sim_speed(args.task, args.raw_steps, horizon, args.seed))
+
+    residual_out = workdir / "residual"
+    residual_config = TrainResidualConfig(
+        task=args.task,
+        base=base,
+        demos=demos,
+        out=residual_out,
+        steps=args.steps,
+        eval_every_steps=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        eval_seed=EVAL_SEED,
+        seed=args.seed,
+        horizon_steps=horizon,
+    )
+
+    def run_residual() -> dict[str, Any]:
+        points = train_residual(residual_config)
+        speeds = training_speeds(residual_out / METRICS_FILE)
+        return {"curve": curve_rows(points), "speeds": speeds, "time_to_level": time_to_levels(points)}
+
+    residual = stage(workdir / "residual.json", run_residual)
+    residual_curve = curve_points(residual["curve"])
+
+    finals: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for method, actor in (("base", None), ("residual", residual_out / "residual")):
+        for source in SLOT_SOURCES:
+            if source == "perception" and args.skip_perception_eval:
+                finals[method, source] = None
+                continue
+            finals[method, source] = stage(
+                workdir / f"final_{method}_{source}.json",
+                lambda actor=actor, source=source: json.loads(
+                    evaluate(
+                        args.task,
+                        base,
+                        args.final_episodes,
+                        seed=FINAL_SEED,
+                        horizon_steps=horizon,
+                        progress=False,
+                        residual=actor,
+                        slot_source=source,
+                    ).to_json()
+                ),
+            )
+
+    peer: dict[str, Any] | None = None
+    if not args.skip_peer:
+        peer_config = PeerConfig(
+            task=args.task,
+            out=workdir / "peer",
+            steps=args.steps,
+            eval_every_steps=args.eval_every,
+            eval_episodes=args.eval_episodes,
+            eval_seed=EVAL_SEED,
+            seed=args.seed,
+            horizon_steps=horizon,
+        )
+
+        def run_peer() -> dict[str, Any]:
+            result = train_sac(peer_config)
+            return {
+                "curve": curve_rows(result.curve),
+                "env_steps": result.env_steps,
+                "updates": result.updates,
+                "train_wall_s": result.train_wall_s,
+                "wall_s": result.curve[-1].wall_s,
+                "model": str(result.model_path),
+                "time_to_level": time_to_levels(result.curve),
+            }
+
+        peer = stage(workdir / "peer.json", run_peer)
+
+        def run_peer_final() -> dict[str, Any]:
+            start = time.perf_counter()
+            successes, episodes = final_success(peer_config, Path(peer["model"]), args.final_episodes, FINAL_SEED)
+            return {"successes": successes, "episodes": episodes, "wall_time_s": time.perf_counter() - start}
+
+        finals["sac", "sim"] = stage(workdir / "final_sac_sim.json", run_peer_final)
+
+    curves = {"base + residual": residual_curve}
+    if peer is not None:
+        curves["SAC from scratch"] = curve_points(peer["curve"])
+    base_point = residual_curve[0] if residual_curve and residual_curve[0].env_steps == 0 else None
+    plot_curves(workdir / "curves.png", curves, base_point, f"{args.task}: residual vs SAC from scratch")
+    report(args, base, demos, horizon, raw, residual, peer, curves, base_point, finals)
+
+
+def report(
+    args: argparse.Namespace,
+    base: Path,
+    demos: Path,
+    horizon: int,
+    raw: dict[str, Any],
+    residual: dict[str, Any],
+    peer: dict[str, Any] | None,
+    curves: dict[str, list[CurvePoint]],
+    base_point: CurvePoint | None,
+    finals: dict[tuple[str, str], dict[str, Any] | None],
+) -> None:
+    """Print the Markdown section."""
+    command = " ".join(["benchmarks/residual_rl.py", *sys.argv[1:]])
+    last_eval = EVAL_SEED + args.eval_episodes - 1
+    last_final = FINAL_SEED + args.final_episodes - 1
+    print(f"### Residual RL against its base and SAC from scratch: {args.task}\n")
+    print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
+    print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}. Base `{base}`, demos `{demos}`.")
+    print(f"Budget {args.steps} env steps per method, horizon {horizon} steps; training seeds 0.., learner/SAC/slot")
+    print(f"noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on seeds")
+    print(f"{EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}..{last_final}. Training slots: sim slot source with")
+    print("`perception_v1` noise; final `sim` rows: the exact sim slot source; `perception` rows: rendered camera +")
+    print("real perception.", end=" " if peer is not None else "\n\n")
+    if peer is not None:
+        print("SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the residual's observation")
+        print("vector, sparse reward and slot noise but has no base and no safety gate (clipped [-1, 1] actions).\n")
+
+    print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
+    print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")
+    names = list(curves)
+    print(f"| env steps | {' | '.join(names)} |")
+    print(f"|---|{'---|' * len(names)}")
+    cells: dict[int, dict[str, list[str]]] = {}
+    for name, points in curves.items():
+        for point in points:
+            mark = min(point.env_steps // args.eval_every * args.eval_every, args.steps)
+            actual = f" at {point.env_steps}" if point.env_steps != mark else ""
+            cells.setdefault(mark, {}).setdefault(name, []).append(rate(point.successes, point.episodes) + actual)
+    for mark in sorted(cells):
+        print(f"| {mark} | {' | '.join('; '.join(cells[mark].get(name, [])) for name in names)} |")
+    if base_point is not None:
+        base_rate = rate(base_point.successes, base_point.episodes)
+        print(f"\nThe 0-step residual point is the base alone through the training graph: {base_rate}.")
+
+    print(f"\nFinal success ({args.final_episodes} unseen seeds, 95 % Wilson interval):\n")
+    print("| method | slot source | success | mean episode length | wall time |")
+    print("|---|---|---|---|---|")
+    labels = {"base": "base alone", "residual": "base + residual", "sac": "SAC from scratch"}
+    for method in ("base", "residual", "sac"):
+        for source in SLOT_SOURCES:
+            if method == "sac" and peer is None:
+                continue
+            result = finals.get((method, source))
+            if result is None:
+                why = (
+                    "not a graph node: sim slot source only" if method == "sac" else "skipped (--skip-perception-eval)"
+                )
+                print(f"| {labels[method]} | {source} | {why} | | |")
+                continue
+            length = f"{result['mean_steps']:.1f}" if "mean_steps" in result else ""
+            wall = f"{result['wall_time_s']:.0f} s" if "wall_time_s" in result else ""
+            print(
+                f"| {labels[method]} | {source} | {rate(result['successes'], result['episodes'])} | {length} | {wall} |"
+            )
+
+    speeds = residual["speeds"]
+    print("\nSpeeds (rates over training episodes only, evaluations excluded; whole-run rows include them):\n")
+    print("| figure | value |")
+    print("|---|---|")
+    raw_rate = raw["steps_per_s"]
+    print(f"| raw robosuite, state only, random actions | {raw_rate:.0f} steps/s ({raw['steps']} steps) |")
+    residual_rate = speeds["env_steps_per_s"]
+    print(
+        f"| residual training (graph + learner) | {residual_rate:.1f} env steps/s"
+        f" ({residual_rate / raw_rate:.0%} of raw),"
+        f" {speeds['updates_per_s']:.1f} updates/s |"
+    )
+    print(
+        f"| residual training, whole run | {speeds['env_steps']} env steps, {speeds['updates']} updates in"
+        f" {speeds['wall_s']:.0f} s |"
+    )
+    if peer is not None:
+        peer_rate = peer["env_steps"] / peer["train_wall_s"]
+        print(
+            f"| SAC training | {peer_rate:.1f} env steps/s ({peer_rate / raw_rate:.0%} of raw),"
+            f" {peer['updates'] / peer['train_wall_s']:.1f} updates/s |"
+        )
+        print(
+            f"| SAC training, whole run | {peer['env_steps']} env steps, {peer['updates']} updates"
+            f" in {peer['wall_s']:.0f} s |"
+        )
+
+    print("\nFirst curve evaluation reaching each success level (env steps, wall time incl. evaluations):\n")
+    methods = [("base + residual", residual), *([("SAC from scratch", peer)] if peer is not None else [])]
+    print(f"| method | {' | '.join(f'>= {level:.0%}' for level in LEVELS)} |")
+    print(f"|---|{'---|' * len(LEVELS)}")
+    for name, result in methods:
+        cells = []
+        for level in LEVELS:
+            reached = result["time_to_level"][str(level)]
+            cells.append("not reached" if reached is None else f"{int(reached[0])} steps, {reached[1] / 60:.1f} min")
+        print(f"| {name} | {' | '.join(cells)} |")
+    print(f"\nArtifacts (curves.png, stage JSON, both trainings) in {args.workdir}.")
+
+
+if __name__ == "__main__":
+    main()

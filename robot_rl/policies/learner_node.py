@@ -1,0 +1,189 @@
+"""The learner node: trains the residual from what the graph carries and sends its weights to the actor.
+
+Subscribes the observation inputs the base and the residual read (``/robot_rl/ee_pose``, ``/joint_states``,
+``/robot_rl/slots``), ``/robot_rl/base_action`` (the base action of each observation), ``/robot_rl/safe_command``
+(the command the safety gate applied: clamps, holds and a person's takeovers are what it learns from),
+``/robot_rl/reward`` and ``/robot_rl/episode``. :class:`~robot_rl.rl.transitions.StepBuilder` pairs them into
+steps, :class:`~robot_rl.rl.trainer.ResidualTrainer` stores and learns from them (updates on a background thread).
+
+At startup it relabels the demonstrations (``demos``) with the frozen base (``base_path``), run along each episode
+in order, for the offline half of every batch and the observation statistics. After every training episode it
+publishes the actor on ``/robot_rl/residual/weights`` (latched; the residual node swaps it in at the next
+episode start), logs the episode to ``metrics.csv`` and writes checkpoints when due; episodes whose start event
+says ``"mode": "eval"`` are logged but not learned from. An existing ``training_state/`` in ``out_dir`` is
+resumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from robot_rl.action_space import trajectory_to_actions
+from robot_rl.episode_events import parse_episode_event
+from robot_rl.errors import LearnerError, MessageError, PolicyError
+from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.policies.base import ChunkingConfig, load_base_policy
+from robot_rl.policies.checkpoint_info import checkpoint_fingerprint
+from robot_rl.policies.features import ObservationAssembler, residual_observation_names
+from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
+from robot_rl.rl.checkpoint import ResidualMetadata
+from robot_rl.rl.demos import relabel_demonstrations
+from robot_rl.rl.td3 import ResidualTD3, TD3Config
+from robot_rl.rl.trainer import ResidualTrainer, TrainerConfig
+from robot_rl.rl.transitions import TERMINAL_EVENTS, TRUNCATING_EVENTS, Step, StepBuilder
+from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
+
+# ROS parameters for the hyperparameters: td3.<field> and trainer.<field>, with the dataclasses' defaults
+_TD3_SKIP = ("num_threads", "device", "seed")  # runtime settings, or the node's own seed
+_DESCRIPTION = "see docs/rl.md (TD3Config / TrainerConfig)"
+
+
+class LearnerNode(Node):
+    """Thin ROS wrapper around :class:`ResidualTrainer` and :class:`StepBuilder`."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("learner", **kwargs)
+        declare = self.declare_parameter
+        out_dir = declare("out_dir", "", "output directory: residual/, training_state/, metrics.csv (required)").value
+        base_path = declare("base_path", "", "the frozen base checkpoint the residual sits on (required)").value
+        demos = declare("demos", "", "LeRobot dataset of demonstrations for the offline half of each batch").value
+        task = declare("task", "", "the task, recorded in the residual checkpoint (required)").value
+        num_slots = declare("num_slots", 6, "K, object slots in /robot_rl/slots (as the base policy's)").value
+        embedding_size = declare("embedding_size", 0, "learned-embedding size per slot (as perception's)").value
+        seed = declare("seed", 0, "seeds the networks, the learner's noise and the batch sampling").value
+        torch_threads = declare(
+            "torch_threads", 1, "torch threads of the learner (1: the other core runs the sim)"
+        ).value
+        td3 = self._declare_dataclass("td3", TD3Config, _TD3_SKIP)
+        trainer = self._declare_dataclass("trainer", TrainerConfig, ())
+        for name, value in (("out_dir", out_dir), ("base_path", base_path), ("task", task), ("demos", demos)):
+            if not value:
+                raise LearnerError(f"parameter {name} is empty: the learner needs it")
+        td3_config = TD3Config(**td3, seed=seed, num_threads=torch_threads)
+        self.features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
+        base = load_base_policy(Path(base_path), "cpu", "", ChunkingConfig(), task)
+        demonstrations = relabel_demonstrations(Path(demos), base, num_slots, td3_config)
+        del base  # the actor node and the base node run their own copies
+        learner = ResidualTD3(
+            td3_config, len(self.features), obs_mean=demonstrations.obs_mean, obs_std=demonstrations.obs_std
+        )
+        metadata = ResidualMetadata(tuple(self.features), task, checkpoint_fingerprint(Path(base_path)))
+        self.trainer = ResidualTrainer(
+            learner, metadata, Path(out_dir), demonstrations.buffer, TrainerConfig(**trainer), seed
+        )
+        self.get_logger().info(
+            f"learner: {demonstrations.episodes} demonstrations ({len(demonstrations.buffer)} transitions) from"
+            f" {demos}; resuming at {self.trainer.env_steps} env steps"
+            if self.trainer.env_steps
+            else f"learner: {demonstrations.episodes} demonstrations ({len(demonstrations.buffer)} transitions)"
+        )
+        self.assembler = ObservationAssembler(num_slots)
+        self.steps = StepBuilder()
+        self.mode = "train"
+        self.episode_return = 0.0
+        self.episode_length = 0
+        self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
+        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        take = self._take
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", take(self.assembler.on_ee_pose), 10)
+        self.create_subscription(msg.JointState, "/joint_states", take(self.assembler.on_joint_states), 10)
+        self.create_subscription(msg.PointCloud2, "/robot_rl/slots", take(self.assembler.on_slots), 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", take(self.on_base_action), 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", take(self.on_safe_command), 10)
+        self.create_subscription(msg.Float32, "/robot_rl/reward", self.on_reward, 10)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        if self.trainer.learner.actor_updates:
+            self.publish_weights()  # a resumed run: the actor continues from its checkpointed weights
+
+    def _declare_dataclass(self, prefix: str, cls: type, skip: tuple[str, ...]) -> dict[str, Any]:
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name in skip:
+                continue
+            default = field.default
+            value = self.declare_parameter(
+                f"{prefix}.{field.name}", list(default) if isinstance(default, tuple) else default, _DESCRIPTION
+            ).value
+            values[field.name] = tuple(value) if isinstance(default, tuple) else value
+        return values
+
+    def report(self, level: int, message: str, **values: Any) -> None:
+        """Publish one diagnostic status for this node."""
+        stamp = self.get_clock().now().to_msg()
+        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
+
+    def _take(self, handler: Any) -> Any:
+        return diagnostics.guarded(
+            handler, (MessageError,), lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}")
+        )
+
+    # -- the tick --------------------------------------------------------------------------------------
+
+    def on_base_action(self, trajectory: Any) -> None:
+        """A base action closes the previous tick's step (with this observation as its next one)."""
+        base = trajectory_to_actions(trajectory)[0]
+        frame = self.assembler.frame()
+        if not frame.is_finite():
+            raise MessageError("non-finite observation")
+        self._store(self.steps.observe(frame.vector(), base))
+
+    def on_safe_command(self, trajectory: Any) -> None:
+        """The executed action of the current tick."""
+        self.steps.executed(trajectory_to_actions(trajectory)[0])
+
+    def on_reward(self, reward: Any) -> None:
+        """The reward of the previous tick's executed action."""
+        self.steps.reward(float(reward.data))
+        if self.steps.running:
+            self.episode_return += float(reward.data)
+            self.episode_length += 1
+
+    def _store(self, step: Step | None) -> None:
+        if step is not None and self.mode == "train":
+            self.trainer.add(step)
+
+    # -- episodes --------------------------------------------------------------------------------------
+
+    def on_episode(self, event: Any) -> None:
+        """Start and end episodes; after a training episode publish the actor and checkpoint when due."""
+        payload = parse_episode_event(event)
+        if payload is None:
+            self.report(diagnostics.WARN, f"ignored malformed episode event {event.data!r}")
+            return
+        kind = payload["event"]
+        if kind == "start":
+            self.trainer.abort_episode()  # n-step leftovers of an episode that never ended
+            self.mode = "eval" if payload.get("mode") == "eval" else "train"
+            self.episode_return, self.episode_length = 0.0, 0
+            self.steps.start()
+        elif kind in TERMINAL_EVENTS or kind in TRUNCATING_EVENTS:
+            if not self.steps.running:
+                return  # the sim's outcome after a person's (or vice versa): the episode already ended
+            self._store(self.steps.end(kind))
+            try:
+                self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
+            except PolicyError as error:
+                self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
+            if self.mode == "train" and self.trainer.learner.actor_updates:
+                self.publish_weights()
+            summary = self.trainer.summary()
+            self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
+
+    def publish_weights(self) -> None:
+        """Send the current actor to the residual node (it takes it at the next episode start)."""
+        blob, version = self.trainer.weights()
+        self.weights_pub.publish(UInt8MultiArray(data=list(blob)))
+        self.report(diagnostics.OK, f"published residual weights v{version}", version=version)
+
+    def destroy_node(self) -> None:
+        """Finish the owed updates, write a last checkpoint and stop the update thread."""
+        try:
+            self.trainer.checkpoint()
+        finally:
+            self.trainer.close()
+            super().destroy_node()
+
+
+main = NodeMain(LearnerNode)

@@ -1,0 +1,324 @@
+"""The residual learner's training loop state: buffers, updates off the sim's thread, checkpoints and metrics.
+
+:class:`ResidualTrainer` is what the learner node wraps. It takes one-tick :class:`~robot_rl.rl.transitions.Step` s,
+turns them into n-step transitions for the online buffer, runs ``utd_ratio`` TD3 updates per env step on batches
+sampled half online, half offline (RLPD), and writes the actor checkpoint, the training state (to resume) and
+a metrics CSV. Updates run on a background thread (torch releases the GIL in its kernels, so they use the second
+core while the sim steps); the sim never runs more than ``max_lag_steps`` env steps ahead of the updates it owes,
+so the update-to-data ratio holds whatever the two speeds. ``threaded=False`` runs them inline (tests, debugging).
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.errors import LearnerError
+from robot_rl.rl.checkpoint import (
+    ResidualMetadata,
+    encode_actor_weights,
+    load_training_state,
+    save_residual,
+    save_training_state,
+)
+from robot_rl.rl.replay import NStepAccumulator, ReplayBuffer, sample_mixed
+from robot_rl.rl.td3 import ResidualTD3, TD3Config
+from robot_rl.rl.transitions import Step
+
+ACTOR_DIR = "residual"  # the latest actor checkpoint under the output directory (what the residual node loads)
+STATE_DIR = "training_state"  # the resumable training state under the output directory
+METRICS_FILE = "metrics.csv"  # one row per finished episode
+METRICS_FIELDS = (
+    "env_steps",
+    "episode",
+    "mode",
+    "success",
+    "return",
+    "length",
+    "updates",
+    "actor_updates",
+    "critic_loss",
+    "q_mean",
+    "residual_abs_mean",
+    "updates_per_s",
+    "wall_s",
+)
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """What the training loop does around the TD3 updates."""
+
+    online_capacity: int = 300_000  # transitions kept in the online ring buffer, >= 1
+    learning_starts_steps: int = 1_000  # online env steps before the first update, >= 0
+    max_lag_steps: int = 2  # env steps the sim may run ahead of the updates it owes, >= 0
+    checkpoint_every_steps: int = 5_000  # write the actor and the training state this often (at episode ends), >= 1
+    threaded: bool = True  # run updates on a background thread (False: inline, deterministic)
+
+    def __post_init__(self) -> None:
+        for name, minimum in (
+            ("online_capacity", 1),
+            ("learning_starts_steps", 0),
+            ("max_lag_steps", 0),
+            ("checkpoint_every_steps", 1),
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise LearnerError(f"TrainerConfig.{name} must be an int >= {minimum}, got {value!r}")
+
+
+class ResidualTrainer:
+    """Online + offline buffers, the learner and its update thread, checkpoints and the metrics log.
+
+    Args:
+        learner: The TD3 learner (its normalizer already holds the observation statistics).
+        metadata: Features, task and base hash recorded with every actor checkpoint and weights message.
+        out_dir: Output directory: ``residual/`` (actor), ``training_state/`` (resume), ``metrics.csv``.
+        offline: Demonstrations (and later corrections), relabelled; None for online data only.
+        config: The loop's own settings.
+        seed: Seeds the batch sampling.
+    """
+
+    def __init__(
+        self,
+        learner: ResidualTD3,
+        metadata: ResidualMetadata,
+        out_dir: Path,
+        offline: ReplayBuffer | None = None,
+        config: TrainerConfig | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.learner = learner
+        self.metadata = metadata
+        self.out_dir = Path(out_dir)
+        self.config = config or TrainerConfig()
+        self.td3: TD3Config = learner.config
+        self.online = ReplayBuffer(self.config.online_capacity, learner.obs_dim, learner.action_dim)
+        self.offline = offline
+        self.accumulator = NStepAccumulator(self.td3.n_step, self.td3.gamma)
+        self.rng = np.random.default_rng(seed)
+        self.env_steps = 0  # online env steps stored
+        self.episodes = 0  # training episodes finished
+        self.weights_version = 0  # versions of the actor published so far
+        self.updates_owed = 0  # updates the env steps so far call for
+        self.last_stats: dict[str, float] = {}
+        self.last_checkpoint_step = 0
+        self.started = time.monotonic()
+        self.wall_offset_s = 0.0  # wall time of earlier (resumed) runs
+        self._rate: tuple[float, int] = (time.monotonic(), 0)  # (since, updates then) for updates/s
+        self._lock = threading.Condition()  # guards the buffers, the counters and last_stats
+        self._stop = False
+        self._error: BaseException | None = None
+        self._thread: threading.Thread | None = None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if (self.out_dir / STATE_DIR).exists():
+            self._resume()
+        if self.config.threaded:
+            self._thread = threading.Thread(target=self._update_loop, name="residual-learner", daemon=True)
+            self._thread.start()
+
+    # -- data ------------------------------------------------------------------------------------------
+
+    def add(self, step: Step) -> None:
+        """Store one online step (as n-step transitions) and owe ``utd_ratio`` updates once learning started."""
+        self._raise_thread_error()
+        with self._lock:
+            for transition in self.accumulator.add(
+                step.obs,
+                step.base_action,
+                step.action,
+                step.reward,
+                step.next_obs,
+                step.next_base_action,
+                step.terminated,
+                step.truncated,
+            ):
+                self.online.add(transition)
+            self.env_steps += 1
+            if self.env_steps > self.config.learning_starts_steps:
+                self.updates_owed += self.td3.utd_ratio
+            self._lock.notify_all()
+        if self.config.threaded:
+            self._wait_for_updates()
+        else:
+            self._run_owed_updates()
+
+    def abort_episode(self) -> None:
+        """Drop steps still pending in the n-step accumulator (an episode that ended without an end event)."""
+        with self._lock:
+            self.accumulator.reset()
+
+    # -- updates ---------------------------------------------------------------------------------------
+
+    def _sample(self) -> dict[str, np.ndarray]:
+        offline = self.offline if self.offline is not None and len(self.offline) else None
+        return sample_mixed(self.online if len(self.online) else None, offline, self.td3.batch_size, self.rng)
+
+    def _run_owed_updates(self) -> None:
+        while self.learner.critic_updates < self.updates_owed:
+            self.last_stats = self.learner.update(self._sample())
+
+    def _update_loop(self) -> None:
+        # Only this thread touches the learner while updates are owed: the sim's thread waits (drain) before it
+        # reads the weights or writes a checkpoint. The lock guards the buffers and the counters; the update
+        # itself runs without it, so the sim's thread adds data meanwhile.
+        try:
+            while True:
+                with self._lock:
+                    while not self._stop and self.learner.critic_updates >= self.updates_owed:
+                        self._lock.wait()
+                    if self._stop:
+                        return
+                    batch = self._sample()
+                stats = self.learner.update(batch)
+                with self._lock:
+                    self.last_stats = stats
+                    self._lock.notify_all()
+        except BaseException as error:  # handed to the sim's thread, which raises it
+            with self._lock:
+                self._error = error
+                self._lock.notify_all()
+
+    def _wait_for_updates(self) -> None:
+        allowed = self.config.max_lag_steps * self.td3.utd_ratio
+        with self._lock:
+            while self.updates_owed - self.learner.critic_updates > allowed and self._error is None:
+                self._lock.wait(1.0)
+        self._raise_thread_error()
+
+    def _raise_thread_error(self) -> None:
+        if self._error is not None:
+            raise LearnerError(f"the learner's update thread failed: {self._error}") from self._error
+
+    def drain(self) -> None:
+        """Wait until every owed update ran (before a checkpoint or the end of a run)."""
+        if not self.config.threaded:
+            self._run_owed_updates()
+            return
+        with self._lock:
+            while self.learner.critic_updates < self.updates_owed and self._error is None:
+                self._lock.wait(1.0)
+        self._raise_thread_error()
+
+    def close(self) -> None:
+        """Stop the update thread (owed updates are done first, unless the thread failed)."""
+        if self._thread is None:
+            return
+        try:
+            if self._error is None:
+                self.drain()
+        finally:
+            with self._lock:
+                self._stop = True
+                self._lock.notify_all()
+            self._thread.join()
+            self._thread = None
+
+    # -- episodes, weights, checkpoints ------------------------------------------------------------------
+
+    def updates_per_s(self) -> float:
+        """Learner updates per wall second since the last call."""
+        since, before = self._rate
+        now, updates = time.monotonic(), self.learner.critic_updates
+        self._rate = (now, updates)
+        return (updates - before) / (now - since) if now > since else 0.0
+
+    def wall_s(self) -> float:
+        """Wall time of the run, resumed runs included, s."""
+        return self.wall_offset_s + time.monotonic() - self.started
+
+    def episode_finished(self, mode: str, success: bool, episode_return: float, length: int) -> None:
+        """Log one finished episode (train or eval); checkpoint when due after a training episode."""
+        if mode == "train":
+            self.episodes += 1
+        with self._lock:
+            stats = dict(self.last_stats)
+            updates, actor_updates = self.learner.critic_updates, self.learner.actor_updates
+        row = {
+            "env_steps": self.env_steps,
+            "episode": self.episodes,
+            "mode": mode,
+            "success": int(success),
+            "return": f"{episode_return:.4f}",
+            "length": length,
+            "updates": updates,
+            "actor_updates": actor_updates,
+            "critic_loss": f"{stats.get('critic_loss', math.nan):.6g}",
+            "q_mean": f"{stats.get('q_mean', math.nan):.6g}",
+            "residual_abs_mean": f"{stats.get('residual_abs_mean', math.nan):.6g}",
+            "updates_per_s": f"{self.updates_per_s():.2f}",
+            "wall_s": f"{self.wall_s():.1f}",
+        }
+        path = self.out_dir / METRICS_FILE
+        new = not path.exists()
+        with open(path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        if mode == "train" and self.env_steps - self.last_checkpoint_step >= self.config.checkpoint_every_steps:
+            self.checkpoint()
+
+    def weights(self) -> tuple[bytes, int]:
+        """The current actor as a weights message blob and its new version (after the owed updates)."""
+        self.drain()
+        with self._lock:
+            self.weights_version += 1
+            return encode_actor_weights(self.learner, self.metadata, self.weights_version), self.weights_version
+
+    def checkpoint(self) -> None:
+        """Write the actor (``residual/``) and the training state (``training_state/``), after the owed updates."""
+        self.drain()
+        with self._lock:
+            save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
+            buffers = {"online": self.online}
+            counters = {
+                "env_steps": self.env_steps,
+                "episodes": self.episodes,
+                "weights_version": self.weights_version,
+                "updates_owed": self.updates_owed,
+                "wall_s": self.wall_s(),
+            }
+            save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, counters, self.rng)
+            self.last_checkpoint_step = self.env_steps
+
+    def _resume(self) -> None:
+        counters = load_training_state(self.out_dir / STATE_DIR, self.learner, {"online": self.online}, self.rng)
+        self.env_steps = int(counters["env_steps"])
+        self.episodes = int(counters["episodes"])
+        self.weights_version = int(counters["weights_version"])
+        self.updates_owed = int(counters["updates_owed"])
+        self.wall_offset_s = float(counters["wall_s"])
+        self.last_checkpoint_step = self.env_steps
+        _truncate_metrics(self.out_dir / METRICS_FILE, self.env_steps)
+
+    def summary(self) -> dict[str, Any]:
+        """Counters for progress displays."""
+        with self._lock:
+            return {
+                "env_steps": self.env_steps,
+                "episodes": self.episodes,
+                "updates": self.learner.critic_updates,
+                "actor_updates": self.learner.actor_updates,
+                "online": len(self.online),
+                "critic_loss": self.last_stats.get("critic_loss", math.nan),
+            }
+
+
+def _truncate_metrics(path: Path, env_steps: int) -> None:
+    """Drop the metrics rows logged after the checkpoint a run resumes from (they are run again)."""
+    if not path.exists():
+        return
+    with open(path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if int(row["env_steps"]) <= env_steps]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)

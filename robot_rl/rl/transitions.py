@@ -1,0 +1,124 @@
+"""One-tick steps from what the graph already carries, for the learner.
+
+A control tick of the graph delivers, in this order: the sim's new observation and the reward of the
+previous command (``/robot_rl/reward``), an end event if the episode just ended (``/robot_rl/episode``:
+``success``, ``timeout``; a person's ``failure``), the base action for the new observation
+(``/robot_rl/base_action``) and the command the safety gate actually applied (``/robot_rl/safe_command``).
+:class:`StepBuilder` pairs them into steps ``(obs_t, base_t, executed_t, r_t, obs_t+1, base_t+1,
+terminated, truncated)``:
+
+- the executed action is the safety gate's output, so a clamp, a hold or a person's takeover is what the
+  critic learns from, not what the policy asked for;
+- ``success`` and a person's ``failure`` end the episode for real (``terminated``: no bootstrap);
+  ``timeout`` only ends our view of it (``truncated``: the step waits for the base action on the final
+  observation, which the graph still computes, and bootstraps from it);
+- a tick that misses a piece (no base action: the base skipped; no executed command) loses only its own
+  step, counted in :attr:`StepBuilder.dropped`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+TERMINAL_EVENTS = ("success", "failure")  # true ends of an episode: no bootstrap
+TRUNCATING_EVENTS = ("timeout",)  # the horizon: bootstrap from the final observation
+
+
+@dataclass(frozen=True)
+class Step:
+    """One control tick of one episode, ready for :class:`~robot_rl.rl.replay.NStepAccumulator`."""
+
+    obs: np.ndarray  # (obs_dim,) observation at t
+    base_action: np.ndarray  # (7,) base policy action at t, normalized units
+    action: np.ndarray  # (7,) executed action at t (the safety gate's output), normalized units
+    reward: float  # r_t, the reward of the executed action
+    next_obs: np.ndarray  # (obs_dim,) observation at t + 1 (the final one after a time-out)
+    next_base_action: np.ndarray  # (7,) base action at t + 1
+    terminated: bool  # the episode ended for real at t + 1 (success, a person's failure)
+    truncated: bool  # the episode hit its horizon at t + 1
+
+
+@dataclass
+class _Open:
+    """A tick whose action went out, waiting for its reward and the next observation."""
+
+    obs: np.ndarray
+    base_action: np.ndarray
+    action: np.ndarray | None = None
+    reward: float | None = None
+    end: str | None = None  # the end event seen after this tick's action
+
+
+class StepBuilder:
+    """Pairs the messages of consecutive ticks into :class:`Step` s (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._current: _Open | None = None  # this tick: observation and base action, then the executed action
+        self._previous: _Open | None = None  # the last tick: executed, waiting for reward and next observation
+        self.running = False  # between a start and an end event
+        self.dropped = 0  # ticks lost because a piece was missing
+
+    def start(self) -> None:
+        """An episode starts: forget any open tick."""
+        self.dropped += int(self._previous is not None) + int(self._current is not None)
+        self._current = self._previous = None
+        self.running = True
+
+    def observe(self, obs: np.ndarray, base_action: np.ndarray) -> Step | None:
+        """The base action for a new observation; returns the previous tick's step if it is complete now."""
+        finished = self._close(obs, base_action)
+        if self.running:
+            self.dropped += int(self._current is not None)  # the last tick got no executed action
+            self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
+        return finished
+
+    def executed(self, action: np.ndarray) -> None:
+        """The command the safety gate applied for the current tick."""
+        if self._current is None or not self.running:
+            return  # a hold between episodes, or a tick the base skipped
+        self._current.action = np.asarray(action, np.float32)
+        self.dropped += int(self._previous is not None)  # it never got its reward and next observation
+        self._previous, self._current = self._current, None
+
+    def reward(self, value: float) -> None:
+        """The reward of the previous tick's executed action."""
+        if self._previous is not None and self._previous.reward is None:
+            self._previous.reward = float(value)
+
+    def end(self, kind: str) -> Step | None:
+        """An end event; a terminal one closes the previous tick at once, a time-out waits for the final base action."""
+        if not self.running:
+            return None
+        self.running = False
+        self.dropped += int(self._current is not None)
+        self._current = None
+        if self._previous is None:
+            return None
+        self._previous.end = kind
+        if kind in TERMINAL_EVENTS:
+            if self._previous.reward is None:
+                self._previous.reward = 0.0  # a person ended it before the sim scored the tick
+            # no bootstrap: the next observation is never used, any array of the right shape will do
+            return self._close(self._previous.obs, self._previous.base_action)
+        if kind not in TRUNCATING_EVENTS:
+            self.dropped += 1
+            self._previous = None
+        return None
+
+    def _close(self, next_obs: np.ndarray, next_base_action: np.ndarray) -> Step | None:
+        previous = self._previous
+        if previous is None or previous.action is None or previous.reward is None:
+            return None
+        self._previous = None
+        return Step(
+            obs=previous.obs,
+            base_action=previous.base_action,
+            action=previous.action,
+            reward=previous.reward,
+            next_obs=np.asarray(next_obs, np.float32),
+            next_base_action=np.asarray(next_base_action, np.float32),
+            terminated=previous.end in TERMINAL_EVENTS,
+            truncated=previous.end in TRUNCATING_EVENTS,
+        )

@@ -1,0 +1,200 @@
+"""The residual node (the actor) on the in-process backend: zero residual, a checkpoint, weights from the learner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+from robot_rl.action_space import ACTION_NAMES, actions_to_trajectory, trajectory_to_actions
+from robot_rl.errors import PolicyError
+from robot_rl.perception.slot_msgs import slots_to_pointcloud2
+from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.policies.features import FINGER_JOINTS, residual_observation_names
+from robot_rl.policies.residual_node import WEIGHTS_TOPIC, ResidualNode, UInt8MultiArray
+from robot_rl.rl.checkpoint import ResidualMetadata, encode_actor_weights, load_residual, save_residual
+from robot_rl.rl.td3 import ResidualTD3, TD3Config
+from robot_rl.runtime import LATCHED, Node, msg
+from robot_rl.runtime.diagnostics import ERROR, level_of
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+
+NUM_SLOTS = 2
+NAMES = residual_observation_names(NUM_SLOTS)
+
+
+def trained_learner(seed: int = 0, scale: float = 0.2) -> ResidualTD3:
+    """A learner whose actor outputs a non-zero residual (its zero-initialized last layer set at random)."""
+    learner = ResidualTD3(TD3Config(seed=seed, residual_scale=scale), obs_dim=len(NAMES))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        learner.actor.head.weight.copy_(torch.randn(learner.actor.head.weight.shape, generator=generator))
+        learner.actor.head.bias.copy_(torch.randn(learner.actor.head.bias.shape, generator=generator))
+    return learner
+
+
+METADATA = ResidualMetadata(obs_features=tuple(NAMES), task="Lift", base_weights_hash="0" * 64)
+
+
+class Harness(Node):
+    """Publishes one tick's observation and base chunk; records the node's outputs."""
+
+    def __init__(self, context: InprocContext) -> None:
+        super().__init__("harness", context=context)
+        self.context = context
+        self.actions: list[np.ndarray] = []
+        self.residuals: list[np.ndarray] = []
+        self.statuses: list[Any] = []
+        self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
+        self.slots = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
+        self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.episode = self.create_publisher(msg.String, "/robot_rl/episode", 10)
+        self.weights = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
+        self.create_subscription(
+            msg.JointTrajectory, "/robot_rl/policy_action", lambda m: self.actions.append(trajectory_to_actions(m)), 10
+        )
+        self.create_subscription(
+            msg.JointTrajectory, "/robot_rl/residual", lambda m: self.residuals.append(trajectory_to_actions(m)), 10
+        )
+        self.create_subscription(msg.DiagnosticArray, "/diagnostics", lambda m: self.statuses.extend(m.status), 10)
+
+    def observation(self, x: float = 0.5) -> np.ndarray:
+        """Publish an observation; return its vector as the node assembles it."""
+        header = msg.Header(frame_id="base_link")
+        pose = msg.Pose(position=msg.Point(x=x, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+        self.ee.publish(msg.PoseStamped(header=header, pose=pose))
+        self.joints.publish(numpy_to_joint_state(list(FINGER_JOINTS), np.array([0.02, -0.02]), header=header))
+        slots = np.zeros((NUM_SLOTS, len(SLOT_FIELDS)), dtype=np.float32)
+        slots[0, :4] = [1.0, 0.6, 0.05, -0.08]
+        self.slots.publish(slots_to_pointcloud2(slots, header))
+        self.context.spin_until_quiet()
+        state = np.array([x, 0.0, 0.1, 0.0, 0.0, 0.0, 1.0, 0.02, -0.02], dtype=np.float32)
+        return np.concatenate([state, slots.reshape(-1)])
+
+    def tick(self, base: np.ndarray) -> None:
+        """Publish a two-point base chunk starting with ``base``."""
+        self.base.publish(actions_to_trajectory(np.stack([base, np.zeros(7)]), 0.05))
+        self.context.spin_until_quiet()
+
+    def event(self, **payload: Any) -> None:
+        self.episode.publish(msg.String(data=json.dumps(payload)))
+        self.context.spin_until_quiet()
+
+
+def build(args: list[str] | None = None) -> tuple[ResidualNode, Harness]:
+    context = InprocContext()
+    node = ResidualNode(context=context, cli_args=["--ros-args", "-p", f"num_slots:={NUM_SLOTS}", *(args or [])])
+    return node, Harness(context)
+
+
+BASE = np.array([0.3, -0.2, 0.1, 0.0, 0.05, -0.05, 0.9])
+
+
+def test_zero_residual_forwards_the_base_action_bit_for_bit() -> None:
+    _, harness = build()
+    harness.tick(BASE)
+    assert len(harness.actions) == 1
+    assert harness.actions[0][0].tobytes() == BASE.tobytes()
+    np.testing.assert_array_equal(harness.residuals[0][0], np.zeros(7))
+
+
+def test_an_untrained_actor_checkpoint_reproduces_the_base_exactly(tmp_path: Path) -> None:
+    save_residual(tmp_path / "zero", ResidualTD3(TD3Config(), obs_dim=len(NAMES)), METADATA)
+    _, harness = build(["-p", f"residual_path:={tmp_path / 'zero'}"])
+    harness.observation()
+    harness.tick(BASE)
+    assert harness.actions[0][0].tobytes() == BASE.tobytes()
+
+
+def test_a_trained_actor_adds_its_bounded_residual(tmp_path: Path) -> None:
+    save_residual(tmp_path / "actor", trained_learner(), METADATA)
+    bundle = load_residual(tmp_path / "actor")
+    _, harness = build(["-p", f"residual_path:={tmp_path / 'actor'}"])
+    observation = harness.observation()
+    harness.tick(BASE)
+    expected, residual = bundle.act(observation, BASE)
+    np.testing.assert_allclose(harness.actions[0][0], expected, atol=1e-6)
+    np.testing.assert_allclose(harness.residuals[0][0], residual, atol=1e-6)
+    assert np.any(np.abs(residual) > 1e-3)
+    assert np.all(np.abs(residual) <= 0.2 + 1e-6)
+
+
+def test_a_missing_observation_publishes_nothing(tmp_path: Path) -> None:
+    save_residual(tmp_path / "actor", trained_learner(), METADATA)
+    _, harness = build(["-p", f"residual_path:={tmp_path / 'actor'}"])
+    harness.tick(BASE)
+    assert harness.actions == []
+    assert "no action: no observation yet" in harness.statuses[-1].message
+
+
+def test_weights_from_the_learner_are_taken_only_between_episodes() -> None:
+    node, harness = build()
+    harness.event(event="start", episode=0)
+    blob = encode_actor_weights(trained_learner(), METADATA, version=3)
+    harness.weights.publish(UInt8MultiArray(data=list(blob)))
+    harness.context.spin_until_quiet()
+    harness.observation()
+    harness.tick(BASE)
+    assert harness.actions[-1][0].tobytes() == BASE.tobytes()  # mid-episode: still the zero residual
+    harness.event(event="success", episode=0)
+    harness.event(event="start", episode=1)
+    assert node.version == 3
+    harness.observation()
+    harness.tick(BASE)
+    assert not np.array_equal(harness.actions[-1][0], BASE)
+    assert any(s.message == "took learner weights v3" for s in harness.statuses)
+
+
+def test_malformed_weights_are_ignored_with_a_diagnostic() -> None:
+    node, harness = build()
+    blob = encode_actor_weights(trained_learner(), METADATA, version=1)
+    harness.weights.publish(UInt8MultiArray(data=list(blob[: len(blob) // 2])))
+    harness.context.spin_until_quiet()
+    assert node.actor is None
+    assert level_of(harness.statuses[-1]) == ERROR
+    assert "ignored weights: residual weights message is truncated or corrupt" in harness.statuses[-1].message
+
+
+def test_exploration_noise_only_while_exploring_and_never_in_eval_episodes(tmp_path: Path) -> None:
+    save_residual(tmp_path / "actor", trained_learner(), METADATA)
+    args = ["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true", "-p", "exploration_noise:=0.1"]
+    _, harness = build(args)
+    bundle = load_residual(tmp_path / "actor")
+    for mode, noisy in (("train", True), ("eval", False)):
+        harness.event(event="start", episode=0, mode=mode)
+        observation = harness.observation()
+        harness.tick(BASE)
+        deterministic = bundle.act(observation, BASE)[1]
+        assert (not np.allclose(harness.residuals[-1][0], deterministic, atol=1e-6)) is noisy, mode
+        harness.event(event="timeout", episode=0)
+
+
+def test_a_checkpoint_for_other_features_is_refused_at_startup(tmp_path: Path) -> None:
+    other = ResidualMetadata(obs_features=tuple(residual_observation_names(3)), task="Lift", base_weights_hash="0")
+    save_residual(tmp_path / "actor", ResidualTD3(TD3Config(), obs_dim=len(other.obs_features)), other)
+    with pytest.raises(PolicyError, match="trained on 42 observation features, the caller feeds 31"):
+        build(["-p", f"residual_path:={tmp_path / 'actor'}"])
+
+
+def test_a_residual_trained_on_another_base_is_refused(tmp_path: Path) -> None:
+    save_residual(tmp_path / "actor", trained_learner(), METADATA)
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(PolicyError, match="retrain the residual for this base"):
+        build(["-p", f"residual_path:={tmp_path / 'actor'}", "-p", f"base_path:={base}"])
+
+
+def test_drops_a_malformed_base_action() -> None:
+    _, harness = build()
+    harness.base.publish(msg.JointTrajectory(joint_names=list(ACTION_NAMES)))  # no points
+    harness.context.spin_until_quiet()
+    assert [(level_of(s), s.message) for s in harness.statuses] == [
+        (ERROR, "dropped base action: action trajectory has no points")
+    ]
+    assert harness.actions == []

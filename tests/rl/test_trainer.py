@@ -1,0 +1,130 @@
+"""ResidualTrainer: update-to-data ratio (inline and on the update thread), weights, metrics, checkpoint and resume."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from robot_rl.errors import LearnerError
+from robot_rl.rl.checkpoint import ResidualMetadata, decode_actor_weights, load_residual
+from robot_rl.rl.replay import ReplayBuffer, Transition
+from robot_rl.rl.td3 import ResidualTD3, TD3Config
+from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, ResidualTrainer, TrainerConfig
+from robot_rl.rl.transitions import Step
+
+OBS_DIM = 5
+METADATA = ResidualMetadata(tuple(f"o{i}" for i in range(OBS_DIM)), "Lift", "0" * 64)
+TD3 = TD3Config(batch_size=8, critic_hidden=(16,), actor_hidden=(16,), critic_warmup_updates=4, utd_ratio=2)
+
+
+def make_trainer(out: Path, threaded: bool, learning_starts: int = 3, checkpoint_every: int = 1000) -> ResidualTrainer:
+    rng = np.random.default_rng(1)
+    offline = ReplayBuffer(64, OBS_DIM, 7)
+    for _ in range(32):
+        offline.add(
+            Transition(rng.normal(size=OBS_DIM), rng.uniform(-1, 1, 7), rng.uniform(-1, 1, 7), 0.0,
+                       rng.normal(size=OBS_DIM), rng.uniform(-1, 1, 7), 0.97, 0.0)
+        )  # fmt: skip
+    config = TrainerConfig(
+        online_capacity=100,
+        learning_starts_steps=learning_starts,
+        checkpoint_every_steps=checkpoint_every,
+        threaded=threaded,
+    )
+    return ResidualTrainer(ResidualTD3(TD3, OBS_DIM), METADATA, out, offline, config, seed=0)
+
+
+def steps(count: int, seed: int = 0) -> list[Step]:
+    rng = np.random.default_rng(seed)
+
+    def vector(size: int) -> np.ndarray:
+        return rng.uniform(-1, 1, size).astype(np.float32)
+
+    zero = np.zeros(7, np.float32)
+    last = count - 1
+    return [Step(vector(OBS_DIM), zero, vector(7), float(t == last), vector(OBS_DIM), zero, t == last, False)
+            for t in range(count)]  # fmt: skip
+
+
+@pytest.mark.parametrize("threaded", [False, True])
+def test_updates_keep_the_update_to_data_ratio_after_learning_starts(tmp_path: Path, threaded: bool) -> None:
+    trainer = make_trainer(tmp_path, threaded)
+    try:
+        for step in steps(10):
+            trainer.add(step)
+        trainer.drain()
+        assert trainer.env_steps == 10
+        assert trainer.learner.critic_updates == 2 * (10 - 3)  # utd 2 after 3 steps
+        assert trainer.learner.actor_updates == (14 - 4) // 2  # after 4 warm-up updates, every 2nd
+        assert len(trainer.online) == 10
+    finally:
+        trainer.close()
+
+
+def test_the_sim_never_runs_more_than_max_lag_steps_ahead(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, threaded=True, learning_starts=0)
+    try:
+        for step in steps(6):
+            trainer.add(step)
+            lag = trainer.updates_owed - trainer.learner.critic_updates
+            assert lag <= trainer.config.max_lag_steps * TD3.utd_ratio
+    finally:
+        trainer.close()
+
+
+def test_weights_decode_with_increasing_versions(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, threaded=False)
+    first, version = trainer.weights()
+    second, next_version = trainer.weights()
+    assert (version, next_version) == (1, 2)
+    bundle, decoded_version = decode_actor_weights(second, METADATA.obs_features)
+    assert decoded_version == 2
+    assert bundle.metadata.task == "Lift"
+    assert first != b""
+
+
+def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, threaded=False)
+    for step in steps(6):
+        trainer.add(step)
+    trainer.episode_finished("train", True, 1.0, 6)
+    trainer.checkpoint()
+    for step in steps(4, seed=1):
+        trainer.add(step)
+    trainer.episode_finished("train", False, 0.0, 4)  # after the checkpoint: dropped on resume
+    updates_at_checkpoint = 2 * (6 - 3)
+    resumed = make_trainer(tmp_path, threaded=False)
+    assert resumed.env_steps == 6
+    assert resumed.episodes == 1
+    assert resumed.learner.critic_updates == updates_at_checkpoint
+    assert len(resumed.online) == 6
+    with open(tmp_path / METRICS_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [int(row["env_steps"]) for row in rows] == [6]
+    assert load_residual(tmp_path / ACTOR_DIR, METADATA.obs_features).metadata.base_weights_hash == "0" * 64
+
+
+def test_a_failing_update_thread_is_raised_on_the_sims_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    trainer = make_trainer(tmp_path, threaded=True, learning_starts=0)
+
+    def diverged(batch: object) -> dict[str, float]:
+        raise LearnerError("critic loss is nan")
+
+    monkeypatch.setattr(trainer.learner, "update", diverged)
+    data = steps(50)
+
+    def feed() -> None:
+        for step in data:
+            trainer.add(step)
+
+    with pytest.raises(LearnerError, match="the learner's update thread failed: critic loss is nan"):
+        feed()
+    trainer.close()  # the thread already ended with its error
+
+
+def test_trainer_config_is_validated() -> None:
+    with pytest.raises(LearnerError, match=r"TrainerConfig.learning_starts_steps must be an int >= 0"):
+        TrainerConfig(learning_starts_steps=-1)

@@ -1,0 +1,89 @@
+"""StepBuilder: the graph's messages of consecutive ticks, in the order the sim graph delivers them, into steps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from robot_rl.rl.transitions import Step, StepBuilder
+
+
+def obs(t: float) -> np.ndarray:
+    return np.full(3, t, dtype=np.float32)
+
+
+def act(t: float) -> np.ndarray:
+    return np.full(7, t / 10, dtype=np.float32)
+
+
+def run_episode(builder: StepBuilder, ticks: int, end: str, rewards: list[float]) -> list[Step]:
+    """One episode as the sim graph delivers it: start, then per tick [reward, end?], base action, executed."""
+    steps: list[Step | None] = []
+    builder.start()
+    for t in range(ticks + 1):
+        if t > 0:
+            builder.reward(rewards[t - 1])
+            if t == ticks:
+                steps.append(builder.end(end))
+        steps.append(builder.observe(obs(t), act(t) + 1))  # the base action for observation t
+        builder.executed(act(t))  # the graph still runs after the end: the sim ignores it
+    return [step for step in steps if step is not None]
+
+
+def test_a_time_out_bootstraps_from_the_final_observation_and_its_base_action() -> None:
+    steps = run_episode(StepBuilder(), 3, "timeout", [0.0, 0.0, 0.0])
+    assert len(steps) == 3
+    for t, step in enumerate(steps):
+        np.testing.assert_array_equal(step.obs, obs(t))
+        np.testing.assert_array_equal(step.base_action, act(t) + 1)
+        np.testing.assert_array_equal(step.action, act(t))
+        np.testing.assert_array_equal(step.next_obs, obs(t + 1))
+        np.testing.assert_array_equal(step.next_base_action, act(t + 1) + 1)
+    assert [(s.terminated, s.truncated) for s in steps] == [(False, False), (False, False), (False, True)]
+
+
+def test_success_terminates_without_waiting_for_the_next_observation() -> None:
+    steps = run_episode(StepBuilder(), 3, "success", [0.0, 0.0, 1.0])
+    assert len(steps) == 3
+    assert [s.reward for s in steps] == [0.0, 0.0, 1.0]
+    assert [(s.terminated, s.truncated) for s in steps] == [(False, False), (False, False), (True, False)]
+
+
+def test_a_person_failure_before_the_reward_terminates_with_zero_reward() -> None:
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    step = builder.end("failure")
+    assert step is not None
+    assert step.terminated
+    assert step.reward == 0.0
+
+
+def test_a_tick_without_an_executed_command_is_dropped_not_misaligned() -> None:
+    builder = StepBuilder()
+    builder.start()
+    assert builder.observe(obs(0), act(0)) is None
+    builder.executed(act(0))
+    builder.reward(0.5)
+    step = builder.observe(obs(1), act(1))  # closes tick 0
+    assert step is not None
+    assert step.reward == 0.5
+    # tick 1 never gets an executed action (the gate held without a command); tick 2 continues
+    builder.reward(0.0)
+    assert builder.observe(obs(2), act(2)) is None
+    builder.executed(act(2))
+    builder.reward(0.25)
+    step = builder.observe(obs(3), act(3))
+    assert step is not None
+    np.testing.assert_array_equal(step.obs, obs(2))
+    assert step.reward == 0.25
+    assert builder.dropped == 1
+
+
+def test_commands_between_episodes_are_ignored() -> None:
+    builder = StepBuilder()
+    builder.executed(act(0))
+    assert builder.observe(obs(0), act(0)) is None
+    assert builder.end("timeout") is None
+    steps = run_episode(builder, 2, "timeout", [0.0, 0.0])
+    assert len(steps) == 2

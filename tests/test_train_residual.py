@@ -1,0 +1,110 @@
+"""A tiny ``robot-rl train-residual`` end to end (the whole training graph through the CLI), a resume after a
+SIGKILL, and ``robot-rl eval --residual`` on the result. The learning figures live in benchmarks, not here."""
+
+from __future__ import annotations
+
+import csv
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from robot_rl.cli import main
+from robot_rl.rl.checkpoint import load_residual
+from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
+
+ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
+LEARNER_PARAMS = """learner:
+  ros__parameters:
+    td3:
+      batch_size: 32
+      actor_hidden: [32, 32]
+      critic_hidden: [32, 32]
+      critic_warmup_updates: 10
+    trainer:
+      learning_starts_steps: 10
+      checkpoint_every_steps: 20
+"""
+
+
+def command(base: Path, demos: Path, out: Path, params: Path, steps: int) -> list[str]:
+    return [
+        "train-residual",
+        "--task",
+        "Lift",
+        "--base",
+        str(base),
+        "--demos",
+        str(demos),
+        "--out",
+        str(out),
+        "--steps",
+        str(steps),
+        "--eval-every",
+        "40",
+        "--eval-episodes",
+        "1",
+        "--horizon-steps",
+        "25",
+        "--learner-params",
+        str(params),
+        "--quiet",
+    ]
+
+
+def curve_steps(out: Path) -> list[int]:
+    with open(out / "curve.csv", newline="") as handle:
+        return [int(row["env_steps"]) for row in csv.DictReader(handle)]
+
+
+@pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)
+def test_train_residual_end_to_end_then_eval(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    out = tmp_path / "run"
+    assert main(command(checkpoint, demos, out, params, 60)) == 0
+    steps = curve_steps(out)
+    assert steps[0] == 0  # the base alone, before any update
+    assert steps[-1] >= 60  # the final evaluation, after the budget
+    assert (out / "curve.png").stat().st_size > 0
+    with open(out / METRICS_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["mode"] for row in rows} == {"train", "eval"}
+    assert int(rows[-1]["updates"]) > 0
+    assert int(rows[-1]["actor_updates"]) > 0
+    bundle = load_residual(out / ACTOR_DIR)
+    assert bundle.metadata.task == "Lift"
+    args = ["eval", "--task", "Lift", "--base", str(checkpoint), "--residual", str(out / ACTOR_DIR)]
+    assert main([*args, "--episodes", "1", "--horizon-steps", "10", "--slot-source", "sim", "--json"]) == 0
+
+
+@pytest.mark.slow  # about two minutes: a run killed after its first checkpoint, then the same command again
+def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    out = tmp_path / "run"
+    argv = [ROBOT_RL, *command(checkpoint, demos, out, params, 2000)]
+    process = subprocess.Popen(argv, env={**os.environ, "MUJOCO_GL": "egl"}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while not (out / STATE_DIR / "training.json").exists():
+        assert process.poll() is None, "train-residual ended before its first checkpoint"
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    resumed_from = load_residual(out / ACTOR_DIR)  # the actor of the checkpoint loads after the kill
+    assert resumed_from.metadata.task == "Lift"
+    with open(out / STATE_DIR / "training.json") as handle:
+        checkpointed = __import__("json").load(handle)["counters"]["env_steps"]
+    assert checkpointed >= 20
+    # the same command with a smaller budget resumes from the checkpoint and finishes
+    assert main(command(checkpoint, demos, out, params, checkpointed + 30)) == 0
+    with open(out / METRICS_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    train_steps = [int(row["env_steps"]) for row in rows if row["mode"] == "train"]
+    assert train_steps == sorted(train_steps)  # rows after the checkpoint were dropped, then run again
+    assert train_steps[-1] >= checkpointed + 30
