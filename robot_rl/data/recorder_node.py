@@ -33,7 +33,7 @@ from robot_rl.action_space import trajectory_to_actions
 from robot_rl.data.bag import BagRecorder
 from robot_rl.data.recorder import EpisodeRecorder, RecorderConfig, StepInfo
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import DatasetError, MessageError
+from robot_rl.errors import DatasetError
 from robot_rl.policies.features import ObservationAssembler
 from robot_rl.runtime import SENSOR_DATA, Node, NodeMain, QoSProfile, diagnostics, msg
 
@@ -77,7 +77,7 @@ class RecorderNode(Node):
         self.policy_action: np.ndarray | None = None
         self.intervening = False  # the latest /robot_rl/intervention
         self.on_episode_end: Callable[[bool, bool], None] | None = None  # (success, saved), e.g. a progress bar
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.report = diagnostics.Reporter(self)
         subscribe = self._subscribe
         subscribe(msg.PoseStamped, "/robot_rl/ee_pose", self._guard(self.assembler.on_ee_pose), 10)
         subscribe(msg.JointState, "/joint_states", self._guard(self.assembler.on_joint_states), 10)
@@ -109,9 +109,7 @@ class RecorderNode(Node):
     def _guard(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """Turn a malformed input into an ERROR diagnostic instead of a crash."""
 
-        return diagnostics.guarded(
-            callback, (MessageError,), lambda error: self.report(diagnostics.ERROR, f"dropped input: {error}")
-        )
+        return self.report.guard(callback)
 
     # -- this tick's actions -----------------------------------------------------------
 
@@ -202,11 +200,6 @@ class RecorderNode(Node):
         if outcome.stop:
             self.report(diagnostics.OK, f"stop ({source}): dataset finalized", **counts)
             self.request_shutdown(f"stop requested ({source}); {self.recorder.saved_episodes} episode(s) saved")
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
     def destroy_node(self) -> None:
         """Finalize the dataset files (and the bag) before the node goes."""

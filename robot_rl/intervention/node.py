@@ -84,7 +84,7 @@ class InterventionNode(Node):
         self.flag_pub = self.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
         self.teleop_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/teleop_action", 10)
         self.episode_pub = self.create_publisher(msg.String, "/robot_rl/episode", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.report = diagnostics.Reporter(self)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/policy_action", self.on_policy_action, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         if device == "none":
@@ -148,11 +148,7 @@ class InterventionNode(Node):
     def _guard(self, callback: Callable[[Any], None]) -> Callable[[Any], None]:
         """Turn a malformed device message into an ERROR diagnostic instead of a crash."""
 
-        return diagnostics.guarded(
-            callback,
-            (MessageError, InterventionError),
-            lambda error: self.report(diagnostics.ERROR, f"dropped input: {error}"),
-        )
+        return self.report.guard(callback, (MessageError, InterventionError))
 
     def _on_twist(self, mouse: SpaceMouseDevice) -> Callable[[Any], None]:
         def on_twist(twist: Any) -> None:
@@ -230,11 +226,6 @@ class InterventionNode(Node):
         event = {"event": "start", "source": "human", "episode": self.episodes_started}
         self.episode_pub.publish(msg.String(data=json.dumps(event)))
         self.episodes_started += 1
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
     def destroy_node(self) -> None:
         """Release the device (the keyboard listener's thread)."""

@@ -68,7 +68,7 @@ class PerceptionNode(Node):
         self.k: np.ndarray | None = None
         self.latest: dict[str, Any] = {}
         self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.report = diagnostics.Reporter(self)
         self.debug_pub = self.create_publisher(msg.Image, "~/debug_image", 2) if self.debug_image else None
         self.create_subscription(msg.Image, "/camera/color/image_raw", self._store("color"), SENSOR_DATA)
         self.create_subscription(
@@ -77,11 +77,7 @@ class PerceptionNode(Node):
         self.create_subscription(
             msg.CameraInfo,
             "/camera/color/camera_info",
-            diagnostics.guarded(
-                self.on_camera_info,
-                (MessageError, PerceptionError),
-                lambda error: self.report(diagnostics.ERROR, f"dropped camera_info: {error}"),
-            ),
+            self.report.guard(self.on_camera_info, (MessageError, PerceptionError), "dropped camera_info"),
             SENSOR_DATA,
         )
         if self.needs_segmentation:
@@ -116,11 +112,6 @@ class PerceptionNode(Node):
             return
         if payload["event"] == "start":
             self.pipeline.reset()
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
     def _calibration(self) -> np.ndarray:
         if self.t_base_camera is None:

@@ -117,30 +117,18 @@ class BasePolicyNode(Node):
         self.policy_action_pub = (
             self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10) if publish_policy_action else None
         )
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self._take(self.assembler.on_ee_pose), 10)
-        self.create_subscription(msg.JointState, "/joint_states", self._take(self.assembler.on_joint_states), 10)
+        self.report = diagnostics.Reporter(self)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.report.guard(self.assembler.on_ee_pose), 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.report.guard(self.assembler.on_joint_states), 10)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", self.on_slots, 10)
         if use_image:
             self.create_subscription(
-                msg.Image, "/camera/color/image_raw", self._take(self.assembler.on_image), SENSOR_DATA
+                msg.Image, "/camera/color/image_raw", self.report.guard(self.assembler.on_image), SENSOR_DATA
             )
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.get_logger().info(
             f"{self.policy.policy_type} policy from {path}: chunk {self.policy.chunk_size}, {mode} mode"
             f" ({self.policy.chunker.config.n_action_steps} steps), weights sha256 {self.policy.loaded_hash[:16]}"
-        )
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
-
-    def _take(self, handler: Any) -> Any:
-        return diagnostics.guarded(
-            handler,
-            (MessageError,),
-            lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}"),
         )
 
     # -- episodes ----------------------------------------------------------------------------------

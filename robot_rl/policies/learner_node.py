@@ -85,8 +85,8 @@ class LearnerNode(Node):
         self.episode_return = 0.0
         self.episode_length = 0
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-        take = self._take
+        self.report = diagnostics.Reporter(self)
+        take = self.report.guard
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", take(self.assembler.on_ee_pose), 10)
         self.create_subscription(msg.JointState, "/joint_states", take(self.assembler.on_joint_states), 10)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", take(self.assembler.on_slots), 10)
@@ -108,16 +108,6 @@ class LearnerNode(Node):
             ).value
             values[field.name] = tuple(value) if isinstance(default, tuple) else value
         return values
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
-
-    def _take(self, handler: Any) -> Any:
-        return diagnostics.guarded(
-            handler, (MessageError,), lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}")
-        )
 
     # -- the tick --------------------------------------------------------------------------------------
 

@@ -75,8 +75,8 @@ class ResidualNode(Node):
         self.published = 0
         self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
         self.residual_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/residual", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-        take = self._take
+        self.report = diagnostics.Reporter(self)
+        take = self.report.guard
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", take(self.assembler.on_ee_pose), 10)
         self.create_subscription(msg.JointState, "/joint_states", take(self.assembler.on_joint_states), 10)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", take(self.assembler.on_slots), 10)
@@ -84,16 +84,6 @@ class ResidualNode(Node):
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, self.on_weights, LATCHED)
         self.get_logger().info(f"residual: {self.source}; explore {str(self.explore).lower()}")
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
-
-    def _take(self, handler: Any) -> Any:
-        return diagnostics.guarded(
-            handler, (MessageError,), lambda error: self.report(diagnostics.ERROR, f"ignored input: {error}")
-        )
 
     # -- weights and episodes ------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from robot_rl.errors import MessageError
 from robot_rl.runtime import msg
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3  # DiagnosticStatus levels
@@ -57,3 +58,27 @@ def guarded(
             on_error(error)
 
     return guarded_callback
+
+
+class Reporter:
+    """A node's voice on ``/diagnostics``: ``report(level, message, **values)`` publishes one status named after the
+    node (its fully qualified name) and stamped with its clock; :meth:`guard` wraps an input callback so that its
+    input errors become ERROR statuses instead of stopping the node."""
+
+    def __init__(self, node: Any) -> None:
+        self.node = node
+        self.publisher = node.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+
+    def __call__(self, level: int, message: str, **values: Any) -> None:
+        """Publish one status."""
+        stamp = self.node.get_clock().now().to_msg()
+        publish(self.publisher, stamp, self.node.get_fully_qualified_name(), level, message, values)
+
+    def guard(
+        self,
+        callback: Callable[[Any], None],
+        errors: tuple[type[Exception], ...] = (MessageError,),
+        prefix: str = "dropped input",
+    ) -> Callable[[Any], None]:
+        """``callback`` with ``errors`` reported as ``"<prefix>: <error>"`` at ERROR level."""
+        return guarded(callback, errors, lambda error: self(ERROR, f"{prefix}: {error}"))

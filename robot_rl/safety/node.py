@@ -99,7 +99,7 @@ class SafetyNode(Node):
         self.last_result: SafetyResult | None = None
         self.published = 0
         self.safe_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.report = diagnostics.Reporter(self)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/command", self.on_command, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
@@ -236,11 +236,6 @@ class SafetyNode(Node):
         values = {"applied": np.array2string(result.action, precision=4), "held": result.held}
         values.update({f"requested_{axis}": value for axis, value in result.clipped.items()})
         self.report(level, message, **values)
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
 
 def _first_action(trajectory: Any, topic: str) -> np.ndarray:

@@ -46,14 +46,9 @@ class ExpertNode(Node):
         self.actions = 0
         self.chunk_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
         self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
-
-        def dropped(error: Exception) -> None:
-            self.report(diagnostics.ERROR, f"dropped input: {error}")
-
-        on_ee_pose = diagnostics.guarded(self.inputs.on_ee_pose, (MessageError,), dropped)
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", on_ee_pose, 10)
-        on_joint_states = diagnostics.guarded(self.inputs.on_joint_states, (MessageError,), dropped)
+        self.report = diagnostics.Reporter(self)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.report.guard(self.inputs.on_ee_pose), 10)
+        on_joint_states = self.report.guard(self.inputs.on_joint_states)
         self.create_subscription(msg.JointState, "/joint_states", on_joint_states, 10)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
@@ -83,11 +78,6 @@ class ExpertNode(Node):
         self.chunk_pub.publish(trajectory)
         self.action_pub.publish(trajectory)
         self.actions += 1
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
 
 class ExpertInputAssembler:

@@ -32,3 +32,27 @@ def test_guarded_routes_listed_errors_and_lets_others_through() -> None:
     assert [str(error) for error in caught] == ["malformed"]
     with pytest.raises(KeyError):
         wrapped("bug")
+
+
+def test_reporter_publishes_named_stamped_statuses_and_guards_inputs() -> None:
+    from robot_rl.runtime import Node
+    from robot_rl.runtime.inproc import InprocContext
+
+    context = InprocContext()
+    node = Node("worker", context=context, namespace="/arm")
+    report = diagnostics.Reporter(node)
+    seen: list = []
+    listener = Node("listener", context=context)
+    listener.create_subscription(msg.DiagnosticArray, "/diagnostics", lambda m: seen.extend(m.status), 10)
+
+    def take(message: object) -> None:
+        raise MessageError(f"malformed {message}")
+
+    report(diagnostics.WARN, "slow tick", tick_ms=12.5)
+    report.guard(take)("frame")
+    context.spin_until_quiet()
+    assert [(s.name, diagnostics.level_of(s), s.message) for s in seen] == [
+        ("/arm/worker", diagnostics.WARN, "slow tick"),
+        ("/arm/worker", diagnostics.ERROR, "dropped input: malformed frame"),
+    ]
+    assert [(kv.key, kv.value) for kv in seen[0].values] == [("tick_ms", "12.5")]
