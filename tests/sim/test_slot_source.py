@@ -19,7 +19,7 @@ from robot_rl.runtime import Node, msg
 from robot_rl.runtime.launch_file import read_launch_file
 from robot_rl.runtime.launcher import build_inproc
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
-from robot_rl.sim.slot_calibration import Record, sim_perception_launch, slot_layout
+from robot_rl.sim.slot_calibration import Record, sim_perception_launch, slot_layout, table_from_reset_frames
 from robot_rl.sim.slot_source import (
     NOISE_MODELS,
     OBJECT,
@@ -306,3 +306,34 @@ def test_source_matches_perception_on_a_rendered_reset_frame(reset_frame: tuple)
             tolerance = PIXEL_TOLERANCE_STD * spec.features[name].std + PIXEL_TOLERANCE_FLOOR[name]
             difference = abs(made[slot, COLUMN[name]] - seen[slot, COLUMN[name]])
             assert difference <= tolerance, f"{task} {spec.name} {name}: {difference:.4g} > {tolerance:.4g}"
+
+
+def test_table_from_reset_frames_takes_the_majority_layout() -> None:
+    def frame(first: np.ndarray, second: np.ndarray, fragment: bool = False) -> np.ndarray:
+        slots = np.zeros((6, len(SLOT_FIELDS)), dtype=np.float32)
+        for row, (position, half, area) in enumerate(((first, 0.025, 2600.0), (second, 0.02, 1700.0))):
+            top = position[2] + half
+            slots[row, :6] = [1, position[0] + 0.003, position[1], (PLANE_Z_M + top) / 2, 0.05, 0.05]
+            slots[row, 6:] = [top - PLANE_Z_M, 0.5, 0.2, 0.2, area]
+        if fragment:  # a small piece split off the first object comes first: it is a scene segment
+            slots[[0, 1, 2]] = slots[[2, 0, 1]]
+            slots[0] = slots[1]
+            slots[0, COLUMN["area_px"]] = 60
+        return slots
+
+    cube_a, cube_b = _raised(CUBE_A, 0.008), _raised(CUBE_B, 0.008)  # robosuite drops objects from 8 mm
+    positions = np.stack([cube_a, cube_b])
+    records = [Record(i, positions, None, frame(cube_b, cube_a)) for i in range(3)]
+    records.append(Record(3, positions, None, frame(cube_a, cube_b)))  # the cubes the other way round
+    records.append(Record(4, positions, None, frame(cube_b, cube_a, fragment=True)))
+    layouts = [slot_layout(record, TASK_OBJECTS["Stack"]) for record in records]
+    assert layouts[0][:2] == ("cubeB", "cubeA")
+    assert layouts[4][:3] == (SCENE, "cubeB", "cubeA")
+    slots = table_from_reset_frames("Stack", records, SETTINGS)
+    assert slots.frames == 3
+    assert [(spec.name, spec.order_agreement) for spec in slots.slots] == [("cubeB", 0.6), ("cubeA", 0.6)]
+    assert slots.support_plane_z_m.mean == pytest.approx(PLANE_Z_M, abs=1e-6)
+    cube_b_spec = slots.slots[0].features
+    assert cube_b_spec["offset_x"].mean == pytest.approx(0.003, abs=1e-6)
+    assert cube_b_spec["top_above_origin"].mean == pytest.approx(0.025, abs=1e-6)
+    assert cube_b_spec["area_px"] == Gaussian(2600.0, 0.0)
