@@ -71,7 +71,7 @@ class SimSlotSourceNode(Node):
         self.ee_position_m: np.ndarray | None = None
         self.published = 0
         self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
-        self.diagnostics_pub = self.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+        self.report = diagnostics.Reporter(self)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
@@ -102,11 +102,6 @@ class SimSlotSourceNode(Node):
         header = msg.Header(stamp=poses.header.stamp, frame_id=self.base_frame)
         self.slots_pub.publish(slots_to_pointcloud2(slots, header))
         self.published += 1
-
-    def report(self, level: int, message: str, **values: Any) -> None:
-        """Publish one diagnostic status for this node."""
-        stamp = self.get_clock().now().to_msg()
-        diagnostics.publish(self.diagnostics_pub, stamp, self.get_fully_qualified_name(), level, message, values)
 
 
 main = NodeMain(SimSlotSourceNode)
