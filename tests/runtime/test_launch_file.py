@@ -294,6 +294,7 @@ def test_shipped_launch_files_build(path: Path, tmp_path: Path) -> None:
         "calibration_dir": str(tmp_path),
         "out": str(tmp_path / "demos"),
         "base": str(tmp_path / "base"),
+        "demos": str(tmp_path / "demos"),
         "hand_eye_file": str(tmp_path / "hand_eye.yaml"),
         "workspace_file": str(tmp_path / "workspace.yaml"),
     }
