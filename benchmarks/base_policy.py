@@ -1,12 +1,14 @@
 """The base-policy pipeline end to end: collect demos, train a LeRobot policy, evaluate it in the graph.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/base_policy.py [--task Lift] [--demos 50] [--steps 2000]
-        [--episodes 100] [--policy act] [--workdir DIR]
+        [--episodes 100] [--policy act] [--workdir DIR] [--slot-source perception|sim] [--slot-noise none|perception_v1]
 
 1. ``collect-demos``: the scripted expert through sim -> perception -> expert -> safety (seeds 0, 1, ...);
-   every attempt counts toward the expert's success rate.
+   every attempt counts toward the expert's success rate. ``--slot-source sim`` replaces the camera and
+   perception by the sim slot source (with the ``--slot-noise`` model): a base for the residual's training graph.
 2. ``train-base``: LeRobot ACT (or Diffusion) on the CPU with robot_rl's defaults.
-3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen).
+3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen), with the
+   same slot source as the demonstrations (the sim slot source without noise).
 4. Per-tick latency of the base policy on one core (one torch thread): the node's per-tick call
    (observation features -> chunker -> action) on the recorded observations of the dataset.
 
@@ -73,18 +75,33 @@ def main() -> None:
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="demo seed base and training seed")
     parser.add_argument("--workdir", type=Path, help="keep the dataset and checkpoint here (default: a temp dir)")
+    parser.add_argument("--slot-source", default="perception", choices=("perception", "sim"), help="demos and eval")
+    parser.add_argument("--slot-noise", default="none", choices=("none", "perception_v1"), help="demos' sim slot noise")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="robot_rl_base_"))
     dataset_dir, checkpoint = workdir / "demos", workdir / args.policy
 
     start = time.perf_counter()
     demos = collect_demos(
-        args.task, args.demos, dataset_dir, seed=args.seed, horizon_steps=args.horizon_steps, progress=False
+        args.task,
+        args.demos,
+        dataset_dir,
+        seed=args.seed,
+        horizon_steps=args.horizon_steps,
+        progress=False,
+        slot_source=args.slot_source,
+        slot_noise=args.slot_noise,
     )
     collect_s = time.perf_counter() - start
     result = train_base(dataset_dir, checkpoint, TrainConfig(policy=args.policy, steps=args.steps, seed=args.seed))
     evaluation = evaluate(
-        args.task, checkpoint, args.episodes, seed=1000, horizon_steps=args.horizon_steps, progress=False
+        args.task,
+        checkpoint,
+        args.episodes,
+        seed=1000,
+        horizon_steps=args.horizon_steps,
+        progress=False,
+        slot_source=args.slot_source,
     )
     median_ms, p99_ms = tick_latency_ms(checkpoint, dataset_dir, ticks=2000)
 
@@ -94,7 +111,8 @@ def main() -> None:
     print(f"### Base policy pipeline: {args.task}, {args.policy}\n")
     print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
     print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; demo seeds {args.seed}..,")
-    print(f"training seed {args.seed}, evaluation seeds 1000..{1000 + args.episodes - 1}.\n")
+    print(f"training seed {args.seed}, evaluation seeds 1000..{1000 + args.episodes - 1}; slot source")
+    print(f"{args.slot_source} (demonstrations' slot noise {args.slot_noise}, evaluation without noise).\n")
     print("| figure | value |")
     print("|---|---|")
     print(

@@ -90,6 +90,8 @@ def _cmd_collect_demos(args: argparse.Namespace) -> int:
         max_attempts=args.max_attempts,
         segmenter=args.segmenter,
         horizon_steps=args.horizon_steps,
+        slot_source=args.slot_source,
+        slot_noise=args.slot_noise,
     )
     print(
         f"saved {result.saved_episodes} episode(s), {result.frames} frames, to {result.out}"
@@ -187,6 +189,8 @@ def _cmd_train_residual(args: argparse.Namespace) -> int:
         horizon_steps=args.horizon_steps,
         slot_noise=args.slot_noise,
         learner_params=args.learner_params,
+        device=args.device,
+        intervention_params=args.intervention_params,
         progress=not args.quiet,
     )
     curve = train_residual(config)
@@ -259,7 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     collect = commands.add_parser(
         "collect-demos",
         help="record scripted-expert demonstrations as a LeRobotDataset",
-        description="Run sim -> perception -> expert -> safety in lockstep and record episodes (LeRobot 0.4 format).",
+        description="Run sim -> perception (or the sim slot source) -> expert -> safety in lockstep and record"
+        " episodes (LeRobot 0.4 format).",
     )
     collect.add_argument("--task", default="Lift", choices=("Lift", "Stack", "PickPlaceCan"), help="robosuite task")
     collect.add_argument("--episodes", type=int, default=50, help="episodes to save (default 50)")
@@ -271,6 +276,19 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument("--max-attempts", type=int, help="episodes to run at most (default 3 x --episodes)")
     collect.add_argument("--segmenter", default="rgbd_tabletop", choices=("rgbd_tabletop", "sim_gt"))
     collect.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
+    collect.add_argument(
+        "--slot-source",
+        default="perception",
+        choices=("perception", "sim"),
+        help="perception (rendered camera, default) or sim (privileged object poses, no rendering): a base for the"
+        " residual's training graph",
+    )
+    collect.add_argument(
+        "--slot-noise",
+        default="none",
+        choices=("none", "perception_v1"),
+        help="noise model of the sim slot source (with --slot-source sim; default none)",
+    )
     collect.set_defaults(func=_cmd_collect_demos)
 
     train = commands.add_parser(
@@ -335,6 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
     residual.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
     residual.add_argument("--slot-noise", default="perception_v1", choices=("none", "perception_v1"))
     residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
+    residual.add_argument(
+        "--device",
+        default="none",
+        choices=("none", "keyboard", "joy", "spacemouse", "simulated"),
+        help="a person corrects in training episodes with this teleop device (simulated: the scripted expert);"
+        " their ticks are kept as corrections for the offline half",
+    )
+    residual.add_argument(
+        "--intervention-params", type=Path, help="intervention params file (default config/intervention.yaml)"
+    )
     residual.add_argument("--quiet", action="store_true", help="no progress bar")
     residual.set_defaults(func=_cmd_train_residual)
 

@@ -29,6 +29,12 @@ LEARNER_PARAMS = """learner:
       learning_starts_steps: 10
       checkpoint_every_steps: 20
 """
+# the simulated human takes over at the first tick of every episode and lets go after 3 ticks
+INTERVENTION_PARAMS = """intervention:
+  ros__parameters:
+    takeover_at_step: 1
+    give_up_after_ticks: 3
+"""
 
 
 def command(base: Path, demos: Path, out: Path, params: Path, steps: int) -> list[str]:
@@ -65,8 +71,11 @@ def curve_steps(out: Path) -> list[int]:
 def test_train_residual_end_to_end_then_eval(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
     params = tmp_path / "learner.yaml"
     params.write_text(LEARNER_PARAMS)
+    intervention = tmp_path / "intervention.yaml"
+    intervention.write_text(INTERVENTION_PARAMS)
     out = tmp_path / "run"
-    assert main(command(checkpoint, demos, out, params, 60)) == 0
+    person = ["--device", "simulated", "--intervention-params", str(intervention)]
+    assert main([*command(checkpoint, demos, out, params, 60), *person]) == 0
     steps = curve_steps(out)
     assert steps[0] == 0  # the base alone, before any update
     assert steps[-1] >= 60  # the final evaluation, after the budget
@@ -76,6 +85,9 @@ def test_train_residual_end_to_end_then_eval(checkpoint: Path, demos: Path, tmp_
     assert {row["mode"] for row in rows} == {"train", "eval"}
     assert int(rows[-1]["updates"]) > 0
     assert int(rows[-1]["actor_updates"]) > 0
+    train_episodes = sum(row["mode"] == "train" for row in rows)
+    # the person's ticks of training episodes became corrections (none from the evaluations: nobody takes over)
+    assert 0 < int(rows[-1]["corrections"]) <= 3 * train_episodes
     bundle = load_residual(out / ACTOR_DIR)
     assert bundle.metadata.task == "Lift"
     args = ["eval", "--task", "Lift", "--base", str(checkpoint), "--residual", str(out / ACTOR_DIR)]

@@ -2,7 +2,9 @@
 
 The graph is ``launch/collect_demos.launch.yaml`` on the in-process backend (sim -> perception ->
 expert -> safety -> sim, with the recorder), so demonstrations see exactly the observations a
-policy will see: perception's slots, not privileged state.
+policy will see: perception's slots, not privileged state. With ``slot_source="sim"`` the sim slot
+source replaces the camera and perception (no rendering), for a base that will run in the
+residual's training graph (``launch/train.launch.yaml``), which sees the same slots.
 """
 
 from __future__ import annotations
@@ -40,10 +42,20 @@ def collect_demos(
     segmenter: str = "rgbd_tabletop",
     horizon_steps: int | None = None,
     progress: bool = True,
+    slot_source: str = "perception",
+    slot_noise: str = "none",
 ) -> CollectResult:
-    """Run the expert until ``episodes`` episodes are saved or ``max_attempts`` (default 3x) have run."""
+    """Run the expert until ``episodes`` episodes are saved or ``max_attempts`` (default 3x) have run.
+
+    ``slot_source`` is ``perception`` (rendered camera) or ``sim`` (privileged object poses through the sim
+    slot source, with the ``slot_noise`` model).
+    """
     if episodes < 1:
         raise DatasetError(f"--episodes must be >= 1, got {episodes}")
+    if slot_source not in ("perception", "sim"):
+        raise DatasetError(f"--slot-source must be perception or sim, got {slot_source!r}")
+    if slot_noise != "none" and slot_source != "sim":
+        raise DatasetError(f"--slot-noise {slot_noise} needs --slot-source sim")
     attempts = max_attempts if max_attempts is not None else 3 * episodes
     select_backend("inproc")
     from tqdm import tqdm
@@ -61,6 +73,8 @@ def collect_demos(
         "success_only": str(success_only).lower(),
         "use_image": str(use_image).lower(),
         "segmenter": segmenter,
+        "slot_source": slot_source,
+        "slot_noise": slot_noise,
         "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
     }
     plan = read_launch_file(resolve_launch_path("robot_rl", "collect_demos.launch.yaml"), arguments)

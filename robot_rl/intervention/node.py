@@ -2,7 +2,9 @@
 
 Subscribes ``/robot_rl/policy_action`` (JointTrajectory, the policy's action of this tick; its
 arrival runs the tick) and ``/robot_rl/episode`` (an episode start hands control back to the
-policy). The device's inputs, by the ``device`` parameter:
+policy; one whose ``"mode"`` is ``"eval"``, which ``robot-rl train-residual`` sends for its evaluation episodes,
+leaves the policy alone for the whole episode, so an evaluation measures the policy, not the person). The
+device's inputs, by the ``device`` parameter:
 
 - ``none``: no person; the policy's action passes through (the flag is always false);
 - ``keyboard``: pynput's listener (needs an X display);
@@ -74,6 +76,7 @@ class InterventionNode(Node):
         self.device_name = device
         self.device: TeleopDevice | None = None
         self.human: SimulatedHuman | None = None
+        self.evaluating = False  # an evaluation episode (train-residual): nobody takes over
         self.policy_action: np.ndarray | None = None
         self.policy_time_ns: int | None = None
         self.ticks = 0
@@ -163,6 +166,7 @@ class InterventionNode(Node):
         """An episode start hands control back to the policy."""
         payload = parse_episode_event(event)
         if payload is not None and payload["event"] == "start":
+            self.evaluating = payload.get("mode") == "eval"
             self.arbiter.reset()
             if self.human is not None:
                 self.human.reset()
@@ -190,7 +194,7 @@ class InterventionNode(Node):
     def tick(self, policy_action: np.ndarray | None) -> None:
         """Decide, publish the command and the intervention flag, forward episode keys."""
         now_s = self._now_s()
-        if self.device is None:
+        if self.device is None or self.evaluating:
             decision_command, intervening, events = policy_action, False, ()
         else:
             sample = self.device.read(now_s)

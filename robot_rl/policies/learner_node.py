@@ -3,8 +3,10 @@
 Subscribes the observation inputs the base and the residual read (``/robot_rl/ee_pose``, ``/joint_states``,
 ``/robot_rl/slots``), ``/robot_rl/base_action`` (the base action of each observation), ``/robot_rl/safe_command``
 (the command the safety gate applied: clamps, holds and a person's takeovers are what it learns from),
-``/robot_rl/reward`` and ``/robot_rl/episode``. :class:`~robot_rl.rl.transitions.StepBuilder` pairs them into
-steps, :class:`~robot_rl.rl.trainer.ResidualTrainer` stores and learns from them (updates on a background thread).
+``/robot_rl/reward``, ``/robot_rl/intervention`` (a person drove the tick: the step is kept as a correction
+too, for the offline half of every batch) and ``/robot_rl/episode``. :class:`~robot_rl.rl.transitions.StepBuilder`
+pairs them into steps, :class:`~robot_rl.rl.trainer.ResidualTrainer` stores and learns from them (updates on a
+background thread).
 
 At startup it relabels the demonstrations (``demos``) with the frozen base (``base_path``), run along each episode
 in order, for the offline half of every batch and the observation statistics. After every training episode it
@@ -82,6 +84,7 @@ class LearnerNode(Node):
         self.assembler = ObservationAssembler(num_slots)
         self.steps = StepBuilder()
         self.mode = "train"
+        self.intervening = False  # the intervention flag of this tick (published before its command)
         self.episode_return = 0.0
         self.episode_length = 0
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
@@ -93,6 +96,7 @@ class LearnerNode(Node):
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", take(self.on_base_action), 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", take(self.on_safe_command), 10)
         self.create_subscription(msg.Float32, "/robot_rl/reward", self.on_reward, 10)
+        self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         if self.trainer.learner.actor_updates:
             self.publish_weights()  # a resumed run: the actor continues from its checkpointed weights
@@ -119,9 +123,13 @@ class LearnerNode(Node):
             raise MessageError("non-finite observation")
         self._store(self.steps.observe(frame.vector(), base))
 
+    def on_intervention(self, flag: Any) -> None:
+        """Whether a person drives this tick (the arbiter publishes it before the tick's command)."""
+        self.intervening = bool(flag.data)
+
     def on_safe_command(self, trajectory: Any) -> None:
         """The executed action of the current tick."""
-        self.steps.executed(trajectory_to_actions(trajectory)[0])
+        self.steps.executed(trajectory_to_actions(trajectory)[0], self.intervening)
 
     def on_reward(self, reward: Any) -> None:
         """The reward of the previous tick's executed action."""
@@ -146,6 +154,7 @@ class LearnerNode(Node):
         if kind == "start":
             self.trainer.abort_episode()  # n-step leftovers of an episode that never ended
             self.mode = "eval" if payload.get("mode") == "eval" else "train"
+            self.intervening = False
             self.episode_return, self.episode_length = 0.0, 0
             self.steps.start()
         elif kind in TERMINAL_EVENTS or kind in TRUNCATING_EVENTS:

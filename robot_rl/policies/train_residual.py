@@ -51,6 +51,8 @@ class TrainResidualConfig:
     horizon_steps: int | None = None  # control steps per episode; None = the task's recommended horizon
     slot_noise: str = "perception_v1"  # noise model of the sim slot source while training and evaluating
     learner_params: Path | None = None  # params file of the learner; None = the package's config/learner.yaml
+    device: str = "none"  # teleop device of a person correcting in training episodes (simulated: the expert)
+    intervention_params: Path | None = None  # params file of the intervention node; None = config/intervention.yaml
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
@@ -58,6 +60,8 @@ class TrainResidualConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LearnerError(f"--{name.replace('_', '-')} must be an int >= 1, got {value!r}")
+        if self.device not in ("none", "keyboard", "joy", "spacemouse", "simulated"):
+            raise LearnerError(f"--device must be none, keyboard, joy, spacemouse or simulated, got {self.device!r}")
         for name in ("eval_seed", "train_seed", "seed"):
             if getattr(self, name) < 0:
                 raise LearnerError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
@@ -238,9 +242,12 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         "seed": str(config.seed),
         "horizon_steps": str(config.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(config.task, 200)),
         "slot_noise": config.slot_noise,
+        "device": config.device,
     }
     if config.learner_params is not None:
         arguments["learner_params"] = str(config.learner_params)
+    if config.intervention_params is not None:
+        arguments["intervention_params"] = str(config.intervention_params)
     plan = read_launch_file(resolve_launch_path("robot_rl", "train.launch.yaml"), arguments)
     context, nodes = build_inproc(plan)
     learner = next(node for node in nodes if isinstance(node, LearnerNode))

@@ -254,8 +254,41 @@ class ReplayBuffer:
         return arrays
 
 
+class PooledBuffer:
+    """A read-only view of several replay buffers sampled as one (e.g. demonstrations + a person's corrections).
+
+    Each sampled row comes from a uniformly drawn transition of the union, so a source contributes in proportion
+    to its size. Empty buffers are allowed; every buffer must have the same dimensions.
+    """
+
+    def __init__(self, *buffers: ReplayBuffer) -> None:
+        if not buffers:
+            raise LearnerError("PooledBuffer needs at least one buffer")
+        dims = {(buffer.obs_dim, buffer.action_dim) for buffer in buffers}
+        if len(dims) != 1:
+            raise LearnerError(f"pooled buffers differ in (obs_dim, action_dim): {sorted(dims)}")
+        self.buffers = buffers
+        self.obs_dim, self.action_dim = dims.pop()
+
+    def __len__(self) -> int:
+        """Transitions stored in all the buffers."""
+        return sum(len(buffer) for buffer in self.buffers)
+
+    def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+        """``batch_size`` transitions drawn uniformly with replacement from the union (as ``ReplayBuffer.sample``)."""
+        sizes = np.array([len(buffer) for buffer in self.buffers], dtype=np.float64)
+        if sizes.sum() == 0:
+            raise LearnerError("cannot sample from empty replay buffers")
+        counts = rng.multinomial(batch_size, sizes / sizes.sum())
+        parts = [buffer.sample(int(n), rng) for buffer, n in zip(self.buffers, counts, strict=True) if n > 0]
+        return {name: np.concatenate([part[name] for part in parts]) for name in FIELDS}
+
+
 def sample_mixed(
-    online: ReplayBuffer | None, offline: ReplayBuffer | None, batch_size: int, rng: np.random.Generator
+    online: ReplayBuffer | PooledBuffer | None,
+    offline: ReplayBuffer | PooledBuffer | None,
+    batch_size: int,
+    rng: np.random.Generator,
 ) -> dict[str, np.ndarray]:
     """RLPD's symmetric sampling: ``batch_size - batch_size // 2`` online and ``batch_size // 2`` offline rows.
 

@@ -2,7 +2,8 @@
 
 :class:`ResidualTrainer` is what the learner node wraps. It takes one-tick :class:`~robot_rl.rl.transitions.Step` s,
 turns them into n-step transitions for the online buffer, runs ``utd_ratio`` TD3 updates per env step on batches
-sampled half online, half offline (RLPD), and writes the actor checkpoint, the training state (to resume) and
+sampled half online, half offline (RLPD; offline = demonstrations plus the ticks a person drove, kept in a
+corrections buffer as HIL-SERL does), and writes the actor checkpoint, the training state (to resume) and
 a metrics CSV. Updates run on a background thread (torch releases the GIL in its kernels, so they use the second
 core while the sim steps); the sim never runs more than ``max_lag_steps`` env steps ahead of the updates it owes,
 so the update-to-data ratio holds whatever the two speeds. ``threaded=False`` runs them inline (tests, debugging).
@@ -14,6 +15,7 @@ import csv
 import math
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,7 +30,7 @@ from robot_rl.rl.checkpoint import (
     save_residual,
     save_training_state,
 )
-from robot_rl.rl.replay import NStepAccumulator, ReplayBuffer, sample_mixed
+from robot_rl.rl.replay import NStepAccumulator, PooledBuffer, ReplayBuffer, sample_mixed
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
 from robot_rl.rl.transitions import Step
 
@@ -47,6 +49,7 @@ METRICS_FIELDS = (
     "critic_loss",
     "q_mean",
     "residual_abs_mean",
+    "corrections",
     "updates_per_s",
     "wall_s",
 )
@@ -57,6 +60,7 @@ class TrainerConfig:
     """What the training loop does around the TD3 updates."""
 
     online_capacity: int = 300_000  # transitions kept in the online ring buffer, >= 1
+    corrections_capacity: int = 50_000  # transitions a person drove kept for the offline half (ring buffer), >= 1
     learning_starts_steps: int = 1_000  # online env steps before the first update, >= 0
     max_lag_steps: int = 2  # env steps the sim may run ahead of the updates it owes, >= 0
     checkpoint_every_steps: int = 5_000  # write the actor and the training state this often (at episode ends), >= 1
@@ -65,6 +69,7 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         for name, minimum in (
             ("online_capacity", 1),
+            ("corrections_capacity", 1),
             ("learning_starts_steps", 0),
             ("max_lag_steps", 0),
             ("checkpoint_every_steps", 1),
@@ -81,7 +86,7 @@ class ResidualTrainer:
         learner: The TD3 learner (its normalizer already holds the observation statistics).
         metadata: Features, task and base hash recorded with every actor checkpoint and weights message.
         out_dir: Output directory: ``residual/`` (actor), ``training_state/`` (resume), ``metrics.csv``.
-        offline: Demonstrations (and later corrections), relabelled; None for online data only.
+        offline: Demonstrations, relabelled; None for none. A person's corrections join them in the offline half.
         config: The loop's own settings.
         seed: Seeds the batch sampling.
     """
@@ -102,7 +107,10 @@ class ResidualTrainer:
         self.td3: TD3Config = learner.config
         self.online = ReplayBuffer(self.config.online_capacity, learner.obs_dim, learner.action_dim)
         self.offline = offline
+        # transitions whose first tick a person drove: online data like any other, and offline data too
+        self.corrections = ReplayBuffer(self.config.corrections_capacity, learner.obs_dim, learner.action_dim)
         self.accumulator = NStepAccumulator(self.td3.n_step, self.td3.gamma)
+        self._pending_interventions: deque[bool] = deque()  # per step in the accumulator, oldest first
         self.rng = np.random.default_rng(seed)
         self.env_steps = 0  # online env steps stored
         self.episodes = 0  # training episodes finished
@@ -130,6 +138,7 @@ class ResidualTrainer:
         """Store one online step (as n-step transitions) and owe ``utd_ratio`` updates once learning started."""
         self._raise_thread_error()
         with self._lock:
+            self._pending_interventions.append(step.intervention)
             for transition in self.accumulator.add(
                 step.obs,
                 step.base_action,
@@ -141,6 +150,8 @@ class ResidualTrainer:
                 step.truncated,
             ):
                 self.online.add(transition)
+                if self._pending_interventions.popleft():  # transitions come out oldest first, one per step
+                    self.corrections.add(transition)
             self.env_steps += 1
             if self.env_steps > self.config.learning_starts_steps:
                 self.updates_owed += self.td3.utd_ratio
@@ -154,12 +165,18 @@ class ResidualTrainer:
         """Drop steps still pending in the n-step accumulator (an episode that ended without an end event)."""
         with self._lock:
             self.accumulator.reset()
+            self._pending_interventions.clear()
 
     # -- updates ---------------------------------------------------------------------------------------
 
     def _sample(self) -> dict[str, np.ndarray]:
-        offline = self.offline if self.offline is not None and len(self.offline) else None
-        return sample_mixed(self.online if len(self.online) else None, offline, self.td3.batch_size, self.rng)
+        offline = PooledBuffer(*[b for b in (self.offline, self.corrections) if b is not None])
+        return sample_mixed(
+            self.online if len(self.online) else None,
+            offline if len(offline) else None,
+            self.td3.batch_size,
+            self.rng,
+        )
 
     def _run_owed_updates(self) -> None:
         while self.learner.critic_updates < self.updates_owed:
@@ -253,6 +270,7 @@ class ResidualTrainer:
             "critic_loss": f"{stats.get('critic_loss', math.nan):.6g}",
             "q_mean": f"{stats.get('q_mean', math.nan):.6g}",
             "residual_abs_mean": f"{stats.get('residual_abs_mean', math.nan):.6g}",
+            "corrections": len(self.corrections),
             "updates_per_s": f"{self.updates_per_s():.2f}",
             "wall_s": f"{self.wall_s():.1f}",
         }
@@ -278,7 +296,7 @@ class ResidualTrainer:
         self.drain()
         with self._lock:
             save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
-            buffers = {"online": self.online}
+            buffers = {"online": self.online, "corrections": self.corrections}
             counters = {
                 "env_steps": self.env_steps,
                 "episodes": self.episodes,
@@ -290,7 +308,8 @@ class ResidualTrainer:
             self.last_checkpoint_step = self.env_steps
 
     def _resume(self) -> None:
-        counters = load_training_state(self.out_dir / STATE_DIR, self.learner, {"online": self.online}, self.rng)
+        buffers = {"online": self.online, "corrections": self.corrections}
+        counters = load_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self.rng)
         self.env_steps = int(counters["env_steps"])
         self.episodes = int(counters["episodes"])
         self.weights_version = int(counters["weights_version"])
@@ -308,6 +327,7 @@ class ResidualTrainer:
                 "updates": self.learner.critic_updates,
                 "actor_updates": self.learner.actor_updates,
                 "online": len(self.online),
+                "corrections": len(self.corrections),
                 "critic_loss": self.last_stats.get("critic_loss", math.nan),
             }
 

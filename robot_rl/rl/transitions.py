@@ -13,7 +13,9 @@ terminated, truncated)``:
   ``timeout`` only ends our view of it (``truncated``: the step waits for the base action on the final
   observation, which the graph still computes, and bootstraps from it);
 - a tick that misses a piece (no base action: the base skipped; no executed command) loses only its own
-  step, counted in :attr:`StepBuilder.dropped`.
+  step, counted in :attr:`StepBuilder.dropped`;
+- a tick a person drove (``/robot_rl/intervention`` true before its command) is marked ``intervention``: the
+  trainer keeps it as a correction too (HIL-SERL: takeovers go into the online and the offline data).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ class Step:
     next_base_action: np.ndarray  # (7,) base action at t + 1
     terminated: bool  # the episode ended for real at t + 1 (success, a person's failure)
     truncated: bool  # the episode hit its horizon at t + 1
+    intervention: bool = False  # a person drove tick t (the executed action is theirs)
 
 
 @dataclass
@@ -47,6 +50,7 @@ class _Open:
     obs: np.ndarray
     base_action: np.ndarray
     action: np.ndarray | None = None
+    intervention: bool = False
     reward: float | None = None
     end: str | None = None  # the end event seen after this tick's action
 
@@ -74,11 +78,12 @@ class StepBuilder:
             self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
         return finished
 
-    def executed(self, action: np.ndarray) -> None:
-        """The command the safety gate applied for the current tick."""
+    def executed(self, action: np.ndarray, intervention: bool = False) -> None:
+        """The command the safety gate applied for the current tick; ``intervention``: a person drove it."""
         if self._current is None or not self.running:
             return  # a hold between episodes, or a tick the base skipped
         self._current.action = np.asarray(action, np.float32)
+        self._current.intervention = bool(intervention)
         self.dropped += int(self._previous is not None)  # it never got its reward and next observation
         self._previous, self._current = self._current, None
 
@@ -121,4 +126,5 @@ class StepBuilder:
             next_base_action=np.asarray(next_base_action, np.float32),
             terminated=previous.end in TERMINAL_EVENTS,
             truncated=previous.end in TRUNCATING_EVENTS,
+            intervention=previous.intervention,
         )

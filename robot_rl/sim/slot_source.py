@@ -19,8 +19,9 @@ perception pipeline (:mod:`robot_rl.perception`) produces in the sim graph:
   (``max_height_m`` above the plane). For an object resting on the table this is its body centre; for
   a lifted object it is *below* the body (halfway between table and top), as perception reports it.
 - **Presence.** 1 while the object is in the region of interest and inside the height band; otherwise
-  0 with the last state kept, and zeros after ``max_missed_frames`` ticks, as the tracker does. Unused
-  slots are all zeros.
+  the tracker's stale presence (:func:`robot_rl.perception.tracker.stale_presence`: 0.5 on the first
+  missed tick, decaying) with the last state kept, and zeros after ``max_missed_frames`` ticks, as the
+  tracker does. Unused slots are all zeros.
 - **Pixel features** (extents x/y, colour, area) cannot come from physics: the table holds their mean
   and standard deviation per object, measured through the real perception pipeline.
 
@@ -44,6 +45,7 @@ import yaml
 
 from robot_rl.errors import SimError
 from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.perception.tracker import TrackerConfig, stale_presence
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
 
 TABLE_FORMAT = 1  # format_version of config/sim_slots.yaml
@@ -55,6 +57,7 @@ OBJECT_FEATURES = ("offset_x", "offset_y", "top_above_origin", "extent_x", "exte
 SCENE_FEATURES = SLOT_FIELDS[1:]
 PIXEL_FEATURES = ("extent_x", "extent_y", "r", "g", "b", "area_px")  # drawn per episode by a noisy model
 PHASES = ("approach", "contact", "lifted")
+STALE_PRESENCE = TrackerConfig().stale_presence  # presence of a missed slot on its first missed tick (then decays)
 MIN_VISIBLE_HEIGHT_M = 0.01  # an object needs this much of itself inside the height band to be segmented
 _COLUMN = {name: index for index, name in enumerate(SLOT_FIELDS)}
 _MAXWELL_MEDIAN = 1.5382  # median of |e| for e ~ N(0, I3): 3D error median = 1.5382 x per-axis sigma
@@ -103,7 +106,7 @@ class PerceptionSettings:
     workspace_min_m: tuple[float, float, float]  # region of interest, base_link, m
     workspace_max_m: tuple[float, float, float]
     max_height_m: float  # points higher above the support plane are not segmented, m
-    max_missed_frames: int  # ticks a slot keeps its state (presence 0) without a detection
+    max_missed_frames: int  # ticks a slot keeps its state (stale presence) without a detection
 
 
 @dataclass(frozen=True)
@@ -291,12 +294,15 @@ class SimSlotSource:
             self.missed[index] = 0
             seen[index] = True
         self.phases = tuple(phases[name] for name in self.object_names)
-        for index in np.flatnonzero(self.alive & ~seen):  # the tracker: keep state, presence 0, then forget
+        for index in np.flatnonzero(self.alive & ~seen):  # the tracker: keep state, stale presence, then forget
             self.missed[index] += 1
-            self.state[index, 0] = 0.0
             if self.missed[index] > self.perception.max_missed_frames:
                 self.alive[index] = False
                 self.state[index] = 0.0
+            else:
+                self.state[index, 0] = stale_presence(
+                    int(self.missed[index]), self.perception.max_missed_frames, STALE_PRESENCE
+                )
         return self.state.copy()
 
 

@@ -93,6 +93,20 @@ def test_joy_deadman_takes_over_and_hands_back() -> None:
     assert node.intervention_ticks == 2
 
 
+def test_nobody_takes_over_in_an_evaluation_episode() -> None:
+    _node, harness = _graph("device:=joy")
+    harness.episode.publish(msg.String(data=json.dumps({"event": "start", "mode": "eval"})))
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])  # the deadman is held all episode
+    harness.tick()
+    harness.tick()
+    harness.episode.publish(msg.String(data=json.dumps({"event": "start", "mode": "train"})))
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])
+    harness.tick()
+    assert harness.flags == [False, False, True]
+    np.testing.assert_allclose(harness.commands[:2], [POLICY] * 2)
+    np.testing.assert_allclose(harness.commands[2], [0.5, 0, 0, 0, 0, 0, -1])
+
+
 def test_toggle_mode_keeps_control_after_release() -> None:
     _node, harness = _graph("device:=joy", "mode:=toggle")
     harness.send_joy([0.0] * 6, pressed=[5])

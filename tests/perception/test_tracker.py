@@ -10,15 +10,34 @@ from robot_rl.perception.tracker import SlotTracker, TrackerConfig
 SIZE = len(SLOT_FIELDS)
 
 
-def detection(label: int, position: tuple[float, float, float], color: tuple[float, float, float]) -> Detection:
+def detection(
+    label: int,
+    position: tuple[float, float, float],
+    color: tuple[float, float, float],
+    extent: tuple[float, float, float] = (0.0, 0.0, 0.0),
+    area_px: float = 0.0,
+) -> Detection:
     features = np.zeros(SIZE, dtype=np.float32)
     features[0] = 1.0
     features[1:4] = position
+    features[4:7] = extent
     features[7:10] = color
+    features[10] = area_px
     return Detection(label=label, features=features)
 
 
 RED, BLUE = (0.9, 0.1, 0.1), (0.1, 0.1, 0.9)
+# mean colours perception measured in the sim (config/sim_slots.yaml) and the Panda's grey fingers
+CUBE_RED, CUBE_GREEN, FINGER_GREY = (0.52, 0.18, 0.21), (0.26, 0.41, 0.27), (0.3, 0.3, 0.3)
+CUBE = (0.046, 0.05, 0.042)  # extents of a Lift cube, m
+
+
+def cube(label: int, position: tuple[float, float, float], color: tuple[float, float, float] = CUBE_RED) -> Detection:
+    return detection(label, position, color, CUBE, 1800.0)
+
+
+def live_slots(slots: np.ndarray) -> int:
+    return int(np.count_nonzero(slots[:, 0] > 0))
 
 
 def test_identity_follows_motion_and_ignores_detection_order() -> None:
@@ -45,9 +64,10 @@ def test_colour_disambiguates_crossing_objects() -> None:
 def test_brief_occlusion_keeps_the_slot() -> None:
     tracker = SlotTracker(TrackerConfig(num_slots=3, max_missed_frames=5), SIZE)
     tracker.update([detection(1, (0.4, 0.1, 0.02), RED), detection(2, (0.4, -0.1, 0.02), BLUE)])
-    for _ in range(3):
+    for missed in range(1, 4):
         slots = tracker.update([detection(1, (0.4, -0.1, 0.02), BLUE)])
-        assert list(slots[:, 0]) == [0, 1, 0]  # red hidden: presence 0, state kept
+        # red hidden: stale presence 0.5 * (5 + 1 - missed) / 5, state kept
+        np.testing.assert_allclose(slots[:, 0], [0.5 * (6 - missed) / 5, 1, 0])
         np.testing.assert_allclose(slots[0, 1:4], (0.4, 0.1, 0.02))
     slots = tracker.update([detection(1, (0.41, 0.1, 0.02), RED), detection(2, (0.4, -0.1, 0.02), BLUE)])
     assert list(slots[:, 0]) == [1, 1, 0]
@@ -67,7 +87,7 @@ def test_far_detection_is_a_new_object_not_a_jump() -> None:
     tracker = SlotTracker(TrackerConfig(num_slots=2), SIZE)
     tracker.update([detection(1, (0.4, 0.1, 0.02), RED)])
     slots = tracker.update([detection(1, (0.9, -0.4, 0.02), RED)])  # 64 cm away: beyond the gate
-    assert list(slots[:, 0]) == [0, 1]
+    assert list(slots[:, 0]) == [0.5, 1]  # the old slot is stale, not taken
 
 
 def test_capacity_drops_extra_detections_and_reset_forgets() -> None:
@@ -82,3 +102,199 @@ def test_capacity_drops_extra_detections_and_reset_forgets() -> None:
 def test_config_validation() -> None:
     with pytest.raises(PerceptionError):
         TrackerConfig(num_slots=0)
+
+
+def test_colour_split_sliver_is_not_a_second_slot() -> None:
+    """A 70 px sliver cut off the cube's outline, with a box spanning the cube, 3 mm away."""
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    for step in range(10):
+        real = cube(2, (0.40 + 0.001 * step, 0.10, 0.021))
+        sliver = detection(1, (0.403 + 0.001 * step, 0.10, 0.021), (0.45, 0.32, 0.3), CUBE, 70.0)
+        slots = tracker.update([sliver, real])  # the sliver first in label order
+        assert live_slots(slots) == 1
+        np.testing.assert_allclose(slots[0], real.features)  # the larger segment is kept
+        assert tracker.suppressed_labels == [1]
+
+
+def test_small_segment_with_the_same_box_is_a_duplicate() -> None:
+    """A sliver 1.2 cm off-centre whose box spans the cube's: suppressed by the box overlap alone."""
+    tracker = SlotTracker(TrackerConfig(num_slots=4, new_slot_min_distance_m=0.0), SIZE)
+    sliver = detection(1, (0.412, 0.10, 0.021), (0.45, 0.32, 0.3), CUBE, 70.0)  # IoU 0.59
+    slots = tracker.update([sliver, cube(2, (0.40, 0.10, 0.021))])
+    assert live_slots(slots) == 1
+    assert tracker.assigned_labels[0] == 2
+    assert tracker.suppressed_labels == [1]
+
+
+def test_highlight_split_off_the_cube_does_not_take_its_slot() -> None:
+    """A specular highlight on the cube's top (label 1, 2 cm off-centre, small box) at the first frame."""
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    highlight = detection(1, (0.41, 0.115, 0.021), (0.8, 0.7, 0.7), (0.015, 0.015, 0.042), 70.0)
+    for _ in range(3):
+        slots = tracker.update([highlight, cube(2, (0.40, 0.10, 0.021))])
+        assert live_slots(slots) == 1
+        assert tracker.assigned_labels[0] == 2
+
+
+def test_object_in_a_bin_is_not_a_duplicate_of_the_bin() -> None:
+    """PickPlaceCan: the bin segment (41 x 51 cm) has its centre in empty space, where the can may stand."""
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    bin_segment = detection(1, (0.603, -0.15, -0.051), (0.52, 0.43, 0.34), (0.41, 0.51, 0.08), 19478.0)
+    can = detection(2, (0.608, -0.15, -0.046), (0.54, 0.14, 0.17), (0.044, 0.046, 0.09), 874.0)
+    for _ in range(2):
+        slots = tracker.update([bin_segment, can])
+        assert list(slots[:, 0]) == [1, 1, 0, 0]
+        assert list(tracker.assigned_labels) == [1, 2, 0, 0]
+
+
+def test_touching_objects_are_not_duplicates() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    slots = tracker.update([cube(1, (0.40, 0.0, 0.021)), cube(2, (0.445, 0.0, 0.021), CUBE_GREEN)])
+    assert list(slots[:, 0]) == [1, 1, 0, 0]
+
+
+def test_no_new_slot_next_to_a_live_slot() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021))])
+    # two red segments 2.5 cm apart (not duplicates of each other): one continues the slot, the other
+    # is within new_slot_min_distance_m of it and opens no slot
+    slots = tracker.update([cube(1, (0.40, 0.10, 0.021)), cube(2, (0.40, 0.125, 0.021))])
+    assert live_slots(slots) == 1
+    assert tracker.suppressed_labels == [2]
+    # an unmatched grey segment next to a missing (stale) slot opens none either
+    slots = tracker.update([detection(3, (0.41, 0.10, 0.03), FINGER_GREY, CUBE, 900.0)])
+    assert live_slots(slots) == 1
+    assert slots[0, 0] == 0.5
+
+
+def test_grey_finger_never_takes_the_cube_slot() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021))])
+    # the cube is hidden, a grey finger segment sits exactly where it was
+    finger = detection(1, (0.40, 0.10, 0.021), FINGER_GREY, CUBE, 1800.0)
+    slots = tracker.update([finger])
+    assert slots[0, 0] == 0.5
+    assert live_slots(slots) == 1
+    np.testing.assert_allclose(slots[0, 7:10], CUBE_RED, rtol=1e-6)
+    # the finger right on the old position, the cube 3 cm away: the cube keeps its slot
+    slots = tracker.update([finger, cube(2, (0.43, 0.10, 0.021))])
+    assert tracker.assigned_labels[0] == 2
+    assert slots[0, 0] == 1
+
+
+def test_touching_cubes_keep_their_slots_through_grasp_and_lift() -> None:
+    """Stack: red cube A is grasped beside the touching green cube B and lifted 5 cm per frame (20 Hz).
+
+    At the grasp (frames 2 and 3) A merges with the fingers into one grey segment where A was and
+    B's centroid is pulled 1.5 cm towards A by the occlusion.
+    """
+    tracker = SlotTracker(TrackerConfig(num_slots=6), SIZE)
+    a, b = (0.40, 0.0, 0.021), (0.445, 0.0, 0.026)
+    tracker.update([cube(1, b, CUBE_GREEN), cube(2, a)])  # B larger: slot 0, A slot 1
+    rng = np.random.default_rng(0)
+    last_a = a
+    for step in range(12):
+        lift = max(0, step - 3) * 0.05  # grasp for 4 frames, then up 5 cm a frame
+        noise = rng.normal(0, 0.009, size=3)  # contact/lifted noise of perception
+        a_now = (a[0] + 0.01 + noise[0], a[1] + noise[1], a[2] + lift / 2 + noise[2])  # z: halfway to the top
+        fingers = [
+            detection(3, (a_now[0], a_now[1] - 0.03, a_now[2] + 0.05), FINGER_GREY, (0.02, 0.01, 0.1), 400.0),
+            detection(4, (a_now[0], a_now[1] + 0.03, a_now[2] + 0.05), FINGER_GREY, (0.02, 0.01, 0.1), 400.0),
+        ]
+        grasping = step in (2, 3)
+        if grasping:
+            merged = detection(2, a_now, FINGER_GREY, (0.06, 0.08, 0.12), 2200.0)
+            segments = [cube(1, (b[0] - 0.015, b[1], b[2]), CUBE_GREEN), merged, *fingers]
+        else:
+            segments = [cube(1, b, CUBE_GREEN), cube(2, a_now), *fingers]
+            last_a = a_now
+        slots = tracker.update(segments[::-1] if step % 2 else segments)
+        np.testing.assert_allclose(slots[0, 7:10], CUBE_GREEN, rtol=1e-6)
+        np.testing.assert_allclose(slots[1, 7:10], CUBE_RED, rtol=1e-6)
+        np.testing.assert_allclose(slots[1, 1:4], last_a, rtol=1e-6)
+        assert slots[0, 0] == 1
+        assert slots[1, 0] == pytest.approx({2: 0.5, 3: 0.5 * 29 / 30}.get(step, 1.0))
+        assert live_slots(slots) == 4  # the fingers are segments of their own (the self-filter's job), no more
+
+
+def test_occluded_object_keeps_its_slot_and_comes_back_where_it_was_carried() -> None:
+    config = TrackerConfig(num_slots=4, max_missed_frames=10)
+    tracker = SlotTracker(config, SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021)), cube(2, (0.40, -0.10, 0.021), CUBE_GREEN)])
+    for missed in range(1, 6):  # the red cube is hidden (merged with the fingers) and carried 5 cm a frame
+        slots = tracker.update([cube(1, (0.40, -0.10, 0.021), CUBE_GREEN)])
+        np.testing.assert_allclose(slots[0, 0], 0.5 * (11 - missed) / 10, rtol=1e-6)
+        assert 0 < slots[0, 0] < 1
+        np.testing.assert_allclose(slots[0, 1:4], (0.40, 0.10, 0.021), rtol=1e-6)  # last state kept
+    assert list(tracker.missed) == [5, 0, 0, 0]
+    back = cube(2, (0.40, 0.10, 0.021 + 0.25 / 2))  # 12.5 cm up: inside the grown gate (0.08 + 5 * 0.05 m)
+    slots = tracker.update([cube(1, (0.40, -0.10, 0.021), CUBE_GREEN), back])
+    assert tracker.assigned_labels[0] == 2
+    assert list(slots[:, 0]) == [1, 1, 0, 0]
+
+
+def test_missing_slot_is_emptied_after_max_missed_frames() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=2, max_missed_frames=3), SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021))])
+    presences = [float(tracker.update([])[0, 0]) for _ in range(4)]
+    np.testing.assert_allclose(presences, [0.5, 1 / 3, 1 / 6, 0.0], rtol=1e-6)
+    assert not tracker.alive.any()
+    assert not tracker.update([]).any()
+
+
+def test_stale_presence_zero_reports_missing_slots_as_zero() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=2, stale_presence=0.0), SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021))])
+    slots = tracker.update([])
+    assert slots[0, 0] == 0
+    assert tracker.alive[0]
+    np.testing.assert_allclose(slots[0, 1:4], (0.40, 0.10, 0.021), rtol=1e-6)
+
+
+def test_reset_forgets_identities_and_slots_refill_in_label_order() -> None:
+    tracker = SlotTracker(TrackerConfig(num_slots=3), SIZE)
+    tracker.update([cube(1, (0.40, 0.10, 0.021)), cube(2, (0.40, -0.10, 0.021), CUBE_GREEN)])
+    tracker.update([cube(2, (0.40, -0.10, 0.021), CUBE_GREEN)])
+    tracker.reset()
+    assert not tracker.alive.any()
+    assert not tracker.missed.any()
+    assert not tracker.slots.any()
+    slots = tracker.update([cube(1, (0.40, -0.10, 0.021), CUBE_GREEN), cube(2, (0.40, 0.10, 0.021))])
+    np.testing.assert_allclose(slots[0, 7:10], CUBE_GREEN, rtol=1e-6)
+    np.testing.assert_allclose(slots[1, 7:10], CUBE_RED, rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"num_slots": 0},
+        {"num_slots": 2.5},
+        {"max_missed_frames": -1},
+        {"max_step_m": 0.0},
+        {"max_step_m": float("nan")},
+        {"max_gate_m": 0.05},
+        {"color_gate": 0.0},
+        {"color_scale": -1.0},
+        {"stale_presence": 0.6},
+        {"duplicate_distance_m": -0.01},
+        {"duplicate_iou": 1.5},
+        {"scene_extent_m": 0.0},
+        {"duplicate_area_ratio": 2.0},
+        {"new_slot_min_distance_m": -1.0},
+    ],
+)
+def test_config_rejects_bad_values(bad: dict) -> None:
+    with pytest.raises(PerceptionError, match="TrackerConfig"):
+        TrackerConfig(**bad)
+
+
+def test_object_moving_5_cm_a_frame_keeps_its_slot() -> None:
+    """Lifted and carried at up to 5 cm per control tick (20 Hz), next to a still object."""
+    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
+    tracker.update([cube(1, (0.45, 0.0, 0.026), CUBE_GREEN), cube(2, (0.40, 0.0, 0.021))])
+    step = np.array([0.02, -0.03, 0.0346])  # |step| = 5.0 cm
+    for frame in range(1, 8):
+        moving = cube(2, tuple(np.array((0.40, 0.0, 0.021)) + frame * step))
+        slots = tracker.update([moving, cube(1, (0.45, 0.0, 0.026), CUBE_GREEN)])
+        assert list(tracker.assigned_labels) == [1, 2, 0, 0]
+        np.testing.assert_allclose(slots[1, 1:4], moving.centroid_m)

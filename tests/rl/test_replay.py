@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import LearnerError
-from robot_rl.rl.replay import FIELDS, NStepAccumulator, ReplayBuffer, Transition, sample_mixed
+from robot_rl.rl.replay import FIELDS, NStepAccumulator, PooledBuffer, ReplayBuffer, Transition, sample_mixed
 
 OBS_DIM, ACTION_DIM = 3, 7
 
@@ -214,3 +214,25 @@ def test_sample_mixed_falls_back_to_the_filled_buffer() -> None:
     wider.add_batch({**_batch(0, 1), "obs": np.zeros((1, OBS_DIM + 1)), "next_obs": np.zeros((1, OBS_DIM + 1))})
     with pytest.raises(LearnerError, match="differ"):
         sample_mixed(online, wider, 8, rng)
+
+
+def test_pooled_buffer_samples_its_sources_in_proportion_to_their_sizes() -> None:
+    demos = ReplayBuffer(capacity=100, obs_dim=OBS_DIM, action_dim=ACTION_DIM)
+    corrections = ReplayBuffer(capacity=100, obs_dim=OBS_DIM, action_dim=ACTION_DIM)
+    demos.add_batch(_batch(100, 30))  # rewards 100..129
+    pooled = PooledBuffer(demos, corrections)
+    assert len(pooled) == 30
+    rng = np.random.default_rng(0)
+    assert (pooled.sample(64, rng)["reward"] >= 100).all()  # an empty source contributes nothing
+    corrections.add_batch(_batch(0, 10))  # rewards 0..9: a quarter of the union
+    assert len(pooled) == 40
+    batch = pooled.sample(4000, rng)
+    assert batch["reward"].shape == (4000,)
+    assert abs((batch["reward"] < 100).mean() - 0.25) < 0.03
+    half = sample_mixed(None, pooled, 8, rng)
+    assert half["reward"].shape == (8,)
+    with pytest.raises(LearnerError, match="empty"):
+        PooledBuffer(ReplayBuffer(capacity=4, obs_dim=OBS_DIM, action_dim=ACTION_DIM)).sample(4, rng)
+    wider = ReplayBuffer(capacity=4, obs_dim=OBS_DIM + 1, action_dim=ACTION_DIM)
+    with pytest.raises(LearnerError, match="differ"):
+        PooledBuffer(demos, wider)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +129,26 @@ def test_a_failing_update_thread_is_raised_on_the_sims_thread(tmp_path: Path, mo
 def test_trainer_config_is_validated() -> None:
     with pytest.raises(LearnerError, match=r"TrainerConfig.learning_starts_steps must be an int >= 0"):
         TrainerConfig(learning_starts_steps=-1)
+
+
+def test_ticks_a_person_drove_become_corrections_in_the_offline_half(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, threaded=False, learning_starts=100)
+    try:
+        episode = steps(8)
+        episode = [dataclasses.replace(step, intervention=t in (2, 3, 7)) for t, step in enumerate(episode)]
+        for step in episode:
+            trainer.add(step)
+        assert len(trainer.online) == 8
+        assert len(trainer.corrections) == 3  # n-step transitions that start at a person's tick
+        np.testing.assert_array_equal(trainer.corrections.arrays["action"][:3], [episode[t].action for t in (2, 3, 7)])
+        assert trainer.summary()["corrections"] == 3
+        batch = trainer._sample()  # offline half: 32 demonstration rows (reward 0) and 3 corrections
+        assert batch["reward"].shape == (TD3.batch_size,)
+        trainer.checkpoint()
+    finally:
+        trainer.close()
+    resumed = make_trainer(tmp_path, threaded=False, learning_starts=100)
+    try:
+        assert len(resumed.corrections) == 3  # corrections survive a resume
+    finally:
+        resumed.close()

@@ -87,3 +87,17 @@ def test_commands_between_episodes_are_ignored() -> None:
     assert builder.end("timeout") is None
     steps = run_episode(builder, 2, "timeout", [0.0, 0.0])
     assert len(steps) == 2
+
+
+def test_a_tick_a_person_drove_is_marked_as_an_intervention() -> None:
+    builder = StepBuilder()
+    builder.start()
+    found: list[Step] = []
+    for t, person in enumerate([False, True, True, False]):
+        if t > 0:
+            builder.reward(0.0)
+        step = builder.observe(obs(t), act(t))
+        if step is not None:
+            found.append(step)
+        builder.executed(act(t), intervention=person)
+    assert [step.intervention for step in found] == [False, True, True]

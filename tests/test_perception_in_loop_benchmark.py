@@ -1,0 +1,103 @@
+"""The metric functions of benchmarks/perception_in_loop.py (pure; no sim, no graph)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from robot_rl.perception.slots import SLOT_FIELDS
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perception_in_loop.py"
+
+
+@pytest.fixture(scope="module")
+def bench() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("perception_in_loop", SCRIPT)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module
+
+
+def slots(*rows: tuple[float, float, float, float]) -> np.ndarray:
+    """(presence, x, y, z) rows -> a slot array in the real field layout."""
+    array = np.zeros((len(rows), len(SLOT_FIELDS)), dtype=np.float32)
+    for index, (presence, x, y, z) in enumerate(rows):
+        array[index, [SLOT_FIELDS.index(name) for name in ("presence", "x", "y", "z")]] = (presence, x, y, z)
+    return array
+
+
+def test_present_slots_by_presence_threshold(bench: ModuleType) -> None:
+    ids, xyz = bench.present_slots(slots((1.0, 0.5, 0.0, 0.0), (0.0, 9, 9, 9), (0.6, 0.6, 0.1, 0.0)))
+    assert ids.tolist() == [0, 2]
+    np.testing.assert_allclose(xyz, [[0.5, 0.0, 0.0], [0.6, 0.1, 0.0]], atol=1e-6)
+
+
+def test_phase_priority_lifted_then_contact_then_approach(bench: ModuleType) -> None:
+    objects, rest = np.array([[0.5, 0.0, 0.0]]), np.array([0.0])
+    assert bench.tick_phase(np.array([0.5, 0.0, 0.2]), objects, rest) == "approach"
+    assert bench.tick_phase(np.array([0.5, 0.0, 0.04]), objects, rest) == "contact"
+    assert bench.tick_phase(np.array([0.5, 0.0, 0.04]), objects + np.array([0, 0, 0.025]), rest) == "lifted"
+
+
+def test_duplicates_and_nearest_distances(bench: ModuleType) -> None:
+    assert not bench.has_duplicate(np.zeros((1, 3)))
+    assert bench.has_duplicate(np.array([[0.0, 0, 0], [0.02, 0, 0]]))
+    assert not bench.has_duplicate(np.array([[0.0, 0, 0], [0.04, 0, 0]]))
+    objects = np.array([[0.0, 0, 0], [1.0, 0, 0]])
+    np.testing.assert_allclose(
+        bench.nearest_distances(objects, np.array([[0.0, 0.01, 0]])), [0.01, math.hypot(1, 0.01)]
+    )
+    assert np.isinf(bench.nearest_distances(objects, np.zeros((0, 3)))).all()
+
+
+def test_identity_changes_ignore_lost_objects(bench: ModuleType) -> None:
+    objects = np.array([[0.0, 0, 0], [1.0, 0, 0]])
+    assigned = bench.assign_slots(objects, np.array([[0.01, 0, 0], [0.5, 0, 0]]), np.array([3, 4]))
+    assert assigned == [3, None]  # the second object's nearest slot is 50 cm away
+    changes, last = bench.identity_changes([None, None], assigned)
+    assert changes == (0, 0)
+    assert last == [3, None]
+    changes, last = bench.identity_changes(last, [None, 1])  # lost, then found: no change
+    assert changes == (0, 0)
+    assert last == [3, 1]
+    changes, last = bench.identity_changes(last, [2, 1])
+    assert changes == (1, 0)
+    assert last == [2, 1]
+
+
+def test_visibility_counts_pixels_per_object(bench: ModuleType) -> None:
+    segmentation = np.zeros((10, 10), dtype=np.int64)
+    segmentation[:3, :3] = 1  # 9 px of object 1, none of object 2
+    assert bench.visible_objects(segmentation, 2, 5).tolist() == [True, False]
+    assert bench.visible_objects(segmentation, 2, 10).tolist() == [False, False]
+
+
+def test_summary_rates(bench: ModuleType) -> None:
+    tick = bench.TickStats
+    ticks = [
+        tick(0, "approach", 2, 1, False, (True,), (0.004,), (0,), 40.0),
+        tick(0, "approach", 1, 1, True, (True,), (0.03,), (1,), 60.0),  # missed (3 cm) and changed
+        tick(1, "approach", 0, 1, False, (False,), (math.inf,), (0,), math.nan),  # unseen: not a miss
+    ]
+    row = bench.summarize(ticks, episodes=2)
+    assert row["ticks"] == 3
+    assert row["slots_per_tick"] == pytest.approx(1.0)
+    assert row["extra_slot_rate"] == pytest.approx(1 / 3)
+    assert row["duplicate_rate"] == pytest.approx(1 / 3)
+    assert row["missed_visible_rate"] == pytest.approx(1 / 3)
+    assert row["visible_object_ticks"] == 2
+    assert row["error_median_cm"] == pytest.approx(1.7)
+    assert row["identity_changes_per_episode"] == pytest.approx(0.5)
+    assert row["perception_ms_median"] == pytest.approx(50.0)
+    by_object = bench.identity_by_object(ticks, ["cube"], episodes=2)
+    assert by_object == {"cube": {"episodes_changed": 1, "changes_per_episode": 0.5}}
+    assert bench.summarize([], episodes=1) == {"ticks": 0}
