@@ -131,8 +131,34 @@ def _cmd_train_base(args: argparse.Namespace) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from robot_rl.policies.evaluate import evaluate
+    from robot_rl.policies.evaluate import comparison_table, evaluate, side_by_side
 
+    if args.side_by_side:
+        if args.residual is None:
+            print("error: --side-by-side compares the base with --residual DIR: give --residual", file=sys.stderr)
+            return 2
+        pair = side_by_side(
+            args.task,
+            args.base,
+            args.residual,
+            args.episodes,
+            args.seed,
+            video_dir=args.video_dir,
+            video_episodes=args.video_episodes,
+            progress=not args.json,
+            horizon_steps=args.horizon_steps,
+            chunk_mode=args.chunk_mode,
+            segmenter=args.segmenter,
+            allow_task_mismatch=args.allow_task_mismatch,
+            slot_source=args.slot_source,
+        )
+        if args.json:
+            print("[" + ",\n".join(result.to_json() for result in pair) + "]")
+            return 0
+        seeds = f"seeds {args.seed}..{args.seed + args.episodes - 1}"
+        print(f"task {args.task}, base {args.base}, residual {args.residual}, slots {args.slot_source}, {seeds}")
+        print(comparison_table(pair))
+        return 0
     result = evaluate(
         task=args.task,
         base=args.base,
@@ -327,6 +353,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-task-mismatch", action="store_true", help="run a base trained on another task (with a warning)"
     )
     evaluation.add_argument("--residual", type=Path, help="residual actor checkpoint on top of the base (default none)")
+    evaluation.add_argument(
+        "--side-by-side",
+        action="store_true",
+        help="evaluate the base alone and base + --residual on the same seeds; print both, with a video of each",
+    )
     evaluation.add_argument(
         "--slot-source",
         default="perception",

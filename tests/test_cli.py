@@ -109,6 +109,12 @@ def test_unknown_backend() -> None:
     assert "ROBOT_RL_BACKEND='zmq' is not a backend" in one_error_line(result)
 
 
+def test_side_by_side_needs_a_residual() -> None:
+    result = run("eval", "--base", "models/lift_act", "--side-by-side")
+    assert result.returncode == 2
+    assert "--side-by-side compares the base with --residual DIR" in one_error_line(result)
+
+
 def test_unknown_sim_task() -> None:
     line = one_error_line(run("node", "sim_node", "--ros-args", "-p", "task:=Juggle"))
     assert "unknown task 'Juggle'; valid tasks: Lift, Stack, PickPlaceCan, NutAssemblySquare" in line

@@ -68,7 +68,9 @@ def curve_steps(out: Path) -> list[int]:
 
 
 @pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)
-def test_train_residual_end_to_end_then_eval(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
+def test_train_residual_end_to_end_then_eval(
+    checkpoint: Path, demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     params = tmp_path / "learner.yaml"
     params.write_text(LEARNER_PARAMS)
     intervention = tmp_path / "intervention.yaml"
@@ -91,7 +93,11 @@ def test_train_residual_end_to_end_then_eval(checkpoint: Path, demos: Path, tmp_
     bundle = load_residual(out / ACTOR_DIR)
     assert bundle.metadata.task == "Lift"
     args = ["eval", "--task", "Lift", "--base", str(checkpoint), "--residual", str(out / ACTOR_DIR)]
-    assert main([*args, "--episodes", "1", "--horizon-steps", "10", "--slot-source", "sim", "--json"]) == 0
+    capsys.readouterr()
+    assert main([*args, "--episodes", "1", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]) == 0
+    table = capsys.readouterr().out
+    assert "| base alone | " in table
+    assert "| base + residual | " in table
 
 
 @pytest.mark.slow  # about two minutes: a run killed after its first checkpoint, then the same command again

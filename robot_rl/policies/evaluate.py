@@ -241,6 +241,57 @@ def evaluate(
     )
 
 
+def side_by_side(
+    task: str,
+    base: Path,
+    residual: Path,
+    episodes: int = 10,
+    seed: int = 1000,
+    video_dir: Path | None = None,
+    video_episodes: int = 1,
+    progress: bool = True,
+    **options: Any,
+) -> tuple[EvalResult, EvalResult]:
+    """The base alone, then base + ``residual``, on the same ``episodes`` seeds and the same graph.
+
+    Videos of the first ``video_episodes`` of each go to ``video_dir/base`` and ``video_dir/base_residual``.
+    ``options`` are :func:`evaluate`'s other keyword arguments (horizon, slot source, ...).
+    """
+    results = []
+    for name, actor in (("base", None), ("base_residual", residual)):
+        results.append(
+            evaluate(
+                task,
+                base,
+                episodes,
+                seed,
+                video_dir=video_dir / name if video_dir is not None else None,
+                video_episodes=video_episodes,
+                progress=progress,
+                residual=actor,
+                **options,
+            )
+        )
+    return results[0], results[1]
+
+
+def comparison_table(results: tuple[EvalResult, ...]) -> str:
+    """A Markdown table of evaluation results, one row per policy (success with its 95 % Wilson interval)."""
+    lines = [
+        "| policy | success | 95% Wilson CI | mean length (steps) | safety events | intervention ticks | video |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        low, high = result.interval_95
+        name = "base + residual" if result.residual else "base alone"
+        lines.append(
+            f"| {name} | {result.successes}/{len(result.episodes)} = {result.success_rate:.0%}"
+            f" | {low:.0%}-{high:.0%} | {result.mean_steps:.1f} | {result.safety_events}"
+            f" | {result.intervention_ticks} | {result.videos[0] if result.videos else '-'} |"
+        )
+    return "\n".join(lines)
+
+
 def run_monitored(
     launch_file: str,
     arguments: dict[str, str],
