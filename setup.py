@@ -19,7 +19,7 @@ setup(
         (f"share/{PACKAGE}/calibration", glob("calibration/*")),
     ],
     python_requires=">=3.10",
-    install_requires=["numpy", "PyYAML", "rosbags"],
+    install_requires=["numpy", "PyYAML", "rosbags", "yourdfpy"],
     zip_safe=True,
     maintainer="robot_rl developers",
     maintainer_email="robot-rl@example.org",

@@ -63,6 +63,8 @@ def _cmd_topics(args: argparse.Namespace) -> int:
     from robot_rl.runtime.launcher import describe_graph
 
     path, arguments = _launch_target(args.target)
+    if args.show_args:
+        return _show_args(path)  # type: ignore[arg-type]
     nodes, topics = describe_graph(read_launch_file(path, arguments))  # type: ignore[arg-type]
     print(f"launch file: {path}")
     print("nodes:")
@@ -73,6 +75,23 @@ def _cmd_topics(args: argparse.Namespace) -> int:
         print(f"  {topic.name}  ({topic.type_name})")
         print(f"    publishers:  {', '.join(topic.publishers) or '-'}")
         print(f"    subscribers: {', '.join(topic.subscribers) or '-'}")
+    return 0
+
+
+def _show_args(path: Path) -> int:
+    """Print the launch file's arguments as ``ros2 launch --show-args`` does (defaults as written)."""
+    from robot_rl.runtime.launch_file import launch_arguments
+
+    arguments = launch_arguments(path)
+    print("Arguments (pass arguments as '<name>:=<value>'):")
+    for argument in arguments:
+        print(f"\n    '{argument.name}':{'*' if argument.conditional else ''}\n        {argument.description}")
+        if argument.default is not None:
+            print(f"        (default: '{argument.default}')")
+    if not arguments:
+        print("\n  No arguments.")
+    elif any(argument.conditional for argument in arguments):
+        print("\n* argument(s) which are only used if specific conditions occur")
     return 0
 
 
@@ -281,9 +300,14 @@ def build_parser() -> argparse.ArgumentParser:
     topics = commands.add_parser(
         "topics",
         help="list the nodes and topics of a launch file without running it",
-        description="Print the nodes, topics, types, publishers and subscribers, with remaps and namespaces applied.",
+        description="Print the nodes, topics, types, publishers and subscribers, with remaps and namespaces applied,"
+        " from the launch description and the nodes' declared interfaces: no node is built, nothing is loaded,"
+        " opened or written (like ros2 launch --print).",
     )
     topics.add_argument("target", nargs="+", help="FILE | PACKAGE NAME.launch.yaml, then name:=value ...")
+    topics.add_argument(
+        "--show-args", action="store_true", help="print the launch file's arguments instead (like ros2 launch)"
+    )
     topics.set_defaults(func=_cmd_topics)
 
     collect = commands.add_parser(

@@ -83,3 +83,7 @@ class InterventionError(RobotRLError):
 class LearnerError(RobotRLError):
     """The residual RL learner's configuration or data is invalid (hyperparameter out of range, mismatched
     shapes, empty buffer)."""
+
+
+class RobotModelError(RobotRLError):
+    """A robot description (URDF) is missing or malformed, or joint states do not fit it (a URDF joint missing)."""

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -158,16 +159,15 @@ def test_strict_node_refuses_a_misspelled_parameter(executable: str, typo: str, 
     assert f"unknown parameter '{typo}' (from -p {typo}:=...; did you mean '{declared}'?)" in error
 
 
-def test_topics_warns_about_an_unknown_parameter_of_a_node_without_strict_parameters(tmp_path: Path) -> None:
-    """ROS2 ignores it, and so does the node; the check runs when the node is built, so topics reports it too."""
+def test_launch_warns_about_an_unknown_parameter_of_a_node_without_strict_parameters(tmp_path: Path) -> None:
+    """ROS2 ignores it, and so does the node, with a warning when it is built (topics builds no node)."""
     launch_file = tmp_path / "clock.launch.yaml"
     launch_file.write_text(
         "launch:\n- node:\n    pkg: robot_rl\n    exec: demo_clock\n    name: demo_clock\n"
-        "    param:\n    - {name: durations, value: 1.0}\n"
+        "    param:\n    - {name: durations, value: 1.0}\n    - {name: duration_s, value: 0.1}\n"
     )
-    result = run("topics", str(launch_file))
+    result = run("launch", str(launch_file))
     assert result.returncode == 0, result.stderr
-    assert "  /demo_clock  [robot_rl/demo_clock]" in result.stdout.splitlines()
     warnings = [line for line in result.stderr.splitlines() if "[WARN]" in line]
     assert len(warnings) == 1, result.stderr
     assert warnings[0].endswith("[demo_clock]: parameters set but never declared by this node: durations")
@@ -208,3 +208,65 @@ def test_params_file_key_matching_no_node_is_warned(tmp_path: Path, command: str
     assert warnings[0].endswith(
         f"[launch]: params file {params}: node key '/safty' matches no node of this launch (/demo_clock)"
     )
+
+
+# -- robot-rl topics runs nothing (issue 12) ------------------------------------------------------------------
+
+LAUNCH_FILES = sorted((REPO / "launch").glob("*.launch.yaml"))
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_topics_runs_nothing_and_is_quick(path: Path, tmp_path: Path) -> None:
+    """Like ``ros2 launch --print``: no weights loaded (base does not exist), no device opened (no RealSense here,
+    the keyboard device without a display), no file written (calibration, dataset, params files), under 2 s."""
+    from robot_rl.runtime.launch_file import launch_arguments
+
+    declared = {argument.name for argument in launch_arguments(path)}
+    wanted = {
+        "base": tmp_path / "no_base",
+        "out": tmp_path / "no_dataset",
+        "demos": tmp_path / "no_demos",
+        "calibration_dir": tmp_path / "no_calibration",
+        "hand_eye_file": tmp_path / "no_hand_eye.yaml",
+        "workspace_file": tmp_path / "no_workspace.yaml",
+    }
+    arguments = [f"{name}:={value}" for name, value in wanted.items() if name in declared]
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    env.update(ROBOT_RL_BACKEND="inproc", TMPDIR=str(scratch))
+    start = time.monotonic()
+    result = subprocess.run(
+        [ROBOT_RL, "topics", str(path), *arguments], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+    elapsed_s = time.monotonic() - start
+    assert result.returncode == 0, result.stderr
+    assert "topics:" in result.stdout
+    assert elapsed_s < 2.0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tmp"]  # no calibration, dataset or checkpoint
+    assert list(scratch.iterdir()) == []  # no generated params file
+
+
+def test_topics_lists_the_clock_subscriptions_of_sim_time_nodes() -> None:
+    """rclpy subscribes /clock for every node with use_sim_time (config/demo.yaml: all but the clock source)."""
+    lines = run("topics", "robot_rl", "demo.launch.yaml").stdout.splitlines()
+    index = lines.index("  /clock  (rosgraph_msgs/msg/Clock)")
+    assert lines[index + 1 : index + 3] == [
+        "    publishers:  /demo_clock",
+        "    subscribers: /demo_joint_publisher, /demo_monitor",
+    ]
+
+
+def test_topics_show_args_needs_no_required_argument() -> None:
+    result = run("topics", "robot_rl", "sim.launch.yaml", "--show-args")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Arguments (pass arguments as '<name>:=<value>'):"
+    index = lines.index("    'task':")
+    assert lines[index + 1 : index + 3] == [
+        "        robosuite task. Valid choices are: ['Lift', 'Stack', 'PickPlaceCan']",
+        "        (default: 'Lift')",
+    ]
+    base = lines.index("    'base':")
+    assert lines[base + 1] == "        LeRobot pretrained-policy directory of the frozen base policy"
+    assert "(default" not in lines[base + 2]  # required: no default

@@ -7,6 +7,13 @@ Subscribes (realsense-ros names): ``/camera/color/image_raw``,
 ``base_link`` comes from the hand-eye calibration file (``hand_eye_file``), on sim
 and on real alike.
 
+Robot self-filter (``rgbd_tabletop``): the node also subscribes ``/joint_states`` and
+loads the robot description (``robot_description_file``, by default the package's
+``urdf/panda.urdf``; '' turns the filter off with a WARN). Each frame is filtered with
+the joint positions of its own stamp (the latest at or before it); a frame without
+them (none received, older than ``joint_state_timeout_s``, or lacking a URDF joint)
+is skipped with an ERROR diagnostic: an old arm pose is never used.
+
 Publishes ``/robot_rl/slots`` (PointCloud2, one point per slot, named fields),
 ``/diagnostics`` and, if enabled, ``~/debug_image``. A frame that cannot be used
 (missing calibration, mismatched sizes, all-zero or NaN depth) is skipped with an
@@ -15,27 +22,39 @@ ERROR or WARN diagnostic; nothing is guessed.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from robot_rl.calibration.files import load_hand_eye
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import CalibrationError, MessageError, PerceptionError
+from robot_rl.errors import CalibrationError, MessageError, PerceptionError, RobotModelError
 from robot_rl.perception.geometry import check_intrinsics
 from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline, overlay
 from robot_rl.perception.segmenters import Frame, TabletopConfig
+from robot_rl.perception.self_filter import JointStateHistory, SelfFilterConfig
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
 from robot_rl.perception.slots import SlotEncoderConfig
 from robot_rl.perception.tracker import TrackerConfig
+from robot_rl.robot_model import RobotModel, default_urdf_path
 from robot_rl.runtime import SENSOR_DATA, Node, NodeMain, diagnostics, msg
-from robot_rl.runtime.msg_numpy import image_to_numpy, numpy_to_image
+from robot_rl.runtime.msg_numpy import image_to_numpy, joint_state_to_numpy, numpy_to_image
 
 DEPTH_SCALES = {"16UC1": 0.001, "32FC1": 1.0}  # metres per depth unit, REP-118
 
 
 class PerceptionNode(Node):
     """Thin ROS wrapper around :class:`PerceptionPipeline`."""
+
+    def _tracker_parameters(self) -> dict[str, Any]:
+        """``tracker.<field>`` parameters for every TrackerConfig field but num_slots (its own parameter)."""
+        values = {}
+        for field in dataclasses.fields(TrackerConfig):
+            if field.name != "num_slots":
+                description = f"TrackerConfig.{field.name}: see docs/perception.md, 'Slot tracker' (units there)"
+                values[field.name] = self.declare_parameter(f"tracker.{field.name}", field.default, description).value
+        return values
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("perception", **kwargs)
@@ -53,14 +72,40 @@ class PerceptionNode(Node):
         calibration_at_start = self.declare_parameter(
             "load_calibration_at_start", True, "fail at startup without a valid hand-eye file (false: at first frame)"
         ).value
+        description_file = self.declare_parameter(
+            "robot_description_file",
+            str(default_urdf_path()),
+            "URDF of the robot whose points the self-filter removes (rgbd_tabletop); '' = no self-filter",
+        ).value
+        padding_m = self.declare_parameter(
+            "self_filter_padding_m", 0.01, "grown onto the arm's collision shapes by the self-filter, m"
+        ).value
+        gripper_padding_m = self.declare_parameter(
+            "self_filter_gripper_padding_m",
+            0.003,
+            "grown onto the hand's and fingers' shapes instead (small: a held object must stay), m",
+        ).value
+        self.joint_state_timeout_s = self.declare_parameter(
+            "joint_state_timeout_s",
+            0.1,
+            "skip a frame whose latest joint state (at or before the image stamp) is older than this, s",
+        ).value
+        if not self.joint_state_timeout_s > 0:
+            raise PerceptionError(f"joint_state_timeout_s must be > 0 s, got {self.joint_state_timeout_s}")
+        self.robot_model: RobotModel | None = None
+        if segmenter == "rgbd_tabletop" and description_file:
+            self.robot_model = RobotModel(description_file)
         self.pipeline = PerceptionPipeline(
             PerceptionConfig(
                 segmenter=segmenter,
                 tabletop=TabletopConfig(workspace_min_m=tuple(roi_min.value), workspace_max_m=tuple(roi_max.value)),
                 encoder=SlotEncoderConfig(embedding_size=embedding_size),
-                tracker=TrackerConfig(num_slots=num_slots),
-            )
+                tracker=TrackerConfig(num_slots=num_slots, **self._tracker_parameters()),
+                self_filter=SelfFilterConfig(padding_m=padding_m, gripper_padding_m=gripper_padding_m),
+            ),
+            self.robot_model,
         )
+        self.joint_states = JointStateHistory()
         self.needs_segmentation = segmenter == "sim_gt"
         self.t_base_camera: np.ndarray | None = None
         if calibration_at_start:  # a real camera: refuse to start rather than skip every frame
@@ -85,6 +130,17 @@ class PerceptionNode(Node):
                 msg.Image, "/camera/segmentation/image_raw", self._store("segmentation"), SENSOR_DATA
             )
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        if self.robot_model is not None:
+            self.create_subscription(
+                msg.JointState,
+                "/joint_states",
+                self.report.guard(self.on_joint_state, (MessageError, PerceptionError), "dropped joint_states"),
+                SENSOR_DATA,
+            )
+        elif segmenter == "rgbd_tabletop":
+            warning = "robot self-filter off (robot_description_file is ''): the arm may be segmented as objects"
+            self.get_logger().warning(warning)
+            self.report(diagnostics.WARN, warning)
         self.last_slots: np.ndarray | None = None
         self.frames = 0
         if report_period_s > 0:
@@ -96,6 +152,13 @@ class PerceptionNode(Node):
             self.try_process()
 
         return callback
+
+    def on_joint_state(self, state: Any) -> None:
+        """Keep the joint positions (rad, m) with their stamp for the self-filter."""
+        names, positions, _, _ = joint_state_to_numpy(state)
+        if positions.size != len(names):
+            raise MessageError(f"JointState has {len(names)} names but no positions")
+        self.joint_states.add(_stamp_s(state.header), names, positions)
 
     def on_camera_info(self, info: Any) -> None:
         """Take the intrinsics of the (depth-aligned) colour camera; unusable ones leave the last good K."""
@@ -138,7 +201,7 @@ class PerceptionNode(Node):
         try:
             frame = self._frame(*images)
             result = self.pipeline.process(frame)
-        except (PerceptionError, CalibrationError, MessageError) as error:
+        except (PerceptionError, CalibrationError, MessageError, RobotModelError) as error:
             self.report(diagnostics.ERROR, f"skipped frame: {error}")
             return
         header = msg.Header(stamp=images[0].header.stamp, frame_id=self.base_frame)
@@ -176,7 +239,18 @@ class PerceptionNode(Node):
         instance_ids = None
         if segmentation_msg is not None:
             instance_ids = image_to_numpy(segmentation_msg).astype(np.int32)
-        return Frame(color, depth, self.k, self._calibration(), instance_ids)
+        t_base_camera = self._calibration()
+        joints = None
+        if self.robot_model is not None:  # the arm's pose at this image's stamp, never an older one
+            joints = self.joint_states.lookup(
+                _stamp_s(color_msg.header), self.robot_model.joint_names, self.joint_state_timeout_s
+            )
+        return Frame(color, depth, self.k, t_base_camera, instance_ids, joints)
+
+
+def _stamp_s(header: Any) -> float:
+    """A std_msgs/Header stamp in seconds."""
+    return float(header.stamp.sec) + 1e-9 * float(header.stamp.nanosec)
 
 
 main = NodeMain(PerceptionNode)

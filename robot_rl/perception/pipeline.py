@@ -19,8 +19,10 @@ from robot_rl.perception.segmenters import (
     SimGroundTruthSegmenter,
     TabletopConfig,
 )
+from robot_rl.perception.self_filter import SelfFilter, SelfFilterConfig
 from robot_rl.perception.slots import Detection, SlotEncoder, SlotEncoderConfig
 from robot_rl.perception.tracker import SlotTracker, TrackerConfig
+from robot_rl.robot_model import RobotModel
 
 SEGMENTERS = ("rgbd_tabletop", "sim_gt")
 
@@ -34,6 +36,7 @@ class PerceptionConfig:
     encoder: SlotEncoderConfig = field(default_factory=SlotEncoderConfig)  # slot vector layout
     tracker: TrackerConfig = field(default_factory=TrackerConfig)  # K and association
     sim_object_ids: tuple[int, ...] = ()  # sim_gt: object instance ids in label order; () = every non-zero id
+    self_filter: SelfFilterConfig = field(default_factory=SelfFilterConfig)  # robot self-filter (with a robot model)
 
     def __post_init__(self) -> None:
         if self.segmenter not in SEGMENTERS:
@@ -50,12 +53,19 @@ class PerceptionResult:
 
 
 class PerceptionPipeline:
-    """Segment -> encode -> track, with state only in the tracker."""
+    """Segment -> encode -> track, with state only in the tracker.
 
-    def __init__(self, config: PerceptionConfig) -> None:
+    With a ``robot_model``, ``rgbd_tabletop`` removes the robot's points first (the robot self-filter); every
+    frame must then carry the arm's joint positions. ``sim_gt`` needs no self-filter and ignores the model.
+    """
+
+    def __init__(self, config: PerceptionConfig, robot_model: RobotModel | None = None) -> None:
         self.config = config
+        self.self_filter: SelfFilter | None = None
+        if robot_model is not None and config.segmenter == "rgbd_tabletop":
+            self.self_filter = SelfFilter(robot_model, config.self_filter)
         self.segmenter: Segmenter = (
-            RgbdTabletopSegmenter(config.tabletop)
+            RgbdTabletopSegmenter(config.tabletop, self.self_filter)
             if config.segmenter == "rgbd_tabletop"
             else SimGroundTruthSegmenter(list(config.sim_object_ids))
         )

@@ -7,19 +7,23 @@ Two implementations behind one small interface:
 - :class:`RgbdTabletopSegmenter` (``rgbd_tabletop``) needs no learned weights: it
   expresses the depth point cloud in ``base_link`` through the hand-eye calibration,
   fits the support plane with RANSAC, clusters the points above the plane (Euclidean
-  clustering on a voxel grid) and projects the clusters back to image masks.
+  clustering on a voxel grid) and projects the clusters back to image masks. With a robot
+  self-filter (:mod:`robot_rl.perception.self_filter`) the robot's own points are removed first,
+  using the arm's joint positions that come with the frame.
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy import ndimage
 
-from robot_rl.errors import PerceptionError
+from robot_rl.errors import PerceptionError, RobotModelError
 from robot_rl.perception.geometry import check_intrinsics, depth_to_points, pixel_rays
+from robot_rl.perception.self_filter import SelfFilter
 
 
 @dataclass
@@ -31,6 +35,7 @@ class Frame:
     k: np.ndarray  # (3, 3) pinhole intrinsics of the (depth-aligned) colour camera
     t_base_camera: np.ndarray  # (4, 4) camera optical frame in base_link
     instance_ids: np.ndarray | None = None  # (H, W) int32 sim instance ids (sim_gt only)
+    joint_positions: Mapping[str, float] | None = None  # robot joints at the frame's time, rad or m (self-filter)
 
     def __post_init__(self) -> None:
         if self.color.ndim != 3 or self.color.shape[2] != 3 or self.color.dtype != np.uint8:
@@ -53,6 +58,7 @@ class Segmentation:
     points_base: np.ndarray | None = None  # (H, W, 3) points in base_link, NaN where invalid
     plane: np.ndarray | None = None  # (4,) support plane n.x + d = 0 in base_link (unit n, up)
     source_ids: dict[int, int] = field(default_factory=dict)  # label -> sim instance id (sim_gt)
+    robot_mask: np.ndarray | None = None  # (H, W) bool, the robot's pixels in the region of interest (self-filter)
 
     @property
     def count(self) -> int:
@@ -148,8 +154,9 @@ class RgbdTabletopSegmenter(Segmenter):
 
     name = "rgbd_tabletop"
 
-    def __init__(self, config: TabletopConfig | None = None) -> None:
+    def __init__(self, config: TabletopConfig | None = None, self_filter: SelfFilter | None = None) -> None:
         self.config = config or TabletopConfig()
+        self.self_filter = self_filter  # None: nothing removes the robot but the max_height_m band
         self._rays: np.ndarray | None = None
         self._rays_key: tuple | None = None
 
@@ -210,6 +217,9 @@ class RgbdTabletopSegmenter(Segmenter):
             coordinate = points[..., axis]
             in_roi &= coordinate > low[axis]
             in_roi &= coordinate < high[axis]
+        robot = self._robot_mask(frame, points)
+        if robot is not None:  # before the plane fit and the clustering: the arm is neither table nor object
+            in_roi &= ~robot
         index = np.flatnonzero(in_roi)
         candidates = points.reshape(-1, 3)[index]
         if len(index) == 0:
@@ -224,7 +234,19 @@ class RgbdTabletopSegmenter(Segmenter):
             chromaticity = rgb[:, :2] / rgb.sum(axis=1, keepdims=True)  # (r, g) / (r + g + b): shading-invariant
             clusters = self._split_by_color(clusters, chromaticity, candidates[above])
         labels[index[above]] = clusters
-        return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane)
+        return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane, robot_mask=robot)
+
+    def _robot_mask(self, frame: Frame, points: np.ndarray) -> np.ndarray | None:
+        if self.self_filter is None:
+            return None
+        if frame.joint_positions is None:
+            raise PerceptionError("the robot self-filter needs the frame's joint positions (no /joint_states?)")
+        try:
+            link_poses = self.self_filter.link_poses(frame.joint_positions)
+        except RobotModelError as error:
+            raise PerceptionError(f"robot self-filter: {error}") from None
+        region = (self.config.workspace_min_m, self.config.workspace_max_m)  # the robot outside it does not matter
+        return self.self_filter.mask(points, frame.k, frame.t_base_camera, link_poses, region)
 
     def _cluster(self, selected: np.ndarray) -> np.ndarray:
         """Label (N, 3) points by connected occupied voxels; 0 for clusters that are too small."""

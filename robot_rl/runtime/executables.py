@@ -7,6 +7,7 @@ node class from them.
 
 from __future__ import annotations
 
+import functools
 from importlib.metadata import entry_points
 
 from robot_rl.errors import ExecutableNotFoundError
@@ -14,6 +15,7 @@ from robot_rl.runtime.node import Node, NodeMain
 from robot_rl.runtime.substitutions import PACKAGE
 
 
+@functools.lru_cache(maxsize=1)
 def node_executables() -> dict[str, str]:
     """Return ``{executable name: 'module:attribute'}`` for robot_rl's node executables."""
     found = {}

@@ -17,7 +17,6 @@ quiet, step.
 from __future__ import annotations
 
 import itertools
-import sys
 import time
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any
 from robot_rl.errors import GraphError, ParameterError
 from robot_rl.runtime import msg
 from robot_rl.runtime.clock import Clock, ClockType
+from robot_rl.runtime.log import InprocLogger
 from robot_rl.runtime.names import (
     fully_qualified_node_name,
     make_namespace_absolute,
@@ -42,43 +42,9 @@ from robot_rl.runtime.params import (
     parameter_type_of,
 )
 from robot_rl.runtime.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, incompatibility
-from robot_rl.runtime.ros_args import LOG_LEVELS, node_parameter_overrides, parse_ros_args
+from robot_rl.runtime.ros_args import node_parameter_overrides, parse_ros_args
 
 CLOCK_TOPIC = "/clock"
-
-
-class InprocLogger:
-    """A ROS-style logger: ``[LEVEL] [unix time] [logger]: message`` on stderr."""
-
-    def __init__(self, name: str, level: str) -> None:
-        self.name = name
-        self.level = level
-
-    def _log(self, level: str, message: str) -> None:
-        if LOG_LEVELS.index(level) >= LOG_LEVELS.index(self.level):
-            print(f"[{level.upper()}] [{time.time():.9f}] [{self.name}]: {message}", file=sys.stderr, flush=True)
-
-    def debug(self, message: str) -> None:
-        """Log at DEBUG."""
-        self._log("debug", message)
-
-    def info(self, message: str) -> None:
-        """Log at INFO."""
-        self._log("info", message)
-
-    def warning(self, message: str) -> None:
-        """Log at WARN."""
-        self._log("warn", message)
-
-    warn = warning
-
-    def error(self, message: str) -> None:
-        """Log at ERROR."""
-        self._log("error", message)
-
-    def fatal(self, message: str) -> None:
-        """Log at FATAL."""
-        self._log("fatal", message)
 
 
 @dataclass(eq=False)
@@ -330,6 +296,32 @@ class InprocContext(Context):
     def __init__(self, realtime: bool = False) -> None:
         self.graph = InprocGraph(realtime=realtime)
         self._shutdown_reason: str | None = None
+        self._ends_alone: set[Node] = set()  # nodes a launch file started without on_exit: shutdown
+        self._ending: list[tuple[Node, str]] = []  # nodes that asked to end, destroyed after their callback
+        self.ended: list[Node] = []  # nodes that ended (and were destroyed) while the others went on
+
+    def set_on_exit(self, node: Node, shutdown: bool) -> None:
+        """Say what a launched node's end does: ``shutdown`` ends the whole graph (``on_exit: shutdown``), else
+        the node ends alone, as its process would under ros2 launch. A node not set here ends the graph."""
+        if shutdown:
+            self._ends_alone.discard(node)
+        else:
+            self._ends_alone.add(node)
+
+    def end_node(self, node: Node, reason: str) -> None:
+        if node not in self._ends_alone:
+            self.shutdown(reason)
+        elif all(node is not other for other, _ in self._ending):
+            self._ending.append((node, reason))
+
+    def _finish_ended_nodes(self) -> None:
+        """Destroy the nodes that asked to end (after their callback returned, as a process exits after it)."""
+        while self._ending:
+            node, reason = self._ending.pop(0)
+            InprocLogger("launch", "info").info(f"{node.get_fully_qualified_name()} ended ({reason}); the rest goes on")
+            self._ends_alone.discard(node)
+            self.ended.append(node)
+            node.destroy_node()
 
     def create_node_impl(
         self,
@@ -375,10 +367,14 @@ class InprocContext(Context):
 
     def spin_once(self) -> bool:
         """Run one ready callback; return False if none was ready."""
+        self._finish_ended_nodes()
         work = self._next_ready()
         if work is None:
             return False
-        work()
+        try:
+            work()
+        finally:
+            self._finish_ended_nodes()
         return True
 
     def deliver_pending(self, fqn: str) -> int:

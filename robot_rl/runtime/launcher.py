@@ -1,9 +1,11 @@
-"""Run a :class:`~robot_rl.runtime.launch_file.LaunchPlan`: in one process, or one process per node.
+"""Run a :class:`~robot_rl.runtime.launch_file.LaunchPlan`: in one process, or one process per node; or describe it.
 
 The in-process backend builds every node in one :class:`InprocContext` and spins it.
 Other backends start each node's executable with the argv that ros2 launch would use.
 Both warn about a params-file node key that matches no node of the launch (a misspelled
-``safty:`` section would otherwise be ignored, as rcl ignores it).
+``safty:`` section would otherwise be ignored, as rcl ignores it). :func:`describe_graph`
+lists the graph from the nodes' declared interfaces (:mod:`robot_rl.runtime.interfaces`)
+without building any node.
 """
 
 from __future__ import annotations
@@ -12,18 +14,25 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from robot_rl.errors import ExecutableNotFoundError, RobotRLError
-from robot_rl.runtime import msg
-from robot_rl.runtime.executables import node_class
-from robot_rl.runtime.inproc import InprocContext, InprocLogger
-from robot_rl.runtime.launch_file import LaunchPlan
-from robot_rl.runtime.names import fully_qualified_node_name
+from robot_rl.errors import ExecutableNotFoundError, GraphError, RobotRLError
+from robot_rl.runtime.executables import node_class, node_executables
+from robot_rl.runtime.interfaces import PUBLISHER, SUBSCRIPTION, NodeInterface
+from robot_rl.runtime.launch_file import LaunchPlan, NodeSpec
+from robot_rl.runtime.log import InprocLogger
+from robot_rl.runtime.names import fully_qualified_node_name, resolve_topic_name, validate_node_name
 from robot_rl.runtime.node import Node
-from robot_rl.runtime.params import load_params_file, pattern_matches
-from robot_rl.runtime.ros_args import ParamsFileRule, parse_ros_args
+from robot_rl.runtime.node_interfaces import INTERFACES
+from robot_rl.runtime.params import ParameterValue, pattern_matches
+from robot_rl.runtime.ros_args import ParamsFileRule, node_parameter_overrides, parse_ros_args
+from robot_rl.runtime.substitutions import PACKAGE
+
+if TYPE_CHECKING:
+    from robot_rl.runtime.inproc import InprocContext
 
 
 def _warn_unmatched_params_keys(plan: LaunchPlan, node_names: list[str]) -> None:
@@ -39,7 +48,7 @@ def _warn_unmatched_params_keys(plan: LaunchPlan, node_names: list[str]) -> None
     )
     logger = InprocLogger("launch", "info")
     for path in paths:
-        for pattern in load_params_file(path):
+        for pattern in plan.load_params(path):
             if not any(pattern_matches(pattern, name) for name in node_names):
                 logger.warning(
                     f"params file {path}: node key {pattern!r} matches no node of this launch ({', '.join(node_names)})"
@@ -47,15 +56,25 @@ def _warn_unmatched_params_keys(plan: LaunchPlan, node_names: list[str]) -> None
 
 
 def build_inproc(plan: LaunchPlan, realtime: bool = False) -> tuple[InprocContext, list[Node]]:
-    """Create every node of the plan in one in-process context, without spinning it."""
+    """Create every node of the plan in one in-process context, without spinning it.
+
+    A node whose entry has no ``on_exit: shutdown`` ends alone when it asks to end; one with it ends the
+    graph (as under ros2 launch). If a node cannot be built, the ones built before it are destroyed.
+    """
+    from robot_rl.runtime.inproc import InprocContext  # the message classes: only where nodes run
+
+    plan.write_params_files()
     context = InprocContext(realtime=realtime)
-    nodes = []
+    nodes: list[Node] = []
     for spec in plan.nodes:
-        cls = node_class(spec.package, spec.executable)
         try:
-            nodes.append(cls(context=context, cli_args=spec.argv))
+            node = node_class(spec.package, spec.executable)(context=context, cli_args=spec.argv)
         except RobotRLError as error:
+            for built in nodes:
+                built.destroy_node()
             raise type(error)(f"{spec.where}: {error}") from None
+        context.set_on_exit(node, spec.on_exit == "shutdown")
+        nodes.append(node)
     _warn_unmatched_params_keys(plan, [node.get_fully_qualified_name() for node in nodes])
     return context, nodes
 
@@ -68,7 +87,8 @@ def spin_inproc(context: InprocContext, nodes: list[Node]) -> None:
         context.shutdown("interrupted (Ctrl-C)")
     finally:
         for node in nodes:
-            node.destroy_node()
+            if all(node is not ended for ended in context.ended):  # a node that ended alone is destroyed already
+                node.destroy_node()
 
 
 def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:
@@ -95,34 +115,44 @@ def _name_in_argv(argv: list[str]) -> str | None:
     return fully_qualified_node_name(args.namespace or "/", args.node_name) if args.node_name else None
 
 
-def run_processes(plan: LaunchPlan) -> int:
+def run_processes(plan: LaunchPlan, poll_s: float = 0.1) -> int:
     """Start one process per node (as ros2 launch does); return the worst exit code.
 
-    The params-file keys are checked against the node names the launch file gives (a node named only
-    in its code leaves the check out: its name is not known here).
+    The launch ends when every process has ended, or when one whose entry says ``on_exit: shutdown`` has:
+    the others are then stopped like ros2 launch's Shutdown action does (SIGINT, SIGTERM, SIGKILL). The
+    params-file keys are checked against the node names the launch file gives (a node named only in its
+    code leaves the check out: its name is not known here).
     """
     names = [name for spec in plan.nodes if (name := _name_in_argv(spec.argv)) is not None]
     if len(names) == len(plan.nodes):
         _warn_unmatched_params_keys(plan, names)
-    processes = [subprocess.Popen([str(_find_script(s.package, s.executable)), *s.argv]) for s in plan.nodes]
+    plan.write_params_files()
+    scripts = [_find_script(spec.package, spec.executable) for spec in plan.nodes]  # all found before any starts
+    processes = [subprocess.Popen([str(script), *spec.argv]) for script, spec in zip(scripts, plan.nodes, strict=True)]
+    ends_launch = [spec.on_exit == "shutdown" for spec in plan.nodes]
     try:
-        codes = [process.wait() for process in processes]
+        while not all(process.poll() is not None for process in processes):
+            if any(ends and process.poll() is not None for process, ends in zip(processes, ends_launch, strict=True)):
+                break
+            time.sleep(poll_s)
     except KeyboardInterrupt:
-        codes = [_stop(process) for process in processes]
-    return max(codes, default=0)
+        pass
+    return max(_stop(processes), default=0)
 
 
-def _stop(process: subprocess.Popen, timeout_s: float = 5.0) -> int:
-    """SIGINT, then SIGTERM, then SIGKILL, each after ``timeout_s`` (like ros2 launch)."""
+def _stop(processes: list[subprocess.Popen], timeout_s: float = 5.0) -> list[int]:
+    """SIGINT, then SIGTERM, then SIGKILL to every process still running, each after ``timeout_s`` (ros2 launch)."""
     for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        if process.poll() is not None:
-            break
-        process.send_signal(stop_signal)
-        try:
-            process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            continue
-    return process.wait()
+        running = [process for process in processes if process.poll() is None]
+        for process in running:
+            process.send_signal(stop_signal)
+        deadline = time.monotonic() + timeout_s
+        for process in running:
+            try:
+                process.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                continue
+    return [process.wait() for process in processes]
 
 
 @dataclass(frozen=True)
@@ -135,24 +165,80 @@ class TopicEndpoints:
     subscribers: tuple[str, ...]  # node FQNs
 
 
-def describe_graph(plan: LaunchPlan) -> tuple[list[tuple[str, str]], list[TopicEndpoints]]:
-    """Return the plan's nodes ``(fqn, package/executable)`` and topics, without spinning."""
-    context, nodes = build_inproc(plan)
-    graph = context.graph
-    node_rows = [
-        (node.get_fully_qualified_name(), f"{s.package}/{s.executable}")
-        for node, s in zip(nodes, plan.nodes, strict=True)
-    ]
-    topics = []
-    for name in sorted(graph.topic_types):
-        topics.append(
-            TopicEndpoints(
-                name,
-                msg.message_type_name(graph.topic_types[name]),
-                tuple(sorted({p.node.fqn for p in graph.publishers if p.topic_name == name})),
-                tuple(sorted({s.node.fqn for s in graph.subscriptions(name)})),
-            )
+@dataclass(frozen=True)
+class NodeDescription:
+    """One node of a launch as its declared interface says it would run (nothing is built)."""
+
+    fqn: str  # fully qualified node name
+    executable: str  # package/executable
+    parameters: dict[str, ParameterValue]  # the values of the parameters its interface declares
+    endpoints: tuple[tuple[str, str, str], ...]  # (kind, fully qualified remapped topic, type)
+
+
+def _interface_of(spec: NodeSpec) -> NodeInterface:
+    if spec.package != PACKAGE:
+        raise ExecutableNotFoundError(
+            f"{spec.where}: {spec.package}/{spec.executable}: only {PACKAGE}'s node interfaces are declared"
         )
+    if spec.executable not in node_executables():
+        node_class(spec.package, spec.executable)  # raises the unknown-executable error
+    if spec.executable not in INTERFACES:
+        raise ExecutableNotFoundError(
+            f"{spec.where}: {PACKAGE}/{spec.executable} has no interface declaration"
+            " (add it to robot_rl/runtime/node_interfaces.py)"
+        )
+    return INTERFACES[spec.executable]
+
+
+def describe_node(spec: NodeSpec, plan: LaunchPlan) -> NodeDescription:
+    """Describe one node of a plan from its declared interface and its command line, without building it.
+
+    Raises:
+        ExecutableNotFoundError: For an executable without a declared interface.
+        RobotRLError: For a bad name or command line, or a parameter of the wrong type (as the node would).
+    """
+    interface = _interface_of(spec)
+    ros_args = parse_ros_args(spec.argv)
+    try:
+        name = validate_node_name(ros_args.node_name or interface.name)
+        namespace = ros_args.namespace or "/"
+        fqn = fully_qualified_node_name(namespace, name)
+        overrides = node_parameter_overrides(ros_args.parameter_sources, fqn, {}, plan.load_params)
+        parameters = interface.parameters_with({key: o.value for key, o in overrides.items()}, fqn)
+        endpoints = tuple(
+            (kind, resolve_topic_name(topic, name, namespace, ros_args.remaps), type_name)
+            for kind, topic, type_name in interface.endpoints_for(parameters)
+        )
+    except RobotRLError as error:
+        raise type(error)(f"{spec.where}: {error}") from None
+    return NodeDescription(fqn, f"{spec.package}/{spec.executable}", parameters, endpoints)
+
+
+def describe_graph(plan: LaunchPlan) -> tuple[list[tuple[str, str]], list[TopicEndpoints]]:
+    """Return the plan's nodes ``(fqn, package/executable)`` and topics, from the nodes' declared interfaces.
+
+    Builds no node (like ``ros2 launch --print``): nothing is loaded, opened, started or written.
+
+    Raises:
+        GraphError: If two endpoints give one topic different types.
+    """
+    nodes = [describe_node(spec, plan) for spec in plan.nodes]
+    _warn_unmatched_params_keys(plan, [node.fqn for node in nodes])
+    types: dict[str, str] = {}
+    sides: dict[tuple[str, str], set[str]] = {}
     for node in nodes:
-        node.destroy_node()
-    return node_rows, topics
+        for kind, topic, type_name in node.endpoints:
+            known = types.setdefault(topic, type_name)
+            if known != type_name:
+                raise GraphError(f"{node.fqn}: topic {topic} already has type {known}, cannot use it as {type_name}")
+            sides.setdefault((topic, kind), set()).add(node.fqn)
+    topics = [
+        TopicEndpoints(
+            name,
+            types[name],
+            tuple(sorted(sides.get((name, PUBLISHER), ()))),
+            tuple(sorted(sides.get((name, SUBSCRIPTION), ()))),
+        )
+        for name in sorted(types)
+    ]
+    return [(node.fqn, node.executable) for node in nodes], topics

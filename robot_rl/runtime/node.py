@@ -116,6 +116,14 @@ class Context(abc.ABC):
     def ok(self) -> bool:
         """Return False once shut down."""
 
+    def end_node(self, node: Node, reason: str) -> None:
+        """A node asked to end (:meth:`Node.request_shutdown`): its process ends, so the context shuts down.
+
+        The in-process context runs a whole launch in one process: there a node that a launch file started
+        without ``on_exit: shutdown`` ends alone, as its own process would under ros2 launch.
+        """
+        self.shutdown(reason)
+
 
 def create_context(args: list[str] | None = None) -> Context:
     """Create the context of the selected backend (see :mod:`robot_rl.runtime.backend`).
@@ -265,9 +273,14 @@ class Node(metaclass=_NodeType):
         return self._impl.resolve_topic_name(topic)
 
     def request_shutdown(self, reason: str) -> None:
-        """Ask the whole context to stop spinning (e.g. a sim node that finished its episodes)."""
+        """End this node's run (e.g. a sim node that finished its episodes), as its process would end.
+
+        A node run alone ends its context. In a launch, the node ends, and the whole launch with it when its
+        launch entry says ``on_exit: shutdown`` (ros2 launch and robot-rl launch alike; see
+        :meth:`Context.end_node`).
+        """
         self.get_logger().info(f"shutdown requested: {reason}")
-        self.context.shutdown(reason)
+        self.context.end_node(self, reason)
 
     def destroy_node(self) -> None:
         """Remove the node's publishers, subscriptions and timers from the graph."""

@@ -12,10 +12,12 @@ prefix belongs to the ``/**`` pattern.
 from __future__ import annotations
 
 import enum
+import math
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Generic, TypeVar, Union
+from typing import Any, Generic, TypeVar, Union
 
 import yaml
 
@@ -86,18 +88,109 @@ def _from_yaml_value(value: object) -> ParameterValue:
     return value  # type: ignore[return-value]
 
 
-def parse_parameter_value(text: str) -> ParameterValue:
-    """Parse the value of ``-p name:=value`` as YAML, the way rcl does.
+# rcl_yaml_param_parser's typing of a scalar (rcl src/parse.c, get_value), measured on Jazzy's rcl 9.2: a quoted
+# scalar or one tagged !!str is a string; a plain (or block) scalar is a bool if it is one of these words, else an
+# integer if C's strtoll(value, 0) reads all of it (0x10 = 16, 010 = 8), else a double if strtod reads all of it
+# (1e-3, inf, .5, 0x1p3), else a string. An integer or double out of range is not one (1e999 stays a string).
+_RCL_TRUE = frozenset({"Y", "y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON"})
+_RCL_FALSE = frozenset({"N", "n", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF"})
+_RCL_SPECIAL_DOUBLES = {
+    f"{sign}.{word}": float(f"{sign}{word}") for sign in ("", "+", "-") for word in ("inf", "Inf", "INF")
+} | {".nan": math.nan, ".NaN": math.nan, ".NAN": math.nan}
+_C_INTEGER = re.compile(r"\s*[+-]?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+_C_DECIMAL_DOUBLE = re.compile(r"\s*[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_C_HEX_DOUBLE = re.compile(r"\s*([+-]?)0[xX]([0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)([pP][+-]?\d+)?")
+_C_NAMED_DOUBLE = re.compile(r"\s*[+-]?(inf|infinity|nan(\([0-9A-Za-z_]*\))?)", re.IGNORECASE)
+_INT64_RANGE = (-(2**63), 2**63 - 1)
 
-    ``5`` is an integer, ``5.0`` a double, ``true`` a bool, ``[1, 2]`` an integer
-    array, ``'5'`` a string; a YAML null stays the string ``"null"`` like in rcl.
+
+def _c_double(text: str) -> float | None:
+    """Return what C's strtod reads from all of ``text``, or None (not all of it, or out of range: ERANGE)."""
+    if _C_NAMED_DOUBLE.fullmatch(text):
+        return float(text.strip().split("(")[0])
+    if _C_DECIMAL_DOUBLE.fullmatch(text):
+        value = float(text)
+        mantissa_is_zero = not any(digit in "123456789" for digit in re.split("[eE]", text)[0])
+    elif match := _C_HEX_DOUBLE.fullmatch(text):
+        sign, digits, exponent = match.groups()
+        value = float.fromhex(f"{sign}0x{digits}{exponent or 'p0'}")
+        mantissa_is_zero = not digits.strip(".0")
+    else:
+        return None
+    if math.isinf(value) or (not mantissa_is_zero and abs(value) < sys.float_info.min):
+        return None  # overflow or underflow: strtod sets ERANGE, and rcl keeps the string
+    return value
+
+
+def rcl_scalar(text: str, quoted: bool = False) -> ParameterValue:
+    """Type one YAML scalar the way rcl does (params files and ``-p name:=value``); see ``_RCL_TRUE``.
+
+    Args:
+        text: The scalar's text, as YAML read it.
+        quoted: True for a single- or double-quoted scalar, or one tagged ``!!str``: always a string.
     """
-    try:
-        loaded = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ValueError(f"not valid YAML: {error.problem}") from None
-    if loaded is None:
+    if quoted:
         return text
+    if text in _RCL_TRUE or text in _RCL_FALSE:
+        return text in _RCL_TRUE
+    if _C_INTEGER.fullmatch(text):
+        value = int(text, 8) if re.fullmatch(r"\s*[+-]?0[0-7]+", text) else int(text, 0)  # C reads 010 as octal
+        if _INT64_RANGE[0] <= value <= _INT64_RANGE[1]:
+            return value
+    if text in _RCL_SPECIAL_DOUBLES:
+        return _RCL_SPECIAL_DOUBLES[text]
+    double = _c_double(text)
+    return text if double is None else double
+
+
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when PyYAML has it (much faster)
+
+
+class _ComposeLoader(SafeLoader):  # type: ignore[misc,valid-type]
+    """Composes YAML without PyYAML's typing: an untagged scalar keeps the tag ``!``, to be typed like rcl."""
+
+    def resolve(self, kind: type, value: Any, implicit: Any) -> str:
+        return "!" if kind is yaml.ScalarNode else super().resolve(kind, value, implicit)
+
+
+def _rcl_value(node: yaml.Node, where: str) -> object:
+    """Turn a composed YAML node into Python values with rcl's scalar typing (mappings stay mappings)."""
+    if isinstance(node, yaml.MappingNode):
+        return {str(key.value): _rcl_value(value, where) for key, value in node.value}
+    if isinstance(node, yaml.SequenceNode):
+        return [_rcl_value(item, where) for item in node.value]
+    quoted = node.style in ("'", '"') or node.tag == "tag:yaml.org,2002:str"  # plain: None, or '' with libyaml
+    if not quoted and node.value == "":
+        raise ValueError(f"{where}: no value (rcl refuses an empty value; write '' for an empty string)")
+    return rcl_scalar(node.value, quoted)
+
+
+def rcl_load(text: str, where: str) -> object:
+    """Load a YAML document with rcl's scalar typing (see :func:`rcl_scalar`); None for an empty document.
+
+    Raises:
+        yaml.YAMLError: For malformed YAML.
+        ValueError: For an empty scalar (rcl: "No value").
+    """
+    node = yaml.compose(text, Loader=_ComposeLoader)
+    return None if node is None else _rcl_value(node, where)
+
+
+def parse_parameter_value(text: str) -> ParameterValue:
+    """Parse the value of ``-p name:=value`` the way rcl does (:func:`rcl_scalar`'s typing).
+
+    ``5`` is an integer, ``5.0`` and ``1e-3`` doubles, ``true`` and ``on`` bools, ``[1, 2]`` an integer
+    array, ``'5'`` a string; ``null`` stays the string ``"null"`` like in rcl.
+
+    Raises:
+        ValueError: For malformed YAML, an empty value, a mapping or a mixed list (rcl refuses them).
+    """
+    if not text.strip():
+        raise ValueError("no value (rcl refuses an empty value; write '' for an empty string)")
+    try:
+        loaded = rcl_load(text, "value")
+    except yaml.YAMLError as error:
+        raise ValueError(f"not valid YAML: {getattr(error, 'problem', error)}") from None
     return _from_yaml_value(loaded)
 
 
@@ -131,8 +224,33 @@ def _collect_nodes(prefix: str, tree: object, out: dict[str, dict[str, Parameter
             _collect_nodes(f"{prefix}/{name}" if prefix else name, value, out, source)
 
 
+def load_params_text(text: str, source: str) -> dict[str, dict[str, ParameterValue]]:
+    """Parse the text of a ROS2 params file into ``{node pattern: {name: value}}``, typed like rcl.
+
+    Raises:
+        ParameterError: If the text is not valid YAML, not in the ``node: ros__parameters: {...}`` layout, or
+            holds a value rcl refuses (empty, a mixed list). The message names ``source``.
+    """
+    try:
+        tree = rcl_load(text, source)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        raise ParameterError(f"{source}: malformed YAML{where}") from None
+    except ValueError as error:
+        raise ParameterError(str(error)) from None
+    nodes: dict[str, dict[str, ParameterValue]] = {}
+    if tree is not None:
+        _collect_nodes("", tree, nodes, source)
+    return nodes
+
+
 def load_params_file(path: Path) -> dict[str, dict[str, ParameterValue]]:
-    """Load a ROS2 params file into ``{node pattern: {name: value}}`` in file order.
+    """Load a ROS2 params file into ``{node pattern: {name: value}}`` in file order, typed like rcl.
+
+    Both backends read every params file through rcl's rules (the rclpy backend through rcl itself), so
+    they never disagree on a value: ``noise: 1e-3`` is the double 0.001 (PyYAML would say the string
+    '1e-3'), ``mode: off`` the bool false and ``mode: 'off'`` the string.
 
     Raises:
         ParameterError: If the file is missing, is not valid YAML, or is not in the
@@ -142,16 +260,7 @@ def load_params_file(path: Path) -> dict[str, dict[str, ParameterValue]]:
         text = Path(path).read_text()
     except OSError as error:
         raise ParameterError(f"params file {path}: {error.strerror}") from None
-    try:
-        tree = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark else ""
-        raise ParameterError(f"params file {path}: malformed YAML{where}") from None
-    nodes: dict[str, dict[str, ParameterValue]] = {}
-    if tree is not None:
-        _collect_nodes("", tree, nodes, f"params file {path}")
-    return nodes
+    return load_params_text(text, f"params file {path}")
 
 
 def _pattern_regex(pattern: str) -> re.Pattern[str]:

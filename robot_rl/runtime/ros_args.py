@@ -10,6 +10,7 @@ optional ``--``; everything else is returned untouched for the program itself.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def node_parameter_overrides(
     sources: list[ParamRule | ParamsFileRule],
     fully_qualified_name: str,
     constructor_overrides: dict[str, ParameterValue],
+    load: Callable[[Path], dict[str, dict[str, ParameterValue]]] = load_params_file,
 ) -> dict[str, ParameterOverride]:
     """Return the overrides that apply to one node, by name, with rcl's precedence (:mod:`robot_rl.runtime.params`).
 
@@ -158,7 +160,8 @@ def node_parameter_overrides(
     name out (``safety``, ``/ns/safety``, ``/**/safety``); or any section of a params file that a launch
     generated from the node's ``param: {name, value}`` entries (``launch_params_*``). A wildcard section
     (``/**``, ``/ns/*``) of any other params file is not addressed: such files are shared by the nodes of
-    a launch, and their wildcard names may be meant for other nodes.
+    a launch, and their wildcard names may be meant for other nodes. ``load`` reads a params file (a launch
+    plan reads its generated files from memory).
 
     Raises:
         ParameterError: If a params file is missing or malformed.
@@ -170,7 +173,7 @@ def node_parameter_overrides(
             sections = {"/**" if source.node is None else "/" + source.node: {source.name: source.value}}
             where, own = f"-p {source.name}:=...", True
         else:
-            sections = load_params_file(source.path)
+            sections = load(source.path)
             where, own = f"params file {source.path}", source.path.name.startswith(LAUNCH_PARAMS_PREFIX)
         for pattern, params in sections.items():
             table.add(pattern, {name: (value, where) for name, value in params.items()})

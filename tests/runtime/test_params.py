@@ -157,7 +157,8 @@ def test_empty_list_override_fits_any_array_type() -> None:
         ("- 1\n", "expected a mapping"),
         ("ros__parameters: {a: 1}\n", "must be under a node name"),
         ("talker:\n  ros__parameters: 5\n", "must be a mapping"),
-        ("talker:\n  ros__parameters:\n    a: null\n", "unsupported parameter value"),
+        ("talker:\n  ros__parameters:\n    a:\n", "no value"),  # rcl: "No value at line 3"
+        ("talker:\n  ros__parameters:\n    a: [1, x]\n", "one scalar type"),  # rcl: "Sequence should be of same type"
     ],
 )
 def test_bad_params_files_name_the_file(tmp_path: Path, text: str, fragment: str) -> None:
