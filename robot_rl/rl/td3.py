@@ -71,6 +71,13 @@ class TD3Config:
     # steps, a few episodes, so the critic has seen real returns before it steers the residual).
     critic_warmup_updates: int = 2000
     grad_clip_norm: float = 1.0  # max global L2 norm of each network's gradient per step, > 0
+    # Weight of mean((r / residual_scale)^2) in the actor loss, >= 0; the Q term is divided by the batch's mean
+    # |Q| (TD3+BC's normalization), so the weight does not depend on the reward scale. 0 = ResFiT's plain -Q.
+    # Without it, Adam's per-weight steps add up coherently over a layer: a first Stack run at actor_lr 3e-6
+    # drove the residual to 0.15 of its 0.2 bound in 3,000 actor updates, following the critic's extrapolation
+    # outside the data, and success fell from 53 % to 0 % (docs/rl.md). At weight 1 the penalty's pull
+    # (2 r / residual_scale^2) balances a normalized Q gradient of 1 per unit action at r ~ 0.02.
+    residual_penalty: float = 0.0
     seed: int = 0  # seeds the network init and the learner's torch generator (target noise, head pair), >= 0
     num_threads: int | None = None  # torch.set_num_threads at construction, >= 1; None = leave torch alone
     device: str = "cpu"  # torch device of the networks ("cpu", "cuda", "cuda:0", ...)
@@ -99,7 +106,7 @@ class TD3Config:
         _check_float(self, "residual_scale", 0.0, 2.0, "in (0, 2]", low_open=True)
         for name in ("critic_lr", "actor_lr", "grad_clip_norm"):
             _check_float(self, name, 0.0, math.inf, "finite and > 0", low_open=True)
-        for name in ("weight_decay", "target_noise", "target_noise_clip", "exploration_noise"):
+        for name in ("weight_decay", "target_noise", "target_noise_clip", "exploration_noise", "residual_penalty"):
             _check_float(self, name, 0.0, math.inf, "finite and >= 0", low_open=False)
         try:
             device = torch.device(self.device)
@@ -265,7 +272,11 @@ class ResidualTD3:
         if delayed and self.critic_updates > cfg.critic_warmup_updates:
             residual = self.actor(obs, base)
             self.critic.requires_grad_(False)  # the actor loss needs d/da only, not the critic's weight grads
-            actor_loss_t = -self.critic(obs, (base + residual).clamp(-1.0, 1.0)).mean()
+            q_actor = self.critic(obs, (base + residual).clamp(-1.0, 1.0))
+            actor_loss_t = -q_actor.mean()
+            if cfg.residual_penalty > 0:  # TD3+BC-style: Q normalized by its scale, plus the pull towards the base
+                actor_loss_t = actor_loss_t / q_actor.abs().mean().detach().clamp_min(1e-6)
+                actor_loss_t = actor_loss_t + cfg.residual_penalty * (residual / cfg.residual_scale).pow(2).mean()
             self.critic.requires_grad_(True)
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss_t.backward()

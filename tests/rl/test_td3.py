@@ -81,6 +81,8 @@ def test_defaults_are_valid_and_documented() -> None:
         ("actor_update_every", 0),
         ("critic_warmup_updates", -1),
         ("grad_clip_norm", 0.0),
+        ("residual_penalty", -1.0),
+        ("residual_penalty", math.nan),
         ("seed", -1),
         ("num_threads", 0),
         ("device", "nonsense"),
@@ -210,6 +212,22 @@ def test_repeated_updates_on_a_fixed_batch_reduce_the_td_loss() -> None:
     assert all(math.isfinite(loss) for loss in losses)
     assert losses[-1] < 0.5 * losses[0]
     assert 0 < stats[-1]["residual_abs_mean"] <= 0.2  # the actor moved, bounded by residual_scale
+
+
+def test_residual_penalty_keeps_the_residual_near_the_base_where_the_critic_extrapolates() -> None:
+    # Returns grow with the executed action's first axis: the critic's gradient pushes that axis of the
+    # residual to its bound without a penalty; with one, the residual stays a fraction of the bound.
+    batch = _batch(64, seed=2)
+    batch["n_step_return"] = batch["action"][:, 0].copy()
+    batch["discount"][:] = 0.0
+    residuals = {}
+    for penalty in (0.0, 1.0):
+        learner = _learner(seed=0, residual_penalty=penalty, actor_lr=1e-3, actor_update_every=1)
+        for _ in range(300):
+            stats = learner.update(batch)
+        residuals[penalty] = stats["residual_abs_mean"]
+    assert residuals[0.0] > 0.1  # most of the 0.2 bound (averaged over the 7 axes, one of them saturated)
+    assert residuals[1.0] < 0.5 * residuals[0.0]
 
 
 def test_update_rejects_malformed_batches() -> None:
