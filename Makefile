@@ -13,11 +13,15 @@ export PYOPENGL_PLATFORM ?= egl
 # The main job: the whole graph in simulation (sim.launch.yaml: robosuite -> perception -> base policy ->
 # residual -> intervention arbiter -> safety) on Lift with the shipped base policy; prints the success rate,
 # safety events and intervention ticks, and writes a video of the first episode to runs/make_run.
+# With RESIDUAL=DIR (a residual actor checkpoint trained on BASE), it runs the base alone and base + residual on
+# the same seeds and prints them side by side, with a video of each.
+TASK ?= Lift
 BASE ?= models/lift_act
+RESIDUAL ?=
 RUN_EPISODES ?= 10
 run: setup
-	$(VENV)/bin/robot-rl eval --task Lift --base $(BASE) --episodes $(RUN_EPISODES) \
-		--video-dir runs/make_run --video-episodes 1
+	$(VENV)/bin/robot-rl eval --task $(TASK) --base $(BASE) --episodes $(RUN_EPISODES) \
+		--video-dir runs/make_run --video-episodes 1 $(if $(RESIDUAL),--residual $(RESIDUAL) --side-by-side,)
 
 test: setup setup-ros lint
 	$(VENV)/bin/python -m pytest -q

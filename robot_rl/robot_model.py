@@ -15,6 +15,7 @@ model per thread (forward kinematics updates the library's scene graph in place)
 
 from __future__ import annotations
 
+import io
 import logging
 import math
 from collections.abc import Mapping
@@ -78,15 +79,21 @@ def default_urdf_path() -> Path:
 class RobotModel:
     """A URDF's kinematic tree: link poses in base_link from joint positions, and the collision primitives.
 
+    Args:
+        path: The URDF file; with ``xml``, only the name the errors give the description.
+        base_frame: The link every pose is relative to.
+        xml: The URDF text itself (robot_state_publisher's ``robot_description`` parameter), read instead of
+            ``path``.
+
     Raises:
         RobotModelError: When the file is missing, is not a well-formed URDF (one message that says why),
             has no link named ``base_frame``, or is not a tree.
     """
 
-    def __init__(self, path: str | Path, base_frame: str = BASE_FRAME) -> None:
+    def __init__(self, path: str | Path, base_frame: str = BASE_FRAME, xml: str | None = None) -> None:
         self.path = Path(path)
         self.base_frame = base_frame
-        self._urdf: Any = _load(self.path)  # a yourdfpy.URDF
+        self._urdf: Any = _load(self.path) if xml is None else _parse(xml.encode(), str(path))  # a yourdfpy.URDF
         robot = self._urdf.robot
         self.name: str = robot.name
         self.link_names: tuple[str, ...] = tuple(link.name for link in robot.links)
@@ -102,6 +109,7 @@ class RobotModel:
                 f" found {', '.join(unsupported + [f'{name} (mimic)' for name in mimic])}"
             )
         self.joint_names: tuple[str, ...] = tuple(joint.name for joint in moving)
+        self._joint_frames = {joint.name: _JointFrame.of(joint) for joint in robot.joints}
         # (lower, upper) per moving joint, rad or m; continuous joints and joints without <limit> get +-inf
         self.joint_limits: dict[str, tuple[float, float]] = {joint.name: _limits(joint) for joint in moving}
         shapes, meshes = [], []
@@ -141,6 +149,26 @@ class RobotModel:
             for link in self.link_names
         }
 
+    def joint_transforms(self, joint_positions: Mapping[str, float]) -> dict[str, tuple[str, str, np.ndarray]]:
+        """``{joint: (parent link, child link, T_parent_child)}`` of each moving joint that ``joint_positions`` names.
+
+        What robot_state_publisher publishes on /tf: the URDF joints absent from ``joint_positions`` are left
+        out, names that are not moving URDF joints are ignored. Limits are not enforced.
+
+        Raises:
+            RobotModelError: When a given position of a URDF joint is not finite (the message names them).
+        """
+        given = {name: float(joint_positions[name]) for name in self.joint_names if name in joint_positions}
+        bad = [name for name, position in given.items() if not math.isfinite(position)]
+        if bad:
+            raise RobotModelError(f"joint state(s) {', '.join(bad)} are not finite")
+        return {name: self._joint_frames[name].transform(position) for name, position in given.items()}
+
+    def fixed_joint_transforms(self) -> dict[str, tuple[str, str, np.ndarray]]:
+        """``{joint: (parent link, child link, T_parent_child)}`` of every fixed joint (robot_state_publisher's
+        /tf_static)."""
+        return {name: frame.transform(0.0) for name, frame in self._joint_frames.items() if frame.kind == "fixed"}
+
     def placed_collision_shapes(self, link_poses: Mapping[str, np.ndarray]) -> list[CollisionShape]:
         """The collision primitives posed in base_link, given :meth:`link_poses`' output."""
         missing = sorted({shape.link for shape in self.collision_shapes} - set(link_poses))
@@ -155,33 +183,42 @@ class RobotModel:
 
 
 def _load(path: Path) -> Any:
-    """Parse a URDF strictly; every failure becomes one RobotModelError."""
-    from lxml import etree
-
+    """Read and parse a URDF file strictly; every failure becomes one RobotModelError."""
     if not path.is_file():
         raise RobotModelError(f"{path}: robot description file not found")
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise RobotModelError(f"{path}: cannot read the robot description: {error.strerror}") from None
+    return _parse(data, str(path))
+
+
+def _parse(data: bytes, source: str) -> Any:
+    """Parse URDF text strictly (``source`` names it in errors); every failure becomes one RobotModelError."""
+    from lxml import etree
+
     try:  # strictly first: yourdfpy would fall back to lxml's recovering parser and read half a file
-        root = etree.parse(str(path), etree.XMLParser(remove_blank_text=True)).getroot()
-    except (etree.XMLSyntaxError, OSError) as error:
-        raise RobotModelError(f"{path}: not well-formed XML: {error}") from None
+        root = etree.fromstring(data, etree.XMLParser(remove_blank_text=True))
+    except etree.XMLSyntaxError as error:
+        raise RobotModelError(f"{source}: not well-formed XML: {error}") from None
     if root.tag != "robot":
-        raise RobotModelError(f"{path}: not a URDF (the root element is <{root.tag}>, expected <robot>)")
+        raise RobotModelError(f"{source}: not a URDF (the root element is <{root.tag}>, expected <robot>)")
     import yourdfpy
 
     quiet = logging.getLogger("yourdfpy")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # it logs, then raises or returns; we raise one error instead
     try:
-        urdf = yourdfpy.URDF.load(str(path), build_scene_graph=True, load_meshes=False)
+        urdf = yourdfpy.URDF.load(io.BytesIO(data), build_scene_graph=True, load_meshes=False)
         valid = urdf.validate()
     except Exception as error:
-        raise RobotModelError(f"{path}: not a valid URDF: {type(error).__name__}: {error}") from None
+        raise RobotModelError(f"{source}: not a valid URDF: {type(error).__name__}: {error}") from None
     finally:
         quiet.setLevel(level)
     if not valid:
-        raise RobotModelError(f"{path}: not a valid URDF: {'; '.join(str(e) for e in urdf.errors)}")
+        raise RobotModelError(f"{source}: not a valid URDF: {'; '.join(str(e) for e in urdf.errors)}")
     if urdf.base_link is None:
-        raise RobotModelError(f"{path}: not a valid URDF: the links do not form a tree with one root")
+        raise RobotModelError(f"{source}: not a valid URDF: the links do not form a tree with one root")
     return urdf
 
 
@@ -205,3 +242,34 @@ def _shape(link: str, collision: Any) -> CollisionShape | None:
     if geometry.sphere is not None:
         return CollisionShape(link, "sphere", (float(geometry.sphere.radius),), origin, link)
     return None  # a mesh
+
+
+@dataclass(frozen=True, eq=False)
+class _JointFrame:
+    """A URDF joint's kinematics: ``T_parent_child(q)`` = origin, then the motion along the unit axis."""
+
+    kind: str  # URDF joint type: fixed, revolute, continuous or prismatic
+    parent: str  # parent link
+    child: str  # child link
+    origin: np.ndarray  # (4, 4) T_parent_joint
+    axis: np.ndarray  # (3,) unit axis in the joint frame
+    skew: np.ndarray  # (3, 3) cross-product matrix of the axis
+
+    @classmethod
+    def of(cls, joint: Any) -> _JointFrame:
+        origin = np.eye(4) if joint.origin is None else np.asarray(joint.origin, dtype=np.float64)
+        axis = np.asarray([1.0, 0.0, 0.0] if joint.axis is None else joint.axis, dtype=np.float64)
+        axis = axis / np.linalg.norm(axis)
+        skew = np.array([[0.0, -axis[2], axis[1]], [axis[2], 0.0, -axis[0]], [-axis[1], axis[0], 0.0]])
+        return cls(joint.type, joint.parent, joint.child, origin, axis, skew)
+
+    def transform(self, position: float) -> tuple[str, str, np.ndarray]:
+        """``(parent, child, T_parent_child)`` at ``position`` (rad, or m for a prismatic joint)."""
+        if self.kind == "fixed":
+            return self.parent, self.child, self.origin.copy()
+        motion = np.eye(4)
+        if self.kind == "prismatic":
+            motion[:3, 3] = position * self.axis
+        else:  # revolute, continuous: Rodrigues' rotation about the axis
+            motion[:3, :3] += math.sin(position) * self.skew + (1.0 - math.cos(position)) * (self.skew @ self.skew)
+        return self.parent, self.child, self.origin @ motion

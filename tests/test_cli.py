@@ -76,8 +76,8 @@ def test_missing_file() -> None:
 
 def test_unknown_substitution(tmp_path: Path) -> None:
     bad = tmp_path / "bad.launch.yaml"
-    bad.write_text("launch:\n- let: {name: a, value: $(command ls)}\n")
-    assert "unknown substitution $(command)" in one_error_line(run("topics", str(bad)))
+    bad.write_text("launch:\n- let: {name: a, value: $(find-exec ls)}\n")
+    assert "unknown substitution $(find-exec)" in one_error_line(run("topics", str(bad)))
 
 
 def test_wrong_parameter_type() -> None:

@@ -215,3 +215,27 @@ def test_missing_file_and_small_valid_urdf(tmp_path: Path) -> None:
     assert small.collision_shapes == ()
     pose = small.link_poses({"j": np.pi / 2})["a"]
     np.testing.assert_allclose(pose[:3, :3], [[0, -1, 0], [1, 0, 0], [0, 0, 1]], atol=1e-12)
+
+
+def test_urdf_text_and_joint_transforms(model: RobotModel) -> None:
+    """A robot_description string loads like the file; the joints' parent -> child transforms, composed from
+    base_link, give link_poses, and a partial configuration gives the joints it names (robot_state_publisher)."""
+    text = RobotModel("robot_description", xml=default_urdf_path().read_text())
+    assert (text.name, text.joint_names, text.link_names) == (model.name, model.joint_names, model.link_names)
+    q = {name: 0.3 * (i % 3 - 1) for i, name in enumerate(model.joint_names)}
+    moving = text.joint_transforms(q)
+    edges = {
+        child: (parent, pose) for parent, child, pose in [*moving.values(), *text.fixed_joint_transforms().values()]
+    }
+    expected = model.link_poses(q)
+    for link in model.link_names:
+        pose, frame = np.eye(4), link
+        while frame != "base_link":
+            parent, relative = edges[frame]
+            pose, frame = relative @ pose, parent
+        np.testing.assert_allclose(pose, expected[link], atol=1e-12, err_msg=link)
+    assert set(text.joint_transforms({"panda_joint3": 0.1, "elsewhere": 2.0})) == {"panda_joint3"}
+    with pytest.raises(RobotModelError, match="panda_joint3 are not finite"):
+        text.joint_transforms({"panda_joint3": float("inf")})
+    with pytest.raises(RobotModelError, match=r"^robot_description: not well-formed XML"):
+        RobotModel("robot_description", xml="<robot name='r'>")

@@ -2,7 +2,8 @@
 
 setup.cfg is the one list of executables. ros2 launch finds them as scripts in
 ``lib/robot_rl``; the in-process launcher loads the same entry points and takes the
-node class from them.
+node class from them. A ROS2 executable that robot_rl has an equivalent of (:data:`STAND_INS`)
+runs in-process as that equivalent.
 """
 
 from __future__ import annotations
@@ -13,6 +14,18 @@ from importlib.metadata import entry_points
 from robot_rl.errors import ExecutableNotFoundError
 from robot_rl.runtime.node import Node, NodeMain
 from robot_rl.runtime.substitutions import PACKAGE
+
+# ROS2 executables with a robot_rl equivalent of the same node name, parameters and topics: the in-process backend
+# (which runs only robot_rl's nodes) and `robot-rl topics` use the equivalent in their place.
+STAND_INS: dict[tuple[str, str], str] = {
+    ("robot_state_publisher", "robot_state_publisher"): "state_publisher_node",
+}
+
+
+def stand_in(package: str, executable: str) -> tuple[str, str]:
+    """The ``(package, executable)`` that runs in-process for ``package``'s ``executable``: itself or its equivalent."""
+    equivalent = STAND_INS.get((package, executable))
+    return (PACKAGE, equivalent) if equivalent is not None else (package, executable)
 
 
 @functools.lru_cache(maxsize=1)
@@ -28,9 +41,12 @@ def node_executables() -> dict[str, str]:
 def node_class(package: str, executable: str) -> type[Node]:
     """Return the node class behind ``package``'s ``executable``.
 
+    A ROS2 executable of :data:`STAND_INS` gives its robot_rl equivalent.
+
     Raises:
         ExecutableNotFoundError: For another package, an unknown name, or a script that is not a node.
     """
+    package, executable = stand_in(package, executable)
     if package != PACKAGE:
         raise ExecutableNotFoundError(
             f"package {package!r}: the in-process backend runs only {PACKAGE} nodes (use the rclpy backend)"

@@ -552,9 +552,19 @@ def _param_values(items: list, context: SubstitutionContext, where: str) -> dict
                 raise LaunchError(f"{where}: nested param {name!r} needs 'name' and a list 'param'")
             values[name] = _param_values(item["param"], context, where)
             continue
-        if set(item) != {"name", "value"}:
-            raise LaunchError(f"{where}: param {name!r} needs exactly 'name' and 'value' (or 'from')")
-        values[name] = _param_value(item["value"], context, f"{where}: param {name!r}")
+        if set(item) - {"type"} != {"name", "value"}:
+            raise LaunchError(f"{where}: param {name!r} needs 'name' and 'value' (or 'from'), and may have 'type'")
+        value_type = item.get("type", "yaml")
+        if value_type == "str":  # launch_ros: ParameterValue(value, value_type=str) keeps the text as it is
+            text = _string(item["value"], where, f"param {name!r} value")
+            try:
+                values[name] = substitute(text, context)
+            except LaunchError as error:
+                raise LaunchError(f"{where}: param {name!r}: {error}") from None
+        elif value_type == "yaml":
+            values[name] = _param_value(item["value"], context, f"{where}: param {name!r}")
+        else:
+            raise LaunchError(f"{where}: param {name!r}: type {value_type!r} is not supported here (only str, yaml)")
     return values
 
 

@@ -10,6 +10,7 @@ without building any node.
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 import signal
 import subprocess
@@ -19,8 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from robot_rl.errors import ExecutableNotFoundError, GraphError, RobotRLError
-from robot_rl.runtime.executables import node_class, node_executables
+from robot_rl.errors import ExecutableNotFoundError, GraphError, LaunchError, RobotRLError
+from robot_rl.runtime.executables import node_class, node_executables, stand_in
 from robot_rl.runtime.interfaces import PUBLISHER, SUBSCRIPTION, NodeInterface
 from robot_rl.runtime.launch_file import LaunchPlan, NodeSpec
 from robot_rl.runtime.log import InprocLogger
@@ -29,7 +30,7 @@ from robot_rl.runtime.node import Node
 from robot_rl.runtime.node_interfaces import INTERFACES
 from robot_rl.runtime.params import ParameterValue, pattern_matches
 from robot_rl.runtime.ros_args import ParamsFileRule, node_parameter_overrides, parse_ros_args
-from robot_rl.runtime.substitutions import PACKAGE
+from robot_rl.runtime.substitutions import PACKAGE, package_prefix
 
 if TYPE_CHECKING:
     from robot_rl.runtime.inproc import InprocContext
@@ -99,7 +100,11 @@ def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:
 
 
 def _find_script(package: str, executable: str) -> Path:
-    for folder in (Path(sys.prefix) / "lib" / package, Path(sys.prefix) / "bin"):
+    """``<prefix>/lib/<package>/<executable>`` as ros2 launch finds it (the ament index), else here or on PATH."""
+    folders = [Path(sys.prefix) / "lib" / package, Path(sys.prefix) / "bin"]
+    with contextlib.suppress(LaunchError):  # no ament index (no ROS2), or not a package it knows
+        folders.insert(0, package_prefix(package) / "lib" / package)
+    for folder in folders:
         candidate = folder / executable
         if candidate.is_file():
             return candidate
@@ -176,18 +181,19 @@ class NodeDescription:
 
 
 def _interface_of(spec: NodeSpec) -> NodeInterface:
-    if spec.package != PACKAGE:
+    package, executable = stand_in(spec.package, spec.executable)  # robot_state_publisher: robot_rl's equivalent
+    if package != PACKAGE:
         raise ExecutableNotFoundError(
             f"{spec.where}: {spec.package}/{spec.executable}: only {PACKAGE}'s node interfaces are declared"
         )
-    if spec.executable not in node_executables():
-        node_class(spec.package, spec.executable)  # raises the unknown-executable error
-    if spec.executable not in INTERFACES:
+    if executable not in node_executables():
+        node_class(package, executable)  # raises the unknown-executable error
+    if executable not in INTERFACES:
         raise ExecutableNotFoundError(
-            f"{spec.where}: {PACKAGE}/{spec.executable} has no interface declaration"
+            f"{spec.where}: {PACKAGE}/{executable} has no interface declaration"
             " (add it to robot_rl/runtime/node_interfaces.py)"
         )
-    return INTERFACES[spec.executable]
+    return INTERFACES[executable]
 
 
 def describe_node(spec: NodeSpec, plan: LaunchPlan) -> NodeDescription:

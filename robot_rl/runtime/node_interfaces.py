@@ -29,6 +29,7 @@ FLOAT32 = "std_msgs/msg/Float32"
 FLOAT64_ARRAY = "std_msgs/msg/Float64MultiArray"
 BYTES = "std_msgs/msg/UInt8MultiArray"
 DIAGNOSTICS = "diagnostic_msgs/msg/DiagnosticArray"
+TF = "tf2_msgs/msg/TFMessage"
 
 EPISODE = "/robot_rl/episode"
 EE_POSE = "/robot_rl/ee_pose"
@@ -239,6 +240,17 @@ INTERFACES: dict[str, NodeInterface] = {
             "joint_states_input_topic": "/franka/joint_states",
             "ee_pose_input_topic": "/franka_robot_state_broadcaster/current_pose",
         },
+    ),
+    # robot_rl/state_publisher_node.py (robot_state_publisher's topics, plus /diagnostics)
+    "state_publisher_node": NodeInterface(
+        "robot_state_publisher",
+        (
+            publisher("robot_description", STRING),
+            publisher("/tf_static", TF),
+            publisher("/tf", TF),
+            publisher("/diagnostics", DIAGNOSTICS),
+            subscription("joint_states", JOINT_STATE),
+        ),
     ),
     # robot_rl/hardware/realsense_node.py
     "realsense_node": NodeInterface(

@@ -1,5 +1,5 @@
 """Launch substitutions: ``$(var)``, ``$(env)``, ``$(find-pkg-share)``, ``$(find-pkg-prefix)``,
-``$(eval)`` and ``$(dirname)``, with ROS2 launch's syntax.
+``$(eval)``, ``$(dirname)`` and ``$(command)``, with ROS2 launch's syntax.
 
 A substitution is ``$(name arg arg ...)``. Arguments are separated by spaces, may be
 quoted with ``'`` or ``"``, and may contain nested substitutions, as in
@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,6 +120,8 @@ def _ament_lookup(package: str, prefix: bool) -> Path:
         return Path(get_package_prefix(package) if prefix else get_package_share_directory(package))
     except PackageNotFoundError:
         raise LaunchError(f"package {package!r} not found in the ament index") from None
+    except OSError as error:  # ament_index_python: AMENT_PREFIX_PATH not set (no ROS2 environment sourced)
+        raise LaunchError(f"package {package!r} not found: {error}") from None
 
 
 def package_share(package: str) -> Path:
@@ -190,9 +194,43 @@ def _evaluate_one(substitution: Substitution, context: SubstitutionContext) -> s
     if name == "eval":
         _expect_args(substitution, 1, 1)
         return _python_expression(args[0])
+    if name == "command":
+        _expect_args(substitution, 1, 2)
+        return _command_output(args[0], args[1] if len(args) == 2 else "fail")
     raise LaunchError(
-        f"unknown substitution $({name}); supported: var, env, find-pkg-share, find-pkg-prefix, eval, dirname"
+        f"unknown substitution $({name}); supported: var, env, find-pkg-share, find-pkg-prefix, eval, dirname, command"
     )
+
+
+def _command_output(command: str, on_stderr: str) -> str:
+    """Run a command like launch's Command substitution (launch/substitutions/command.py) and return its stdout.
+
+    The command is split with shlex and run without a shell. A non-zero exit is an error; output on stderr is an
+    error too (``on_stderr`` fail, the default), a warning (warn), ignored (ignore) or appended to the result in
+    order (capture).
+    """
+    if on_stderr not in ("fail", "ignore", "warn", "capture"):
+        raise LaunchError(f"$(command): on_stderr must be one of fail, ignore, warn, capture, got {on_stderr!r}")
+    argv = shlex.split(command)
+    if not argv:
+        raise LaunchError("$(command): empty command")
+    stderr = subprocess.STDOUT if on_stderr == "capture" else subprocess.PIPE
+    try:
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=stderr, text=True, check=False)
+    except FileNotFoundError as error:
+        raise LaunchError(f"$(command {command!r}): file not found: {error}") from None
+    if result.returncode != 0:
+        captured = f"; stderr: {result.stderr.strip()}" if result.stderr else ""
+        raise LaunchError(f"$(command {command!r}) failed with exit code {result.returncode}{captured}")
+    if result.stderr:
+        message = f"$(command {command!r}) wrote to stderr: {result.stderr.strip()}"
+        if on_stderr == "fail":
+            raise LaunchError(message)
+        if on_stderr == "warn":
+            from robot_rl.runtime.log import InprocLogger
+
+            InprocLogger("launch", "info").warning(message)
+    return result.stdout
 
 
 def _python_expression(expression: str) -> str:

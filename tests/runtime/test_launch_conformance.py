@@ -9,6 +9,7 @@ tier re-checks them against it: test_rclpy_backend.py::test_params_file_typing_m
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -496,3 +497,52 @@ def test_10_building_writes_the_generated_params_files(tmp_path: Path) -> None:
     for node in nodes:
         node.destroy_node()
     assert all(path.is_file() for path in plan.generated)
+
+
+# -- the robot description: $(command) and a parameter's type -------------------------------------------------
+
+
+def test_command_substitution_gives_the_commands_stdout(tmp_path: Path) -> None:
+    """ROS2: $(command 'cmd' [on_stderr]) splits the command with shlex, runs it without a shell and gives its stdout;
+    a non-zero exit fails, and so does output on stderr unless on_stderr is ignore, warn or capture (stdout and
+    stderr together) (launch/substitutions/command.py Command.perform)."""
+    urdf = tmp_path / "robot.urdf"
+    urdf.write_text("<robot name='r'/>\n")
+    cases = {
+        f"$(command 'cat {urdf}')": "<robot name='r'/>\n",
+        "$(command 'sh -c \"echo out; echo err >&2\"' ignore)": "out\n",
+        "$(command 'sh -c \"echo out; echo err >&2\"' capture)": "out\nerr\n",
+    }
+    for expression, expected in cases.items():
+        text = "launch:\n" + clock_node(f"    - {{name: value, value: {json.dumps(expression)}, type: str}}\n")
+        assert parameters_of(read_launch_file(write_launch(tmp_path, text)))["value"] == expected
+    for expression, error in [
+        ("$(command 'sh -c \"echo err >&2\"')", "wrote to stderr: err"),
+        ("$(command 'false')", "failed with exit code 1"),
+        ("$(command 'no-such-program-here')", "file not found"),
+        ("$(command 'true' loudly)", "on_stderr must be one of"),
+    ]:
+        text = "launch:\n" + clock_node(f"    - {{name: value, value: {json.dumps(expression)}, type: str}}\n")
+        with pytest.raises(LaunchError, match=error):
+            read_launch_file(write_launch(tmp_path, text))
+
+
+def test_a_str_parameter_keeps_its_text(tmp_path: Path) -> None:
+    """ROS2: a param entry's ``type: str`` gives ParameterValue(value, value_type=str), whose substituted text is kept
+    as it is (launch_ros/actions/node.py Node.parse_nested_parameters, launch/utilities/type_utils.py coerce_to_type);
+    without it the text is read as YAML, which fails on a URDF with ': ' in a comment. launch_ros writes it with
+    yaml.dump and rcl reads it back as that string. Other types (bool, int, float, list_of_*) are not supported here."""
+    urdf = tmp_path / "robot.urdf"
+    urdf.write_text("<?xml version='1.0'?>\n<!-- x: y # z -->\n<robot name='r'>\n  <link name='a'/>\n</robot>\n")
+
+    def launch(extra: str) -> Path:
+        entry = f"    - {{name: robot_description, value: \"$(command 'cat {urdf}')\"{extra}}}\n"
+        return write_launch(tmp_path, "launch:\n" + clock_node(entry))
+
+    assert parameters_of(read_launch_file(launch(", type: str")))["robot_description"] == urdf.read_text()
+    with pytest.raises(LaunchError, match="is not valid YAML"):
+        read_launch_file(launch(""))
+    with pytest.raises(LaunchError, match="type 'int' is not supported here"):
+        read_launch_file(launch(", type: int"))
+    literal = "launch:\n" + clock_node("    - {name: value, value: 'off', type: str}\n")
+    assert parameters_of(read_launch_file(write_launch(tmp_path, literal)))["value"] == "off"

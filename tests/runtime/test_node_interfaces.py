@@ -77,6 +77,8 @@ def test_every_executable_has_a_declaration() -> None:
         ("perception_node", ("load_calibration_at_start:=false",), ()),
         ("perception_node", ("load_calibration_at_start:=false", "segmenter:=sim_gt", "publish_debug_image:=true"), ()),
         ("perception_node", ("load_calibration_at_start:=false", "robot_description_file:=''"), ()),
+        ("state_publisher_node", (), ()),
+        ("state_publisher_node", ("use_sim_time:=true",), ("__ns:=/left", "joint_states:=/left/arm/joint_states")),
     ],
 )
 def test_declaration_matches_the_node(executable: str, params: tuple[str, ...], remaps: tuple[str, ...]) -> None:
@@ -131,3 +133,13 @@ def test_sim_declaration_matches_the_node(tmp_path: Path, render_camera: str) ->
 def test_learner_declaration_matches_the_node(tmp_path: Path, demos: Path) -> None:
     params = (f"out_dir:={tmp_path / 'run'}", f"base_path:={BASE}", f"demos:={demos}", "task:=Lift")
     check("learner_node", *params)
+
+
+def test_robot_state_publisher_is_described_by_its_robot_rl_equivalent() -> None:
+    """ROS2's robot_state_publisher has no declaration of its own: robot-rl topics describes (and the in-process
+    backend runs) robot_rl's state_publisher_node, which has its node name, parameters and topics."""
+    spec = NodeSpec("robot_state_publisher", "robot_state_publisher", None, None, ["--ros-args"], "log", "test")
+    description = describe_node(spec, LaunchPlan())
+    assert description.fqn == "/robot_state_publisher"
+    assert description.executable == "robot_state_publisher/robot_state_publisher"
+    assert set(description.endpoints) == declared("state_publisher_node", ["--ros-args"])

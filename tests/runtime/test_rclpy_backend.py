@@ -600,6 +600,28 @@ def test_launch_with_rclpy_backend_runs_one_process_per_node() -> None:
     assert launcher.returncode == 0, output
 
 
+def test_launch_finds_another_packages_executable_through_the_ament_index(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ros2 launch runs ``<prefix>/lib/<package>/<executable>``, the prefix from the ament index (launch_ros
+    substitutions/executable_in_package.py); so does `robot-rl launch --backend rclpy` (robot_state_publisher of the
+    stack on a ROS2 install). Without the index (AMENT_PREFIX_PATH unset) the error is one line, not a traceback."""
+    from robot_rl.errors import ExecutableNotFoundError
+    from robot_rl.runtime.launcher import _find_script
+
+    marker = tmp_path / "share" / "ament_index" / "resource_index" / "packages" / "robot_state_publisher"
+    marker.parent.mkdir(parents=True)
+    marker.write_text("")
+    script = tmp_path / "lib" / "robot_state_publisher" / "robot_state_publisher"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    monkeypatch.setenv("AMENT_PREFIX_PATH", str(tmp_path))
+    assert _find_script("robot_state_publisher", "robot_state_publisher") == script
+    monkeypatch.delenv("AMENT_PREFIX_PATH")
+    with pytest.raises(ExecutableNotFoundError, match="robot_state_publisher/robot_state_publisher not found"):
+        _find_script("robot_state_publisher", "robot_state_publisher")
+
+
 # ---------------------------------------------------------------- parameter typing: rcl's, on both backends
 
 RCL_SCALARS = [
