@@ -198,6 +198,10 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="learner, SAC and slot-noise seed")
+    parser.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
+    parser.add_argument(
+        "--device", default="none", choices=("none", "simulated"), help="simulated: the scripted expert corrects"
+    )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
@@ -220,6 +224,8 @@ def main() -> None:
         eval_seed=EVAL_SEED,
         seed=args.seed,
         horizon_steps=horizon,
+        learner_params=args.learner_params,
+        device=args.device,
     )
 
     def run_residual() -> dict[str, Any]:
@@ -261,6 +267,7 @@ def main() -> None:
             eval_every_steps=args.eval_every,
             eval_episodes=args.eval_episodes,
             eval_seed=EVAL_SEED,
+            train_seed=residual_config.train_seed,
             seed=args.seed,
             horizon_steps=horizon,
         )
@@ -291,14 +298,14 @@ def main() -> None:
         curves["SAC from scratch"] = curve_points(peer["curve"])
     base_point = residual_curve[0] if residual_curve and residual_curve[0].env_steps == 0 else None
     plot_curves(workdir / "curves.png", curves, base_point, f"{args.task}: residual vs SAC from scratch")
-    report(args, base, demos, horizon, raw, residual, peer, curves, base_point, finals)
+    report(args, residual_config, base, demos, raw, residual, peer, curves, base_point, finals)
 
 
 def report(
     args: argparse.Namespace,
+    config: TrainResidualConfig,
     base: Path,
     demos: Path,
-    horizon: int,
     raw: dict[str, Any],
     residual: dict[str, Any],
     peer: dict[str, Any] | None,
@@ -313,14 +320,19 @@ def report(
     print(f"### Residual RL against its base and SAC from scratch: {args.task}\n")
     print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
     print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}. Base `{base}`, demos `{demos}`.")
-    print(f"Budget {args.steps} env steps per method, horizon {horizon} steps; training seeds 0.., learner/SAC/slot")
-    print(f"noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on seeds")
-    print(f"{EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}..{last_final}. Training slots: sim slot source with")
-    print("`perception_v1` noise; final `sim` rows: the exact sim slot source; `perception` rows: rendered camera +")
-    print("real perception.", end=" " if peer is not None else "\n\n")
+    horizon = config.horizon_steps
+    print(f"Budget {args.steps} env steps per method, horizon {horizon} steps; training seeds {config.train_seed}..;")
+    print(f"learner/SAC/slot noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on")
+    print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}..{last_final}. Training slots: sim slot source")
+    print("with `perception_v1` noise; final `sim` rows: the exact sim slot source; `perception` rows: rendered")
+    print("camera + real perception.", end=" " if peer is not None else "\n\n")
     if peer is not None:
         print("SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the residual's observation")
         print("vector, sparse reward and slot noise but has no base and no safety gate (clipped [-1, 1] actions).\n")
+    learner_params = config.learner_params or "config/learner.yaml"
+    hyper = json.loads((config.out / "residual" / "config.json").read_text())["td3_config"]
+    shown = ", ".join(f"{k} {hyper[k]}" for k in ("actor_lr", "critic_lr", "residual_penalty", "critic_warmup_updates"))
+    print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}.\n")
 
     print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
     print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")

@@ -117,7 +117,7 @@ class PeerConfig:
     eval_every_steps: int = 10_000
     eval_episodes: int = 50
     eval_seed: int = 100_000  # the residual's evaluation seeds
-    train_seed: int = 0
+    train_seed: int = 300_000  # the residual's training seeds (TrainResidualConfig.train_seed)
     seed: int = 0  # SAC and slot-noise seed
     horizon_steps: int | None = None
     slot_noise: str = "perception_v1"
