@@ -236,6 +236,7 @@ def _cmd_train_residual(args: argparse.Namespace) -> int:
         learner_params=args.learner_params,
         device=args.device,
         intervention_params=args.intervention_params,
+        corrections=args.corrections,
         progress=not args.quiet,
     )
     curve = train_residual(config)
@@ -417,6 +418,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     residual.add_argument(
         "--intervention-params", type=Path, help="intervention params file (default config/intervention.yaml)"
+    )
+    residual.add_argument(
+        "--corrections",
+        type=Path,
+        help="LeRobotDataset recorded in a teleop correction session: the ticks a person drove join the offline half",
     )
     residual.add_argument("--quiet", action="store_true", help="no progress bar")
     residual.set_defaults(func=_cmd_train_residual)

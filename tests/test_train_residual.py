@@ -16,6 +16,7 @@ import pytest
 from robot_rl.cli import main
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
+from tests.rl.test_demos import correction_session
 
 ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
 LEARNER_PARAMS = """learner:
@@ -77,7 +78,9 @@ def test_train_residual_end_to_end_then_eval(
     intervention.write_text(INTERVENTION_PARAMS)
     out = tmp_path / "run"
     person = ["--device", "simulated", "--intervention-params", str(intervention)]
-    assert main([*command(checkpoint, demos, out, params, 60), *person]) == 0
+    session = correction_session(tmp_path / "session", {(0, 3), (0, 4), (0, 7), (1, 0)})  # a past session
+    assert main([*command(checkpoint, demos, out, params, 60), *person, "--corrections", str(session)]) == 0
+    assert "learner: 4 corrected ticks from 2 episodes of" in capsys.readouterr().err
     steps = curve_steps(out)
     assert steps[0] == 0  # the base alone, before any update
     assert steps[-1] >= 60  # the final evaluation, after the budget

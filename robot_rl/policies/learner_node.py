@@ -32,6 +32,7 @@ from robot_rl.policies.features import ObservationAssembler, residual_observatio
 from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
 from robot_rl.rl.checkpoint import ResidualMetadata
 from robot_rl.rl.demos import relabel_demonstrations
+from robot_rl.rl.replay import concatenate
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
 from robot_rl.rl.trainer import ResidualTrainer, TrainerConfig
 from robot_rl.rl.transitions import TERMINAL_EVENTS, TRUNCATING_EVENTS, Step, StepBuilder
@@ -51,6 +52,9 @@ class LearnerNode(Node):
         out_dir = declare("out_dir", "", "output directory: residual/, training_state/, metrics.csv (required)").value
         base_path = declare("base_path", "", "the frozen base checkpoint the residual sits on (required)").value
         demos = declare("demos", "", "LeRobot dataset of demonstrations for the offline half of each batch").value
+        corrections = declare(
+            "corrections", "", "LeRobot dataset of a teleop correction session: its takeovers join the offline half"
+        ).value
         task = declare("task", "", "the task, recorded in the residual checkpoint (required)").value
         num_slots = declare("num_slots", 6, "K, object slots in /robot_rl/slots (as the base policy's)").value
         embedding_size = declare("embedding_size", 0, "learned-embedding size per slot (as perception's)").value
@@ -67,14 +71,21 @@ class LearnerNode(Node):
         self.features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
         base = load_base_policy(Path(base_path), "cpu", "", ChunkingConfig(), task)
         demonstrations = relabel_demonstrations(Path(demos), base, num_slots, td3_config)
+        offline = demonstrations.buffer
+        if corrections:  # a past session's takeovers: offline data like the demonstrations, reloaded at each start
+            recorded = relabel_demonstrations(
+                Path(corrections), base, num_slots, td3_config, corrections_only=True, role="--corrections"
+            )
+            offline = concatenate(offline, recorded.buffer)
+            self.get_logger().info(
+                f"learner: {len(recorded.buffer)} corrected ticks from {recorded.episodes} episodes of {corrections}"
+            )
         del base  # the actor node and the base node run their own copies
         learner = ResidualTD3(
             td3_config, len(self.features), obs_mean=demonstrations.obs_mean, obs_std=demonstrations.obs_std
         )
         metadata = ResidualMetadata(tuple(self.features), task, checkpoint_fingerprint(Path(base_path)))
-        self.trainer = ResidualTrainer(
-            learner, metadata, Path(out_dir), demonstrations.buffer, TrainerConfig(**trainer), seed
-        )
+        self.trainer = ResidualTrainer(learner, metadata, Path(out_dir), offline, TrainerConfig(**trainer), seed)
         self.get_logger().info(
             f"learner: {demonstrations.episodes} demonstrations ({len(demonstrations.buffer)} transitions) from"
             f" {demos}; resuming at {self.trainer.env_steps} env steps"

@@ -55,6 +55,9 @@ class TrainResidualConfig:
     learner_params: Path | None = None  # params file of the learner; None = the package's config/learner.yaml
     device: str = "none"  # teleop device of a person correcting in training episodes (simulated: the expert)
     intervention_params: Path | None = None  # params file of the intervention node; None = config/intervention.yaml
+    # LeRobot dataset of a teleop correction session (teleop_correction.launch.yaml): the ticks a person drove
+    # join the offline half; None = none
+    corrections: Path | None = None
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
@@ -250,6 +253,8 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         arguments["learner_params"] = str(config.learner_params)
     if config.intervention_params is not None:
         arguments["intervention_params"] = str(config.intervention_params)
+    if config.corrections is not None:
+        arguments["corrections"] = str(config.corrections)
     plan = read_launch_file(resolve_launch_path("robot_rl", "train.launch.yaml"), arguments)
     context, nodes = build_inproc(plan)
     learner = next(node for node in nodes if isinstance(node, LearnerNode))

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.action_space import ACTION_DIM
-from robot_rl.data.recorder import DONE_KEY, REWARD_KEY, SUCCESS_KEY, TRUNCATED_KEY
+from robot_rl.data.recorder import DONE_KEY, INTERVENTION_KEY, REWARD_KEY, SUCCESS_KEY, TRUNCATED_KEY
 from robot_rl.errors import DatasetError, LearnerError, PolicyError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import FrozenBasePolicy
@@ -81,6 +81,7 @@ class DemoEpisode:
     done: bool  # next.done on the last frame
     success: bool  # next.success on the last frame
     truncated: bool  # next.truncated on the last frame (a time-out)
+    intervention: np.ndarray  # (T,) bool complementary_info.intervention: a person drove frame t (False if unrecorded)
 
     def __len__(self) -> int:
         """Frames in the episode."""
@@ -105,6 +106,7 @@ class DemoDataset:
         num_slots: Object slots per observation (K), as the residual and the base policy take them.
         slot_size: Values per slot (``SLOT_FIELDS`` + embedding).
         max_episodes: Use only the first this many episodes; None = all.
+        role: What the dataset is to the command line (``--demos``, ``--corrections``), for the error messages.
 
     Raises:
         DatasetError: One line: not a (complete, consistent) LeRobot dataset, a feature missing or of another
@@ -112,9 +114,15 @@ class DemoDataset:
     """
 
     def __init__(
-        self, dataset_dir: Path, num_slots: int, slot_size: int = len(SLOT_FIELDS), max_episodes: int | None = None
+        self,
+        dataset_dir: Path,
+        num_slots: int,
+        slot_size: int = len(SLOT_FIELDS),
+        max_episodes: int | None = None,
+        role: str = "--demos",
     ) -> None:
         self.root = Path(dataset_dir).expanduser()
+        self.role = role
         for name, value in (("num_slots", num_slots), ("slot_size", slot_size)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise DatasetError(f"{name} must be an int >= 1, got {value!r}")
@@ -127,11 +135,11 @@ class DemoDataset:
         self.num_slots, self.slot_size = num_slots, slot_size
         if not (self.root / "meta" / "info.json").is_file():
             reason = "it does not exist" if not self.root.exists() else "it has no meta/info.json"
-            raise DatasetError(f"--demos {self.root} is not a LeRobot dataset: {reason}")
+            raise DatasetError(f"{self.role} {self.root} is not a LeRobot dataset: {reason}")
         try:
             check_dataset_files(self.root)  # complete and consistent (check_dataset: the recover-dataset hint)
         except DatasetError as error:
-            raise DatasetError(f"--demos {self.root}: {error}") from None
+            raise DatasetError(f"{self.role} {self.root}: {error}") from None
         prepare_torchvision()
         from lerobot.datasets.lerobot_dataset import LeRobotDataset, LeRobotDatasetMetadata
 
@@ -139,7 +147,7 @@ class DemoDataset:
         self.features: dict[str, dict[str, Any]] = dict(meta.features)
         self._check_features()
         if meta.total_episodes < 1:
-            raise DatasetError(f"--demos {self.root} holds no episodes")
+            raise DatasetError(f"{self.role} {self.root} holds no episodes")
         count = meta.total_episodes if max_episodes is None else min(max_episodes, meta.total_episodes)
         episodes = None if count == meta.total_episodes else list(range(count))
         self.dataset = LeRobotDataset(meta.repo_id, root=self.root, episodes=episodes)
@@ -155,6 +163,11 @@ class DemoDataset:
         """Frames of the episodes in use."""
         return sum(stop - start for _, start, stop in self._bounds)
 
+    @property
+    def has_interventions(self) -> bool:
+        """Whether the dataset records which ticks a person drove (``complementary_info.intervention``)."""
+        return INTERVENTION_KEY in self.features
+
     def _shape(self, key: str) -> tuple[int, ...]:
         return tuple(int(size) for size in self.features[key]["shape"])
 
@@ -163,7 +176,7 @@ class DemoDataset:
         missing = [key for key in required if key not in self.features]
         if missing:
             raise DatasetError(
-                f"--demos {self.root} lacks {', '.join(missing)} (robot_rl's recorder writes them);"
+                f"{self.role} {self.root} lacks {', '.join(missing)} (robot_rl's recorder writes them);"
                 f" it has {', '.join(sorted(self.features))}"
             )
         environment = self._shape(ENVIRONMENT_STATE_KEY)
@@ -171,15 +184,15 @@ class DemoDataset:
         if environment != (expected,):
             slots = f"{environment[0] // self.slot_size} slots" if len(environment) == 1 else "another layout"
             raise DatasetError(
-                f"--demos {self.root} has {slots} ({ENVIRONMENT_STATE_KEY} shape {environment}), num_slots is"
+                f"{self.role} {self.root} has {slots} ({ENVIRONMENT_STATE_KEY} shape {environment}), num_slots is"
                 f" {self.num_slots} ({self.num_slots} x {self.slot_size} = {expected} values)"
             )
         for key, shape in ((STATE_KEY, (len(STATE_NAMES),)), (ACTION_KEY, (ACTION_DIM,))):
             if self._shape(key) != shape:
-                raise DatasetError(f"--demos {self.root}: {key} has shape {self._shape(key)}, expected {shape}")
+                raise DatasetError(f"{self.role} {self.root}: {key} has shape {self._shape(key)}, expected {shape}")
         for key in (REWARD_KEY, *_FLAG_KEYS):
             if self._shape(key) != (1,):
-                raise DatasetError(f"--demos {self.root}: {key} has shape {self._shape(key)}, expected (1,)")
+                raise DatasetError(f"{self.role} {self.root}: {key} has shape {self._shape(key)}, expected (1,)")
 
     def _episode_bounds(self) -> list[tuple[int, int, int]]:
         """(episode_index, first row, end row) of each episode, in row order; each must be whole and in order."""
@@ -190,10 +203,10 @@ class DemoDataset:
         stops = np.r_[starts[1:], len(episode)]
         bounds = [(int(episode[start]), int(start), int(stop)) for start, stop in zip(starts, stops, strict=True)]
         if len({index for index, _, _ in bounds}) != len(bounds):
-            raise DatasetError(f"--demos {self.root}: an episode's frames are not contiguous")
+            raise DatasetError(f"{self.role} {self.root}: an episode's frames are not contiguous")
         for index, start, stop in bounds:
             if not np.array_equal(frame[start:stop], np.arange(stop - start)):
-                raise DatasetError(f"--demos {self.root}: episode {index}'s frame_index is not 0, 1, 2, ...")
+                raise DatasetError(f"{self.role} {self.root}: episode {index}'s frame_index is not 0, 1, 2, ...")
         return bounds
 
     def check_base(self, base: FrozenBasePolicy) -> None:
@@ -202,14 +215,14 @@ class DemoDataset:
         for name in base.input_features:
             if name in self.features and self.features[name]["dtype"] == "video":
                 raise DatasetError(
-                    f"--demos {self.root}: {name} is stored as video; relabelling reads images (record with images)"
+                    f"{self.role} {self.root}: {name} is stored as video; relabelling reads images (record with images)"
                 )
         fed = [STATE_KEY, ENVIRONMENT_STATE_KEY, ACTION_KEY] + ([IMAGE_KEY] if IMAGE_KEY in self.features else [])
         available: dict[str, tuple[int, ...] | None] = {key: self._shape(key) for key in fed if key != ACTION_KEY}
         try:
             base.check_inputs(available, layout=layouts_from_features({key: self.features[key] for key in fed}))
         except PolicyError as error:
-            raise DatasetError(f"--demos {self.root}: {error}") from None
+            raise DatasetError(f"{self.role} {self.root}: {error}") from None
 
     def episodes(self, image: bool = False) -> Iterator[DemoEpisode]:
         """The episodes in order, one at a time (with ``image``: the colour images too, decoded per episode).
@@ -218,9 +231,11 @@ class DemoDataset:
             DatasetError: On the first non-finite observation, action or reward (naming episode and frame).
         """
         keys = [STATE_KEY, ENVIRONMENT_STATE_KEY, ACTION_KEY, REWARD_KEY, *_FLAG_KEYS, *_INDEX_KEYS]
+        if self.has_interventions:
+            keys.append(INTERVENTION_KEY)
         if image:
             if IMAGE_KEY not in self.features:
-                raise DatasetError(f"--demos {self.root} has no {IMAGE_KEY}")
+                raise DatasetError(f"{self.role} {self.root} has no {IMAGE_KEY}")
             keys.append(IMAGE_KEY)
         table = self.dataset.hf_dataset.select_columns(keys).with_format("numpy")
         for index, start, stop in self._bounds:
@@ -234,9 +249,14 @@ class DemoDataset:
                 bad = np.flatnonzero(~np.isfinite(array.reshape(frames, -1)).all(axis=1))
                 if len(bad):
                     raise DatasetError(
-                        f"--demos {self.root}: {key} is not finite (NaN or Inf) in episode {index}, frame {bad[0]}"
+                        f"{self.role} {self.root}: {key} is not finite (NaN or Inf) in episode {index}, frame {bad[0]}"
                     )
             flags = {key: bool(np.asarray(rows[key]).reshape(frames)[-1]) for key in _FLAG_KEYS}
+            intervention = (
+                np.asarray(rows[INTERVENTION_KEY]).reshape(frames).astype(bool)
+                if self.has_interventions
+                else np.zeros(frames, dtype=bool)
+            )
             yield DemoEpisode(
                 index=index,
                 timestamp=np.asarray(rows["timestamp"], dtype=np.float64).reshape(frames),
@@ -248,6 +268,7 @@ class DemoDataset:
                 done=flags[DONE_KEY],
                 success=flags[SUCCESS_KEY],
                 truncated=flags[TRUNCATED_KEY],
+                intervention=intervention,
             )
 
 
@@ -255,7 +276,7 @@ class DemoDataset:
 class OfflineDemos:
     """Relabelled demonstrations: the offline replay buffer and the observation statistics of the demos."""
 
-    buffer: ReplayBuffer  # one n-step transition per frame, episodes in order
+    buffer: ReplayBuffer  # one n-step transition per frame (per frame a person drove: corrections_only), in order
     obs_mean: np.ndarray  # (obs_dim,) float32 mean over every frame's observation vector
     obs_std: np.ndarray  # (obs_dim,) float32 std over the same, floored at std_floor
     obs_names: tuple[str, ...]  # the observation vector's names (residual_observation_names)
@@ -280,11 +301,17 @@ def relabel_demonstrations(
     slot_size: int = len(SLOT_FIELDS),
     capacity: int | None = None,
     std_floor: float = DEFAULT_STD_FLOOR,
+    corrections_only: bool = False,
+    role: str = "--demos",
 ) -> OfflineDemos:
     """Relabel the demonstrations at ``dataset_dir`` with ``base``'s actions into n-step transitions.
 
     See the module docstring for what each transition holds; ``config`` gives ``gamma`` and ``n_step``. The
     base is reset before each episode and after the last one (its chunk queue is left empty).
+
+    With ``corrections_only`` the dataset is a teleop correction session (``launch/teleop_correction.launch.yaml``):
+    the base still runs along every frame in order (its chunk phase), but only the transitions whose first tick a
+    person drove are kept, as the live learner keeps a person's takeovers for the offline half (HIL-SERL).
 
     Args:
         dataset_dir: The LeRobotDataset directory.
@@ -294,30 +321,31 @@ def relabel_demonstrations(
         max_episodes: Relabel only the first this many episodes; None = all.
         slot_size: Values per slot.
         capacity: Rows of the returned buffer (room for later offline data, e.g. corrections); None = exactly
-            the transitions. Must be >= the number of frames.
+            the transitions. Must be >= the number of transitions kept.
         std_floor: Floor on each dimension of ``obs_std``, observation units, > 0.
+        corrections_only: Keep only the frames a person drove (``complementary_info.intervention``).
+        role: What the dataset is to the command line (``--demos``, ``--corrections``), for the error messages.
 
     Raises:
         DatasetError: The dataset is not a usable LeRobot dataset, does not fit ``num_slots`` or the base, or
-            holds a non-finite value.
+            holds a non-finite value; with ``corrections_only``, nobody took over in it.
         LearnerError: ``capacity`` or ``std_floor`` is invalid.
     """
     start_s = time.perf_counter()
     if isinstance(std_floor, bool) or not isinstance(std_floor, (int, float)) or not 0 < std_floor < np.inf:
         raise LearnerError(f"std_floor must be finite and > 0, got {std_floor!r}")
-    demos = DemoDataset(dataset_dir, num_slots, slot_size, max_episodes)
+    demos = DemoDataset(dataset_dir, num_slots, slot_size, max_episodes, role)
     demos.check_base(base)
-    frames = demos.num_frames
-    if capacity is not None and (isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < frames):
-        raise LearnerError(f"capacity must be None or an int >= the {frames} demonstration frames, got {capacity!r}")
     accumulator = NStepAccumulator(config.n_step, config.gamma)
     transitions: list[Transition] = []
     observations: list[np.ndarray] = []
+    driven: list[np.ndarray] = []  # per frame, in order: a person drove it (each frame starts one transition)
     successes = 0
     predictions_before = base.chunker.predictions
     for episode in demos.episodes(image=IMAGE_KEY in base.input_features):
         obs, base_actions = _run_base(base, episode)
         observations.append(obs)
+        driven.append(episode.intervention)
         successes += int(episode.success)
         last = len(episode) - 1
         for t in range(len(episode)):
@@ -333,6 +361,16 @@ def relabel_demonstrations(
                 truncated=t == last and not episode.terminated,
             )
     base.reset()
+    frames = demos.num_frames
+    if corrections_only:
+        keep = np.concatenate(driven)
+        transitions = [step for step, kept in zip(transitions, keep, strict=True) if kept]
+        if not transitions:
+            raise DatasetError(f"{role} {demos.root}: nobody took over in its {frames} frames (no correction)")
+    if capacity is not None and (
+        isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < len(transitions)
+    ):
+        raise LearnerError(f"capacity must be None or an int >= the {len(transitions)} transitions, got {capacity!r}")
     everything = np.concatenate(observations)
     buffer = ReplayBuffer(capacity or len(transitions), everything.shape[1], ACTION_DIM)
     buffer.add_batch({name: np.stack([getattr(step, name) for step in transitions]) for name in FIELDS})

@@ -254,6 +254,27 @@ class ReplayBuffer:
         return arrays
 
 
+def concatenate(*buffers: ReplayBuffer) -> ReplayBuffer:
+    """One buffer, exactly as large, holding the transitions of ``buffers`` one after the other.
+
+    Raises:
+        LearnerError: If no buffer is given, their dimensions differ, or they are all empty.
+    """
+    if not buffers:
+        raise LearnerError("concatenate needs at least one buffer")
+    dims = {(buffer.obs_dim, buffer.action_dim) for buffer in buffers}
+    if len(dims) != 1:
+        raise LearnerError(f"concatenated buffers differ in (obs_dim, action_dim): {sorted(dims)}")
+    obs_dim, action_dim = dims.pop()
+    if not any(len(buffer) for buffer in buffers):
+        raise LearnerError("concatenate: every buffer is empty")
+    joined = ReplayBuffer(sum(len(buffer) for buffer in buffers), obs_dim, action_dim)
+    for buffer in buffers:
+        if len(buffer):
+            joined.add_batch({name: buffer.state_dict()[name] for name in FIELDS})
+    return joined
+
+
 class PooledBuffer:
     """A read-only view of several replay buffers sampled as one (e.g. demonstrations + a person's corrections).
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from robot_rl.data.recorder import DONE_KEY, REWARD_KEY, SUCCESS_KEY, EpisodeRecorder, RecorderConfig
+from robot_rl.data.recorder import DONE_KEY, REWARD_KEY, SUCCESS_KEY, EpisodeRecorder, RecorderConfig, StepInfo
 from robot_rl.errors import DatasetError, LearnerError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import FrozenBasePolicy, load_base_policy
@@ -203,6 +203,45 @@ def test_max_episodes_and_capacity(demos: Path, base: FrozenBasePolicy) -> None:
     )
     with pytest.raises(LearnerError, match="capacity"):
         relabel_demonstrations(demos, base, NUM_SLOTS, CONFIG, max_episodes=1, capacity=first - 1)
+
+
+def correction_session(root: Path, driven: set[tuple[int, int]], frames: tuple[int, ...] = (8, 6)) -> Path:
+    """A teleop correction recording: episodes of ``frames`` frames, a person driving the (episode, frame)s in
+    ``driven``; the first episode a success, the others time-outs."""
+    recorder = EpisodeRecorder(RecorderConfig(root=root, task="Lift", num_slots=NUM_SLOTS, success_only=False))
+    rng = np.random.default_rng(5)
+    for episode, length in enumerate(frames):
+        for t in range(length):
+            state = rng.normal(0.0, 0.2, 9).astype(np.float32)
+            slots = rng.uniform(-0.5, 0.5, NUM_SLOTS * len(SLOT_FIELDS)).astype(np.float32)
+            info = StepInfo(intervention=(episode, t) in driven)
+            recorder.add_step(ObservationFrame(0.05 * t, state, slots, None), rng.uniform(-1, 1, 7), info)
+            recorder.add_reward(1.0 if episode == 0 and t == length - 1 else 0.0)
+        recorder.success() if episode == 0 else recorder.timeout()
+    recorder.close()
+    return root
+
+
+def test_corrections_keep_the_transitions_a_person_drove_with_the_base_run_along_every_frame(
+    tmp_path: Path, base: FrozenBasePolicy
+) -> None:
+    root = correction_session(tmp_path / "session", {(0, 3), (0, 4), (0, 7), (1, 0)})
+    everything = relabel_demonstrations(root, base, NUM_SLOTS, CONFIG)
+    kept = relabel_demonstrations(root, base, NUM_SLOTS, CONFIG, corrections_only=True, role="--corrections")
+    assert (len(everything.buffer), len(kept.buffer), kept.frames, kept.episodes) == (14, 4, 14, 2)
+    rows = [3, 4, 7, 8]  # episode 1 starts at row 8
+    for name in everything.buffer.arrays:
+        np.testing.assert_array_equal(kept.buffer.arrays[name][:4], everything.buffer.arrays[name][rows])
+    assert kept.buffer.arrays["discount"][2] == 0.0  # the success's last tick: no bootstrap, as online
+
+
+def test_corrections_need_a_recording_with_takeovers(tmp_path: Path, demos: Path, base: FrozenBasePolicy) -> None:
+    with pytest.raises(DatasetError) as caught:  # collect-demos' expert is the policy, not a person taking over
+        relabel_demonstrations(demos, base, NUM_SLOTS, CONFIG, corrections_only=True, role="--corrections")
+    assert str(caught.value).startswith(f"--corrections {demos}: nobody took over in its ")
+    nobody = correction_session(tmp_path / "nobody", set())
+    with pytest.raises(DatasetError, match="nobody took over in its 14 frames"):
+        relabel_demonstrations(nobody, base, NUM_SLOTS, CONFIG, corrections_only=True, role="--corrections")
 
 
 def _one_line_error(dataset: Path, base: FrozenBasePolicy, num_slots: int = NUM_SLOTS) -> str:

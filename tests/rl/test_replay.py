@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import LearnerError
-from robot_rl.rl.replay import FIELDS, NStepAccumulator, PooledBuffer, ReplayBuffer, Transition, sample_mixed
+from robot_rl.rl.replay import (
+    FIELDS,
+    NStepAccumulator,
+    PooledBuffer,
+    ReplayBuffer,
+    Transition,
+    concatenate,
+    sample_mixed,
+)
 
 OBS_DIM, ACTION_DIM = 3, 7
 
@@ -214,6 +222,20 @@ def test_sample_mixed_falls_back_to_the_filled_buffer() -> None:
     wider.add_batch({**_batch(0, 1), "obs": np.zeros((1, OBS_DIM + 1)), "next_obs": np.zeros((1, OBS_DIM + 1))})
     with pytest.raises(LearnerError, match="differ"):
         sample_mixed(online, wider, 8, rng)
+
+
+def test_concatenate_keeps_every_transition_in_order() -> None:
+    first, second = (ReplayBuffer(capacity, OBS_DIM, ACTION_DIM) for capacity in (5, 4))
+    first.add_batch(_batch(0, 3))
+    second.add_batch(_batch(10, 1))
+    joined = concatenate(first, ReplayBuffer(2, OBS_DIM, ACTION_DIM), second)
+    assert (len(joined), joined.capacity) == (4, 4)
+    for name, array in joined.arrays.items():
+        np.testing.assert_array_equal(array, np.concatenate([_batch(0, 3)[name], _batch(10, 1)[name]]))
+    with pytest.raises(LearnerError, match="every buffer is empty"):
+        concatenate(ReplayBuffer(2, OBS_DIM, ACTION_DIM))
+    with pytest.raises(LearnerError, match="differ"):
+        concatenate(first, ReplayBuffer(2, OBS_DIM + 1, ACTION_DIM))
 
 
 def test_pooled_buffer_samples_its_sources_in_proportion_to_their_sizes() -> None:
