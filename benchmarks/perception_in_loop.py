@@ -34,6 +34,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import argparse
+import csv
 import json
 import platform
 import shlex
@@ -85,6 +86,8 @@ class TickStats:
     errors_m: tuple[float, ...]  # per object: distance to the nearest present slot (inf: none present)
     identity_changes: tuple[int, ...]  # per object: 1 if its slot index changed at this tick
     perception_ms: float  # pipeline.process of this tick's frame (nan: unknown)
+    tick: int = -1  # control tick in the episode, from 0
+    visible_px: tuple[int, ...] = ()  # per object: pixels in the sim's instance segmentation (empty: unknown)
 
 
 def present_slots(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -141,10 +144,14 @@ def identity_changes(
     return changes, [new if new is not None else old for old, new in zip(last, current, strict=True)]
 
 
+def object_pixels(segmentation: np.ndarray, count: int) -> np.ndarray:
+    """Per task object (ids 1..count in the sim's segmentation image), the pixels it covers."""
+    return np.bincount(np.clip(segmentation.ravel(), 0, None), minlength=count + 1)[1 : count + 1]
+
+
 def visible_objects(segmentation: np.ndarray, count: int, min_px: int) -> np.ndarray:
-    """Per task object (ids 1..count in the sim's segmentation image), whether it covers >= ``min_px`` pixels."""
-    pixels = np.bincount(np.clip(segmentation.ravel(), 0, None), minlength=count + 1)[1 : count + 1]
-    return pixels >= min_px
+    """Per task object, whether it covers >= ``min_px`` pixels of the sim's segmentation image."""
+    return object_pixels(segmentation, count) >= min_px
 
 
 # -- aggregation (pure) --------------------------------------------------------------
@@ -220,6 +227,7 @@ class PerceptionLoopMonitor(Node):
         self.min_visible_px = min_visible_px
         self.ticks: list[TickStats] = []
         self.episode = -1
+        self.episode_tick = 0  # ticks measured in this episode
         self.unmatched = 0  # slots messages without the same tick's poses (never expected in lockstep)
         self.without_segmentation = 0  # ticks counted with every object visible
         self.latest: dict[str, tuple[tuple[int, int], Any]] = {}
@@ -228,8 +236,8 @@ class PerceptionLoopMonitor(Node):
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self._keep("poses", _positions), 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self._keep("tcp", self._tcp), 10)
-        visibility = self._keep("visible", self._visible)
-        self.create_subscription(msg.Image, "/camera/segmentation/image_raw", visibility, SENSOR_DATA)
+        pixels = self._keep("pixels", lambda image: object_pixels(image_to_numpy(image).astype(np.int64), self.objects))
+        self.create_subscription(msg.Image, "/camera/segmentation/image_raw", pixels, SENSOR_DATA)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", self.on_slots, 10)
 
     def _keep(self, key: str, convert: Callable[[Any], Any]) -> Callable[[Any], None]:
@@ -243,27 +251,26 @@ class PerceptionLoopMonitor(Node):
         position = pose.pose.position
         return np.array([position.x, position.y, position.z])
 
-    def _visible(self, image: Any) -> np.ndarray:
-        return visible_objects(image_to_numpy(image).astype(np.int64), self.objects, self.min_visible_px)
-
     def on_episode(self, event: Any) -> None:
         """A sim start event opens a new episode (perception's tracker resets on the same event)."""
         payload = parse_episode_event(event)
         if payload is not None and payload["event"] == "start" and "source" not in payload:
             self.episode += 1
+            self.episode_tick = 0
             self.resting_z = None
             self.last_ids = [None] * self.objects
 
-    def _truth(self, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
-        """(objects, TCP, visible) of the tick at ``stamp``, or None if the poses are not that tick's."""
+    def _truth(self, stamp: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray | None] | None:
+        """(objects, TCP, per-object pixels or None) of the tick at ``stamp``, or None if the poses are not that
+        tick's."""
         poses, tcp = self.latest.get("poses"), self.latest.get("tcp")
         if poses is None or tcp is None or poses[0] != stamp or tcp[0] != stamp:
             return None
-        visible = self.latest.get("visible")
-        if visible is None or visible[0] != stamp:
+        pixels = self.latest.get("pixels")
+        if pixels is None or pixels[0] != stamp:
             self.without_segmentation += 1
-            return poses[1], tcp[1], np.ones(self.objects, dtype=bool)
-        return poses[1], tcp[1], visible[1]
+            return poses[1], tcp[1], None
+        return poses[1], tcp[1], pixels[1]
 
     def on_slots(self, cloud: Any) -> None:
         """Measure one tick."""
@@ -272,7 +279,8 @@ class PerceptionLoopMonitor(Node):
         if truth is None:
             self.unmatched += 1
             return
-        objects_m, tcp_m, visible = truth
+        objects_m, tcp_m, pixels = truth
+        visible = np.ones(self.objects, dtype=bool) if pixels is None else pixels >= self.min_visible_px
         self.resting_z = objects_m[:, 2] if self.resting_z is None else np.minimum(self.resting_z, objects_m[:, 2])
         ids, slots_m = present_slots(pointcloud2_to_slots(cloud))
         changes, self.last_ids = identity_changes(self.last_ids, assign_slots(objects_m, slots_m, ids))
@@ -287,8 +295,11 @@ class PerceptionLoopMonitor(Node):
                 errors_m=tuple(float(e) for e in nearest_distances(objects_m, slots_m)),
                 identity_changes=changes,
                 perception_ms=perception_ms,
+                tick=self.episode_tick,
+                visible_px=() if pixels is None else tuple(int(count) for count in pixels),
             )
         )
+        self.episode_tick += 1
 
 
 # -- running the graph ----------------------------------------------------------------
@@ -465,6 +476,21 @@ def print_report(report: dict) -> None:
         print("PickPlaceCan's bin walls are static segments that take two slots: extra slots are expected there.")
 
 
+def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) -> None:
+    """One CSV row per object and tick: where, how visible, how far its nearest slot was, and whether it was missed."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"])
+        for tick in ticks:
+            for index, name in enumerate(names):
+                pixels = tick.visible_px[index] if tick.visible_px else ""
+                error = tick.errors_m[index]
+                missed = tick.visible[index] and error > FOUND_M
+                row = [tick.episode, tick.tick, tick.phase, name, pixels, f"{error * 100:.2f}", int(missed)]
+                writer.writerow([*row, tick.present])
+
+
 def _finite(value: Any) -> Any:
     """NaN -> None, for standard JSON."""
     if isinstance(value, float) and not np.isfinite(value):
@@ -489,11 +515,15 @@ def main() -> None:
     parser.add_argument("--segmenter", choices=("rgbd_tabletop", "sim_gt"), default="rgbd_tabletop")
     parser.add_argument("--min-visible-px", type=int, default=20, help="pixels an object needs to count as visible")
     parser.add_argument("--out", type=Path, help="also write the report as JSON here")
+    parser.add_argument("--ticks-csv", type=Path, help="also write one row per object and tick here")
     args = parser.parse_args()
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
-    report = build_report(args, *run(args))
+    monitor, outcomes, wall_s = run(args)
+    report = build_report(args, monitor, outcomes, wall_s)
     print_report(report)
+    if args.ticks_csv is not None:
+        write_ticks(args.ticks_csv, monitor.ticks, TASK_OBJECTS[args.task])
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(_finite(report), indent=2))

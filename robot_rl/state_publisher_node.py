@@ -26,41 +26,19 @@ in place of ``robot_state_publisher`` (robot_rl.runtime.executables.STAND_INS). 
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from robot_rl.errors import MessageError, ParameterError, RobotModelError
+from robot_rl.perception.geometry import quaternion_xyzw
 from robot_rl.robot_model import RobotModel, default_urdf_path
 from robot_rl.runtime import LATCHED, SENSOR_DATA, Node, NodeMain, diagnostics, msg
 
 TF_MESSAGE = "tf2_msgs/msg/TFMessage"
 TRANSFORM_STAMPED = "geometry_msgs/msg/TransformStamped"
 TF_QOS_DEPTH = 100  # tf2_ros::DynamicBroadcasterQoS
-
-
-def quaternion_xyzw(rotation: np.ndarray) -> tuple[float, float, float, float]:
-    """The unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (Shepperd's method)."""
-    m = rotation
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    norm = math.sqrt(sum(v * v for v in q))
-    sign = -1.0 if q[3] < 0.0 else 1.0
-    x, y, z, w = (sign * v / norm for v in q)
-    return x, y, z, w
 
 
 def transform_stamped(stamp: Any, parent: str, child: str, pose: np.ndarray) -> Any:

@@ -101,3 +101,21 @@ def test_summary_rates(bench: ModuleType) -> None:
     by_object = bench.identity_by_object(ticks, ["cube"], episodes=2)
     assert by_object == {"cube": {"episodes_changed": 1, "changes_per_episode": 0.5}}
     assert bench.summarize([], episodes=1) == {"ticks": 0}
+
+
+def test_ticks_csv_has_a_row_per_object_and_tick(bench: ModuleType, tmp_path: Path) -> None:
+    tick = bench.TickStats
+    ticks = [
+        tick(0, "contact", 1, 2, False, (True, True), (0.004, 0.031), (0, 0), 40.0, 7, (850, 120)),
+        tick(0, "lifted", 1, 2, False, (True, False), (0.004, math.inf), (0, 0), 40.0, 8, ()),
+    ]
+    path = tmp_path / "ticks.csv"
+    bench.write_ticks(path, ticks, ["cubeA", "cubeB"])
+    rows = [line.split(",") for line in path.read_text().splitlines()]
+    assert rows[0] == ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
+    assert rows[1:] == [
+        ["0", "7", "contact", "cubeA", "850", "0.40", "0", "1"],
+        ["0", "7", "contact", "cubeB", "120", "3.10", "1", "1"],  # visible, nearest slot 3.1 cm away: missed
+        ["0", "8", "lifted", "cubeA", "", "0.40", "0", "1"],
+        ["0", "8", "lifted", "cubeB", "", "inf", "0", "1"],  # not visible: not a miss
+    ]

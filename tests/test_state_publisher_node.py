@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import ParameterError, RobotModelError
+from robot_rl.perception.geometry import quaternion_xyzw
 from robot_rl.robot_model import RobotModel, default_urdf_path
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.diagnostics import ERROR, level_of
@@ -17,7 +18,7 @@ from robot_rl.runtime.executables import node_class
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.launch_file import read_launch_file
 from robot_rl.runtime.ros_args import node_parameter_overrides, parse_ros_args
-from robot_rl.state_publisher_node import StatePublisherNode, quaternion_xyzw
+from robot_rl.state_publisher_node import StatePublisherNode
 
 REPO = Path(__file__).resolve().parents[1]
 TF = msg.message_class("tf2_msgs/msg/TFMessage")

@@ -8,6 +8,8 @@ transform that maps points in ``child`` coordinates to ``parent`` coordinates.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from robot_rl.errors import PerceptionError
@@ -47,3 +49,24 @@ def project_points(k: np.ndarray, points_camera: np.ndarray) -> np.ndarray:
     """Project optical-frame points (N, 3) to pixel coordinates (N, 2) as (u, v)."""
     z = points_camera[:, 2:3]
     return (points_camera[:, :2] / z) * np.array([k[0, 0], k[1, 1]]) + np.array([k[0, 2], k[1, 2]])
+
+
+def quaternion_xyzw(rotation: np.ndarray) -> np.ndarray:
+    """The unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix (Shepperd's method): (4,) float64."""
+    m = np.asarray(rotation, dtype=np.float64)
+    trace = m[0, 0] + m[1, 1] + m[2, 2]
+    if trace > 0.0:
+        s = 2.0 * math.sqrt(1.0 + trace)
+        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
+    else:
+        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
+    quat = np.array(q)
+    quat /= np.linalg.norm(quat)
+    return -quat if quat[3] < 0.0 else quat

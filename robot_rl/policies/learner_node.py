@@ -5,8 +5,8 @@ Subscribes the observation inputs the base and the residual read (``/robot_rl/ee
 (the command the safety gate applied: clamps, holds and a person's takeovers are what it learns from),
 ``/robot_rl/reward``, ``/robot_rl/intervention`` (a person drove the tick: the step is kept as a correction
 too, for the offline half of every batch) and ``/robot_rl/episode``. :class:`~robot_rl.rl.transitions.StepBuilder`
-pairs them into steps, :class:`~robot_rl.rl.trainer.ResidualTrainer` stores and learns from them (updates on a
-background thread).
+pairs them into steps, :class:`~robot_rl.rl.trainer.ResidualTrainer` stores and learns from them (in a child
+process by default: :mod:`robot_rl.rl.trainer_process`).
 
 At startup it relabels the demonstrations (``demos``) with the frozen base (``base_path``), run along each episode
 in order, for the offline half of every batch and the observation statistics. After every training episode it
@@ -33,8 +33,9 @@ from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
 from robot_rl.rl.checkpoint import ResidualMetadata
 from robot_rl.rl.demos import relabel_demonstrations
 from robot_rl.rl.replay import concatenate
-from robot_rl.rl.td3 import ResidualTD3, TD3Config
-from robot_rl.rl.trainer import ResidualTrainer, TrainerConfig
+from robot_rl.rl.td3 import TD3Config
+from robot_rl.rl.trainer import TrainerConfig
+from robot_rl.rl.trainer_process import LearnerSpec, make_trainer
 from robot_rl.rl.transitions import TERMINAL_EVENTS, TRUNCATING_EVENTS, Step, StepBuilder
 from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
 
@@ -44,7 +45,8 @@ _DESCRIPTION = "see docs/rl.md (TD3Config / TrainerConfig)"
 
 
 class LearnerNode(Node):
-    """Thin ROS wrapper around :class:`ResidualTrainer` and :class:`StepBuilder`."""
+    """Thin ROS wrapper around the trainer (:func:`~robot_rl.rl.trainer_process.make_trainer`) and
+    :class:`StepBuilder`."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("learner", **kwargs)
@@ -81,11 +83,9 @@ class LearnerNode(Node):
                 f"learner: {len(recorded.buffer)} corrected ticks from {recorded.episodes} episodes of {corrections}"
             )
         del base  # the actor node and the base node run their own copies
-        learner = ResidualTD3(
-            td3_config, len(self.features), obs_mean=demonstrations.obs_mean, obs_std=demonstrations.obs_std
-        )
+        spec = LearnerSpec(td3_config, len(self.features), demonstrations.obs_mean, demonstrations.obs_std)
         metadata = ResidualMetadata(tuple(self.features), task, checkpoint_fingerprint(Path(base_path)))
-        self.trainer = ResidualTrainer(learner, metadata, Path(out_dir), offline, TrainerConfig(**trainer), seed)
+        self.trainer = make_trainer(spec, metadata, Path(out_dir), offline, TrainerConfig(**trainer), seed)
         self.get_logger().info(
             f"learner: {demonstrations.episodes} demonstrations ({len(demonstrations.buffer)} transitions) from"
             f" {demos}; resuming at {self.trainer.env_steps} env steps"
@@ -109,7 +109,7 @@ class LearnerNode(Node):
         self.create_subscription(msg.Float32, "/robot_rl/reward", self.on_reward, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
-        if self.trainer.learner.actor_updates:
+        if self.trainer.actor_updates:
             self.publish_weights()  # a resumed run: the actor continues from its checkpointed weights
 
     def _declare_dataclass(self, prefix: str, cls: type, skip: tuple[str, ...]) -> dict[str, Any]:
@@ -176,7 +176,7 @@ class LearnerNode(Node):
                 self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
             except PolicyError as error:
                 self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
-            if self.mode == "train" and self.trainer.learner.actor_updates:
+            if self.mode == "train" and self.trainer.actor_updates:
                 self.publish_weights()
             summary = self.trainer.summary()
             self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
@@ -188,7 +188,7 @@ class LearnerNode(Node):
         self.report(diagnostics.OK, f"published residual weights v{version}", version=version)
 
     def destroy_node(self) -> None:
-        """Finish the owed updates, write a last checkpoint and stop the update thread."""
+        """Write a last checkpoint (after every step sent) and end the trainer's process."""
         try:
             self.trainer.checkpoint()
         finally:

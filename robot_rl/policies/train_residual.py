@@ -222,7 +222,7 @@ class TrainingDriver(EpisodeMonitor):
             trainer.wall_s(),
             sum(result.success for result in results),
             len(results),
-            trainer.learner.critic_updates,
+            trainer.critic_updates,
         )
         self.curve.append(point)
         self.evaluating = None

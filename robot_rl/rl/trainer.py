@@ -1,19 +1,17 @@
-"""The residual learner's training loop state: buffers, updates off the sim's thread, checkpoints and metrics.
+"""The residual learner's training loop state: buffers, updates, checkpoints and metrics.
 
-:class:`ResidualTrainer` is what the learner node wraps. It takes one-tick :class:`~robot_rl.rl.transitions.Step` s,
+:class:`ResidualTrainer` is what the learner node drives. It takes one-tick :class:`~robot_rl.rl.transitions.Step` s,
 turns them into n-step transitions for the online buffer, runs ``utd_ratio`` TD3 updates per env step on batches
 sampled half online, half offline (RLPD; offline = demonstrations plus the ticks a person drove, kept in a
 corrections buffer as HIL-SERL does), and writes the actor checkpoint, the training state (to resume) and
-a metrics CSV. Updates run on a background thread (torch releases the GIL in its kernels, so they use the second
-core while the sim steps); the sim never runs more than ``max_lag_steps`` env steps ahead of the updates it owes,
-so the update-to-data ratio holds whatever the two speeds. ``threaded=False`` runs them inline (tests, debugging).
+a metrics CSV. The updates run in ``add``, in the caller's thread; :mod:`robot_rl.rl.trainer_process` runs the
+whole trainer in a child process instead, so that they use the second core while the sim steps.
 """
 
 from __future__ import annotations
 
 import csv
 import math
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -62,9 +60,12 @@ class TrainerConfig:
     online_capacity: int = 300_000  # transitions kept in the online ring buffer, >= 1
     corrections_capacity: int = 50_000  # transitions a person drove kept for the offline half (ring buffer), >= 1
     learning_starts_steps: int = 1_000  # online env steps before the first update, >= 0
-    max_lag_steps: int = 2  # env steps the sim may run ahead of the updates it owes, >= 0
+    # env steps the sim may run ahead of the updates it owes when the trainer runs in its own process, >= 0
+    max_lag_steps: int = 2
     checkpoint_every_steps: int = 5_000  # write the actor and the training state this often (at episode ends), >= 1
-    threaded: bool = True  # run updates on a background thread (False: inline, deterministic)
+    # run the trainer in a child process (robot_rl.rl.trainer_process: its updates on the second core, without
+    # sharing the GIL with the graph); False: in the caller's thread (the same results, one core)
+    own_process: bool = True
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -80,7 +81,7 @@ class TrainerConfig:
 
 
 class ResidualTrainer:
-    """Online + offline buffers, the learner and its update thread, checkpoints and the metrics log.
+    """Online + offline buffers, the learner and its updates, checkpoints and the metrics log.
 
     Args:
         learner: The TD3 learner (its normalizer already holds the observation statistics).
@@ -121,51 +122,47 @@ class ResidualTrainer:
         self.started = time.monotonic()
         self.wall_offset_s = 0.0  # wall time of earlier (resumed) runs
         self._rate: tuple[float, int] = (time.monotonic(), 0)  # (since, updates then) for updates/s
-        self._lock = threading.Condition()  # guards the buffers, the counters and last_stats
-        self._stop = False
-        self._error: BaseException | None = None
-        self._thread: threading.Thread | None = None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         if (self.out_dir / STATE_DIR).exists():
             self._resume()
-        if self.config.threaded:
-            self._thread = threading.Thread(target=self._update_loop, name="residual-learner", daemon=True)
-            self._thread.start()
+
+    @property
+    def critic_updates(self) -> int:
+        """Critic updates done (resumed runs included)."""
+        return self.learner.critic_updates
+
+    @property
+    def actor_updates(self) -> int:
+        """Actor updates done (resumed runs included)."""
+        return self.learner.actor_updates
 
     # -- data ------------------------------------------------------------------------------------------
 
     def add(self, step: Step) -> None:
-        """Store one online step (as n-step transitions) and owe ``utd_ratio`` updates once learning started."""
-        self._raise_thread_error()
-        with self._lock:
-            self._pending_interventions.append(step.intervention)
-            for transition in self.accumulator.add(
-                step.obs,
-                step.base_action,
-                step.action,
-                step.reward,
-                step.next_obs,
-                step.next_base_action,
-                step.terminated,
-                step.truncated,
-            ):
-                self.online.add(transition)
-                if self._pending_interventions.popleft():  # transitions come out oldest first, one per step
-                    self.corrections.add(transition)
-            self.env_steps += 1
-            if self.env_steps > self.config.learning_starts_steps:
-                self.updates_owed += self.td3.utd_ratio
-            self._lock.notify_all()
-        if self.config.threaded:
-            self._wait_for_updates()
-        else:
-            self._run_owed_updates()
+        """Store one online step (as n-step transitions), then run ``utd_ratio`` updates once learning started."""
+        self._pending_interventions.append(step.intervention)
+        for transition in self.accumulator.add(
+            step.obs,
+            step.base_action,
+            step.action,
+            step.reward,
+            step.next_obs,
+            step.next_base_action,
+            step.terminated,
+            step.truncated,
+        ):
+            self.online.add(transition)
+            if self._pending_interventions.popleft():  # transitions come out oldest first, one per step
+                self.corrections.add(transition)
+        self.env_steps += 1
+        if self.env_steps > self.config.learning_starts_steps:
+            self.updates_owed += self.td3.utd_ratio
+        self._run_owed_updates()
 
     def abort_episode(self) -> None:
         """Drop steps still pending in the n-step accumulator (an episode that ended without an end event)."""
-        with self._lock:
-            self.accumulator.reset()
-            self._pending_interventions.clear()
+        self.accumulator.reset()
+        self._pending_interventions.clear()
 
     # -- updates ---------------------------------------------------------------------------------------
 
@@ -181,62 +178,6 @@ class ResidualTrainer:
     def _run_owed_updates(self) -> None:
         while self.learner.critic_updates < self.updates_owed:
             self.last_stats = self.learner.update(self._sample())
-
-    def _update_loop(self) -> None:
-        # Only this thread touches the learner while updates are owed: the sim's thread waits (drain) before it
-        # reads the weights or writes a checkpoint. The lock guards the buffers and the counters; the update
-        # itself runs without it, so the sim's thread adds data meanwhile.
-        try:
-            while True:
-                with self._lock:
-                    while not self._stop and self.learner.critic_updates >= self.updates_owed:
-                        self._lock.wait()
-                    if self._stop:
-                        return
-                    batch = self._sample()
-                stats = self.learner.update(batch)
-                with self._lock:
-                    self.last_stats = stats
-                    self._lock.notify_all()
-        except BaseException as error:  # handed to the sim's thread, which raises it
-            with self._lock:
-                self._error = error
-                self._lock.notify_all()
-
-    def _wait_for_updates(self) -> None:
-        allowed = self.config.max_lag_steps * self.td3.utd_ratio
-        with self._lock:
-            while self.updates_owed - self.learner.critic_updates > allowed and self._error is None:
-                self._lock.wait(1.0)
-        self._raise_thread_error()
-
-    def _raise_thread_error(self) -> None:
-        if self._error is not None:
-            raise LearnerError(f"the learner's update thread failed: {self._error}") from self._error
-
-    def drain(self) -> None:
-        """Wait until every owed update ran (before a checkpoint or the end of a run)."""
-        if not self.config.threaded:
-            self._run_owed_updates()
-            return
-        with self._lock:
-            while self.learner.critic_updates < self.updates_owed and self._error is None:
-                self._lock.wait(1.0)
-        self._raise_thread_error()
-
-    def close(self) -> None:
-        """Stop the update thread (owed updates are done first, unless the thread failed)."""
-        if self._thread is None:
-            return
-        try:
-            if self._error is None:
-                self.drain()
-        finally:
-            with self._lock:
-                self._stop = True
-                self._lock.notify_all()
-            self._thread.join()
-            self._thread = None
 
     # -- episodes, weights, checkpoints ------------------------------------------------------------------
 
@@ -255,9 +196,8 @@ class ResidualTrainer:
         """Log one finished episode (train or eval); checkpoint when due after a training episode."""
         if mode == "train":
             self.episodes += 1
-        with self._lock:
-            stats = dict(self.last_stats)
-            updates, actor_updates = self.learner.critic_updates, self.learner.actor_updates
+        stats = self.last_stats
+        updates, actor_updates = self.learner.critic_updates, self.learner.actor_updates
         row = {
             "env_steps": self.env_steps,
             "episode": self.episodes,
@@ -285,27 +225,23 @@ class ResidualTrainer:
             self.checkpoint()
 
     def weights(self) -> tuple[bytes, int]:
-        """The current actor as a weights message blob and its new version (after the owed updates)."""
-        self.drain()
-        with self._lock:
-            self.weights_version += 1
-            return encode_actor_weights(self.learner, self.metadata, self.weights_version), self.weights_version
+        """The current actor as a weights message blob and its new version."""
+        self.weights_version += 1
+        return encode_actor_weights(self.learner, self.metadata, self.weights_version), self.weights_version
 
     def checkpoint(self) -> None:
-        """Write the actor (``residual/``) and the training state (``training_state/``), after the owed updates."""
-        self.drain()
-        with self._lock:
-            save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
-            buffers = {"online": self.online, "corrections": self.corrections}
-            counters = {
-                "env_steps": self.env_steps,
-                "episodes": self.episodes,
-                "weights_version": self.weights_version,
-                "updates_owed": self.updates_owed,
-                "wall_s": self.wall_s(),
-            }
-            save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, counters, self.rng)
-            self.last_checkpoint_step = self.env_steps
+        """Write the actor (``residual/``) and the training state (``training_state/``)."""
+        save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
+        buffers = {"online": self.online, "corrections": self.corrections}
+        counters = {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "weights_version": self.weights_version,
+            "updates_owed": self.updates_owed,
+            "wall_s": self.wall_s(),
+        }
+        save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, counters, self.rng)
+        self.last_checkpoint_step = self.env_steps
 
     def _resume(self) -> None:
         buffers = {"online": self.online, "corrections": self.corrections}
@@ -320,16 +256,19 @@ class ResidualTrainer:
 
     def summary(self) -> dict[str, Any]:
         """Counters for progress displays."""
-        with self._lock:
-            return {
-                "env_steps": self.env_steps,
-                "episodes": self.episodes,
-                "updates": self.learner.critic_updates,
-                "actor_updates": self.learner.actor_updates,
-                "online": len(self.online),
-                "corrections": len(self.corrections),
-                "critic_loss": self.last_stats.get("critic_loss", math.nan),
-            }
+        return {
+            "env_steps": self.env_steps,
+            "episodes": self.episodes,
+            "updates": self.learner.critic_updates,
+            "actor_updates": self.learner.actor_updates,
+            "online": len(self.online),
+            "corrections": len(self.corrections),
+            "critic_loss": self.last_stats.get("critic_loss", math.nan),
+        }
+
+    def close(self) -> None:
+        """Nothing to release in the caller's thread (:class:`~robot_rl.rl.trainer_process.TrainerProcess` ends
+        its process here)."""
 
 
 def _truncate_metrics(path: Path, env_steps: int) -> None:

@@ -42,9 +42,10 @@ from robot_rl.calibration import (
 )
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, SimError
+from robot_rl.perception.geometry import quaternion_xyzw
 from robot_rl.runtime import Node, NodeMain, QoSProfile, diagnostics, msg
 from robot_rl.runtime.msg_numpy import numpy_to_image, numpy_to_joint_state
-from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig, quaternion_xyzw
+from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
 
 NS_PER_S = 1_000_000_000
 CAMERA_FRAME = "camera_color_optical_frame"

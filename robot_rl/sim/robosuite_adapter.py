@@ -44,6 +44,7 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM, ACTION_NAMES
 from robot_rl.errors import SimError
+from robot_rl.perception.geometry import quaternion_xyzw
 
 # The tasks this adapter supports (all run in robosuite 1.5.1 with a Panda), and the movable objects
 # each one reports in Observation.object_poses (robosuite's object names). PickPlaceCan's visual
@@ -422,24 +423,3 @@ def _pose(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:
     pose[:3, :3] = rotation
     pose[:3, 3] = position
     return pose
-
-
-def quaternion_xyzw(rotation: np.ndarray) -> np.ndarray:
-    """The unit quaternion (x, y, z, w), w >= 0, of a 3x3 rotation matrix."""
-    m = np.asarray(rotation, dtype=np.float64)
-    trace = m[0, 0] + m[1, 1] + m[2, 2]
-    if trace > 0.0:
-        s = 2.0 * math.sqrt(1.0 + trace)
-        q = [(m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s, 0.25 * s]
-    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
-        q = [0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s, (m[2, 1] - m[1, 2]) / s]
-    elif m[1, 1] > m[2, 2]:
-        s = 2.0 * math.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
-        q = [(m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s, (m[0, 2] - m[2, 0]) / s]
-    else:
-        s = 2.0 * math.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
-        q = [(m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s, (m[1, 0] - m[0, 1]) / s]
-    quat = np.array(q)
-    quat /= np.linalg.norm(quat)
-    return -quat if quat[3] < 0.0 else quat

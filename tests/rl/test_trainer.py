@@ -1,4 +1,5 @@
-"""ResidualTrainer: update-to-data ratio (inline and on the update thread), weights, metrics, checkpoint and resume."""
+"""ResidualTrainer: update-to-data ratio, weights, metrics, checkpoint and resume, corrections (in the caller's
+thread; tests/rl/test_trainer_process.py runs it in its own process)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ METADATA = ResidualMetadata(tuple(f"o{i}" for i in range(OBS_DIM)), "Lift", "0" 
 TD3 = TD3Config(batch_size=8, critic_hidden=(16,), actor_hidden=(16,), critic_warmup_updates=4, utd_ratio=2)
 
 
-def make_trainer(out: Path, threaded: bool, learning_starts: int = 3, checkpoint_every: int = 1000) -> ResidualTrainer:
+def offline_demos() -> ReplayBuffer:
+    """32 random demonstration transitions (reward 0)."""
     rng = np.random.default_rng(1)
     offline = ReplayBuffer(64, OBS_DIM, 7)
     for _ in range(32):
@@ -29,13 +31,21 @@ def make_trainer(out: Path, threaded: bool, learning_starts: int = 3, checkpoint
             Transition(rng.normal(size=OBS_DIM), rng.uniform(-1, 1, 7), rng.uniform(-1, 1, 7), 0.0,
                        rng.normal(size=OBS_DIM), rng.uniform(-1, 1, 7), 0.97, 0.0)
         )  # fmt: skip
-    config = TrainerConfig(
+    return offline
+
+
+def trainer_config(learning_starts: int = 3, checkpoint_every: int = 1000, own_process: bool = False) -> TrainerConfig:
+    return TrainerConfig(
         online_capacity=100,
         learning_starts_steps=learning_starts,
         checkpoint_every_steps=checkpoint_every,
-        threaded=threaded,
+        own_process=own_process,
     )
-    return ResidualTrainer(ResidualTD3(TD3, OBS_DIM), METADATA, out, offline, config, seed=0)
+
+
+def make_trainer(out: Path, learning_starts: int = 3, checkpoint_every: int = 1000) -> ResidualTrainer:
+    config = trainer_config(learning_starts, checkpoint_every)
+    return ResidualTrainer(ResidualTD3(TD3, OBS_DIM), METADATA, out, offline_demos(), config, seed=0)
 
 
 def steps(count: int, seed: int = 0) -> list[Step]:
@@ -50,34 +60,18 @@ def steps(count: int, seed: int = 0) -> list[Step]:
             for t in range(count)]  # fmt: skip
 
 
-@pytest.mark.parametrize("threaded", [False, True])
-def test_updates_keep_the_update_to_data_ratio_after_learning_starts(tmp_path: Path, threaded: bool) -> None:
-    trainer = make_trainer(tmp_path, threaded)
-    try:
-        for step in steps(10):
-            trainer.add(step)
-        trainer.drain()
-        assert trainer.env_steps == 10
-        assert trainer.learner.critic_updates == 2 * (10 - 3)  # utd 2 after 3 steps
-        assert trainer.learner.actor_updates == (14 - 4) // 2  # after 4 warm-up updates, every 2nd
-        assert len(trainer.online) == 10
-    finally:
-        trainer.close()
-
-
-def test_the_sim_never_runs_more_than_max_lag_steps_ahead(tmp_path: Path) -> None:
-    trainer = make_trainer(tmp_path, threaded=True, learning_starts=0)
-    try:
-        for step in steps(6):
-            trainer.add(step)
-            lag = trainer.updates_owed - trainer.learner.critic_updates
-            assert lag <= trainer.config.max_lag_steps * TD3.utd_ratio
-    finally:
-        trainer.close()
+def test_updates_keep_the_update_to_data_ratio_after_learning_starts(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    for step in steps(10):
+        trainer.add(step)
+    assert trainer.env_steps == 10
+    assert trainer.critic_updates == 2 * (10 - 3)  # utd 2 after 3 steps
+    assert trainer.actor_updates == (14 - 4) // 2  # after 4 warm-up updates, every 2nd
+    assert len(trainer.online) == 10
 
 
 def test_weights_decode_with_increasing_versions(tmp_path: Path) -> None:
-    trainer = make_trainer(tmp_path, threaded=False)
+    trainer = make_trainer(tmp_path)
     first, version = trainer.weights()
     second, next_version = trainer.weights()
     assert (version, next_version) == (1, 2)
@@ -88,7 +82,7 @@ def test_weights_decode_with_increasing_versions(tmp_path: Path) -> None:
 
 
 def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: Path) -> None:
-    trainer = make_trainer(tmp_path, threaded=False)
+    trainer = make_trainer(tmp_path)
     for step in steps(6):
         trainer.add(step)
     trainer.episode_finished("train", True, 1.0, 6)
@@ -97,33 +91,15 @@ def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: P
         trainer.add(step)
     trainer.episode_finished("train", False, 0.0, 4)  # after the checkpoint: dropped on resume
     updates_at_checkpoint = 2 * (6 - 3)
-    resumed = make_trainer(tmp_path, threaded=False)
+    resumed = make_trainer(tmp_path)
     assert resumed.env_steps == 6
     assert resumed.episodes == 1
-    assert resumed.learner.critic_updates == updates_at_checkpoint
+    assert resumed.critic_updates == updates_at_checkpoint
     assert len(resumed.online) == 6
     with open(tmp_path / METRICS_FILE, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [int(row["env_steps"]) for row in rows] == [6]
     assert load_residual(tmp_path / ACTOR_DIR, METADATA.obs_features).metadata.base_weights_hash == "0" * 64
-
-
-def test_a_failing_update_thread_is_raised_on_the_sims_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    trainer = make_trainer(tmp_path, threaded=True, learning_starts=0)
-
-    def diverged(batch: object) -> dict[str, float]:
-        raise LearnerError("critic loss is nan")
-
-    monkeypatch.setattr(trainer.learner, "update", diverged)
-    data = steps(50)
-
-    def feed() -> None:
-        for step in data:
-            trainer.add(step)
-
-    with pytest.raises(LearnerError, match="the learner's update thread failed: critic loss is nan"):
-        feed()
-    trainer.close()  # the thread already ended with its error
 
 
 def test_trainer_config_is_validated() -> None:
@@ -132,7 +108,7 @@ def test_trainer_config_is_validated() -> None:
 
 
 def test_ticks_a_person_drove_become_corrections_in_the_offline_half(tmp_path: Path) -> None:
-    trainer = make_trainer(tmp_path, threaded=False, learning_starts=100)
+    trainer = make_trainer(tmp_path, learning_starts=100)
     try:
         episode = steps(8)
         episode = [dataclasses.replace(step, intervention=t in (2, 3, 7)) for t, step in enumerate(episode)]
@@ -147,7 +123,7 @@ def test_ticks_a_person_drove_become_corrections_in_the_offline_half(tmp_path: P
         trainer.checkpoint()
     finally:
         trainer.close()
-    resumed = make_trainer(tmp_path, threaded=False, learning_starts=100)
+    resumed = make_trainer(tmp_path, learning_starts=100)
     try:
         assert len(resumed.corrections) == 3  # corrections survive a resume
     finally:

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import RobotRLError, SimError
+from robot_rl.perception.geometry import quaternion_xyzw
 from robot_rl.sim import ACTION_DIM, TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
-from robot_rl.sim.robosuite_adapter import quaternion_xyzw
 
 SMALL = {"image_width_px": 128, "image_height_px": 96}
 LIFT_CUBE_HALF_SIZE_M = (0.020, 0.022)  # robosuite's Lift samples the cube's half size in this range
