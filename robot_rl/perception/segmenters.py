@@ -120,7 +120,11 @@ class TabletopConfig:
     voxel_m: float = 0.006  # clustering voxel size (neighbouring occupied voxels join)
     min_cluster_points: int = 60  # smaller clusters are noise
     color_split_distance: float = 0.15  # split a cluster when its 2-means chromaticities differ this much; 0 = never
-    split_min_separation_m: float = 0.02  # ... and the two parts' centres are this far apart in x-y (side by side)
+    # ... and the parts lie side by side (centres this far apart in x-y, footprints overlapping less than
+    # split_max_footprint_overlap), or one on the other (centres this far apart in z), m
+    split_min_separation_m: float = 0.02
+    split_max_footprint_overlap: float = 0.5  # x-y box intersection over the smaller part's x-y box (fraction)
+    split_min_part_height_m: float = 0.02  # stacked parts are both at least this tall (a can's thin lid is not), m
     max_depth_m: float = 3.0  # farther measurements are ignored
     seed: int = 0  # RANSAC random seed (deterministic output)
 
@@ -138,6 +142,14 @@ class TabletopConfig:
                 raise PerceptionError(f"TabletopConfig.{name} must be > 0, got {getattr(self, name)}")
         if not 0 <= self.min_height_m < self.max_height_m:
             raise PerceptionError("TabletopConfig needs 0 <= min_height_m < max_height_m")
+        for name in (
+            "color_split_distance",
+            "split_min_separation_m",
+            "split_max_footprint_overlap",
+            "split_min_part_height_m",
+        ):
+            if not getattr(self, name) >= 0:  # also refuses NaN
+                raise PerceptionError(f"TabletopConfig.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("workspace_min_m", "workspace_max_m"):  # a 3D box: checked here, not at the first frame
             corner = getattr(self, name)
             if len(corner) != 3:
@@ -269,14 +281,34 @@ class RgbdTabletopSegmenter(Segmenter):
         renumber[order[: int(keep.sum())]] = np.arange(1, int(keep.sum()) + 1, dtype=np.int32)
         return renumber[point_labels]
 
+    def _separate(self, first: np.ndarray, second: np.ndarray) -> bool:
+        """Whether two parts' (N, 3) points lie side by side or one on the other (see ``_split_by_color``)."""
+        config = self.config
+        bounds = np.stack([np.percentile(part, [5, 95], axis=0) for part in (first, second)])  # (part, lo/hi, xyz)
+        low, high = bounds[:, 0], bounds[:, 1]
+        centre_gap = np.abs(first.mean(axis=0) - second.mean(axis=0))
+        # x-y boxes grown by a voxel on each side: a face seen edge-on (zero depth) still has a footprint
+        low_xy, high_xy = low[:, :2] - config.voxel_m, high[:, :2] + config.voxel_m  # (2, 2) each
+        overlap = np.prod(np.clip(high_xy.min(axis=0) - low_xy.max(axis=0), 0, None))
+        smaller = np.prod(high_xy - low_xy, axis=1).min()
+        if np.linalg.norm(centre_gap[:2]) >= config.split_min_separation_m and (
+            overlap < config.split_max_footprint_overlap * smaller
+        ):
+            return True
+        heights = high[:, 2] - low[:, 2]
+        return bool(centre_gap[2] >= config.split_min_separation_m and heights.min() >= config.split_min_part_height_m)
+
     def _split_by_color(self, clusters: np.ndarray, chromaticity: np.ndarray, points: np.ndarray) -> np.ndarray:
         """Split clusters that are two touching objects of clearly different colours.
 
         2-means on chromaticity (so a lit top and a shaded side of one object stay together),
         a few iterations from the two most different points. The split is kept when the two
         mean chromaticities are ``color_split_distance`` apart, both parts have
-        ``min_cluster_points`` points, and their centres are ``split_min_separation_m`` apart
-        in x-y: objects side by side split, a two-coloured object (a can's body and lid) does not.
+        ``min_cluster_points`` points, and the parts are either side by side (centres
+        ``split_min_separation_m`` apart in x-y and x-y boxes overlapping less than
+        ``split_max_footprint_overlap`` of the smaller one) or stacked (centres that far apart in z,
+        both parts ``split_min_part_height_m`` tall): a two-coloured object (a can's body and its
+        thin lid) does not split, whichever faces the camera sees.
         """
         config = self.config
         result = clusters.copy()
@@ -296,10 +328,8 @@ class RgbdTabletopSegmenter(Segmenter):
             counts = np.bincount(assignment, minlength=2)
             if counts.min() < config.min_cluster_points:
                 continue
-            part_xy = [points[members[assignment == part], :2].mean(axis=0) for part in (0, 1)]
-            if (
-                np.linalg.norm(centres[0] - centres[1]) >= config.color_split_distance
-                and np.linalg.norm(part_xy[0] - part_xy[1]) >= config.split_min_separation_m
+            if np.linalg.norm(centres[0] - centres[1]) >= config.color_split_distance and self._separate(
+                *(points[members[assignment == part]] for part in (0, 1))
             ):
                 result[members[assignment == 1]] = next_label
                 next_label += 1

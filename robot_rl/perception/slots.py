@@ -4,8 +4,10 @@ A slot holds presence, the 3D centroid and extent in ``base_link`` (metres), the
 mean colour (0..1), the pixel area and an embedding reserved for a learned encoder
 (zeros for now). The centroid is the centre of the object's bounding box, not the
 mean of the visible surface: x and y span the robust (2nd-98th percentile) extent of
-the segment's points, and z runs from the support plane to the object's top, so a
-box seen from above-front is centred where its body is.
+the segment's points, and z runs from the support plane to the object's top when the
+object rests on the plane (its lowest points within ``support_gap_m`` of it), so a box
+seen from above-front is centred where its body is; a lifted, carried or stacked object
+runs from its own lowest points instead.
 """
 
 from __future__ import annotations
@@ -40,10 +42,15 @@ class SlotEncoderConfig:
     embedding_size: int = 0  # learned-embedding dimensions appended to each slot (zeros for now)
     min_points: int = 20  # segments with fewer valid 3D points are dropped
     percentile: float = 2.0  # robust extent: percentile cut at each end, %
+    # a segment whose lowest points are within this of the support plane rests on it (its box starts at the
+    # plane); higher up (lifted, carried, stacked) its box starts at its own lowest points, m
+    support_gap_m: float = 0.015
 
     def __post_init__(self) -> None:
         if self.embedding_size < 0 or self.min_points < 1 or not 0 <= self.percentile < 50:
             raise PerceptionError("SlotEncoderConfig needs embedding_size >= 0, min_points >= 1, 0 <= percentile < 50")
+        if not self.support_gap_m >= 0:  # also refuses NaN
+            raise PerceptionError(f"SlotEncoderConfig.support_gap_m must be >= 0, got {self.support_gap_m}")
 
     @property
     def slot_size(self) -> int:
@@ -112,8 +119,9 @@ class SlotEncoder:
             if segmentation.plane is not None:
                 normal, offset = segmentation.plane[:3], segmentation.plane[3]
                 plane_z = -(normal[0] * centre[0] + normal[1] * centre[1] + offset) / normal[2]
-                centre[2] = (hi[2] + plane_z) / 2
-                extent[2] = hi[2] - plane_z
+                bottom = plane_z if lo[2] - plane_z <= self.config.support_gap_m else lo[2]
+                centre[2] = (hi[2] + bottom) / 2
+                extent[2] = hi[2] - bottom
             color = flat_color[pixels].mean(axis=0) / 255.0
             features = np.zeros(self.config.slot_size, dtype=np.float32)
             features[: len(SLOT_FIELDS)] = [1.0, *centre, *extent, *color, float(len(pixels))]

@@ -16,7 +16,13 @@ There are K slots. Each frame:
 3. **Missing**: a live slot without a detection keeps its last state and identity for
    ``max_missed_frames`` frames with a stale presence, ``stale_presence`` on the first missed
    frame decaying linearly towards 0; then it is emptied (all zeros).
-4. **New slots**: unassigned detections, largest first, take the lowest empty slot, unless one
+4. **Partial views**: each slot remembers the largest extent it has seen per axis (its full
+   size). A matched detection ``occlusion_shrink_m`` or more narrower than that on an axis is a
+   part of the object (the gripper or another object hides the rest, as while grasping): the slot
+   keeps the full extent there and places its centre half of it in from the detection's box side
+   that lies nearer its previous position (the unoccluded edge stays put), instead of at the
+   visible part's centre.
+5. **New slots**: unassigned detections, largest first, take the lowest empty slot, unless one
    lies within ``new_slot_min_distance_m`` of a live slot (matched or missing): no two slots for
    one object. When all K slots are live, extra detections are dropped.
 
@@ -66,6 +72,7 @@ class TrackerConfig:
     duplicate_area_ratio: float = 0.25  # ... and the smaller has under this share of the larger's pixels (fraction)
     new_slot_min_distance_m: float = 0.03  # no new slot for a detection closer than this to a live slot, m
     scene_extent_m: float = 0.2  # wider segments (x or y extent, m) suppress nothing by proximity
+    occlusion_shrink_m: float = 0.005  # an axis this much narrower than the slot's full size is part-hidden, m; 0 = off
 
     def __post_init__(self) -> None:
         if isinstance(self.num_slots, bool) or not isinstance(self.num_slots, int) or self.num_slots < 1:
@@ -77,7 +84,7 @@ class TrackerConfig:
         for name in ("max_step_m", "color_gate", "position_scale_m", "color_scale", "duplicate_iou", "scene_extent_m"):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise PerceptionError(f"TrackerConfig.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("missed_gate_growth_m", "duplicate_distance_m", "new_slot_min_distance_m"):
+        for name in ("missed_gate_growth_m", "duplicate_distance_m", "new_slot_min_distance_m", "occlusion_shrink_m"):
             if not getattr(self, name) >= 0:
                 raise PerceptionError(f"TrackerConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.max_gate_m >= self.max_step_m:
@@ -130,6 +137,7 @@ class SlotTracker:
         self.missed = np.zeros(config.num_slots, dtype=np.int64)  # frames since the last detection
         self.assigned_labels = np.zeros(config.num_slots, dtype=np.int32)  # segment label per slot, 0 = none
         self.seen = np.zeros(config.num_slots, dtype=bool)  # the slot got a detection this frame
+        self.full_extent = np.zeros((config.num_slots, 3), dtype=np.float32)  # largest extent seen per axis, m
         self.suppressed_labels: list[int] = []  # labels dropped as duplicates or as too close to a live slot
 
     def reset(self) -> None:
@@ -139,6 +147,7 @@ class SlotTracker:
         self.missed[:] = 0
         self.assigned_labels[:] = 0
         self.seen[:] = False
+        self.full_extent[:] = 0
         self.suppressed_labels = []
 
     def _is_scene(self, features: np.ndarray) -> bool:
@@ -224,9 +233,32 @@ class SlotTracker:
         return self.slots.copy()
 
     def _assign(self, slot: int, detection: Detection) -> None:
-        self.slots[slot] = detection.features
+        features = detection.features.copy()
+        if self.alive[slot]:
+            self._complete_partial_view(slot, features)
+        else:
+            self.full_extent[slot] = features[_EXTENT]
+        self.slots[slot] = features
         self.slots[slot, _PRESENCE] = 1.0
         self.alive[slot] = True
         self.seen[slot] = True
         self.missed[slot] = 0
         self.assigned_labels[slot] = detection.label
+
+    def _complete_partial_view(self, slot: int, features: np.ndarray) -> None:
+        """Give a live slot's detection its full extent on the axes where only part of the object shows."""
+        extent = features[_EXTENT].copy()
+        full = np.maximum(self.full_extent[slot], extent)
+        self.full_extent[slot] = full
+        shrunk = full - extent >= self.config.occlusion_shrink_m
+        if self.config.occlusion_shrink_m <= 0 or not shrunk.any() or self._is_scene(features):
+            return
+        centre = features[_POSITION].astype(np.float64)
+        previous = self.slots[slot, _POSITION].astype(np.float64)
+        from_low_side = centre - extent / 2 + full / 2  # the low edge is the object's: the hidden part is above
+        from_high_side = centre + extent / 2 - full / 2
+        anchored = np.where(
+            np.abs(from_low_side - previous) <= np.abs(from_high_side - previous), from_low_side, from_high_side
+        )
+        features[_POSITION] = np.where(shrunk, anchored, centre)
+        features[_EXTENT] = np.where(shrunk, full, extent)

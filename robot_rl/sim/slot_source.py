@@ -12,12 +12,13 @@ perception pipeline (:mod:`robot_rl.perception`) produces in the sim graph:
   ``cubeA``; PickPlaceCan the two static bin segments then ``Can``. Static scene segments (``kind:
   scene``) are reproduced as constant slots. Objects keep their slot for the whole episode (the
   tracker keeps identity).
-- **Centre.** Perception's slot centre is the robust bounding-box centre of the segment in x and y, and
-  halfway between the support plane and the object's top in z (``extent_z`` = top - plane). The source
-  takes x, y from the body origin plus the mean offset perception showed at reset, and z from the same
-  convention: top = body z + ``top_above_origin`` (measured), clipped to the segmenter's height band
-  (``max_height_m`` above the plane). For an object resting on the table this is its body centre; for
-  a lifted object it is *below* the body (halfway between table and top), as perception reports it.
+- **Centre.** Perception's slot centre is the robust bounding-box centre of the segment in x and y; in z
+  it runs from the support plane to the object's top while the object rests on the plane (its lowest
+  points within ``SlotEncoderConfig.support_gap_m`` of it), and from its own lowest points when lifted,
+  carried or stacked. The source takes x, y from the body origin plus the mean offset perception showed
+  at reset, and z by the same rule: top = body z + ``top_above_origin`` (measured), clipped to the
+  segmenter's height band (``max_height_m`` above the plane), bottom = body z - ``top_above_origin``.
+  Resting or lifted, that is the body centre.
 - **Presence.** 1 while the object is in the region of interest and inside the height band; otherwise
   the tracker's stale presence (:func:`robot_rl.perception.tracker.stale_presence`: 0.5 on the first
   missed tick, decaying) with the last state kept, and zeros after ``max_missed_frames`` ticks, as the
@@ -44,7 +45,7 @@ import numpy as np
 import yaml
 
 from robot_rl.errors import SimError
-from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.perception.slots import SLOT_FIELDS, SlotEncoderConfig
 from robot_rl.perception.tracker import TrackerConfig, stale_presence
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
 
@@ -58,6 +59,7 @@ SCENE_FEATURES = SLOT_FIELDS[1:]
 PIXEL_FEATURES = ("extent_x", "extent_y", "r", "g", "b", "area_px")  # drawn per episode by a noisy model
 PHASES = ("approach", "contact", "lifted")
 STALE_PRESENCE = TrackerConfig().stale_presence  # presence of a missed slot on its first missed tick (then decays)
+SUPPORT_GAP_M = SlotEncoderConfig().support_gap_m  # a lower bottom rests on the plane: the box starts there, m
 MIN_VISIBLE_HEIGHT_M = 0.01  # an object needs this much of itself inside the height band to be segmented
 _COLUMN = {name: index for index, name in enumerate(SLOT_FIELDS)}
 _MAXWELL_MEDIAN = 1.5382  # median of |e| for e ~ N(0, I3): 3D error median = 1.5382 x per-axis sigma
@@ -281,8 +283,9 @@ class SimSlotSource:
                     continue  # not segmented this tick
                 row[1] = position[0] + features["offset_x"]
                 row[2] = position[1] + features["offset_y"]
-                row[3] = (plane + top_seen) / 2
-                row[_COLUMN["extent_z"]] = top_seen - plane
+                base = plane if bottom - plane <= SUPPORT_GAP_M else bottom  # perception's rule (SlotEncoder)
+                row[3] = (base + top_seen) / 2
+                row[_COLUMN["extent_z"]] = top_seen - base
                 for name in ("extent_x", "extent_y", "r", "g", "b", "area_px"):
                     row[_COLUMN[name]] = features[name]
                 sigma = self.noise.position_sigma_m[phase]

@@ -12,15 +12,16 @@ from robot_rl.perception.segmenters import Frame
 
 @dataclass
 class Box:
-    """An axis-aligned box resting on the table (z = 0 in base_link)."""
+    """An axis-aligned box on the table (z = 0 in base_link) or ``bottom_m`` above it."""
 
     center_xy: tuple[float, float]  # base_link, m
     size: tuple[float, float, float]  # m
     color: tuple[int, int, int]  # rgb8
+    bottom_m: float = 0.0  # height of its bottom face above the table (lifted, or stacked on another box), m
 
     @property
     def center(self) -> np.ndarray:
-        return np.array([*self.center_xy, self.size[2] / 2])
+        return np.array([*self.center_xy, self.bottom_m + self.size[2] / 2])
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:

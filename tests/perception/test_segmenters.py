@@ -71,6 +71,8 @@ def test_frame_validation() -> None:
 
 
 def test_config_validation() -> None:
+    with pytest.raises(PerceptionError, match="split_min_part_height_m"):
+        TabletopConfig(split_min_part_height_m=-0.01)
     with pytest.raises(PerceptionError, match="voxel_m"):
         TabletopConfig(voxel_m=0)
     with pytest.raises(PerceptionError, match="min_height_m"):
@@ -128,6 +130,27 @@ def test_touching_objects_of_different_colours_are_split() -> None:
     assert segmentation.count == 2
     for label in (1, 2):
         assert max(iou(segmentation.labels == found, truth == label) for found in (1, 2)) > 0.8
+
+
+def test_a_cube_stacked_on_another_of_another_colour_is_split() -> None:
+    stacked = [
+        Box((0.40, 0.05), (0.05, 0.05, 0.05), (30, 200, 30)),
+        Box((0.40, 0.05), (0.04, 0.04, 0.04), (200, 30, 30), bottom_m=0.05),
+    ]
+    frame, truth = render(stacked, width=640, height=480)
+    segmentation = RgbdTabletopSegmenter().segment(frame)
+    assert segmentation.count == 2
+    for label in (1, 2):
+        assert max(iou(segmentation.labels == found, truth == label) for found in (1, 2)) > 0.8
+
+
+def test_a_thin_lid_of_another_colour_stays_with_its_body() -> None:
+    can = [  # a can: a tall body and a 6 mm lid of another colour on top
+        Box((0.40, 0.05), (0.06, 0.06, 0.10), (200, 30, 30)),
+        Box((0.40, 0.05), (0.06, 0.06, 0.006), (170, 170, 170), bottom_m=0.10),
+    ]
+    frame, _ = render(can, width=640, height=480)
+    assert RgbdTabletopSegmenter().segment(frame).count == 1
 
 
 def test_touching_objects_of_one_colour_stay_merged() -> None:

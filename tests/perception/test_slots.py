@@ -29,7 +29,28 @@ def test_centroids_extents_and_colors() -> None:
         assert np.all(detection.features[len(SLOT_FIELDS) :] == 0)
 
 
+@pytest.mark.parametrize(
+    "boxes",
+    [
+        [Box((0.40, 0.05), (0.05, 0.05, 0.05), (200, 30, 30), bottom_m=0.08)],  # lifted 8 cm
+        [  # stacked: a red cube on a green one
+            Box((0.40, 0.05), (0.05, 0.05, 0.05), (30, 200, 30)),
+            Box((0.40, 0.05), (0.04, 0.04, 0.04), (200, 30, 30), bottom_m=0.05),
+        ],
+    ],
+)
+def test_an_object_off_the_table_is_centred_on_its_body_not_halfway_to_the_table(boxes: list[Box]) -> None:
+    frame, _ = render(boxes, width=640, height=480)
+    detections = SlotEncoder().encode(frame, RgbdTabletopSegmenter().segment(frame))
+    top = boxes[-1]
+    detection = min(detections, key=lambda d: np.linalg.norm(d.centroid_m - top.center))
+    assert np.linalg.norm(detection.centroid_m - top.center) < 0.006
+    assert detection.features[6] == pytest.approx(top.size[2], abs=0.006)  # extent_z: its own height
+
+
 def test_config_validation() -> None:
     with pytest.raises(PerceptionError):
         SlotEncoderConfig(percentile=60)
+    with pytest.raises(PerceptionError, match="support_gap_m"):
+        SlotEncoderConfig(support_gap_m=float("nan"))
     assert SlotEncoderConfig(embedding_size=3).slot_size == len(SLOT_FIELDS) + 3

@@ -298,3 +298,25 @@ def test_object_moving_5_cm_a_frame_keeps_its_slot() -> None:
         slots = tracker.update([moving, cube(1, (0.45, 0.0, 0.026), CUBE_GREEN)])
         assert list(tracker.assigned_labels) == [1, 2, 0, 0]
         np.testing.assert_allclose(slots[1, 1:4], moving.centroid_m)
+
+
+def test_a_partly_hidden_object_keeps_its_full_box_and_centre() -> None:
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    tracker.update([cube(1, (0.5, 0.0, 0.021))])
+    # the gripper hides the cube's low-x half: the visible part is half as deep, its centre 1.15 cm further out
+    half = detection(2, (0.5115, 0.0, 0.021), CUBE_RED, (0.023, 0.05, 0.042), 900.0)
+    slot = tracker.update([half])[0]
+    np.testing.assert_allclose(slot[1:4], (0.5, 0.0, 0.021), atol=1e-6)  # anchored on the visible (high-x) edge
+    np.testing.assert_allclose(slot[4:7], CUBE, atol=1e-6)
+    # the same cube moved 1 cm in y while half hidden: y and z follow the detection, x stays anchored
+    moved = detection(3, (0.5115, 0.01, 0.021), CUBE_RED, (0.023, 0.05, 0.042), 900.0)
+    np.testing.assert_allclose(tracker.update([moved])[0][1:4], (0.5, 0.01, 0.021), atol=1e-6)
+    # the whole cube in view again: its own box
+    np.testing.assert_allclose(tracker.update([cube(4, (0.502, 0.01, 0.021))])[0][1:4], (0.502, 0.01, 0.021), atol=1e-6)
+
+
+def test_partial_views_can_be_switched_off() -> None:
+    tracker = SlotTracker(TrackerConfig(occlusion_shrink_m=0.0), SIZE)
+    tracker.update([cube(1, (0.5, 0.0, 0.021))])
+    half = detection(2, (0.5115, 0.0, 0.021), CUBE_RED, (0.023, 0.05, 0.042), 900.0)
+    np.testing.assert_allclose(tracker.update([half])[0][1:4], (0.5115, 0.0, 0.021), atol=1e-6)

@@ -107,17 +107,23 @@ def test_scene_slots_are_constant_and_come_first() -> None:
     assert slots[1, COLUMN["x"]] == pytest.approx(0.703)
 
 
-def test_lifted_object_is_centred_between_plane_and_top_and_leaves_the_height_band() -> None:
+def test_lifted_object_is_centred_on_its_body_and_leaves_the_height_band() -> None:
     source = SimSlotSource(_table(), "Stack")
     lifted = _raised(CUBE_A, 0.10)
     slots = source.update(np.stack([lifted, CUBE_B]))
-    top = lifted[2] + 0.02
-    assert slots[1, COLUMN["z"]] == pytest.approx((PLANE_Z_M + top) / 2, abs=1e-6)  # below the body, as perception
-    assert slots[1, COLUMN["extent_z"]] == pytest.approx(top - PLANE_Z_M, abs=1e-6)
+    assert slots[1, COLUMN["z"]] == pytest.approx(lifted[2], abs=1e-6)  # off the plane: its own box, as perception
+    assert slots[1, COLUMN["extent_z"]] == pytest.approx(0.04, abs=1e-6)
     assert source.phases == ("lifted", "approach")
+    resting = source.update(np.stack([CUBE_A, CUBE_B]))  # on the plane: from the plane to its top
+    top = CUBE_A[2] + 0.02
+    assert resting[1, COLUMN["z"]] == pytest.approx((PLANE_Z_M + top) / 2, abs=1e-6)
+    band_top = PLANE_Z_M + SETTINGS.max_height_m
+    partly = _raised(CUBE_A, band_top - CUBE_A[2] - 0.01)  # its top 1 cm above the band: the box stops at the band
+    clipped = source.update(np.stack([partly, CUBE_B]))
+    assert clipped[1, COLUMN["z"]] == pytest.approx((partly[2] - 0.02 + band_top) / 2, abs=1e-6)
     high = source.update(np.stack([_raised(CUBE_A, 0.2), CUBE_B]))  # above the 15 cm band: not segmented
     assert high[1, 0] == pytest.approx(STALE_PRESENCE)  # the tracker's stale presence on a first missed tick ...
-    np.testing.assert_array_equal(high[1, 1:], slots[1, 1:])  # ... and the last state kept
+    np.testing.assert_array_equal(high[1, 1:], clipped[1, 1:])  # ... and the last state kept
     for _ in range(SETTINGS.max_missed_frames):
         gone = source.update(np.stack([_raised(CUBE_A, 0.2), CUBE_B]))
     assert np.all(gone[1] == 0)  # forgotten after max_missed_frames, like the tracker
