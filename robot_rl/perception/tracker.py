@@ -27,7 +27,7 @@ There are K slots. Each frame:
    one object. When all K slots are live, extra detections are dropped.
 
 Segments wider than ``scene_extent_m`` in x or y (a bin, a wall) have their centre in empty
-space, so they suppress nothing by proximity (steps 1 and 4).
+space, so they suppress nothing by proximity (steps 1 and 5).
 
 Presence: 1 = detected this frame, in (0, ``stale_presence``] (at most 0.5) = missing but its
 identity is kept, 0 = empty slot; ``presence > 0.5`` is "detected this frame".
