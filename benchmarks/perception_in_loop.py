@@ -36,6 +36,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 import argparse
 import csv
 import json
+import math
 import platform
 import shlex
 import sys
@@ -88,6 +89,7 @@ class TickStats:
     perception_ms: float  # pipeline.process of this tick's frame (nan: unknown)
     tick: int = -1  # control tick in the episode, from 0
     visible_px: tuple[int, ...] = ()  # per object: pixels in the sim's instance segmentation (empty: unknown)
+    offsets_m: tuple[tuple[float, float, float], ...] = ()  # per object: nearest present slot - object, m (nan: none)
 
 
 def present_slots(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -111,6 +113,14 @@ def has_duplicate(slots_m: np.ndarray, within_m: float = DUPLICATE_M) -> bool:
         return False
     distances = np.linalg.norm(slots_m[:, None] - slots_m[None], axis=-1)
     return bool(np.any(distances[np.triu_indices(len(slots_m), 1)] <= within_m))
+
+
+def nearest_offsets(objects_m: np.ndarray, slots_m: np.ndarray) -> np.ndarray:
+    """Per object, the nearest slot centre minus the object's position, (N, 3) m (NaN without slots)."""
+    if len(slots_m) == 0:
+        return np.full((len(objects_m), 3), np.nan)
+    nearest = np.linalg.norm(objects_m[:, None] - slots_m[None], axis=-1).argmin(axis=1)
+    return slots_m[nearest] - objects_m
 
 
 def nearest_distances(objects_m: np.ndarray, slots_m: np.ndarray) -> np.ndarray:
@@ -297,6 +307,7 @@ class PerceptionLoopMonitor(Node):
                 perception_ms=perception_ms,
                 tick=self.episode_tick,
                 visible_px=() if pixels is None else tuple(int(count) for count in pixels),
+                offsets_m=tuple(tuple(float(v) for v in row) for row in nearest_offsets(objects_m, slots_m)),
             )
         )
         self.episode_tick += 1
@@ -477,18 +488,21 @@ def print_report(report: dict) -> None:
 
 
 def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) -> None:
-    """One CSV row per object and tick: where, how visible, how far its nearest slot was, and whether it was missed."""
+    """One CSV row per object and tick: phase, visible pixels, the nearest slot's distance and offset (slot -
+    object, per axis), and whether the object was missed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"])
+        header = ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
+        writer.writerow([*header, "dx_cm", "dy_cm", "dz_cm"])
         for tick in ticks:
             for index, name in enumerate(names):
                 pixels = tick.visible_px[index] if tick.visible_px else ""
                 error = tick.errors_m[index]
                 missed = tick.visible[index] and error > FOUND_M
                 row = [tick.episode, tick.tick, tick.phase, name, pixels, f"{error * 100:.2f}", int(missed)]
-                writer.writerow([*row, tick.present])
+                offset = tick.offsets_m[index] if tick.offsets_m else (math.nan,) * 3
+                writer.writerow([*row, tick.present, *(f"{value * 100:.2f}" for value in offset)])
 
 
 def _finite(value: Any) -> Any:

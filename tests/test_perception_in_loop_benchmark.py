@@ -103,19 +103,31 @@ def test_summary_rates(bench: ModuleType) -> None:
     assert bench.summarize([], episodes=1) == {"ticks": 0}
 
 
+def test_nearest_offsets_are_slot_minus_object(bench: ModuleType) -> None:
+    objects = np.array([[0.5, 0.0, 0.0], [0.0, 0.3, 0.0]])
+    offsets = bench.nearest_offsets(objects, np.array([[0.51, 0.0, 0.02], [0.0, 0.2, 0.0]]))
+    np.testing.assert_allclose(offsets, [[0.01, 0.0, 0.02], [0.0, -0.1, 0.0]])
+    assert np.isnan(bench.nearest_offsets(objects, np.zeros((0, 3)))).all()
+
+
 def test_ticks_csv_has_a_row_per_object_and_tick(bench: ModuleType, tmp_path: Path) -> None:
     tick = bench.TickStats
     ticks = [
-        tick(0, "contact", 1, 2, False, (True, True), (0.004, 0.031), (0, 0), 40.0, 7, (850, 120)),
+        tick(
+            0, "contact", 1, 2, False, (True, True), (0.004, 0.031), (0, 0), 40.0, 7, (850, 120), ((0.004, 0, 0),) * 2
+        ),
         tick(0, "lifted", 1, 2, False, (True, False), (0.004, math.inf), (0, 0), 40.0, 8, ()),
     ]
     path = tmp_path / "ticks.csv"
     bench.write_ticks(path, ticks, ["cubeA", "cubeB"])
     rows = [line.split(",") for line in path.read_text().splitlines()]
-    assert rows[0] == ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
-    assert rows[1:] == [
+    assert rows[0][:8] == ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
+    assert rows[0][8:] == ["dx_cm", "dy_cm", "dz_cm"]
+    assert [row[:8] for row in rows[1:]] == [
         ["0", "7", "contact", "cubeA", "850", "0.40", "0", "1"],
         ["0", "7", "contact", "cubeB", "120", "3.10", "1", "1"],  # visible, nearest slot 3.1 cm away: missed
         ["0", "8", "lifted", "cubeA", "", "0.40", "0", "1"],
         ["0", "8", "lifted", "cubeB", "", "inf", "0", "1"],  # not visible: not a miss
     ]
+    assert rows[1][8:] == ["0.40", "0.00", "0.00"]
+    assert rows[3][8:] == ["nan", "nan", "nan"]
