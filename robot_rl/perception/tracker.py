@@ -16,8 +16,8 @@ There are K slots. Each frame:
 3. **Missing**: a live slot without a detection keeps its last state and identity for
    ``max_missed_frames`` frames with a stale presence, ``stale_presence`` on the first missed
    frame decaying linearly towards 0; then it is emptied (all zeros).
-4. **Partial views**: each slot remembers the largest extent it has seen per axis (its full
-   size). A matched detection ``occlusion_shrink_m`` or more narrower than that on an axis is a
+4. **Partial views**: each slot remembers the largest extent it has seen in x and in y (its full
+   size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
    keeps the full extent there and places its centre half of it in from the detection's box side
    that lies nearer its previous position (the unoccluded edge stays put), instead of at the
@@ -250,7 +250,9 @@ class SlotTracker:
         extent = features[_EXTENT].copy()
         full = np.maximum(self.full_extent[slot], extent)
         self.full_extent[slot] = full
-        shrunk = full - extent >= self.config.occlusion_shrink_m
+        # x and y only: z runs from the support plane (or the object's bottom) to its top (SlotEncoder), and an
+        # object dropped at reset is taller from the plane before it lands
+        shrunk = (full - extent >= self.config.occlusion_shrink_m) & np.array([True, True, False])
         if self.config.occlusion_shrink_m <= 0 or not shrunk.any() or self._is_scene(features):
             return
         centre = features[_POSITION].astype(np.float64)

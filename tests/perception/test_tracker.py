@@ -320,3 +320,12 @@ def test_partial_views_can_be_switched_off() -> None:
     tracker.update([cube(1, (0.5, 0.0, 0.021))])
     half = detection(2, (0.5115, 0.0, 0.021), CUBE_RED, (0.023, 0.05, 0.042), 900.0)
     np.testing.assert_allclose(tracker.update([half])[0][1:4], (0.5115, 0.0, 0.021), atol=1e-6)
+
+
+def test_a_cube_landing_after_its_drop_is_not_a_partial_view() -> None:
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    # robosuite drops objects from 1 cm: the first box runs from the table to a top 1 cm higher
+    tracker.update([detection(1, (0.5, 0.0, 0.026), CUBE_RED, (0.046, 0.05, 0.052), 1800.0)])
+    landed = tracker.update([cube(2, (0.5, 0.0, 0.021))])[0]
+    np.testing.assert_allclose(landed[1:4], (0.5, 0.0, 0.021), atol=1e-6)
+    np.testing.assert_allclose(landed[4:7], CUBE, atol=1e-6)
