@@ -19,10 +19,9 @@ There are K slots. Each frame:
 4. **Partial views**: each slot remembers the largest extent it has seen in x and in y (its full
    size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
-   keeps the full extent there, and its centre is the one of three that lies nearest its previous
-   centre: half the full extent in from the low side of the detection's box (the rest hidden above
-   it), from the high side, or the visible part's centre (hidden on both sides alike, as between the
-   fingers).
+   keeps the full extent there and places its centre half of it in from the detection's box side
+   that lies nearer its previous position (the unoccluded edge stays put), instead of at the
+   visible part's centre.
 5. **New slots**: unassigned detections, largest first, take the lowest empty slot, unless one
    lies within ``new_slot_min_distance_m`` of a live slot (matched or missing): no two slots for
    one object. When all K slots are live, extra detections are dropped.
@@ -258,8 +257,10 @@ class SlotTracker:
             return
         centre = features[_POSITION].astype(np.float64)
         previous = self.slots[slot, _POSITION].astype(np.float64)
-        # hidden above the low edge, below the high edge, or on both sides alike (the fingers around a held object)
-        candidates = np.stack([centre - extent / 2 + full / 2, centre + extent / 2 - full / 2, centre])
-        anchored = candidates[np.abs(candidates - previous).argmin(axis=0), np.arange(3)]
+        from_low_side = centre - extent / 2 + full / 2  # the low edge is the object's: the hidden part is above
+        from_high_side = centre + extent / 2 - full / 2
+        anchored = np.where(
+            np.abs(from_low_side - previous) <= np.abs(from_high_side - previous), from_low_side, from_high_side
+        )
         features[_POSITION] = np.where(shrunk, anchored, centre)
         features[_EXTENT] = np.where(shrunk, full, extent)

@@ -329,14 +329,3 @@ def test_a_cube_landing_after_its_drop_is_not_a_partial_view() -> None:
     landed = tracker.update([cube(2, (0.5, 0.0, 0.021))])[0]
     np.testing.assert_allclose(landed[1:4], (0.5, 0.0, 0.021), atol=1e-6)
     np.testing.assert_allclose(landed[4:7], CUBE, atol=1e-6)
-
-
-def test_an_object_hidden_on_both_sides_alike_keeps_the_visible_centre() -> None:
-    tracker = SlotTracker(TrackerConfig(), SIZE)
-    tracker.update([cube(1, (0.5, 0.0, 0.021))])
-    # carried between the fingers: 1.2 cm hidden at each side in y, the visible part centred, moving 1 cm up a tick
-    for tick in range(1, 4):
-        held = detection(tick + 1, (0.5, 0.0, 0.021 + 0.01 * tick), CUBE_RED, (0.046, 0.026, 0.042), 1000.0)
-        slot = tracker.update([held])[0]
-        np.testing.assert_allclose(slot[1:4], (0.5, 0.0, 0.021 + 0.01 * tick), atol=1e-6)
-        assert slot[5] == pytest.approx(CUBE[1])
