@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from residual_rl import find_base, raw_sim_speed, training_speeds
+from residual_rl import add_base_arguments, find_base, raw_sim_speed, training_speeds
 
 from robot_rl.policies.train_residual import TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
@@ -51,9 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="Stack")
     parser.add_argument("--workdir", type=Path, required=True, help="output directories of both runs (replaced)")
-    parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
-    parser.add_argument("--base", type=Path, help="frozen base checkpoint (default: BASE_WORKDIR/act)")
-    parser.add_argument("--demos", type=Path, help="its demonstrations dataset (default: BASE_WORKDIR/demos)")
+    add_base_arguments(parser)
     parser.add_argument("--steps", type=int, default=3000, help="training env steps per run")
     parser.add_argument("--learning-starts", type=int, default=200, help="env steps before the first update")
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")

@@ -170,6 +170,13 @@ def plot_curves(path: Path, curves: dict[str, list[CurvePoint]], base: CurvePoin
     plt.close(figure)
 
 
+def add_base_arguments(parser: argparse.ArgumentParser) -> None:
+    """--base-workdir, --base and --demos (read back by :func:`find_base`)."""
+    parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
+    parser.add_argument("--base", type=Path, help="frozen base checkpoint (default: BASE_WORKDIR/act)")
+    parser.add_argument("--demos", type=Path, help="its demonstrations dataset (default: BASE_WORKDIR/demos)")
+
+
 def find_base(args: argparse.Namespace) -> tuple[Path, Path]:
     """The base checkpoint and demos: explicit flags, else benchmarks/base_policy.py's workdir layout."""
     base, demos = args.base, args.demos
@@ -188,9 +195,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--task", default="Stack")
     parser.add_argument("--workdir", type=Path, required=True, help="stage results and both trainings (resumable)")
-    parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
-    parser.add_argument("--base", type=Path, help="frozen base checkpoint (default: BASE_WORKDIR/act)")
-    parser.add_argument("--demos", type=Path, help="its demonstrations dataset (default: BASE_WORKDIR/demos)")
+    add_base_arguments(parser)
     parser.add_argument("--steps", type=int, default=200_000, help="training env steps, each method")
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between curve evaluations")
     parser.add_argument("--eval-episodes", type=int, default=50, help="episodes per curve evaluation")
