@@ -52,6 +52,9 @@ _AREA = SLOT_FIELDS.index("area_px")  # pixels
 _REFUSED = 1e6  # cost of a gated-out pair: above any sum of accepted costs, so the most pairs are matched first
 _DARK = 1.0 / 255.0  # added to each channel before the chromaticity: near-black reads as grey, not as noise
 _MIN_SIDE_M = 0.001  # smallest box side in the overlap test, m (a flat box still has a volume)
+# partial views are completed on x and y only: z runs from the support plane (or the object's bottom) to its top
+# (SlotEncoder), and an object dropped at reset is taller from the plane before it lands
+_PARTIAL_VIEW_AXES = np.array([True, True, False])
 
 
 @dataclass(frozen=True)
@@ -250,9 +253,7 @@ class SlotTracker:
         extent = features[_EXTENT].copy()
         full = np.maximum(self.full_extent[slot], extent)
         self.full_extent[slot] = full
-        # x and y only: z runs from the support plane (or the object's bottom) to its top (SlotEncoder), and an
-        # object dropped at reset is taller from the plane before it lands
-        shrunk = (full - extent >= self.config.occlusion_shrink_m) & np.array([True, True, False])
+        shrunk = (full - extent >= self.config.occlusion_shrink_m) & _PARTIAL_VIEW_AXES
         if self.config.occlusion_shrink_m <= 0 or not shrunk.any() or self._is_scene(features):
             return
         centre = features[_POSITION].astype(np.float64)

@@ -78,6 +78,8 @@ class TrainerConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise LearnerError(f"TrainerConfig.{name} must be an int >= {minimum}, got {value!r}")
+        if not isinstance(self.own_process, bool):
+            raise LearnerError(f"TrainerConfig.own_process must be true or false, got {self.own_process!r}")
 
 
 class ResidualTrainer:

@@ -105,6 +105,8 @@ def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: P
 def test_trainer_config_is_validated() -> None:
     with pytest.raises(LearnerError, match=r"TrainerConfig.learning_starts_steps must be an int >= 0"):
         TrainerConfig(learning_starts_steps=-1)
+    with pytest.raises(LearnerError, match=r"TrainerConfig.own_process must be true or false, got 'yes'"):
+        TrainerConfig(own_process="yes")
 
 
 def test_ticks_a_person_drove_become_corrections_in_the_offline_half(tmp_path: Path) -> None:
