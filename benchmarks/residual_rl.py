@@ -207,6 +207,9 @@ def main() -> None:
     parser.add_argument(
         "--device", default="none", choices=("none", "simulated"), help="simulated: the scripted expert corrects"
     )
+    parser.add_argument(
+        "--intervention-params", type=Path, help="the simulated human's rules (default config/intervention.yaml)"
+    )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
@@ -231,6 +234,7 @@ def main() -> None:
         horizon_steps=horizon,
         learner_params=args.learner_params,
         device=args.device,
+        intervention_params=args.intervention_params,
     )
 
     def run_residual() -> dict[str, Any]:
@@ -336,8 +340,13 @@ def report(
         print("vector, sparse reward and slot noise but has no base and no safety gate (clipped [-1, 1] actions).\n")
     learner_params = config.learner_params or "config/learner.yaml"
     hyper = json.loads((config.out / "residual" / "config.json").read_text())["td3_config"]
-    shown = ", ".join(f"{k} {hyper[k]}" for k in ("actor_lr", "critic_lr", "residual_penalty", "critic_warmup_updates"))
-    print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}.\n")
+    shown = ", ".join(
+        f"{k} {hyper.get(k, 0.0)}"
+        for k in ("actor_lr", "critic_lr", "residual_penalty", "offline_imitation", "critic_warmup_updates")
+    )
+    print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}", end="")
+    rules = f" with `{config.intervention_params}`" if config.device != "none" and config.intervention_params else ""
+    print(f"{rules}.\n")
 
     print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
     print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")

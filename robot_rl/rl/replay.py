@@ -36,6 +36,8 @@ FIELDS: tuple[str, ...] = (
 OBS_FIELDS = ("obs", "next_obs")  # (obs_dim,) per transition
 ACTION_FIELDS = ("base_action", "action", "next_base_action")  # (action_dim,) per transition
 SCALAR_FIELDS = ("reward", "discount", "n_step_return")  # () per transition
+# Added by sample_mixed to every batch, not stored: (B,) 1.0 for a row from the offline source, 0.0 online.
+OFFLINE_FIELD = "offline"
 
 
 def field_shapes(obs_dim: int, action_dim: int) -> dict[str, tuple[int, ...]]:
@@ -316,17 +318,19 @@ def sample_mixed(
     When one buffer is empty (or None), the whole batch comes from the other. Online rows come first.
 
     Returns:
-        {field: (batch_size, *shape) float32 array}, as :meth:`ReplayBuffer.sample`.
+        {field: (batch_size, *shape) float32 array}, as :meth:`ReplayBuffer.sample`, plus ``OFFLINE_FIELD``:
+        (batch_size,) 1.0 on the rows drawn from ``offline``, 0.0 on those from ``online``.
 
     Raises:
         LearnerError: If both buffers are empty, or their dimensions differ.
     """
-    filled = [buffer for buffer in (online, offline) if buffer is not None and len(buffer) > 0]
+    filled = [(buffer, source) for source, buffer in enumerate((online, offline)) if buffer is not None and len(buffer)]
     if not filled:
         raise LearnerError("cannot sample: the online and offline replay buffers are both empty")
     if len(filled) == 1:
-        return filled[0].sample(batch_size, rng)
-    first, second = filled
+        buffer, source = filled[0]
+        return _marked(buffer.sample(batch_size, rng), float(source))
+    (first, _), (second, _) = filled
     if (first.obs_dim, first.action_dim) != (second.obs_dim, second.action_dim):
         raise LearnerError(
             f"online and offline buffers differ in (obs_dim, action_dim): {(first.obs_dim, first.action_dim)}"
@@ -335,6 +339,11 @@ def sample_mixed(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise LearnerError(f"a mixed batch needs batch_size >= 2, got {batch_size!r}")
     from_offline = batch_size // 2
-    online_part = first.sample(batch_size - from_offline, rng)
-    offline_part = second.sample(from_offline, rng)
-    return {name: np.concatenate([online_part[name], offline_part[name]]) for name in FIELDS}
+    online_part = _marked(first.sample(batch_size - from_offline, rng), 0.0)
+    offline_part = _marked(second.sample(from_offline, rng), 1.0)
+    return {name: np.concatenate([online_part[name], offline_part[name]]) for name in (*FIELDS, OFFLINE_FIELD)}
+
+
+def _marked(batch: dict[str, np.ndarray], offline: float) -> dict[str, np.ndarray]:
+    batch[OFFLINE_FIELD] = np.full(len(batch["reward"]), offline, dtype=np.float32)
+    return batch

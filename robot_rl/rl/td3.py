@@ -11,6 +11,9 @@ transitions (``robot_rl.rl.replay``):
 
 and, every ``actor_update_every`` critic updates once ``critic_warmup_updates`` have passed, one actor update
 ``L_pi = -mean_h Q_h(obs, clip(base + actor(obs, base), -1, 1))`` followed by the Polyak update of the targets.
+With ``residual_penalty`` or ``offline_imitation`` the Q term is divided by its batch scale and the actor is also
+pulled towards the base (every row) and towards the residual the offline data applied (demonstrations and a
+person's corrections), as TD3+BC does.
 The training loop (not here) decides how many updates per env step (``utd_ratio``) and what to sample.
 """
 
@@ -36,7 +39,7 @@ from robot_rl.rl.networks import (
     check_hidden,
     polyak_update,
 )
-from robot_rl.rl.replay import ACTION_FIELDS, OBS_FIELDS, SCALAR_FIELDS
+from robot_rl.rl.replay import ACTION_FIELDS, OBS_FIELDS, OFFLINE_FIELD, SCALAR_FIELDS
 
 BATCH_FIELDS = ("obs", "base_action", "action", "next_obs", "next_base_action", "discount", "n_step_return")
 
@@ -78,6 +81,12 @@ class TD3Config:
     # outside the data, and success fell from 53 % to 0 % (docs/rl.md). At weight 1 the penalty's pull
     # (2 r / residual_scale^2) balances a normalized Q gradient of 1 per unit action at r ~ 0.02.
     residual_penalty: float = 0.0
+    # Weight of the imitation term on the batch's OFFLINE rows, >= 0: mean((r - r_data) / residual_scale)^2 with
+    # r_data = clip(action - base_action, +-residual_scale), the residual the demonstrator or the person who
+    # corrected applied on top of the base (TD3+BC's behaviour cloning towards the data's own action). This is
+    # how a person's corrections teach the actor directly instead of only through the sparse-reward critic.
+    # 0 = off; with it the Q term is normalized as with residual_penalty.
+    offline_imitation: float = 0.0
     seed: int = 0  # seeds the network init and the learner's torch generator (target noise, head pair), >= 0
     num_threads: int | None = None  # torch.set_num_threads at construction, >= 1; None = leave torch alone
     device: str = "cpu"  # torch device of the networks ("cpu", "cuda", "cuda:0", ...)
@@ -106,7 +115,14 @@ class TD3Config:
         _check_float(self, "residual_scale", 0.0, 2.0, "in (0, 2]", low_open=True)
         for name in ("critic_lr", "actor_lr", "grad_clip_norm"):
             _check_float(self, name, 0.0, math.inf, "finite and > 0", low_open=True)
-        for name in ("weight_decay", "target_noise", "target_noise_clip", "exploration_noise", "residual_penalty"):
+        for name in (
+            "weight_decay",
+            "target_noise",
+            "target_noise_clip",
+            "exploration_noise",
+            "residual_penalty",
+            "offline_imitation",
+        ):
             _check_float(self, name, 0.0, math.inf, "finite and >= 0", low_open=False)
         try:
             device = torch.device(self.device)
@@ -244,7 +260,8 @@ class ResidualTD3:
 
         Args:
             batch: {field: (B, ...) array} with the fields of ``BATCH_FIELDS`` (``ReplayBuffer.sample`` or
-                ``sample_mixed`` output; extra fields are ignored).
+                ``sample_mixed`` output, whose ``offline`` row marks the imitation term reads; other extra fields
+                are ignored).
 
         Returns:
             ``critic_loss``, ``q_mean`` (mean Q over heads and batch), ``target_mean`` (mean TD target),
@@ -274,9 +291,9 @@ class ResidualTD3:
             self.critic.requires_grad_(False)  # the actor loss needs d/da only, not the critic's weight grads
             q_actor = self.critic(obs, (base + residual).clamp(-1.0, 1.0))
             actor_loss_t = -q_actor.mean()
-            if cfg.residual_penalty > 0:  # TD3+BC-style: Q normalized by its scale, plus the pull towards the base
+            if cfg.residual_penalty > 0 or cfg.offline_imitation > 0:  # TD3+BC-style: Q normalized by its scale
                 actor_loss_t = actor_loss_t / q_actor.abs().mean().detach().clamp_min(1e-6)
-                actor_loss_t = actor_loss_t + cfg.residual_penalty * (residual / cfg.residual_scale).pow(2).mean()
+                actor_loss_t = actor_loss_t + self._regularizer(residual, data)
             self.critic.requires_grad_(True)
             self.actor_optimizer.zero_grad(set_to_none=True)
             actor_loss_t.backward()
@@ -299,16 +316,29 @@ class ResidualTD3:
             "actor_updates": float(self.actor_updates),
         }
 
+    def _regularizer(self, residual: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """The actor loss's pull towards the base (every row) and towards the offline data's residual (offline rows)."""
+        cfg = self.config
+        scale = cfg.residual_scale
+        loss = cfg.residual_penalty * (residual / scale).pow(2).mean()
+        offline = data.get(OFFLINE_FIELD)
+        if cfg.offline_imitation > 0 and offline is not None and bool(offline.any()):
+            data_residual = (data["action"] - data["base_action"]).clamp(-scale, scale)
+            per_row = ((residual - data_residual) / scale).pow(2).mean(dim=1)
+            loss = loss + cfg.offline_imitation * (per_row * offline).sum() / offline.sum()
+        return loss
+
     def to_tensors(self, batch: Mapping[str, np.ndarray | torch.Tensor]) -> dict[str, torch.Tensor]:
         """Check a batch's fields and shapes and return them as float32 tensors on the learner's device."""
         missing = [name for name in BATCH_FIELDS if name not in batch]
         if missing:
             raise LearnerError(f"update batch lacks {', '.join(missing)}")
-        data = {name: torch.as_tensor(batch[name], dtype=torch.float32, device=self.device) for name in BATCH_FIELDS}
+        names = (*BATCH_FIELDS, OFFLINE_FIELD) if OFFLINE_FIELD in batch else BATCH_FIELDS
+        data = {name: torch.as_tensor(batch[name], dtype=torch.float32, device=self.device) for name in names}
         size = data["n_step_return"].shape[0] if data["n_step_return"].ndim == 1 else -1
         for name, tensor in data.items():
             width = self.obs_dim if name in OBS_FIELDS else self.action_dim if name in ACTION_FIELDS else None
-            expected = (size,) if name in SCALAR_FIELDS else (size, width)
+            expected = (size,) if name in (*SCALAR_FIELDS, OFFLINE_FIELD) else (size, width)
             if tuple(tensor.shape) != expected or size < 1:
                 raise LearnerError(f"update batch field {name} must have shape {expected}, got {tuple(tensor.shape)}")
         return data

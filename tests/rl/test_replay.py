@@ -201,6 +201,7 @@ def test_sample_mixed_takes_half_from_each() -> None:
     from_online = batch["reward"] < 100
     assert from_online.sum() == 5
     assert from_online[:5].all()
+    np.testing.assert_array_equal(batch["offline"], ~from_online)
     batch = sample_mixed(online, offline, 256, rng)
     assert (batch["reward"] < 100).sum() == 128
 
@@ -215,9 +216,13 @@ def test_sample_mixed_falls_back_to_the_filled_buffer() -> None:
         sample_mixed(None, None, 8, rng)
     offline.add_batch(_batch(100, 3))
     assert (sample_mixed(online, offline, 8, rng)["reward"] >= 100).all()
-    assert (sample_mixed(None, offline, 8, rng)["reward"] >= 100).all()
+    only_offline = sample_mixed(None, offline, 8, rng)
+    assert (only_offline["reward"] >= 100).all()
+    assert (only_offline["offline"] == 1).all()
     online.add_batch(_batch(0, 3))
-    assert (sample_mixed(online, None, 8, rng)["reward"] < 100).all()
+    only_online = sample_mixed(online, None, 8, rng)
+    assert (only_online["reward"] < 100).all()
+    assert (only_online["offline"] == 0).all()
     wider = ReplayBuffer(capacity=4, obs_dim=OBS_DIM + 1, action_dim=ACTION_DIM)
     wider.add_batch({**_batch(0, 1), "obs": np.zeros((1, OBS_DIM + 1)), "next_obs": np.zeros((1, OBS_DIM + 1))})
     with pytest.raises(LearnerError, match="differ"):

@@ -83,6 +83,8 @@ def test_defaults_are_valid_and_documented() -> None:
         ("grad_clip_norm", 0.0),
         ("residual_penalty", -1.0),
         ("residual_penalty", math.nan),
+        ("offline_imitation", -0.5),
+        ("offline_imitation", math.inf),
         ("seed", -1),
         ("num_threads", 0),
         ("device", "nonsense"),
@@ -228,6 +230,37 @@ def test_residual_penalty_keeps_the_residual_near_the_base_where_the_critic_extr
         residuals[penalty] = stats["residual_abs_mean"]
     assert residuals[0.0] > 0.1  # most of the 0.2 bound (averaged over the 7 axes, one of them saturated)
     assert residuals[1.0] < 0.5 * residuals[0.0]
+
+
+def test_offline_imitation_pulls_the_residual_towards_the_offline_rows_residual() -> None:
+    # Offline rows executed base + 0.1 on axis 0 (a person's correction); online rows executed the base. The
+    # returns carry no information (a constant), so only the imitation term can move the residual there.
+    batch = _batch(64, seed=3)
+    batch["action"] = batch["base_action"].copy()
+    batch["action"][32:, 0] += 0.1
+    batch["n_step_return"][:] = 1.0
+    batch["offline"] = np.r_[np.zeros(32), np.ones(32)].astype(np.float32)
+    offline_residual = {}
+    for weight in (0.0, 1.0):
+        learner = _learner(seed=0, offline_imitation=weight, residual_penalty=0.1, actor_lr=1e-3, actor_update_every=1)
+        for _ in range(300):
+            learner.update(batch)
+        _, residual = learner.act(batch["obs"][40], batch["base_action"][40])
+        offline_residual[weight] = residual[0]
+    assert offline_residual[1.0] > 0.05  # most of the way to the correction's +0.1
+    assert abs(offline_residual[0.0]) < 0.5 * offline_residual[1.0]
+
+
+def test_offline_imitation_without_offline_rows_leaves_the_loss_as_the_penalty_alone() -> None:
+    batch = _batch(32, seed=4)
+    stats = {}
+    for extra in ({}, {"offline": np.zeros(32, np.float32)}):
+        learner = _learner(seed=0, offline_imitation=1.0, residual_penalty=0.5, actor_update_every=1)
+        stats[len(extra)] = [learner.update({**batch, **extra}) for _ in range(3)]
+    assert stats[0] == stats[1]
+    learner = _learner(seed=0)
+    with pytest.raises(LearnerError, match="offline"):
+        learner.update({**batch, "offline": np.zeros(31, np.float32)})
 
 
 def test_update_rejects_malformed_batches() -> None:
