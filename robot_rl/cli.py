@@ -15,6 +15,10 @@ from typing import Any
 from robot_rl.errors import RobotRLError
 from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_name
 
+# The sim slot source's noise models (robot_rl.sim.slot_source.NOISE_MODELS, not imported here: it pulls numpy and
+# the perception package into every command's start-up; a test keeps the two equal).
+SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2")
+
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
     from robot_rl.runtime.launch_file import parse_launch_arguments, resolve_launch_path
@@ -337,7 +341,7 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--slot-noise",
         default="none",
-        choices=("none", "perception_v1"),
+        choices=SLOT_NOISE_MODELS,
         help="noise model of the sim slot source (with --slot-source sim; default none)",
     )
     collect.set_defaults(func=_cmd_collect_demos)
@@ -407,7 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     residual.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (fixed unseen seeds)")
     residual.add_argument("--seed", type=int, default=0, help="learner and exploration seed")
     residual.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
-    residual.add_argument("--slot-noise", default="perception_v1", choices=("none", "perception_v1"))
+    residual.add_argument("--slot-noise", default="perception_v1", choices=SLOT_NOISE_MODELS)
     residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
     residual.add_argument(
         "--device",

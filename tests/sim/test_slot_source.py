@@ -8,10 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
+from robot_rl.cli import SLOT_NOISE_MODELS
 from robot_rl.errors import SimError
 from robot_rl.perception.slot_msgs import pointcloud2_to_slots
 from robot_rl.perception.slots import SLOT_FIELDS
@@ -46,6 +48,9 @@ SETTINGS = PerceptionSettings(
     num_slots=6, workspace_min_m=(0.15, -0.45, -0.3), workspace_max_m=(0.95, 0.45, 0.3), max_height_m=0.15,
     max_missed_frames=3,
 )  # fmt: skip
+
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _object(name: str, top: float, r: float) -> SlotSpec:
@@ -133,9 +138,10 @@ def test_lifted_object_is_centred_on_its_body_and_leaves_the_height_band() -> No
     assert outside[0, 0] == pytest.approx(STALE_PRESENCE)  # missed: stale, state kept
 
 
-def test_perception_v1_position_noise_has_the_configured_sigma_per_phase() -> None:
-    model = NOISE_MODELS["perception_v1"]
-    source = SimSlotSource(_table(), "Stack", noise="perception_v1", seed=3)
+@pytest.mark.parametrize("name", ["perception_v1", "perception_v2"])
+def test_position_noise_has_the_configured_sigma_per_phase(name: str) -> None:
+    model = NOISE_MODELS[name]
+    source = SimSlotSource(_table(), "Stack", noise=name, seed=3)
     exact = SimSlotSource(_table(), "Stack")
     cases = {
         "approach": (np.stack([CUBE_A, CUBE_B]), _raised(CUBE_A, 0.3)),
@@ -179,7 +185,9 @@ def test_bad_input_raises_sim_error() -> None:
     source = SimSlotSource(_table(), "Stack")
     with pytest.raises(SimError, match=r"expected 2 finite object positions \(cubeA, cubeB\), got shape \(1, 3\)"):
         source.update(np.array([CUBE_A]))
-    with pytest.raises(SimError, match="unknown noise_model 'gaussian'; choose one of none, perception_v1"):
+    with pytest.raises(
+        SimError, match="unknown noise_model 'gaussian'; choose one of none, perception_v1, perception_v2"
+    ):
         SimSlotSource(_table(), "Stack", noise="gaussian")
     with pytest.raises(SimError, match="num_slots 1 is fewer than the 2 slots perception fills in Stack"):
         SimSlotSource(_table(), "Stack", num_slots=1)
@@ -344,3 +352,11 @@ def test_table_from_reset_frames_takes_the_majority_layout() -> None:
     assert cube_b_spec["offset_x"].mean == pytest.approx(0.003, abs=1e-6)
     assert cube_b_spec["top_above_origin"].mean == pytest.approx(0.025, abs=1e-6)
     assert cube_b_spec["area_px"] == Gaussian(2600.0, 0.0)
+
+
+def test_the_cli_and_the_launch_files_offer_exactly_the_noise_models() -> None:
+    assert tuple(NOISE_MODELS) == SLOT_NOISE_MODELS
+    for name in ("train.launch.yaml", "collect_demos.launch.yaml"):
+        launch = yaml.safe_load((REPO / "launch" / name).read_text())
+        (slot_noise,) = [entry["arg"] for entry in launch["launch"] if entry.get("arg", {}).get("name") == "slot_noise"]
+        assert tuple(choice["value"] for choice in slot_noise["choice"]) == tuple(NOISE_MODELS), name

@@ -105,7 +105,7 @@ def test_noise_is_reseeded_by_the_episode_seed() -> None:
 
 
 def test_bad_parameters_stop_the_node_with_one_line(tmp_path: object) -> None:
-    with pytest.raises(SimError, match="unknown noise_model 'gauss'; choose one of none, perception_v1"):
+    with pytest.raises(SimError, match="unknown noise_model 'gauss'; choose one of none, perception_v1, perception_v2"):
         _graph("noise_model:=gauss")
     with pytest.raises(SimError, match=r"^sim slot table /nonexistent/sim_slots\.yaml: No such file or directory$"):
         _graph("table_file:=/nonexistent/sim_slots.yaml")
