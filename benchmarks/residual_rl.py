@@ -53,7 +53,7 @@ from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, tr
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import RobosuiteAdapter, SimConfig
-from robot_rl.stats import wilson_interval
+from robot_rl.stats import mcnemar_exact, wilson_interval
 
 EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfig's default)
 FINAL_SEED = 200_000  # the final evaluation's seeds, unseen by training and by the curves
@@ -111,6 +111,36 @@ def training_speeds(metrics_path: Path) -> dict[str, float]:
         "overall_env_steps_per_s": int(last["env_steps"]) / float(last["wall_s"]),
         "overall_updates_per_s": int(last["updates"]) / float(last["wall_s"]),
     }
+
+
+def corrections_summary(metrics_path: Path) -> tuple[int, int, int]:
+    """(transitions in the corrections buffer, training episodes with a takeover, training episodes).
+
+    The metrics' ``corrections`` column is the corrections buffer's size after each episode (cumulative, capped at
+    ``corrections_capacity``), so an episode in which a person took over raises it.
+    """
+    with open(metrics_path, newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["mode"] == "train"]
+    corrected = previous = 0
+    for row in rows:
+        corrected += int(row["corrections"]) > previous
+        previous = int(row["corrections"])
+    return previous, corrected, len(rows)
+
+
+def paired(base: dict[str, Any], residual: dict[str, Any]) -> tuple[int, int, float]:
+    """Seeds where only base + residual / only the base succeeded, and the exact McNemar p-value.
+
+    Raises:
+        ValueError: If the two evaluations did not run the same seeds.
+    """
+    base_success = {episode["seed"]: episode["success"] for episode in base["per_episode"]}
+    residual_success = {episode["seed"]: episode["success"] for episode in residual["per_episode"]}
+    if base_success.keys() != residual_success.keys():
+        raise ValueError("the base and residual final evaluations ran different seeds")
+    only_residual = sum(residual_success[s] and not base_success[s] for s in base_success)
+    only_base = sum(base_success[s] and not residual_success[s] for s in base_success)
+    return only_residual, only_base, mcnemar_exact(only_residual, only_base)
 
 
 def curve_rows(points: list[CurvePoint]) -> list[dict[str, Any]]:
@@ -385,6 +415,21 @@ def report(
             print(
                 f"| {labels[method]} | {source} | {rate(result['successes'], result['episodes'])} | {length} | {wall} |"
             )
+
+    for source in SLOT_SOURCES:
+        base_final, residual_final = finals.get(("base", source)), finals.get(("residual", source))
+        if base_final is not None and residual_final is not None:
+            only_residual, only_base, p_value = paired(base_final, residual_final)
+            print(
+                f"\nPaired on the same {source} seeds: base + residual alone succeeded on {only_residual}, the base"
+                f" alone on {only_base} (exact McNemar p = {p_value:.3f})."
+            )
+    if config.device != "none":
+        driven, corrected, episodes = corrections_summary(config.out / METRICS_FILE)
+        print(
+            f"\nThe {config.device} device drove {driven} training transitions (takeovers in {corrected} of"
+            f" {episodes} training episodes); nobody drives in an evaluation."
+        )
 
     speeds = residual["speeds"]
     print("\nSpeeds (rates over training episodes only, evaluations excluded; whole-run rows include them):\n")

@@ -31,3 +31,23 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     half_width = z * math.sqrt(rate * (1 - rate) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
     # Clamp away rounding (at 0 or all successes one bound is exactly 0 or 1).
     return max(0.0, centre - half_width), min(1.0, centre + half_width)
+
+
+def mcnemar_exact(only_first: int, only_second: int) -> float:
+    """Two-sided exact McNemar p-value for paired successes (the same seeds run by two policies).
+
+    Only the discordant pairs count: ``only_first`` seeds where the first policy alone succeeded, ``only_second``
+    where the second alone did. Under "no difference" each discordant pair goes either way with probability 1/2,
+    so p = min(1, 2 * P(Binomial(n, 1/2) <= min(only_first, only_second))) with n their sum; 1.0 when n = 0.
+
+    Raises:
+        ValueError: If a count is not an int >= 0.
+    """
+    for name, value in (("only_first", only_first), ("only_second", only_second)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    discordant = only_first + only_second
+    if discordant == 0:
+        return 1.0
+    tail = sum(math.comb(discordant, k) for k in range(min(only_first, only_second) + 1)) / 2**discordant
+    return min(1.0, 2.0 * tail)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from robot_rl.stats import wilson_interval
+from robot_rl.stats import mcnemar_exact, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -48,3 +48,24 @@ def test_interval_contains_the_rate_and_narrows_with_trials() -> None:
 def test_rejects_bad_input(successes: object, trials: object, confidence: object, match: str) -> None:
     with pytest.raises(ValueError, match=match):
         wilson_interval(successes, trials, confidence)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("only_first", "only_second", "expected"),
+    [
+        (0, 0, 1.0),  # no discordant pair: no evidence either way
+        (3, 3, 1.0),
+        (0, 5, 2 / 32),  # every one of 5 discordant pairs one way: 2 * (1/2)^5
+        (1, 5, 2 * 7 / 64),  # 2 * (C(6,0) + C(6,1)) / 2^6
+        (9, 2, 2 * 67 / 2048),  # 2 * (1 + 11 + 55) / 2^11
+    ],
+)
+def test_mcnemar_exact_known_values(only_first: int, only_second: int, expected: float) -> None:
+    assert mcnemar_exact(only_first, only_second) == pytest.approx(expected)
+    assert mcnemar_exact(only_second, only_first) == pytest.approx(expected)  # symmetric
+
+
+@pytest.mark.parametrize(("only_first", "only_second"), [(-1, 2), (1.5, 2), (True, 0)])
+def test_mcnemar_exact_rejects_bad_counts(only_first: object, only_second: object) -> None:
+    with pytest.raises(ValueError, match="int >= 0"):
+        mcnemar_exact(only_first, only_second)  # type: ignore[arg-type]
