@@ -2,7 +2,8 @@
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/residual_rl.py --workdir DIR [--task Stack]
         (--base-workdir BASE_DIR | --base CHECKPOINT --demos DATASET) [--steps 200000] [--eval-every 10000]
-        [--eval-episodes 50] [--final-episodes 100] [--seed 0] [--skip-peer] [--skip-perception-eval]
+        [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--seed 0] [--skip-peer]
+        [--skip-perception-eval] [--device simulated --intervention-params FILE] [--learner-params FILE]
 
 ``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
 checkpoint and its ``demos/`` dataset). Every stage writes its result under ``--workdir`` and is skipped when
@@ -14,7 +15,8 @@ that result exists, so an interrupted run resumes (the two trainings also resume
    ``--eval-every`` steps on seeds 100000.. (its 0-step point is the base alone through the same graph); env
    steps/s and learner updates/s from ``metrics.csv``.
 3. ``final_<method>_<slot source>.json``: the base alone and base + residual on ``--final-episodes`` unseen
-   seeds 200000.., in the full rendered graph with real perception and with the exact sim slot source.
+   seeds 200000.., in the full rendered graph with real perception (``--perception-episodes`` of them, default
+   the same number; rendering costs ~20 s per Stack episode here) and with the exact sim slot source.
 4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
    on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
    base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
@@ -230,6 +232,9 @@ def main() -> None:
     parser.add_argument("--eval-every", type=int, default=10_000, help="env steps between curve evaluations")
     parser.add_argument("--eval-episodes", type=int, default=50, help="episodes per curve evaluation")
     parser.add_argument("--final-episodes", type=int, default=100, help="episodes per final evaluation")
+    parser.add_argument(
+        "--perception-episodes", type=int, help="episodes per final evaluation with perception (default: as final)"
+    )
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="learner, SAC and slot-noise seed")
@@ -276,6 +281,7 @@ def main() -> None:
     residual_curve = curve_points(residual["curve"])
 
     finals: dict[tuple[str, str], dict[str, Any] | None] = {}
+    final_episodes = {"sim": args.final_episodes, "perception": args.perception_episodes or args.final_episodes}
     for method, actor in (("base", None), ("residual", residual_out / "residual")):
         for source in SLOT_SOURCES:
             if source == "perception" and args.skip_perception_eval:
@@ -287,7 +293,7 @@ def main() -> None:
                     evaluate(
                         args.task,
                         base,
-                        args.final_episodes,
+                        final_episodes[source],
                         seed=FINAL_SEED,
                         horizon_steps=horizon,
                         progress=False,
@@ -355,15 +361,15 @@ def report(
     """Print the Markdown section."""
     command = " ".join(["benchmarks/residual_rl.py", *sys.argv[1:]])
     last_eval = EVAL_SEED + args.eval_episodes - 1
-    last_final = FINAL_SEED + args.final_episodes - 1
     print(f"### Residual RL against its base and SAC from scratch: {args.task}\n")
     print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
     print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}. Base `{base}`, demos `{demos}`.")
     horizon = config.horizon_steps
     print(f"Budget {args.steps} env steps per method, horizon {horizon} steps; training seeds {config.train_seed}..;")
     print(f"learner/SAC/slot noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on")
-    print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}..{last_final}. Training slots: sim slot source")
-    print("with `perception_v1` noise; final `sim` rows: the exact sim slot source; `perception` rows: rendered")
+    print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}.. (each row's count). Training slots: sim slot")
+    print(f"source with `{config.slot_noise}` noise; final `sim` rows: the exact sim slot source; `perception` rows:")
+    print("rendered")
     print("camera + real perception.", end=" " if peer is not None else "\n\n")
     if peer is not None:
         print("SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the residual's observation")
@@ -395,7 +401,7 @@ def report(
         base_rate = rate(base_point.successes, base_point.episodes)
         print(f"\nThe 0-step residual point is the base alone through the training graph: {base_rate}.")
 
-    print(f"\nFinal success ({args.final_episodes} unseen seeds, 95 % Wilson interval):\n")
+    print(f"\nFinal success (unseen seeds from {FINAL_SEED}, 95 % Wilson interval):\n")
     print("| method | slot source | success | mean episode length | wall time |")
     print("|---|---|---|---|---|")
     labels = {"base": "base alone", "residual": "base + residual", "sac": "SAC from scratch"}
