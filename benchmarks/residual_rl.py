@@ -369,8 +369,7 @@ def report(
     print(f"learner/SAC/slot noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on")
     print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}.. (each row's count). Training slots: sim slot")
     print(f"source with `{config.slot_noise}` noise; final `sim` rows: the exact sim slot source; `perception` rows:")
-    print("rendered")
-    print("camera + real perception.", end=" " if peer is not None else "\n\n")
+    print("rendered camera + real perception.", end=" " if peer is not None else "\n\n")
     if peer is not None:
         print("SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the residual's observation")
         print("vector, sparse reward and slot noise but has no base and no safety gate (clipped [-1, 1] actions).\n")
