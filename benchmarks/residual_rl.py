@@ -50,12 +50,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sb3_peer import PeerConfig, final_success, train_sac
 
 from robot_rl.action_space import ACTION_DIM
-from robot_rl.policies.evaluate import evaluate
+from robot_rl.policies.evaluate import evaluate, per_seed
 from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import RobosuiteAdapter, SimConfig
-from robot_rl.stats import mcnemar_exact, wilson_interval
+from robot_rl.stats import paired_comparison, wilson_interval
 
 EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfig's default)
 FINAL_SEED = 200_000  # the final evaluation's seeds, unseen by training and by the curves
@@ -131,18 +131,8 @@ def corrections_summary(metrics_path: Path) -> tuple[int, int, int]:
 
 
 def paired(base: dict[str, Any], residual: dict[str, Any]) -> tuple[int, int, float]:
-    """Seeds where only base + residual / only the base succeeded, and the exact McNemar p-value.
-
-    Raises:
-        ValueError: If the two evaluations did not run the same seeds.
-    """
-    base_success = {episode["seed"]: episode["success"] for episode in base["per_episode"]}
-    residual_success = {episode["seed"]: episode["success"] for episode in residual["per_episode"]}
-    if base_success.keys() != residual_success.keys():
-        raise ValueError("the base and residual final evaluations ran different seeds")
-    only_residual = sum(residual_success[s] and not base_success[s] for s in base_success)
-    only_base = sum(base_success[s] and not residual_success[s] for s in base_success)
-    return only_residual, only_base, mcnemar_exact(only_residual, only_base)
+    """Seeds where only base + residual / only the base succeeded in two final evaluations, and the McNemar p."""
+    return paired_comparison(per_seed(residual), per_seed(base))
 
 
 def curve_rows(points: list[CurvePoint]) -> list[dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from statistics import NormalDist
 
 
@@ -51,3 +52,17 @@ def mcnemar_exact(only_first: int, only_second: int) -> float:
         return 1.0
     tail = sum(math.comb(discordant, k) for k in range(min(only_first, only_second) + 1)) / 2**discordant
     return min(1.0, 2.0 * tail)
+
+
+def paired_comparison(first: Mapping[int, bool], second: Mapping[int, bool]) -> tuple[int, int, float]:
+    """Two policies run on the same seeds ({seed: success} each): seeds where only the first succeeded, seeds where
+    only the second did, and the exact McNemar p-value (:func:`mcnemar_exact`).
+
+    Raises:
+        ValueError: If the two ran different seeds.
+    """
+    if first.keys() != second.keys():
+        raise ValueError("the two evaluations ran different seeds")
+    only_first = sum(bool(first[seed]) and not second[seed] for seed in first)
+    only_second = sum(bool(second[seed]) and not first[seed] for seed in first)
+    return only_first, only_second, mcnemar_exact(only_first, only_second)

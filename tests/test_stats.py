@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from robot_rl.stats import mcnemar_exact, wilson_interval
+from robot_rl.stats import mcnemar_exact, paired_comparison, wilson_interval
 
 
 @pytest.mark.parametrize(
@@ -69,3 +69,11 @@ def test_mcnemar_exact_known_values(only_first: int, only_second: int, expected:
 def test_mcnemar_exact_rejects_bad_counts(only_first: object, only_second: object) -> None:
     with pytest.raises(ValueError, match="int >= 0"):
         mcnemar_exact(only_first, only_second)  # type: ignore[arg-type]
+
+
+def test_paired_comparison_counts_the_discordant_seeds() -> None:
+    first = {1: True, 2: False, 3: True, 4: True, 5: False}
+    second = {1: True, 2: True, 3: False, 4: False, 5: False}
+    assert paired_comparison(first, second) == (2, 1, pytest.approx(1.0))
+    with pytest.raises(ValueError, match="different seeds"):
+        paired_comparison(first, {1: True})

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,11 @@ class EvalResult:
             "per_episode": [asdict(result) for result in self.episodes],
         }
         return json.dumps(summary, indent=2)
+
+
+def per_seed(result: Mapping[str, Any]) -> dict[int, bool]:
+    """{seed: success} of an evaluation's JSON (:meth:`EvalResult.to_json`'s ``per_episode``)."""
+    return {int(episode["seed"]): bool(episode["success"]) for episode in result["per_episode"]}
 
 
 class EpisodeMonitor(Node):

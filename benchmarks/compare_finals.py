@@ -1,0 +1,47 @@
+"""Paired comparison of two evaluations run on the same seeds (e.g. two residuals of benchmarks/residual_rl.py).
+
+    .venv/bin/python benchmarks/compare_finals.py FIRST.json SECOND.json [--names A B]
+
+Each file is an evaluation's JSON (``robot-rl eval``'s result, or a ``final_<method>_<source>.json`` stage of
+benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals, the seeds only one of them
+solved, and the exact McNemar p-value. Refuses two files that ran different seeds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from robot_rl.policies.evaluate import per_seed
+from robot_rl.stats import paired_comparison, wilson_interval
+
+
+def main() -> None:
+    """Print the comparison as Markdown."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("first", type=Path)
+    parser.add_argument("second", type=Path)
+    parser.add_argument("--names", nargs=2, default=None, help="labels of the two (default: the file paths)")
+    args = parser.parse_args()
+    names = args.names or [str(args.first), str(args.second)]
+    results = [per_seed(json.loads(path.read_text())) for path in (args.first, args.second)]
+    try:
+        only_first, only_second, p_value = paired_comparison(*results)
+    except ValueError as error:
+        sys.exit(f"error: {error}")
+    print("| policy | success (95 % Wilson) |")
+    print("|---|---|")
+    for name, result in zip(names, results, strict=True):
+        successes, episodes = sum(result.values()), len(result)
+        low, high = wilson_interval(successes, episodes)
+        print(f"| {name} | {successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%}) |")
+    print(
+        f"\nPaired on the same {len(results[0])} seeds: only {names[0]} succeeded on {only_first}, only {names[1]}"
+        f" on {only_second} (exact McNemar p = {p_value:.3f})."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""benchmarks/compare_finals.py through its command line, on two small evaluation JSON files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "compare_finals.py"
+
+
+def _write(path: Path, successes: dict[int, bool]) -> Path:
+    path.write_text(json.dumps({"per_episode": [{"seed": s, "success": ok} for s, ok in successes.items()]}))
+    return path
+
+
+def test_prints_both_rates_and_the_paired_test(tmp_path: Path) -> None:
+    first = _write(tmp_path / "a.json", {1: True, 2: True, 3: False, 4: True})
+    second = _write(tmp_path / "b.json", {1: False, 2: True, 3: False, 4: False})
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| A | 3/4 = 75% (30%-95%) |" in run.stdout
+    assert "| B | 1/4 = 25% (5%-70%) |" in run.stdout
+    assert "only A succeeded on 2, only B on 0 (exact McNemar p = 0.500)" in run.stdout
+
+
+def test_refuses_evaluations_of_different_seeds(tmp_path: Path) -> None:
+    first = _write(tmp_path / "a.json", {1: True})
+    second = _write(tmp_path / "b.json", {2: True})
+    run = subprocess.run([sys.executable, str(SCRIPT), str(first), str(second)], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert run.stderr.strip() == "error: the two evaluations ran different seeds"
