@@ -1,9 +1,13 @@
-"""Shared fixtures: a tiny scripted-demo dataset and an early ACT checkpoint trained on it (through the CLI)."""
+"""Shared fixtures: a tiny scripted-demo dataset and an early ACT checkpoint trained on it (through the CLI), and
+a loader for the scripts under benchmarks/."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -26,3 +30,15 @@ def checkpoint(demos: Path) -> Path:
     args = ["train-base", "--dataset", str(demos), "--policy", "act", "--out", str(out), "--steps", "20"]
     assert main([*args, "--batch-size", "8"]) == 0
     return out
+
+
+def load_benchmark(name: str) -> ModuleType:
+    """benchmarks/<name>.py imported as a module (benchmarks/ is not a package), to test its pure functions."""
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"benchmark_{name}", script)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {script}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
+    spec.loader.exec_module(module)
+    return module

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -12,19 +10,12 @@ import numpy as np
 import pytest
 
 from robot_rl.perception.slots import SLOT_FIELDS
-
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "perception_in_loop.py"
+from tests.conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("perception_in_loop", SCRIPT)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses resolve their annotations through sys.modules
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("perception_in_loop")
 
 
 def slots(*rows: tuple[float, float, float, float]) -> np.ndarray:
