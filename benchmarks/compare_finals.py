@@ -4,7 +4,8 @@
 
 Each file is an evaluation's JSON (``robot-rl eval``'s result, or a ``final_<method>_<source>.json`` stage of
 benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals, the seeds only one of them
-solved, and the exact McNemar p-value. Refuses two files that ran different seeds.
+solved, and the exact McNemar p-value. A missing or malformed file, or two files that ran different seeds, is one
+``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -26,9 +27,13 @@ def main() -> None:
     parser.add_argument("--names", nargs=2, default=None, help="labels of the two (default: the file paths)")
     args = parser.parse_args()
     names = args.names or [str(args.first), str(args.second)]
-    results = [per_seed(json.loads(path.read_text())) for path in (args.first, args.second)]
     try:
+        results = [per_seed(json.loads(path.read_text())) for path in (args.first, args.second)]
         only_first, only_second, p_value = paired_comparison(*results)
+    except (OSError, json.JSONDecodeError) as error:
+        sys.exit(f"error: cannot read an evaluation: {error}")
+    except (KeyError, TypeError) as error:
+        sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
     except ValueError as error:
         sys.exit(f"error: {error}")
     print("| policy | success (95 % Wilson) |")

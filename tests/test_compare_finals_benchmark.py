@@ -33,3 +33,13 @@ def test_refuses_evaluations_of_different_seeds(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, str(SCRIPT), str(first), str(second)], capture_output=True, text=True)
     assert run.returncode == 1
     assert run.stderr.strip() == "error: the two evaluations ran different seeds"
+
+
+def test_a_missing_or_malformed_file_is_one_error_line(tmp_path: Path) -> None:
+    good = _write(tmp_path / "a.json", {1: True})
+    (tmp_path / "bad.json").write_text('{"successes": 3}')
+    for other, message in ((tmp_path / "none.json", "cannot read"), (tmp_path / "bad.json", "not an evaluation")):
+        run = subprocess.run([sys.executable, str(SCRIPT), str(good), str(other)], capture_output=True, text=True)
+        assert run.returncode == 1
+        assert len(run.stderr.strip().splitlines()) == 1
+        assert run.stderr.startswith(f"error: {message}")
