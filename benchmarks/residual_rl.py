@@ -55,6 +55,7 @@ from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, tr
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import RobosuiteAdapter, SimConfig
+from robot_rl.sim.slot_source import NOISE_MODELS
 from robot_rl.stats import paired_comparison, wilson_interval
 
 EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfig's default)
@@ -235,6 +236,12 @@ def main() -> None:
     parser.add_argument(
         "--intervention-params", type=Path, help="the simulated human's rules (default config/intervention.yaml)"
     )
+    parser.add_argument(
+        "--slot-noise",
+        default="perception_v1",
+        choices=tuple(NOISE_MODELS),
+        help="noise model of the sim slot source while training and in the curve's evaluations",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
@@ -260,6 +267,7 @@ def main() -> None:
         learner_params=args.learner_params,
         device=args.device,
         intervention_params=args.intervention_params,
+        slot_noise=args.slot_noise,
     )
 
     def run_residual() -> dict[str, Any]:
@@ -305,6 +313,7 @@ def main() -> None:
             train_seed=residual_config.train_seed,
             seed=args.seed,
             horizon_steps=horizon,
+            slot_noise=args.slot_noise,
         )
 
         def run_peer() -> dict[str, Any]:
