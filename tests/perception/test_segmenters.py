@@ -4,7 +4,13 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import PerceptionError
-from robot_rl.perception.segmenters import Frame, RgbdTabletopSegmenter, SimGroundTruthSegmenter, TabletopConfig
+from robot_rl.perception.segmenters import (
+    Frame,
+    RgbdTabletopSegmenter,
+    SimGroundTruthSegmenter,
+    TabletopConfig,
+    _nearest_of_two,
+)
 from tests.perception.scene import Box, render
 
 BOXES = [
@@ -160,3 +166,14 @@ def test_touching_objects_of_one_colour_stay_merged() -> None:
     ]
     frame, _ = render(touching)
     assert RgbdTabletopSegmenter().segment(frame).count == 1  # a known limit: no colour or gap to split on
+
+
+def test_nearest_of_two_matches_the_norm_argmin_including_ties() -> None:
+    """The colour split's 2-means step agrees with np.linalg.norm(...).argmin, ties going to centre 0."""
+    rng = np.random.default_rng(3)
+    values = rng.random((5000, 2), dtype=np.float32) * 0.4 + 0.2
+    centres = np.array([[0.3, 0.3], [0.45, 0.35]], dtype=np.float32)
+    values[:50] = (centres[0] + centres[1]) / 2  # equidistant from both
+    expected = np.linalg.norm(values[:, None, :] - centres[None], axis=2).argmin(axis=1)
+    np.testing.assert_array_equal(_nearest_of_two(values, centres), expected)
+    assert not _nearest_of_two(values[:50], centres).any()
