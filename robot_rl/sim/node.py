@@ -50,9 +50,14 @@ from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteA
 NS_PER_S = 1_000_000_000
 CAMERA_FRAME = "camera_color_optical_frame"
 BASE_FRAME = "base_link"
-# robosuite joint names -> the Panda URDF's (franka_description) names
-_ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-_FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
+# /joint_states names of the arm joints (robosuite's robot0_joint1..7) and the two fingers: the Panda URDF's
+URDF_JOINT_NAMES = (*(f"panda_joint{i}" for i in range(1, 8)), "panda_finger_joint1", "panda_finger_joint2")
+
+
+def urdf_joint_positions(observation: Observation) -> dict[str, float]:
+    """The positions this node publishes on /joint_states, by URDF joint name (rad; fingers m)."""
+    positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
+    return dict(zip(URDF_JOINT_NAMES, (float(value) for value in positions), strict=True))
 
 
 # The end-effector box of each task scene, base_link, m: (min, max). Lift, Stack and NutAssemblySquare share
@@ -302,10 +307,11 @@ class SimNode(Node):
         self.last_observation = observation
         stamp = self._stamp()
         self.clock_pub.publish(msg.Clock(clock=stamp))
-        names = [*_ARM_JOINTS, *_FINGER_JOINTS]
         positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
         velocities = np.concatenate([observation.joint_velocities_rad_s, np.zeros(2)])
-        self.joint_pub.publish(numpy_to_joint_state(names, positions, velocities, header=msg.Header(stamp=stamp)))
+        self.joint_pub.publish(
+            numpy_to_joint_state(list(URDF_JOINT_NAMES), positions, velocities, header=msg.Header(stamp=stamp))
+        )
         pose = _pose_msg(observation.ee_position_m, observation.ee_quaternion_xyzw)
         self.ee_pub.publish(msg.PoseStamped(header=msg.Header(stamp=stamp, frame_id=BASE_FRAME), pose=pose))
         self.object_poses_pub.publish(self._object_pose_array(observation, stamp))

@@ -16,10 +16,10 @@ from robot_rl.perception.self_filter import JointStateHistory, SelfFilter, SelfF
 from robot_rl.perception.slots import SlotEncoder, SlotEncoderConfig
 from robot_rl.robot_model import RobotModel, default_urdf_path
 from robot_rl.sim.experts import LIFT_CUBE_HALF_SIZE_M, ExpertInput, make_expert
+from robot_rl.sim.node import urdf_joint_positions
 from robot_rl.sim.robosuite_adapter import Observation, RobosuiteAdapter, SimConfig
 
 ARM_JOINTS = tuple(f"panda_joint{i}" for i in range(1, 8))
-FINGER_JOINTS = ("panda_finger_joint1", "panda_finger_joint2")
 ROBOT_INSTANCES = ("Panda0", "PandaGripper0_right", "RethinkMount0")  # robosuite's robot, gripper and mount
 # the sim graph's region of interest (config/sim_perception.yaml), base_link m
 TABLETOP = TabletopConfig(workspace_min_m=(0.15, -0.45, -0.3), workspace_max_m=(0.95, 0.45, 0.3))
@@ -35,13 +35,6 @@ class Shot:
     observation: Observation
     robot_pixels: np.ndarray  # (H, W) bool, the sim's segmentation: robot, gripper and mount
     cube_pixels: np.ndarray  # (H, W) bool
-
-
-def joint_positions(observation: Observation) -> dict[str, float]:
-    """The sim's /joint_states as a name -> position mapping (rad, m), as the sim node publishes it."""
-    names = (*ARM_JOINTS, *FINGER_JOINTS)
-    values = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
-    return dict(zip(names, (float(v) for v in values), strict=True))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,7 @@ def shots() -> dict[str, Shot]:
     assert set(found) == {"at_cube", "grasped", "lifted"}, f"the expert got to {expert.phase}"
     return {
         name: Shot(
-            Frame(obs.color, obs.depth_m, k, camera, joint_positions=joint_positions(obs)),  # type: ignore[arg-type]
+            Frame(obs.color, obs.depth_m, k, camera, joint_positions=urdf_joint_positions(obs)),  # type: ignore[arg-type]
             obs,
             np.isin(obs.segmentation, robot_ids),
             obs.segmentation == cube_id,
