@@ -174,6 +174,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             segmenter=args.segmenter,
             allow_task_mismatch=args.allow_task_mismatch,
             slot_source=args.slot_source,
+            jobs=args.jobs,
         )
         if args.json:
             print("[" + ",\n".join(result.to_json() for result in pair) + "]")
@@ -386,6 +387,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--side-by-side",
         action="store_true",
         help="evaluate the base alone and base + --residual on the same seeds; print both, with a video of each",
+    )
+    evaluation.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="with --side-by-side: 2 runs the base and base + residual at once, one process each (no progress bars)",
     )
     evaluation.add_argument(
         "--slot-source",

@@ -4,6 +4,7 @@ SIGKILL, and ``robot-rl eval --residual`` on the result. The learning figures li
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -101,6 +102,14 @@ def test_train_residual_end_to_end_then_eval(
     table = capsys.readouterr().out
     assert "| base alone | " in table
     assert "| base + residual | " in table
+    # the same two evaluations in two processes give the same rows
+    side_by_side = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]
+    assert main([*side_by_side, "--json"]) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert main([*side_by_side, "--json", "--jobs", "2"]) == 0
+    parallel = json.loads(capsys.readouterr().out)
+    assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
+    assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
 
 
 @pytest.mark.slow  # about two minutes: a run killed after its first checkpoint, then the same command again

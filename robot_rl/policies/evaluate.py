@@ -9,9 +9,11 @@ the first episodes, the camera, to collect per-episode results and videos.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -256,29 +258,44 @@ def side_by_side(
     video_dir: Path | None = None,
     video_episodes: int = 1,
     progress: bool = True,
+    jobs: int = 1,
     **options: Any,
 ) -> tuple[EvalResult, EvalResult]:
     """The base alone, then base + ``residual``, on the same ``episodes`` seeds and the same graph.
 
     Videos of the first ``video_episodes`` of each go to ``video_dir/base`` and ``video_dir/base_residual``.
-    ``options`` are :func:`evaluate`'s other keyword arguments (horizon, slot source, ...).
+    ``jobs=2`` runs the two evaluations at once in two fresh processes (one core each; no progress bars);
+    each runs its own graph, so the results are those of ``jobs=1``. ``options`` are :func:`evaluate`'s other
+    keyword arguments (horizon, slot source, ...).
     """
-    results = []
-    for name, actor in (("base", None), ("base_residual", residual)):
-        results.append(
-            evaluate(
-                task,
-                base,
-                episodes,
-                seed,
-                video_dir=video_dir / name if video_dir is not None else None,
-                video_episodes=video_episodes,
-                progress=progress,
-                residual=actor,
-                **options,
-            )
+    if jobs not in (1, 2):
+        raise PolicyError(f"side_by_side jobs must be 1 or 2, got {jobs}")
+    calls = [
+        dict(
+            task=task,
+            base=base,
+            episodes=episodes,
+            seed=seed,
+            video_dir=video_dir / name if video_dir is not None else None,
+            video_episodes=video_episodes,
+            progress=progress and jobs == 1,
+            residual=actor,
+            **options,
         )
-    return results[0], results[1]
+        for name, actor in (("base", None), ("base_residual", residual))
+    ]
+    if jobs == 1:
+        first, second = (evaluate(**call) for call in calls)
+        return first, second
+    # spawn: a forked child would inherit this process's renderer and torch state
+    with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_evaluate_kwargs, call) for call in calls]
+        return futures[0].result(), futures[1].result()
+
+
+def _evaluate_kwargs(call: dict[str, Any]) -> EvalResult:
+    """:func:`evaluate` with keyword arguments from a dict (a picklable target for a worker process)."""
+    return evaluate(**call)
 
 
 def comparison_table(results: tuple[EvalResult, ...]) -> str:
