@@ -2,7 +2,7 @@
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/residual_rl.py --workdir DIR [--task Stack]
         (--base-workdir BASE_DIR | --base CHECKPOINT --demos DATASET) [--steps 200000] [--eval-every 10000]
-        [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--seed 0] [--skip-peer]
+        [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--final-jobs 1] [--seed 0] [--skip-peer]
         [--skip-perception-eval] [--device simulated --intervention-params FILE] [--learner-params FILE]
 
 ``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
@@ -16,7 +16,8 @@ that result exists, so an interrupted run resumes (the two trainings also resume
    steps/s and learner updates/s from ``metrics.csv``.
 3. ``final_<method>_<slot source>.json``: the base alone and base + residual on ``--final-episodes`` unseen
    seeds 200000.., in the full rendered graph with real perception (``--perception-episodes`` of them, default
-   the same number; rendering costs ~20 s per Stack episode here) and with the exact sim slot source.
+   the same number; rendering costs ~20-40 s per Stack episode here) and with the exact sim slot source;
+   ``--final-jobs 2`` runs the base's and the residual's at once, one process each.
 4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
    on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
    base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
@@ -50,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sb3_peer import PeerConfig, final_success, train_sac
 
 from robot_rl.action_space import ACTION_DIM
-from robot_rl.policies.evaluate import evaluate, per_seed
+from robot_rl.policies.evaluate import evaluate, per_seed, side_by_side
 from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
@@ -226,6 +227,13 @@ def main() -> None:
     parser.add_argument(
         "--perception-episodes", type=int, help="episodes per final evaluation with perception (default: as final)"
     )
+    parser.add_argument(
+        "--final-jobs",
+        type=int,
+        default=1,
+        choices=(1, 2),
+        help="2: the base's and the residual's final evaluations run at once, one process each",
+    )
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="learner, SAC and slot-noise seed")
@@ -280,23 +288,25 @@ def main() -> None:
 
     finals: dict[tuple[str, str], dict[str, Any] | None] = {}
     final_episodes = {"sim": args.final_episodes, "perception": args.perception_episodes or args.final_episodes}
-    for method, actor in (("base", None), ("residual", residual_out / "residual")):
-        for source in SLOT_SOURCES:
-            if source == "perception" and args.skip_perception_eval:
-                finals[method, source] = None
-                continue
+    actors = {"base": None, "residual": residual_out / "residual"}
+    for source in SLOT_SOURCES:
+        if source == "perception" and args.skip_perception_eval:
+            finals["base", source] = finals["residual", source] = None
+            continue
+        paths = {method: workdir / f"final_{method}_{source}.json" for method in actors}
+        options = {"horizon_steps": horizon, "progress": False, "slot_source": source}
+        if args.final_jobs == 2 and not any(path.exists() for path in paths.values()):
+            pair = side_by_side(
+                args.task, base, actors["residual"], final_episodes[source], FINAL_SEED, jobs=2, **options
+            )
+            for path, result in zip(paths.values(), pair, strict=True):
+                path.write_text(json.dumps(json.loads(result.to_json()), indent=2))
+        for method, actor in actors.items():
             finals[method, source] = stage(
-                workdir / f"final_{method}_{source}.json",
-                lambda actor=actor, source=source: json.loads(
+                paths[method],
+                lambda actor=actor, source=source, options=options: json.loads(
                     evaluate(
-                        args.task,
-                        base,
-                        final_episodes[source],
-                        seed=FINAL_SEED,
-                        horizon_steps=horizon,
-                        progress=False,
-                        residual=actor,
-                        slot_source=source,
+                        args.task, base, final_episodes[source], seed=FINAL_SEED, residual=actor, **options
                     ).to_json()
                 ),
             )
