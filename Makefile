@@ -11,17 +11,17 @@ export PYOPENGL_PLATFORM ?= egl
 .PHONY: run test test-fast test-rclpy lint setup setup-ros system-deps clean
 
 # The main job: the whole graph in simulation (sim.launch.yaml: robosuite -> perception -> base policy ->
-# residual -> intervention arbiter -> safety) on Lift with the shipped base policy; prints the success rate,
-# safety events and intervention ticks, and writes a video of the first episode to runs/make_run.
-# With RESIDUAL=DIR (a residual actor checkpoint trained on BASE), it runs the base alone and base + residual on
-# the same seeds and prints them side by side, with a video of each.
-TASK ?= Lift
-BASE ?= models/lift_act
-RESIDUAL ?=
+# residual -> intervention arbiter -> safety) on Stack, with the shipped base policy alone and with the shipped
+# residual RL corrector on top of it, on the same seeds, at once (one process each): prints both success rates
+# side by side with Wilson intervals, safety events and intervention ticks, and writes a video of the first
+# episode of each to runs/make_run/{base,base_residual}. RESIDUAL= (empty) runs the base alone.
+TASK ?= Stack
+BASE ?= models/stack_act
+RESIDUAL ?= $(if $(filter models/stack_act,$(BASE)),models/stack_residual,)
 RUN_EPISODES ?= 10
 run: setup
 	$(VENV)/bin/robot-rl eval --task $(TASK) --base $(BASE) --episodes $(RUN_EPISODES) \
-		--video-dir runs/make_run --video-episodes 1 $(if $(RESIDUAL),--residual $(RESIDUAL) --side-by-side,)
+		--video-dir runs/make_run --video-episodes 1 $(if $(RESIDUAL),--residual $(RESIDUAL) --side-by-side --jobs 2,)
 
 test: setup setup-ros lint
 	$(VENV)/bin/python -m pytest -q

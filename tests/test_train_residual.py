@@ -71,7 +71,7 @@ def curve_steps(out: Path) -> list[int]:
 
 @pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)
 def test_train_residual_end_to_end_then_eval(
-    checkpoint: Path, demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    checkpoint: Path, demos: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     params = tmp_path / "learner.yaml"
     params.write_text(LEARNER_PARAMS)
@@ -81,7 +81,7 @@ def test_train_residual_end_to_end_then_eval(
     person = ["--device", "simulated", "--intervention-params", str(intervention)]
     session = correction_session(tmp_path / "session", {(0, 3), (0, 4), (0, 7), (1, 0)})  # a past session
     assert main([*command(checkpoint, demos, out, params, 60), *person, "--corrections", str(session)]) == 0
-    assert "learner: 4 corrected ticks from 2 episodes of" in capsys.readouterr().err
+    assert "learner: 4 corrected ticks from 2 episodes of" in capfd.readouterr().err
     steps = curve_steps(out)
     assert steps[0] == 0  # the base alone, before any update
     assert steps[-1] >= 60  # the final evaluation, after the budget
@@ -97,17 +97,21 @@ def test_train_residual_end_to_end_then_eval(
     bundle = load_residual(out / ACTOR_DIR)
     assert bundle.metadata.task == "Lift"
     args = ["eval", "--task", "Lift", "--base", str(checkpoint), "--residual", str(out / ACTOR_DIR)]
-    capsys.readouterr()
-    assert main([*args, "--episodes", "1", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]) == 0
-    table = capsys.readouterr().out
+    capfd.readouterr()
+    # as make run does it: both at once, one line per episode from each process, then the table
+    one = [*args, "--episodes", "1", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side", "--jobs", "2"]
+    assert main(one) == 0
+    table, lines = capfd.readouterr()
     assert "| base alone | " in table
     assert "| base + residual | " in table
+    for policy in ("base", "base + residual"):
+        assert f"eval Lift {policy}: episode 1/1 (seed 1000) " in lines
     # the same two evaluations in two processes give the same rows
     side_by_side = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]
     assert main([*side_by_side, "--json"]) == 0
-    serial = json.loads(capsys.readouterr().out)
+    serial = json.loads(capfd.readouterr().out)
     assert main([*side_by_side, "--json", "--jobs", "2"]) == 0
-    parallel = json.loads(capsys.readouterr().out)
+    parallel = json.loads(capfd.readouterr().out)
     assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
     assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -213,12 +214,14 @@ def evaluate(
     allow_task_mismatch: bool = False,
     residual: Path | None = None,
     slot_source: str = "perception",
+    episode_lines: bool = False,
 ) -> EvalResult:
     """Run ``episodes`` episodes of the base policy at ``base`` (plus the ``residual`` actor, if given) in
     ``sim.launch.yaml`` and collect the results.
 
     A checkpoint that records its training task must have been trained on ``task``, unless ``allow_task_mismatch``.
     ``slot_source`` ``sim`` replaces the camera and perception by the exact sim slot source (no rendering).
+    ``episode_lines`` prints one line per finished episode to stderr (where a progress bar cannot be shown).
     """
     if episodes < 1:
         raise PolicyError(f"--episodes must be >= 1, got {episodes}")
@@ -235,7 +238,10 @@ def evaluate(
         "slot_source": slot_source,
     }
     start = time.perf_counter()
-    monitor = run_monitored("sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, f"eval {task}")
+    label = f"eval {task} {'base + residual' if residual is not None else 'base'}"
+    monitor = run_monitored(
+        "sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, label, episode_lines
+    )
     wall_time_s = time.perf_counter() - start
     return EvalResult(
         task,
@@ -264,7 +270,8 @@ def side_by_side(
     """The base alone, then base + ``residual``, on the same ``episodes`` seeds and the same graph.
 
     Videos of the first ``video_episodes`` of each go to ``video_dir/base`` and ``video_dir/base_residual``.
-    ``jobs=2`` runs the two evaluations at once in two fresh processes (one core each; no progress bars);
+    ``jobs=2`` runs the two evaluations at once in two fresh processes (one core each; a line per episode
+    instead of progress bars);
     each runs its own graph, so the results are those of ``jobs=1``. ``options`` are :func:`evaluate`'s other
     keyword arguments (horizon, slot source, ...).
     """
@@ -279,6 +286,7 @@ def side_by_side(
             video_dir=video_dir / name if video_dir is not None else None,
             video_episodes=video_episodes,
             progress=progress and jobs == 1,
+            episode_lines=progress and jobs == 2,
             residual=actor,
             **options,
         )
@@ -323,11 +331,13 @@ def run_monitored(
     video_episodes: int = 0,
     progress: bool = True,
     description: str = "episodes",
+    episode_lines: bool = False,
 ) -> EpisodeMonitor:
     """Run one of robot_rl's simulated launch files in-process with an :class:`EpisodeMonitor` attached.
 
     The launch file must end by itself (its sim's or recorder's episode count); ``episodes`` only sizes
-    the progress bar. Returns the monitor with its per-episode results and videos.
+    the progress bar. ``episode_lines`` prints one line per finished episode to stderr. Returns the monitor with
+    its per-episode results and videos.
     """
     select_backend("inproc")
     from tqdm import tqdm
@@ -343,7 +353,16 @@ def run_monitored(
 
         def on_result(result: EpisodeResult) -> None:
             bar.update(1)
-            bar.set_postfix(successes=sum(r.success for r in monitor.results))
+            successes = sum(r.success for r in monitor.results)
+            bar.set_postfix(successes=successes)
+            if episode_lines:
+                outcome = "success" if result.success else "failure"
+                print(
+                    f"{description}: episode {len(monitor.results)}/{episodes} (seed {result.seed}) {outcome} in"
+                    f" {result.steps} steps; {successes} successes so far",
+                    file=sys.stderr,
+                    flush=True,
+                )
 
         monitor.on_result = on_result
         try:

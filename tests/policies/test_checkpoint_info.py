@@ -12,17 +12,20 @@ from pathlib import Path
 import pytest
 
 from robot_rl.errors import PolicyError
+from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import load_base_policy
 from robot_rl.policies.base_node import BasePolicyNode
 from robot_rl.policies.checkpoint_info import (
     CHECKPOINT_INFO_FILE,
     CheckpointInfo,
     FeatureLayout,
+    checkpoint_fingerprint,
     layouts_from_features,
     read_checkpoint_info,
     write_checkpoint_info,
 )
-from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, dataset_features
+from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, dataset_features, residual_observation_names
+from robot_rl.rl.checkpoint import load_residual
 from robot_rl.runtime.inproc import InprocContext
 
 REPO = Path(__file__).resolve().parents[2]
@@ -138,6 +141,24 @@ def test_the_shipped_checkpoint_records_lift() -> None:
     assert info.tasks == ("Lift",)
     assert info.features[ENVIRONMENT_STATE_KEY].shape == (66,)
     info.verify_files(REPO / "models" / "lift_act")
+
+
+def test_the_shipped_stack_residual_loads_on_the_shipped_stack_base() -> None:
+    """models/stack_residual was trained on models/stack_act: features, action size and base hash all agree."""
+    info = read_checkpoint_info(REPO / "models" / "stack_act")
+    assert info is not None
+    assert info.tasks == ("Stack",)
+    info.verify_files(REPO / "models" / "stack_act")
+    features = residual_observation_names(6, len(SLOT_FIELDS))
+    fingerprint = checkpoint_fingerprint(REPO / "models" / "stack_act")
+    actor = load_residual(REPO / "models" / "stack_residual", features, expected_base_hash=fingerprint)
+    assert actor.metadata.task == "Stack"
+    with pytest.raises(PolicyError, match="retrain the residual for this base"):
+        load_residual(
+            REPO / "models" / "stack_residual",
+            features,
+            expected_base_hash=checkpoint_fingerprint(REPO / "models" / "lift_act"),
+        )
 
 
 def _eval_lift_base_on_stack(*options: str) -> subprocess.CompletedProcess[str]:
