@@ -483,8 +483,6 @@ def print_report(report: dict) -> None:
     row = report["all"]
     visible = f"Visible object-ticks {row['visible_object_ticks']} of {row['object_ticks']}. " if row["ticks"] else ""
     print(f"\n{visible}Objects that changed slot identity: {identity}.")
-    if report["task"] == "PickPlaceCan":
-        print("PickPlaceCan's bin walls are static segments that take two slots: extra slots are expected there.")
 
 
 def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) -> None:

@@ -1,18 +1,22 @@
-"""Calibration data: camera intrinsics, hand-eye extrinsics and workspace limits (files under ``calibration/``)."""
+"""Calibration data: camera intrinsics, hand-eye extrinsics, workspace limits and scene fixtures (``calibration/``)."""
 
 from robot_rl.calibration.files import (
     DISTORTION_COEFFICIENT_COUNTS,
     QUATERNION_NORM_TOLERANCE,
     CameraIntrinsics,
+    FixtureBox,
     HandEyeCalibration,
+    SceneFixtures,
     WorkspaceLimits,
     calibration_file,
     from_camera_info_msg,
     load_camera_info,
     load_hand_eye,
+    load_scene_fixtures,
     load_workspace_limits,
     save_camera_info,
     save_hand_eye,
+    save_scene_fixtures,
     save_workspace_limits,
     to_camera_info_msg,
 )
@@ -21,15 +25,19 @@ __all__ = [
     "DISTORTION_COEFFICIENT_COUNTS",
     "QUATERNION_NORM_TOLERANCE",
     "CameraIntrinsics",
+    "FixtureBox",
     "HandEyeCalibration",
+    "SceneFixtures",
     "WorkspaceLimits",
     "calibration_file",
     "from_camera_info_msg",
     "load_camera_info",
     "load_hand_eye",
+    "load_scene_fixtures",
     "load_workspace_limits",
     "save_camera_info",
     "save_hand_eye",
+    "save_scene_fixtures",
     "save_workspace_limits",
     "to_camera_info_msg",
 ]

@@ -1,6 +1,6 @@
 """Load and save the calibration files under ``calibration/``.
 
-Three YAML formats (``calibration/README.md`` documents them with examples):
+Four YAML formats (``calibration/README.md`` documents them with examples):
 
 - **Camera intrinsics** in the ROS ``camera_calibration_parsers`` format, the one
   ``camera_calibration`` writes and ``camera_info_manager`` reads:
@@ -10,6 +10,8 @@ Three YAML formats (``calibration/README.md`` documents them with examples):
   ``calibration_type`` / ``transform: {translation, rotation}`` is read too):
   :class:`HandEyeCalibration`, the pose of the camera frame in the robot frame.
 - **Workspace limits**, an axis-aligned end-effector box: :class:`WorkspaceLimits`.
+- **Scene fixtures**, static parts of the scene above the table that perception removes from the depth
+  (bin walls, posts), as axis-aligned boxes: :class:`SceneFixtures`.
 
 Units are SI (metres, pixels) and frames follow REP-103/105. Every loader raises
 :class:`~robot_rl.errors.CalibrationError` with one line ``<file>: <key>: <problem>``,
@@ -327,6 +329,47 @@ class WorkspaceLimits:
         if array.shape[-1:] != (3,) or array.ndim > 2:
             raise CalibrationError(f"clip: point must have shape (3,) or (N, 3), got {array.shape}")
         return np.clip(array, self.min_m, self.max_m)
+
+
+@dataclass(frozen=True, eq=False)
+class FixtureBox:
+    """A static part of the scene (a bin wall, a shelf post) as an axis-aligned box, metres.
+
+    Perception removes the depth points inside it (grown by its ``fixture_padding_m``) before the support-plane
+    fit and the clustering, as the robot self-filter removes the arm: fixed furniture is neither table nor object.
+    """
+
+    name: str  # what it is, for messages and the docs
+    center_m: np.ndarray  # (3,) centre x, y, z in the file's frame_id, metres
+    half_extents_m: np.ndarray  # (3,) half sizes along x, y, z, metres, each > 0
+
+    def __post_init__(self) -> None:
+        owner = type(self).__name__
+        if not isinstance(self.name, str) or not self.name:
+            raise _FieldError(owner, "name", f"expected a non-empty string, got {_describe(self.name)}")
+        object.__setattr__(self, "center_m", _float_array(owner, "center_m", self.center_m, (3,)))
+        half = _float_array(owner, "half_extents_m", self.half_extents_m, (3,))
+        if not np.all(half > 0):
+            raise _FieldError(owner, "half_extents_m", f"must be > 0 on every axis, got {half.tolist()}")
+        object.__setattr__(self, "half_extents_m", half)
+
+    def __eq__(self, other: object) -> bool:
+        return _dataclasses_equal(self, other)
+
+
+@dataclass(frozen=True, eq=False)
+class SceneFixtures:
+    """The static parts of a scene that stand above the support surface, in ``frame_id``."""
+
+    boxes: tuple[FixtureBox, ...]  # may be empty: a bare table
+    frame_id: str = "base_link"  # tf2 frame of the boxes (REP-105 robot base frame)
+
+    def __post_init__(self) -> None:
+        _frame_id(type(self).__name__, "frame_id", self.frame_id)
+        object.__setattr__(self, "boxes", tuple(self.boxes))
+
+    def __eq__(self, other: object) -> bool:
+        return _dataclasses_equal(self, other)
 
 
 def _point(point: np.ndarray) -> np.ndarray:
@@ -687,6 +730,38 @@ def save_workspace_limits(limits: WorkspaceLimits, path: PathLike) -> None:
     if limits.table_height_m is not None:
         data["table_height_m"] = float(limits.table_height_m)
     _write_yaml(path, data)
+
+
+def load_scene_fixtures(path: PathLike) -> SceneFixtures:
+    """Load scene fixtures: ``frame_id`` and ``boxes``, a list of ``{name, center_m, half_extents_m}``."""
+    root = _read_yaml(path)
+    frame_id = root.string("frame_id")
+    entries = root.get("boxes")
+    if not isinstance(entries, list):
+        raise root.error("boxes", f"expected a list of boxes ([] for none), got {_describe(entries)}")
+    boxes = []
+    for index, entry in enumerate(entries):
+        key = f"boxes[{index}]"
+        if not isinstance(entry, dict):
+            raise root.error(key, f"expected a mapping, got {_describe(entry)}")
+        box = _Section(entry, root.file, f"{key}.")
+        try:
+            boxes.append(FixtureBox(box.string("name"), box.numbers("center_m", 3), box.numbers("half_extents_m", 3)))
+        except _FieldError as error:
+            raise CalibrationError(f"{root.file}: {key}.{error.field_name}: {error.problem}") from None
+    try:
+        return SceneFixtures(tuple(boxes), frame_id)
+    except _FieldError as error:
+        raise _rekey(error, root.file, {}) from None
+
+
+def save_scene_fixtures(fixtures: SceneFixtures, path: PathLike) -> None:
+    """Write scene fixtures as YAML."""
+    boxes = [
+        {"name": box.name, "center_m": _floats(box.center_m), "half_extents_m": _floats(box.half_extents_m)}
+        for box in fixtures.boxes
+    ]
+    _write_yaml(path, {"frame_id": fixtures.frame_id, "boxes": boxes})
 
 
 # --------------------------------------------------------------------------- locating files

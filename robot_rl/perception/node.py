@@ -12,7 +12,9 @@ loads the robot description (``robot_description_file``, by default the package'
 ``urdf/panda.urdf``; '' turns the filter off with a WARN). Each frame is filtered with
 the joint positions of its own stamp (the latest at or before it); a frame without
 them (none received, older than ``joint_state_timeout_s``, or lacking a URDF joint)
-is skipped with an ERROR diagnostic: an old arm pose is never used.
+is skipped with an ERROR diagnostic: an old arm pose is never used. The points inside the
+boxes of ``fixtures_file`` (static furniture such as bin walls, in ``base_link``) are
+removed the same way; a fixtures file that does not load stops the node at start.
 
 Publishes ``/robot_rl/slots`` (PointCloud2, one point per slot, named fields),
 ``/diagnostics`` and, if enabled, ``~/debug_image``. A frame that cannot be used
@@ -27,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.calibration.files import load_hand_eye
+from robot_rl.calibration.files import FixtureBox, load_hand_eye, load_scene_fixtures
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import CalibrationError, MessageError, PerceptionError, RobotModelError
 from robot_rl.perception.geometry import check_intrinsics
@@ -85,6 +87,10 @@ class PerceptionNode(Node):
             0.003,
             "grown onto the hand's and fingers' shapes instead (small: a held object must stay), m",
         ).value
+        fixtures_file = self.declare_parameter(
+            "fixtures_file", "", "static scene boxes (bin walls) whose points are removed, base_link; '' = none"
+        ).value
+        fixture_padding_m = self.declare_parameter("fixture_padding_m", 0.01, "grown onto every fixture box, m").value
         self.joint_state_timeout_s = self.declare_parameter(
             "joint_state_timeout_s",
             0.1,
@@ -98,7 +104,12 @@ class PerceptionNode(Node):
         self.pipeline = PerceptionPipeline(
             PerceptionConfig(
                 segmenter=segmenter,
-                tabletop=TabletopConfig(workspace_min_m=tuple(roi_min.value), workspace_max_m=tuple(roi_max.value)),
+                tabletop=TabletopConfig(
+                    workspace_min_m=tuple(roi_min.value),
+                    workspace_max_m=tuple(roi_max.value),
+                    fixtures=self._fixtures(fixtures_file),
+                    fixture_padding_m=fixture_padding_m,
+                ),
                 encoder=SlotEncoderConfig(embedding_size=embedding_size),
                 tracker=TrackerConfig(num_slots=num_slots, **self._tracker_parameters()),
                 self_filter=SelfFilterConfig(padding_m=padding_m, gripper_padding_m=gripper_padding_m),
@@ -175,6 +186,16 @@ class PerceptionNode(Node):
             return
         if payload["event"] == "start":
             self.pipeline.reset()
+
+    def _fixtures(self, path: str) -> tuple[FixtureBox, ...]:
+        """The fixture boxes of ``fixtures_file`` (none for ''), which must be in the slots' frame."""
+        if not path:
+            return ()
+        fixtures = load_scene_fixtures(path)
+        if fixtures.frame_id != self.base_frame:
+            raise CalibrationError(f"{path}: fixtures are in {fixtures.frame_id!r}, expected {self.base_frame!r}")
+        self.get_logger().info(f"{len(fixtures.boxes)} fixture box(es) from {path} removed from the depth")
+        return fixtures.boxes
 
     def _calibration(self) -> np.ndarray:
         if self.t_base_camera is None:

@@ -9,7 +9,8 @@ Two implementations behind one small interface:
   fits the support plane with RANSAC, clusters the points above the plane (Euclidean
   clustering on a voxel grid) and projects the clusters back to image masks. With a robot
   self-filter (:mod:`robot_rl.perception.self_filter`) the robot's own points are removed first,
-  using the arm's joint positions that come with the frame.
+  using the arm's joint positions that come with the frame; so are the points in the scene's fixture
+  boxes (static furniture such as bin walls, :class:`~robot_rl.calibration.files.SceneFixtures`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage
 
+from robot_rl.calibration.files import FixtureBox
 from robot_rl.errors import PerceptionError, RobotModelError
 from robot_rl.perception.geometry import check_intrinsics, depth_to_points, pixel_rays
 from robot_rl.perception.self_filter import SelfFilter
@@ -127,6 +129,8 @@ class TabletopConfig:
     split_min_part_height_m: float = 0.02  # stacked parts are both at least this tall (a can's thin lid is not), m
     max_depth_m: float = 3.0  # farther measurements are ignored
     seed: int = 0  # RANSAC random seed (deterministic output)
+    fixtures: tuple[FixtureBox, ...] = ()  # static scene boxes (bin walls) in base_link, removed like the robot
+    fixture_padding_m: float = 0.01  # each fixture box grows by this on every side (depth noise, edges), m
 
     def __post_init__(self) -> None:
         positive = (
@@ -147,6 +151,7 @@ class TabletopConfig:
             "split_min_separation_m",
             "split_max_footprint_overlap",
             "split_min_part_height_m",
+            "fixture_padding_m",
         ):
             if not getattr(self, name) >= 0:  # also refuses NaN
                 raise PerceptionError(f"TabletopConfig.{name} must be >= 0, got {getattr(self, name)}")
@@ -159,6 +164,8 @@ class TabletopConfig:
                 )
         if not all(lo < hi for lo, hi in zip(self.workspace_min_m, self.workspace_max_m, strict=True)):
             raise PerceptionError("TabletopConfig workspace_min_m must be below workspace_max_m on every axis")
+        if not all(isinstance(box, FixtureBox) for box in self.fixtures):
+            raise PerceptionError("TabletopConfig.fixtures must hold FixtureBox boxes (load_scene_fixtures)")
 
 
 class RgbdTabletopSegmenter(Segmenter):
@@ -233,6 +240,8 @@ class RgbdTabletopSegmenter(Segmenter):
         if robot is not None:  # before the plane fit and the clustering: the arm is neither table nor object
             in_roi &= ~robot
         index = np.flatnonzero(in_roi)
+        if config.fixtures:  # nor is fixed furniture (bin walls)
+            index = index[~self._in_fixtures(np.take(points.reshape(-1, 3), index, axis=0))]
         candidates = np.take(points.reshape(-1, 3), index, axis=0)  # several times faster than points[index]
         if len(index) == 0:
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
@@ -249,6 +258,14 @@ class RgbdTabletopSegmenter(Segmenter):
             clusters = self._split_by_color(clusters, chromaticity, selected)
         labels[selected_index] = clusters
         return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane, robot_mask=robot)
+
+    def _in_fixtures(self, points: np.ndarray) -> np.ndarray:
+        """(N,) bool: which (N, 3) base_link points lie in a fixture box grown by ``fixture_padding_m``."""
+        inside = np.zeros(len(points), dtype=bool)
+        for box in self.config.fixtures:
+            reach = (box.half_extents_m + self.config.fixture_padding_m).astype(np.float32)
+            inside |= np.all(np.abs(points - box.center_m.astype(np.float32)) <= reach, axis=1)
+        return inside
 
     def _robot_mask(self, frame: Frame, points: np.ndarray) -> np.ndarray | None:
         if self.self_filter is None:

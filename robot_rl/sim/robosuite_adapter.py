@@ -43,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.action_space import ACTION_DIM, ACTION_NAMES
+from robot_rl.calibration.files import FixtureBox, SceneFixtures
 from robot_rl.errors import SimError
 from robot_rl.perception.geometry import quaternion_xyzw
 
@@ -56,11 +57,20 @@ TASK_OBJECTS: dict[str, tuple[str, ...]] = {
     "NutAssemblySquare": ("SquareNut",),
 }
 SUPPORTED_ROBOTS: tuple[str, ...] = ("Panda",)
+# The static scene bodies of each task that stand above the table in the camera's view (robosuite body names):
+# their walls are fixture boxes for perception (RobosuiteAdapter.fixture_boxes).
+TASK_FIXTURE_BODIES: dict[str, tuple[str, ...]] = {
+    "Lift": (),
+    "Stack": (),
+    "PickPlaceCan": ("bin1", "bin2"),
+    "NutAssemblySquare": ("peg1", "peg2"),
+}
 
 # robosuite's fixed physics step (macros.SIMULATION_TIMESTEP), s; a control step runs a whole number of them.
 PHYSICS_TIMESTEP_S = 0.002
 _MAX_IMAGE_SIDE_PX = 4096
 _MJOBJ_GEOM = 5  # mujoco.mjtObj.mjOBJ_GEOM: segmentation pixels showing a geom carry this object type
+_MJGEOM_CYLINDER, _MJGEOM_BOX = 5, 6  # mujoco.mjtGeom.mjGEOM_CYLINDER and mjGEOM_BOX
 # MuJoCo camera frame (x right, y up, looking along -z) -> optical frame (x right, y down, z forward).
 _MUJOCO_TO_OPTICAL = np.diag([1.0, -1.0, -1.0])
 
@@ -310,6 +320,35 @@ class RobosuiteAdapter:
         world_camera = _pose(data.cam_xpos[self._camera_id], data.cam_xmat[self._camera_id].reshape(3, 3))
         world_camera[:3, :3] = world_camera[:3, :3] @ _MUJOCO_TO_OPTICAL
         return np.linalg.inv(self._world_base()) @ world_camera
+
+    def fixture_boxes(self) -> SceneFixtures:
+        """The task's static fixtures as axis-aligned boxes in base_link, m (TASK_FIXTURE_BODIES).
+
+        Each collision box or cylinder of those bodies that is taller than it is thin (a wall, a post) becomes one
+        box, its bounding box if rotated; flat slabs (a bin's floor) are support surfaces and are left out.
+        """
+        env = self._require_env()
+        model, data = env.sim.model, env.sim.data
+        base_world = np.linalg.inv(self._world_base())
+        boxes = []
+        for body in TASK_FIXTURE_BODIES[self.config.task]:
+            body_id = model.body_name2id(body)
+            for geom in range(model.ngeom):
+                if model.geom_bodyid[geom] != body_id or not model.geom_contype[geom]:
+                    continue  # another body's, or a visual-only geom
+                size = np.asarray(model.geom_size[geom], dtype=np.float64)
+                if model.geom_type[geom] == _MJGEOM_BOX:
+                    half = size
+                elif model.geom_type[geom] == _MJGEOM_CYLINDER:  # size: radius, half-height
+                    half = np.array([size[0], size[0], size[1]])
+                else:
+                    continue
+                if not half[2] > min(half[0], half[1]):
+                    continue  # a slab: support surface, not a wall
+                rotation = base_world[:3, :3] @ data.geom_xmat[geom].reshape(3, 3)
+                centre = base_world[:3, :3] @ data.geom_xpos[geom] + base_world[:3, 3]
+                boxes.append(FixtureBox(f"{body}_wall{len(boxes)}", centre, np.abs(rotation) @ half))
+        return SceneFixtures(tuple(boxes), "base_link")
 
     # --- lifetime -----------------------------------------------------------------------------
 

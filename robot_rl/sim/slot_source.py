@@ -9,9 +9,9 @@ perception pipeline (:mod:`robot_rl.perception`) produces in the sim graph:
   segmenter's label order, largest cluster first. The calibration table (``config/sim_slots.yaml``,
   written by :mod:`robot_rl.sim.slot_calibration`) lists each task's slots in the order perception
   gave them on rendered reset frames: Lift ``cube``; Stack ``cubeB`` (the larger green cube) then
-  ``cubeA``; PickPlaceCan the two static bin segments then ``Can``. Static scene segments (``kind:
-  scene``) are reproduced as constant slots. Objects keep their slot for the whole episode (the
-  tracker keeps identity).
+  ``cubeA``; PickPlaceCan ``Can`` (its bins are fixtures that perception removes). Static scene
+  segments that perception keeps (``kind: scene``) are reproduced as constant slots. Objects keep
+  their slot for the whole episode (the tracker keeps identity).
 - **Centre.** Perception's slot centre is the robust bounding-box centre of the segment in x and y; in z
   it runs from the support plane to the object's top while the object rests on the plane (its lowest
   points within ``SlotEncoderConfig.support_gap_m`` of it), and from its own lowest points when lifted,

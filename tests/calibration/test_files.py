@@ -18,15 +18,19 @@ import yaml
 
 from robot_rl.calibration import (
     CameraIntrinsics,
+    FixtureBox,
     HandEyeCalibration,
+    SceneFixtures,
     WorkspaceLimits,
     calibration_file,
     from_camera_info_msg,
     load_camera_info,
     load_hand_eye,
+    load_scene_fixtures,
     load_workspace_limits,
     save_camera_info,
     save_hand_eye,
+    save_scene_fixtures,
     save_workspace_limits,
     to_camera_info_msg,
 )
@@ -245,7 +249,7 @@ def test_camera_info_error_message_format(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- files in general
 
 
-@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits])
+@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits, load_scene_fixtures])
 def test_missing_file(tmp_path: Path, loader: Callable[[Path], object]) -> None:
     path = tmp_path / "nope.yaml"
     with pytest.raises(CalibrationError) as error:
@@ -253,7 +257,7 @@ def test_missing_file(tmp_path: Path, loader: Callable[[Path], object]) -> None:
     check_error(error, f"{path}: file not found")
 
 
-@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits])
+@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits, load_scene_fixtures])
 def test_malformed_yaml(tmp_path: Path, loader: Callable[[Path], object]) -> None:
     path = write(tmp_path, "broken.yaml", "frame_id: base_link\nmin_m: [0.3, 0.2\nmax_m: [1, 2, 3]\n")
     with pytest.raises(CalibrationError) as error:
@@ -261,7 +265,7 @@ def test_malformed_yaml(tmp_path: Path, loader: Callable[[Path], object]) -> Non
     check_error(error, f"{path}: malformed YAML", "line ")
 
 
-@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits])
+@pytest.mark.parametrize("loader", [load_camera_info, load_hand_eye, load_workspace_limits, load_scene_fixtures])
 def test_top_level_must_be_a_mapping(tmp_path: Path, loader: Callable[[Path], object]) -> None:
     path = write(tmp_path, "list.yaml", "- 1\n- 2\n")
     with pytest.raises(CalibrationError) as error:
@@ -507,3 +511,44 @@ def test_workspace_table_height_is_optional(tmp_path: Path) -> None:
     data = example(WORKSPACE_FILE)
     del data["table_height_m"]
     assert load_workspace_limits(write(tmp_path, "workspace.yaml", data)).table_height_m is None
+
+
+# --------------------------------------------------------------------------- scene fixtures
+
+
+def test_scene_fixtures_round_trip_exactly(tmp_path: Path) -> None:
+    fixtures = SceneFixtures(
+        (FixtureBox("wall", np.array([0.6, 0.1, -0.062]), np.array([0.21, 0.01, 0.05])),), frame_id="base_link"
+    )
+    save_scene_fixtures(fixtures, tmp_path / "f.yaml")
+    assert load_scene_fixtures(tmp_path / "f.yaml") == fixtures
+    save_scene_fixtures(SceneFixtures(()), tmp_path / "none.yaml")
+    assert load_scene_fixtures(tmp_path / "none.yaml").boxes == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        ("frame_id: base_link\n", ("boxes: missing key",)),
+        ("frame_id: base_link\nboxes: 3\n", ("boxes: expected a list of boxes",)),
+        ("frame_id: base_link\nboxes: [3]\n", ("boxes[0]: expected a mapping",)),
+        (
+            "frame_id: base_link\nboxes:\n- {name: w, center_m: [0, 0], half_extents_m: [1, 1, 1]}\n",
+            ("boxes[0].center_m: expected a list of 3 numbers, got 2",),
+        ),
+        (
+            "frame_id: base_link\nboxes:\n- {name: w, center_m: [0, 0, 0], half_extents_m: [0.1, 0, 0.1]}\n",
+            ("boxes[0].half_extents_m: must be > 0 on every axis",),
+        ),
+        (
+            "frame_id: base_link\nboxes:\n- {name: w, center_m: [0, .nan, 0], half_extents_m: [1, 1, 1]}\n",
+            ("boxes[0].center_m[1]: expected a finite number",),
+        ),
+        ("frame_id: /base_link\nboxes: []\n", ("frame_id: tf2 frame ids must not start with '/'",)),
+    ],
+)
+def test_bad_scene_fixtures_are_one_line(tmp_path: Path, text: str, fragments: tuple[str, ...]) -> None:
+    path = write(tmp_path, "fixtures.yaml", text)
+    with pytest.raises(CalibrationError) as error:
+        load_scene_fixtures(path)
+    check_error(error, str(path), *fragments)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from robot_rl.calibration import HandEyeCalibration, save_hand_eye
+from robot_rl.calibration import FixtureBox, HandEyeCalibration, SceneFixtures, save_hand_eye, save_scene_fixtures
 from robot_rl.errors import CalibrationError, PerceptionError, RobotModelError
 from robot_rl.perception.node import PerceptionNode
 from robot_rl.perception.slot_msgs import pointcloud2_to_slots
@@ -241,6 +241,29 @@ def test_bad_robot_description_stops_the_node_at_startup(tmp_path: Path) -> None
     args = ["--ros-args", "-p", "load_calibration_at_start:=false", "-p", f"robot_description_file:={bad}"]
     with pytest.raises(RobotModelError, match=r"bad\.urdf: not well-formed XML"):
         PerceptionNode(context=InprocContext(), cli_args=args)
+
+
+def test_fixtures_file_removes_its_boxes(tmp_path: Path) -> None:
+    frame, _ = render(BOXES)
+    box = BOXES[0]
+    fixtures = tmp_path / "fixtures.yaml"
+    save_scene_fixtures(SceneFixtures((FixtureBox("post", box.center, np.array(box.size) / 2),)), fixtures)
+    context, camera = graph(tmp_path, frame.t_base_camera, "-p", f"fixtures_file:={fixtures}")
+    camera.send(frame.color, frame.depth_m, frame.k)
+    context.spin_until_quiet()
+    slots = pointcloud2_to_slots(camera.slots[0])
+    assert list(slots[:, 0]) == [1, 0, 0, 0]  # only BOXES[1] is left
+    assert np.linalg.norm(slots[0, 1:4] - BOXES[1].center) < 0.01
+
+
+def test_bad_fixtures_file_stops_the_node_at_startup(tmp_path: Path) -> None:
+    args = ["--ros-args", "-p", "load_calibration_at_start:=false", "-p", "robot_description_file:=''"]
+    with pytest.raises(CalibrationError, match=r"nope\.yaml: file not found"):
+        PerceptionNode(context=InprocContext(), cli_args=[*args, "-p", f"fixtures_file:={tmp_path / 'nope.yaml'}"])
+    world = tmp_path / "world.yaml"
+    save_scene_fixtures(SceneFixtures((), frame_id="world"), world)
+    with pytest.raises(CalibrationError, match="fixtures are in 'world', expected 'base_link'"):
+        PerceptionNode(context=InprocContext(), cli_args=[*args, "-p", f"fixtures_file:={world}"])
 
 
 def test_tracker_parameters_reach_the_tracker_and_are_validated() -> None:

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from robot_rl.calibration import FixtureBox
 from robot_rl.errors import PerceptionError
 from robot_rl.perception.segmenters import (
     Frame,
@@ -177,3 +178,22 @@ def test_nearest_of_two_matches_the_norm_argmin_including_ties() -> None:
     expected = np.linalg.norm(values[:, None, :] - centres[None], axis=2).argmin(axis=1)
     np.testing.assert_array_equal(_nearest_of_two(values, centres), expected)
     assert not _nearest_of_two(values[:50], centres).any()
+
+
+def test_fixture_boxes_are_removed_like_the_robot() -> None:
+    """A wall next to a cube is a segment; named as a fixture it is gone and the cube keeps its segment."""
+    cube = Box((0.40, 0.00), (0.05, 0.05, 0.05), (200, 30, 30))
+    wall = Box((0.40, 0.10), (0.30, 0.02, 0.10), (150, 110, 60))
+    frame, truth = render([cube, wall])
+    assert RgbdTabletopSegmenter().segment(frame).count == 2
+    fixture = FixtureBox("wall", wall.center, np.array(wall.size) / 2)
+    segmentation = RgbdTabletopSegmenter(TabletopConfig(fixtures=(fixture,))).segment(frame)
+    assert segmentation.count == 1
+    assert iou(segmentation.labels == 1, truth == 1) > 0.85  # the cube, 3.5 cm from the wall's padded face
+
+
+def test_fixtures_must_be_fixture_boxes() -> None:
+    with pytest.raises(PerceptionError, match=r"TabletopConfig\.fixtures must hold FixtureBox boxes"):
+        TabletopConfig(fixtures=((0.4, 0.1, 0.05),))  # type: ignore[arg-type]
+    with pytest.raises(PerceptionError, match="fixture_padding_m must be >= 0"):
+        TabletopConfig(fixture_padding_m=-0.01)
