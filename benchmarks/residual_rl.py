@@ -300,7 +300,7 @@ def main() -> None:
                 args.task, base, actors["residual"], final_episodes[source], FINAL_SEED, jobs=2, **options
             )
             for path, result in zip(paths.values(), pair, strict=True):
-                path.write_text(json.dumps(json.loads(result.to_json()), indent=2))
+                path.write_text(result.to_json())
         for method, actor in actors.items():
             finals[method, source] = stage(
                 paths[method],

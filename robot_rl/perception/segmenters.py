@@ -240,9 +240,10 @@ class RgbdTabletopSegmenter(Segmenter):
         if robot is not None:  # before the plane fit and the clustering: the arm is neither table nor object
             in_roi &= ~robot
         index = np.flatnonzero(in_roi)
-        if config.fixtures:  # nor is fixed furniture (bin walls)
-            index = index[~self._in_fixtures(np.take(points.reshape(-1, 3), index, axis=0))]
         candidates = np.take(points.reshape(-1, 3), index, axis=0)  # several times faster than points[index]
+        if config.fixtures:  # nor is fixed furniture (bin walls)
+            kept = ~self._in_fixtures(candidates)
+            index, candidates = index[kept], candidates[kept]
         if len(index) == 0:
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
         plane = self.fit_plane(candidates)
