@@ -17,7 +17,7 @@ from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_
 
 # The sim slot source's noise models (robot_rl.sim.slot_source.NOISE_MODELS, not imported here: it pulls numpy and
 # the perception package into every command's start-up; a test keeps the two equal).
-SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2")
+SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2", "perception_v3")
 
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
@@ -174,6 +174,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             segmenter=args.segmenter,
             allow_task_mismatch=args.allow_task_mismatch,
             slot_source=args.slot_source,
+            slot_noise=args.slot_noise,
             jobs=args.jobs,
         )
         if args.json:
@@ -197,6 +198,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         allow_task_mismatch=args.allow_task_mismatch,
         residual=args.residual,
         slot_source=args.slot_source,
+        slot_noise=args.slot_noise,
     )
     if args.json:
         print(result.to_json())
@@ -399,7 +401,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--slot-source",
         default="perception",
         choices=("perception", "sim"),
-        help="perception (rendered camera, default) or sim (privileged object poses, no rendering, no noise)",
+        help="perception (rendered camera, default) or sim (privileged object poses, no rendering)",
+    )
+    evaluation.add_argument(
+        "--slot-noise",
+        default="none",
+        choices=SLOT_NOISE_MODELS,
+        help="noise model of the sim slot source (with --slot-source sim; default none: exact)",
     )
     evaluation.set_defaults(func=_cmd_eval)
 

@@ -56,6 +56,7 @@ class EvalResult:
     safety_reasons: dict[str, int] = field(default_factory=dict)  # safety-gate reason -> ticks it applied
     residual: str = ""  # the residual actor checkpoint on top of the base ('' = none)
     slot_source: str = "perception"  # where the slots came from: perception (rendered) or sim (privileged)
+    slot_noise: str = "none"  # noise model of the sim slot source (slot_source sim)
 
     @property
     def successes(self) -> int:
@@ -95,6 +96,7 @@ class EvalResult:
             "base": self.base,
             "residual": self.residual,
             "slot_source": self.slot_source,
+            "slot_noise": self.slot_noise,
             "episodes": len(self.episodes),
             "successes": self.successes,
             "success_rate": self.success_rate,
@@ -215,16 +217,20 @@ def evaluate(
     residual: Path | None = None,
     slot_source: str = "perception",
     episode_lines: bool = False,
+    slot_noise: str = "none",
 ) -> EvalResult:
     """Run ``episodes`` episodes of the base policy at ``base`` (plus the ``residual`` actor, if given) in
     ``sim.launch.yaml`` and collect the results.
 
     A checkpoint that records its training task must have been trained on ``task``, unless ``allow_task_mismatch``.
-    ``slot_source`` ``sim`` replaces the camera and perception by the exact sim slot source (no rendering).
+    ``slot_source`` ``sim`` replaces the camera and perception by the sim slot source (no rendering), exact unless
+    ``slot_noise`` names a noise model (``perception_v3``: the perception emulator, to check a training graph).
     ``episode_lines`` prints one line per finished episode to stderr (where a progress bar cannot be shown).
     """
     if episodes < 1:
         raise PolicyError(f"--episodes must be >= 1, got {episodes}")
+    if slot_noise != "none" and slot_source != "sim":
+        raise PolicyError(f"--slot-noise {slot_noise} needs --slot-source sim")
     arguments = {
         "task": task,
         "base": str(base),
@@ -236,6 +242,7 @@ def evaluate(
         "allow_task_mismatch": str(allow_task_mismatch).lower(),
         "residual": str(residual) if residual is not None else "",
         "slot_source": slot_source,
+        "slot_noise": slot_noise,
     }
     start = time.perf_counter()
     label = f"eval {task} {'base + residual' if residual is not None else 'base'}"
@@ -252,6 +259,7 @@ def evaluate(
         dict(monitor.safety_reasons),
         str(residual) if residual is not None else "",
         slot_source,
+        slot_noise,
     )
 
 

@@ -31,6 +31,10 @@ and the geometric convention above); evaluation uses ``none`` or, better, real p
 ``perception_v1`` adds seeded Gaussian position noise per axis whose size depends on the phase of the
 object (approach / contact / lifted, from the gripper-object distance and the height above the
 support plane) and draws the pixel features once per episode from the table's N(mean, std).
+``perception_v3`` keeps perception_v2's position noise and takes the pixel features and whether perception
+detects the object from a fitted :class:`~robot_rl.sim.perception_emulator.PerceptionEmulator` (state
+dependent: the gripper hides part of a cube while grasping, the arm hides cube B while placing), plus an
+offset per episode drawn from the emulator's held-out residual std.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ import yaml
 from robot_rl.errors import SimError
 from robot_rl.perception.slots import SLOT_FIELDS, SlotEncoderConfig
 from robot_rl.perception.tracker import TrackerConfig, stale_presence
+from robot_rl.sim.perception_emulator import OUTPUT_COLUMNS, PerceptionEmulator, emulator_inputs
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
 
 TABLE_FORMAT = 1  # format_version of config/sim_slots.yaml
@@ -137,6 +142,7 @@ class NoiseModel:
     contact_distance_m: float = 0.06  # TCP within this distance of the object's origin: contact phase, m
     lifted_height_m: float = 0.02  # object bottom this far above the support plane: lifted phase, m
     pixel_features: bool = False  # draw extents, colour and area once per episode from the table's N(mean, std)
+    emulated: bool = False  # pixel features and detection from a perception emulator (perception_v3)
 
     def __post_init__(self) -> None:
         if set(self.position_sigma_m) != set(PHASES):
@@ -149,7 +155,7 @@ class NoiseModel:
     @property
     def is_exact(self) -> bool:
         """True when the model adds no randomness at all."""
-        return not self.pixel_features and all(s == 0 for s in self.position_sigma_m.values())
+        return not (self.pixel_features or self.emulated) and all(s == 0 for s in self.position_sigma_m.values())
 
 
 def sigma_from_median_3d(median_m: float) -> float:
@@ -182,6 +188,11 @@ NOISE_MODELS: dict[str, NoiseModel] = {
         {phase: sigma_from_median_3d(median) for phase, median in PERCEPTION_V2_MEDIAN_3D_M.items()},
         pixel_features=True,
     ),
+    "perception_v3": NoiseModel(
+        "perception_v3",
+        {phase: sigma_from_median_3d(median) for phase, median in PERCEPTION_V2_MEDIAN_3D_M.items()},
+        emulated=True,
+    ),
 }
 
 
@@ -199,7 +210,8 @@ class SimSlotSource:
     """Privileged object positions in, perception-format slots out; one instance per task and graph.
 
     Call :meth:`reset` at each episode start (it reseeds the noise from ``(seed, episode_seed)``, so a run
-    is reproducible) and :meth:`update` once per tick with the task objects' positions.
+    is reproducible) and :meth:`update` once per tick with the task objects' positions. A noise model that is
+    ``emulated`` needs ``emulator`` (:func:`robot_rl.sim.perception_emulator.load_emulator`).
     """
 
     def __init__(
@@ -210,6 +222,7 @@ class SimSlotSource:
         embedding_size: int = 0,
         noise: str | NoiseModel = "none",
         seed: int = 0,
+        emulator: PerceptionEmulator | None = None,
     ) -> None:
         if task not in TASK_OBJECTS:
             raise SimError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_OBJECTS)}")
@@ -226,6 +239,9 @@ class SimSlotSource:
             raise SimError(f"embedding_size must be >= 0, got {embedding_size}")
         self.slot_size = len(SLOT_FIELDS) + embedding_size
         self.noise = noise_model(noise) if isinstance(noise, str) else noise
+        if self.noise.emulated and (emulator is None or emulator.task != task):
+            raise SimError(f"noise_model {self.noise.name} needs a perception emulator of task {task}")
+        self.emulator = emulator if self.noise.emulated else None
         self.seed = seed
         self._low = np.asarray(self.perception.workspace_min_m, dtype=np.float64)
         self._high = np.asarray(self.perception.workspace_max_m, dtype=np.float64)
@@ -245,6 +261,11 @@ class SimSlotSource:
                 noisy = self.noise.pixel_features and (spec.kind == SCENE or name in PIXEL_FEATURES)
                 drawn[name] = value.mean + (float(self.rng.normal(0.0, value.std)) if noisy else 0.0)
             self.features.append(drawn)
+        # one offset per episode and slot for what the emulator does not explain (no draw without one: the other
+        # models' noise streams stay as they were)
+        self.emulator_offsets = np.zeros((len(self.task_slots.slots), len(OUTPUT_COLUMNS)))
+        if self.emulator is not None:
+            self.emulator_offsets = self.rng.normal(0.0, 1.0, self.emulator_offsets.shape) * self.emulator.residual_std
 
     def phase(self, position_m: np.ndarray, bottom_above_plane_m: float, ee_position_m: np.ndarray | None) -> str:
         """The noise phase of one object: lifted, contact (TCP near it) or approach."""
@@ -254,13 +275,20 @@ class SimSlotSource:
             return "contact"
         return "approach"
 
-    def update(self, object_positions_m: np.ndarray, ee_position_m: np.ndarray | None = None) -> np.ndarray:
+    def update(
+        self,
+        object_positions_m: np.ndarray,
+        ee_position_m: np.ndarray | None = None,
+        fingers_m: np.ndarray | None = None,
+    ) -> np.ndarray:
         """The (K, slot_size) float32 slots of this tick.
 
         Args:
             object_positions_m: (N, 3) body origins of the task objects in base_link, m, in
                 ``TASK_OBJECTS[task]`` order (the order of ``/robot_rl/sim/object_poses``).
             ee_position_m: (3,) TCP position in base_link, m; None puts every object in the approach phase.
+            fingers_m: (2,) finger joint positions, m; the emulator needs them and the TCP (without both, an
+                emulated source gives the table's features this tick).
 
         Raises:
             SimError: For a wrong number of objects or non-finite positions.
@@ -273,6 +301,9 @@ class SimSlotSource:
             )
         ee = None if ee_position_m is None else np.asarray(ee_position_m, dtype=np.float64)
         plane = self.task_slots.support_plane_z_m.mean
+        emulated = None
+        if self.emulator is not None and ee is not None and fingers_m is not None:
+            emulated = self.emulator.predict(emulator_inputs(positions, ee, np.asarray(fingers_m), plane))
         phases: dict[str, str] = {}
         seen = np.zeros(self.num_slots, dtype=bool)
         for index, spec in enumerate(self.task_slots.slots):
@@ -298,6 +329,12 @@ class SimSlotSource:
                 row[_COLUMN["extent_z"]] = top_seen - base
                 for name in ("extent_x", "extent_y", "r", "g", "b", "area_px"):
                     row[_COLUMN[name]] = features[name]
+                if emulated is not None:
+                    detected, difference = emulated[0][self.object_names.index(spec.name)], emulated[1]
+                    if detected < 0.5:
+                        continue  # perception would miss it this tick (hidden by the arm)
+                    row[list(OUTPUT_COLUMNS)] += difference[self.object_names.index(spec.name)]
+                    row[list(OUTPUT_COLUMNS)] += self.emulator_offsets[index]
                 sigma = self.noise.position_sigma_m[phase]
                 if sigma > 0:
                     row[1:4] += self.rng.normal(0.0, sigma, 3)

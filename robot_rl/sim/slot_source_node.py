@@ -2,8 +2,9 @@
 
 Subscribes the sim-only ``/robot_rl/sim/object_poses`` (PoseArray in ``base_link``, one pose per task
 object in ``TASK_OBJECTS[task]`` order; each one triggers one slot message), ``/robot_rl/ee_pose`` (the
-TCP, for the noise model's contact phase) and ``/robot_rl/episode`` (an episode start resets the tracked
-state and reseeds the noise with ``(seed, episode seed)``).
+TCP, for the noise model's contact phase), ``/joint_states`` (the finger joints, for the perception
+emulator of ``perception_v3``) and ``/robot_rl/episode`` (an episode start resets the tracked state and
+reseeds the noise with ``(seed, episode seed)``).
 
 Publishes ``/robot_rl/slots`` exactly as the perception node does (PointCloud2, one point per slot, the
 fields of :mod:`robot_rl.perception.slot_msgs`, frame ``base_link``) with the stamp of the object poses,
@@ -22,9 +23,12 @@ import numpy as np
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, SimError
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
+from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
+from robot_rl.runtime.msg_numpy import joint_state_to_numpy
 from robot_rl.runtime.substitutions import PACKAGE, package_share
-from robot_rl.sim.slot_source import NOISE_MODELS, SimSlotSource, load_slot_table
+from robot_rl.sim.perception_emulator import emulator_path, load_emulator
+from robot_rl.sim.slot_source import NOISE_MODELS, SimSlotSource, load_slot_table, noise_model
 
 BASE_FRAME = "base_link"
 
@@ -63,17 +67,25 @@ class SimSlotSourceNode(Node):
             "noise_model", "none", f"{' | '.join(NOISE_MODELS)}: none is exact (evaluation), perception_v1 trains"
         ).value
         seed = declare("seed", 0, "noise seed; each episode reseeds with (seed, episode seed)").value
+        emulator_file = declare(
+            "emulator_file", "", "perception emulator of perception_v3; '' = config/perception_emulator_<task>"
+        ).value
         self.base_frame = declare("base_frame", BASE_FRAME, "frame of the object poses and the slots").value
         self.table_path = table_file or default_table_path()
+        emulator = None
+        if noise_model(noise).emulated:
+            emulator = load_emulator(emulator_file or emulator_path(task, package_share(PACKAGE)), task)
         self.source = SimSlotSource(
-            load_slot_table(self.table_path), task, num_slots, embedding_size, noise=noise, seed=seed
+            load_slot_table(self.table_path), task, num_slots, embedding_size, noise=noise, seed=seed, emulator=emulator
         )
         self.ee_position_m: np.ndarray | None = None
+        self.fingers_m: np.ndarray | None = None
         self.published = 0
         self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
         self.report = diagnostics.Reporter(self)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         if not self.source.noise.is_exact:
             self.get_logger().info(f"noise_model {noise}: training only; evaluate with none or real perception")
@@ -83,6 +95,13 @@ class SimSlotSourceNode(Node):
         p = pose_stamped.pose.position
         position = np.array([p.x, p.y, p.z], dtype=np.float64)
         self.ee_position_m = position if np.all(np.isfinite(position)) else None
+
+    def on_joint_states(self, joint_state: Any) -> None:
+        """Keep the finger joints (m) for the emulator; a message without both, or non-finite, is ignored."""
+        names, positions, _, _ = joint_state_to_numpy(joint_state)
+        if all(name in names for name in FINGER_JOINTS):
+            fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS], dtype=np.float64)
+            self.fingers_m = fingers if np.all(np.isfinite(fingers)) else None
 
     def on_episode(self, event: Any) -> None:
         """Reset the tracked state and reseed the noise when an episode starts."""
@@ -95,7 +114,8 @@ class SimSlotSourceNode(Node):
     def on_object_poses(self, poses: Any) -> None:
         """Publish this tick's slots with the stamp of the poses; drop a malformed PoseArray."""
         try:
-            slots = self.source.update(pose_array_positions(poses, self.base_frame), self.ee_position_m)
+            positions = pose_array_positions(poses, self.base_frame)
+            slots = self.source.update(positions, self.ee_position_m, self.fingers_m)
         except (MessageError, SimError) as error:
             self.report(diagnostics.ERROR, f"dropped object_poses: {error}")
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +14,10 @@ from robot_rl.runtime import Node, msg
 from robot_rl.runtime.diagnostics import ERROR, level_of
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import pointcloud2_to_numpy
-from robot_rl.sim.slot_source import load_slot_table
+from robot_rl.sim.perception_emulator import OUTPUT_FIELDS, save_emulator
+from robot_rl.sim.slot_source import STALE_PRESENCE, load_slot_table
 from robot_rl.sim.slot_source_node import SimSlotSourceNode, default_table_path
+from tests.sim.test_perception_emulator import constant_emulator
 
 
 class Sim(Node):
@@ -104,7 +107,23 @@ def test_noise_is_reseeded_by_the_episode_seed() -> None:
     assert np.abs(first[:2, 1:4] - second[:2, 1:4]).max() < 0.02
 
 
-def test_bad_parameters_stop_the_node_with_one_line(tmp_path: object) -> None:
+def test_perception_v3_takes_the_fingers_from_joint_states_and_applies_the_emulator(tmp_path: Path) -> None:
+    path = tmp_path / "emulator.safetensors"
+    save_emulator(constant_emulator("Stack", -5.0, [0.0] * len(OUTPUT_FIELDS)), path)  # misses every object
+    context, sim, _node = _graph("noise_model:=perception_v3", f"emulator_file:={path}")
+    sim.tick(STACK, sec=1)  # no /joint_states yet: the table's features, detected
+    fingers = msg.JointState(name=["panda_finger_joint1", "panda_finger_joint2"], position=[0.04, -0.04])
+    sim.create_publisher(msg.JointState, "/joint_states", 10).publish(fingers)
+    sim.tick(STACK, sec=2)
+    context.spin_until_quiet()
+    first, second = (pointcloud2_to_slots(cloud) for cloud in sim.slots)
+    assert list(first[:2, 0]) == [1, 1]
+    np.testing.assert_allclose(second[:2, 0], STALE_PRESENCE)  # the emulator says perception misses them
+
+
+def test_bad_parameters_stop_the_node_with_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SimError, match=r"perception emulator /nonexistent\.safetensors: no such file"):
+        _graph("noise_model:=perception_v3", "emulator_file:=/nonexistent.safetensors")
     with pytest.raises(SimError, match="unknown noise_model 'gauss'; choose one of none, perception_v1, perception_v2"):
         _graph("noise_model:=gauss")
     with pytest.raises(SimError, match=r"^sim slot table /nonexistent/sim_slots\.yaml: No such file or directory$"):
