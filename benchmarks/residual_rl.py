@@ -250,6 +250,12 @@ def main() -> None:
         choices=tuple(NOISE_MODELS),
         help="noise model of the sim slot source while training and in the curve's evaluations",
     )
+    parser.add_argument(
+        "--train-slot-source",
+        default="sim",
+        choices=("sim", "perception"),
+        help="slots of the residual's training graph and curve: the sim slot source (default) or real perception",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
@@ -275,6 +281,7 @@ def main() -> None:
         learner_params=args.learner_params,
         device=args.device,
         intervention_params=args.intervention_params,
+        slot_source=args.train_slot_source,
         slot_noise=args.slot_noise,
     )
 
@@ -376,8 +383,13 @@ def report(
     horizon = config.horizon_steps
     print(f"Budget {args.steps} env steps per method, horizon {horizon} steps; training seeds {config.train_seed}..;")
     print(f"learner/SAC/slot noise seed {args.seed}; curve: deterministic policy every {args.eval_every} steps on")
-    print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}.. (each row's count). Training slots: sim slot")
-    print(f"source with `{config.slot_noise}` noise; final `sim` rows: the exact sim slot source; `perception` rows:")
+    trained_on = (
+        "rendered camera + real perception"
+        if config.slot_source == "perception"
+        else f"sim slot source with `{config.slot_noise}` noise"
+    )
+    print(f"seeds {EVAL_SEED}..{last_eval}; final: seeds {FINAL_SEED}.. (each row's count). Training slots:")
+    print(f"{trained_on}; final `sim` rows: the exact sim slot source; `perception` rows:")
     print("rendered camera + real perception.", end=" " if peer is not None else "\n\n")
     if peer is not None:
         print("SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the residual's observation")

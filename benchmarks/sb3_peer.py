@@ -30,7 +30,7 @@ from robot_rl.policies.features import residual_observation_names
 from robot_rl.policies.train_residual import CURVE_FILE, PLOT_FILE, CurvePoint, plot_curve, read_curve, write_curve
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
-from robot_rl.sim.slot_source import SimSlotSource, load_slot_table
+from robot_rl.sim.slot_source import SimSlotSource, load_slot_table, yaw_about_z
 from robot_rl.sim.slot_source_node import default_table_path
 
 NUM_SLOTS = 6  # K: the sim slot source node's and perception's num_slots (config/sim_perception.yaml)
@@ -67,8 +67,10 @@ class ResidualObservationEnv(gym.Env[np.ndarray, np.ndarray]):
         self.next_train_seed = train_seed
 
     def _vector(self, observation: Observation) -> np.ndarray:
-        positions = np.array([observation.object_poses[name].position_m for name in TASK_OBJECTS[self.task]])
-        slots = self.slots.update(positions, observation.ee_position_m)
+        poses = [observation.object_poses[name] for name in TASK_OBJECTS[self.task]]
+        positions = np.array([pose.position_m for pose in poses])
+        yaws = [yaw_about_z(pose.quaternion_xyzw) for pose in poses]
+        slots = self.slots.update(positions, observation.ee_position_m, yaws_rad=yaws)
         state = np.concatenate(
             [observation.ee_position_m, observation.ee_quaternion_xyzw, observation.gripper_finger_positions_m]
         )

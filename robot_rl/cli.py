@@ -17,7 +17,7 @@ from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_
 
 # The sim slot source's noise models (robot_rl.sim.slot_source.NOISE_MODELS, not imported here: it pulls numpy and
 # the perception package into every command's start-up; a test keeps the two equal).
-SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2", "perception_v3")
+SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2")
 
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
@@ -239,6 +239,7 @@ def _cmd_train_residual(args: argparse.Namespace) -> int:
         eval_episodes=args.eval_episodes,
         seed=args.seed,
         horizon_steps=args.horizon_steps,
+        slot_source=args.slot_source,
         slot_noise=args.slot_noise,
         learner_params=args.learner_params,
         device=args.device,
@@ -427,6 +428,13 @@ def build_parser() -> argparse.ArgumentParser:
     residual.add_argument("--eval-episodes", type=int, default=50, help="episodes per evaluation (fixed unseen seeds)")
     residual.add_argument("--seed", type=int, default=0, help="learner and exploration seed")
     residual.add_argument("--horizon-steps", type=int, help="control steps per episode at most (default: per task)")
+    residual.add_argument(
+        "--slot-source",
+        default="sim",
+        choices=("sim", "perception"),
+        help="sim (privileged object poses, no rendering; default) or perception (rendered camera and real perception:"
+        " what the residual meets after training, about 20 times slower)",
+    )
     residual.add_argument("--slot-noise", default="perception_v1", choices=SLOT_NOISE_MODELS)
     residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
     residual.add_argument(

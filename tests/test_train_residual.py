@@ -116,6 +116,21 @@ def test_train_residual_end_to_end_then_eval(
     assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
 
 
+@pytest.mark.slow  # about a minute: the training graph with the rendered camera and the real perception node
+def test_train_residual_through_real_perception(
+    checkpoint: Path, demos: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    out = tmp_path / "run"
+    assert main([*command(checkpoint, demos, out, params, 20), "--slot-source", "perception"]) == 0
+    assert "fixture box(es) from" in capfd.readouterr().err  # the perception node ran in the training graph
+    assert curve_steps(out) == [0, 25]  # the base alone, then the residual after the budget (one 25-step episode)
+    with open(out / METRICS_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert int(rows[-1]["updates"]) > 0
+
+
 @pytest.mark.slow  # about two minutes: a run killed after its first checkpoint, then the same command again
 def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
     params = tmp_path / "learner.yaml"

@@ -224,7 +224,7 @@ def evaluate(
 
     A checkpoint that records its training task must have been trained on ``task``, unless ``allow_task_mismatch``.
     ``slot_source`` ``sim`` replaces the camera and perception by the sim slot source (no rendering), exact unless
-    ``slot_noise`` names a noise model (``perception_v3``: the perception emulator, to check a training graph).
+    ``slot_noise`` names a noise model (to see how a base does in the residual's training graph).
     ``episode_lines`` prints one line per finished episode to stderr (where a progress bar cannot be shown).
     """
     if episodes < 1:

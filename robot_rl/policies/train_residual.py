@@ -1,9 +1,10 @@
 """``robot-rl train-residual``: sim-in-the-loop training of the residual corrector, with its learning curve.
 
 The graph is ``launch/train.launch.yaml`` on the in-process backend, in lockstep under sim time: sim (no rendering)
--> sim slot source -> frozen base -> residual actor (exploring) -> intervention arbiter -> safety gate -> sim, plus
-the learner. A :class:`TrainingDriver` requests every episode through the graph (``{"event": "reset", "seed": s,
-"mode": "train" | "eval"}`` on ``/robot_rl/episode``): training episodes on seeds ``train_seed + i``, and every
+-> sim slot source (or, with ``slot_source`` perception, the rendering sim -> real perception) -> frozen base ->
+residual actor (exploring) -> intervention arbiter -> safety gate -> sim, plus the learner. A
+:class:`TrainingDriver` requests every episode through the graph (``{"event": "reset", "seed": s, "mode": "train" |
+"eval"}`` on ``/robot_rl/episode``): training episodes on seeds ``train_seed + i``, and every
 ``eval_every_steps`` env steps an evaluation of the deterministic residual on the same ``eval_episodes`` unseen
 seeds (``eval_seed + j``), and once more when the budget is spent (at the end of the episode that reached it).
 The first evaluation, at 0 steps, runs before any update: the residual is zero, so it measures the base alone
@@ -51,7 +52,10 @@ class TrainResidualConfig:
     train_seed: int = 300_000
     seed: int = 0  # learner and exploration seed
     horizon_steps: int | None = None  # control steps per episode; None = the task's recommended horizon
-    slot_noise: str = "perception_v1"  # noise model of the sim slot source while training and evaluating
+    # where the slots come from while training and evaluating: sim (the sim slot source, no rendering) or perception
+    # (the rendered camera and the real perception node: what the residual meets after training, ~20x slower)
+    slot_source: str = "sim"
+    slot_noise: str = "perception_v1"  # noise model of the sim slot source (slot_source sim)
     learner_params: Path | None = None  # params file of the learner; None = the package's config/learner.yaml
     device: str = "none"  # teleop device of a person correcting in training episodes (simulated: the expert)
     intervention_params: Path | None = None  # params file of the intervention node; None = config/intervention.yaml
@@ -65,6 +69,8 @@ class TrainResidualConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise LearnerError(f"--{name.replace('_', '-')} must be an int >= 1, got {value!r}")
+        if self.slot_source not in ("sim", "perception"):
+            raise LearnerError(f"--slot-source must be sim or perception, got {self.slot_source!r}")
         if self.device not in ("none", "keyboard", "joy", "spacemouse", "simulated"):
             raise LearnerError(f"--device must be none, keyboard, joy, spacemouse or simulated, got {self.device!r}")
         for name in ("eval_seed", "train_seed", "seed"):
@@ -246,6 +252,7 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         "out": str(config.out),
         "seed": str(config.seed),
         "horizon_steps": str(config.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(config.task, 200)),
+        "slot_source": config.slot_source,
         "slot_noise": config.slot_noise,
         "device": config.device,
     }

@@ -103,7 +103,6 @@ INTERFACES: dict[str, NodeInterface] = {
             publisher("/diagnostics", DIAGNOSTICS),
             subscription(OBJECT_POSES, POSE_ARRAY),
             subscription(EE_POSE, POSE),
-            subscription("/joint_states", JOINT_STATE),
             subscription(EPISODE, STRING),
         ),
     ),

@@ -50,6 +50,8 @@ from robot_rl.sim.slot_source import (
     PHASES,
     SCENE,
     SCENE_FEATURES,
+    YAW_FEATURES,
+    YAW_SLOPES,
     Gaussian,
     PerceptionSettings,
     SimSlotSource,
@@ -58,8 +60,9 @@ from robot_rl.sim.slot_source import (
     TaskSlots,
     load_slot_table,
     slot_table_to_yaml,
+    yaw_spread,
 )
-from robot_rl.sim.slot_source_node import pose_array_positions
+from robot_rl.sim.slot_source_node import pose_array_positions, pose_array_yaws
 
 CALIBRATED_TASKS = ("Lift", "Stack", "PickPlaceCan")
 GRAPH_EPISODES = 10  # reset frames per sim graph (each graph builds its simulator from its first seed)
@@ -80,6 +83,7 @@ class Record:
     positions_m: np.ndarray  # (N, 3) task object origins, base_link, m (TASK_OBJECTS order)
     ee_position_m: np.ndarray | None  # (3,) TCP, base_link, m
     slots: np.ndarray  # (K, slot_size) perception's slots
+    yaws_rad: np.ndarray | None = None  # (N,) the objects' yaws about base_link's z, rad (None: not recorded)
 
 
 class _Probe(Node):
@@ -92,7 +96,7 @@ class _Probe(Node):
         self.expert = make_expert(task) if expert else None
         self.inputs = ExpertInputAssembler(task)
         self.records: list[Record] = []
-        self.pending: dict[float, tuple[np.ndarray, np.ndarray | None]] = {}
+        self.pending: dict[float, tuple[np.ndarray, np.ndarray | None, np.ndarray]] = {}
         self.episode_seed = -1
         self.await_reset_frame = False
         self.reset_stamp: float | None = None
@@ -115,7 +119,7 @@ class _Probe(Node):
     def on_object_poses(self, poses: Any) -> None:
         stamp = stamp_s(poses.header)
         ee = None if self.inputs.ee is None else self.inputs.ee[0].copy()
-        self.pending[stamp] = (pose_array_positions(poses), ee)
+        self.pending[stamp] = (pose_array_positions(poses), ee, pose_array_yaws(poses))
         if self.await_reset_frame:
             self.reset_stamp, self.await_reset_frame = stamp, False
         if self.expert is not None:
@@ -127,12 +131,12 @@ class _Probe(Node):
         stamp = stamp_s(cloud.header)
         if stamp not in self.pending:
             return
-        positions, ee = self.pending.pop(stamp)
+        positions, ee, yaws = self.pending.pop(stamp)
         if self.reset_frames == 0:
-            self.records.append(Record(self.episode_seed, positions, ee, pointcloud2_to_slots(cloud)))
+            self.records.append(Record(self.episode_seed, positions, ee, pointcloud2_to_slots(cloud), yaws))
             return
         if stamp == self.reset_stamp:
-            self.records.append(Record(self.episode_seed, positions, ee, pointcloud2_to_slots(cloud)))
+            self.records.append(Record(self.episode_seed, positions, ee, pointcloud2_to_slots(cloud), yaws))
         if len(self.records) >= self.reset_frames:
             self.request_shutdown(f"recorded {len(self.records)} reset frames")
         else:  # the next episode (also after a frame perception skipped)
@@ -199,6 +203,25 @@ def _gaussian(values: list[float]) -> Gaussian:
     return Gaussian(float(array.mean()), float(array.std(ddof=1)) if len(array) > 1 else 0.0)
 
 
+def _spread(record: Record, index: int) -> float | None:
+    """The yaw spread of object ``index`` in a record, None when its yaw was not recorded."""
+    return None if record.yaws_rad is None else yaw_spread(float(record.yaws_rad[index]))
+
+
+def _yaw_fit(spreads: list[float | None], values: list[float]) -> tuple[Gaussian, Gaussian]:
+    """Least squares value = aligned + slope * spread: (Gaussian(aligned, std around the fit), Gaussian(slope,
+    its standard error)); without yaws (or too few frames, or one spread only) the slope is 0 and the value the mean.
+    """
+    if any(spread is None for spread in spreads) or len(values) < 3 or np.ptp(np.asarray(spreads, float)) < 1e-3:
+        return _gaussian(values), Gaussian(0.0, 0.0)
+    x, y = np.asarray(spreads, dtype=np.float64), np.asarray(values, dtype=np.float64)
+    slope, aligned = np.polyfit(x, y, 1)
+    residual = y - (aligned + slope * x)
+    std = float(np.sqrt(np.sum(residual**2) / (len(y) - 2)))
+    slope_error = std / float(np.sqrt(np.sum((x - x.mean()) ** 2)))
+    return Gaussian(float(aligned), std), Gaussian(float(slope), slope_error)
+
+
 def table_from_reset_frames(task: str, records: list[Record], perception: PerceptionSettings) -> TaskSlots:
     """Build a task's slots from reset-frame records: the majority slot order and its feature statistics.
 
@@ -234,16 +257,21 @@ def table_from_reset_frames(task: str, records: list[Record], perception: Percep
                 "top_above_origin": top - origin[2],
                 **{name: row[_COLUMN[name]] for name in ("extent_x", "extent_y", "r", "g", "b", "area_px")},
             }
-            for name in OBJECT_FEATURES:
-                values.setdefault(name, []).append(float(measured[name]))
+            for name, value in measured.items():
+                values.setdefault(name, []).append(float(value))
     slots = []
     for slot, label in enumerate(majority):
         if not label:
             continue
         agreement = sum(order[slot] == label for order in orders) / len(orders)
         kind = SCENE if label == SCENE else OBJECT
-        fields = SCENE_FEATURES if kind == SCENE else OBJECT_FEATURES
-        features = {name: _gaussian(samples[slot][name]) for name in fields}
+        if kind == SCENE:
+            features = {name: _gaussian(samples[slot][name]) for name in SCENE_FEATURES}
+        else:
+            spreads = [_spread(record, names.index(label)) for record in used]
+            features = {name: _gaussian(samples[slot][name]) for name in OBJECT_FEATURES if name not in YAW_SLOPES}
+            for name, slope in zip(YAW_FEATURES, YAW_SLOPES, strict=True):
+                features[name], features[slope] = _yaw_fit(spreads, samples[slot][name])
         slots.append(
             SlotSpec(
                 name=f"scene_{slot}" if kind == SCENE else label,
@@ -328,7 +356,7 @@ def measure_loop_errors(table: SlotTable, task: str, episodes: int, seed: int) -
         if record.episode_seed != episode:
             episode = record.episode_seed
             exact.reset(episode)
-        expected = exact.update(record.positions_m, record.ee_position_m)
+        expected = exact.update(record.positions_m, record.ee_position_m, yaws_rad=record.yaws_rad)
         for name, phase in zip(names, exact.phases, strict=True):
             slot = exact.task_slots.object_slot(name)
             if expected[slot, 0] != 1:

@@ -24,17 +24,16 @@ perception pipeline (:mod:`robot_rl.perception`) produces in the sim graph:
   missed tick, decaying) with the last state kept, and zeros after ``max_missed_frames`` ticks, as the
   tracker does. Unused slots are all zeros.
 - **Pixel features** (extents x/y, colour, area) cannot come from physics: the table holds their mean
-  and standard deviation per object, measured through the real perception pipeline.
+  and standard deviation per object, measured through the real perception pipeline. Extents and area follow
+  the object's yaw (``YAW_FEATURES``): the table holds their value for an object aligned with base_link's axes
+  and a slope per unit of :func:`yaw_spread`, fitted on the same frames, and the source applies the yaw of the
+  object's pose. Without it, a base trained through perception loses the only cue of a cube's yaw it has.
 
 Noise (``noise_model``, see :data:`NOISE_MODELS`): ``none`` is exact and deterministic (the table's means
 and the geometric convention above); evaluation uses ``none`` or, better, real perception.
 ``perception_v1`` adds seeded Gaussian position noise per axis whose size depends on the phase of the
 object (approach / contact / lifted, from the gripper-object distance and the height above the
 support plane) and draws the pixel features once per episode from the table's N(mean, std).
-``perception_v3`` keeps perception_v2's position noise and takes the pixel features and whether perception
-detects the object from a fitted :class:`~robot_rl.sim.perception_emulator.PerceptionEmulator` (state
-dependent: the gripper hides part of a cube while grasping, the arm hides cube B while placing), plus an
-offset per episode drawn from the emulator's held-out residual std.
 """
 
 from __future__ import annotations
@@ -51,14 +50,21 @@ import yaml
 from robot_rl.errors import SimError
 from robot_rl.perception.slots import SLOT_FIELDS, SlotEncoderConfig
 from robot_rl.perception.tracker import TrackerConfig, stale_presence
-from robot_rl.sim.perception_emulator import OUTPUT_COLUMNS, PerceptionEmulator, emulator_inputs
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
 
-TABLE_FORMAT = 1  # format_version of config/sim_slots.yaml
+TABLE_FORMAT = 2  # format_version of config/sim_slots.yaml (2: the yaw slopes)
 OBJECT, SCENE = "object", "scene"  # slot kinds: follows a task object's pose / a static scene segment
+# Pixel features that follow the object's yaw: perception's axis-aligned box of a cube turned by 45 degrees is
+# sqrt(2) wider than of one aligned with base_link's axes (measured correlation 0.94-0.99 on Stack's cubes). For
+# these the table holds the value at yaw spread 0 (aligned) with the std left around the fit, and the slope.
+YAW_FEATURES = ("extent_x", "extent_y", "area_px")
+YAW_SLOPES = tuple(f"{name}_yaw_slope" for name in YAW_FEATURES)  # feature units per unit of yaw_spread
 # Measured per object slot: perception centre minus body origin (x, y), the object's top above its origin,
-# and the pixel features. extent_z follows from the top and the support plane.
-OBJECT_FEATURES = ("offset_x", "offset_y", "top_above_origin", "extent_x", "extent_y", "r", "g", "b", "area_px")
+# the pixel features and the yaw slopes. extent_z follows from the top and the support plane.
+OBJECT_FEATURES = (
+    "offset_x", "offset_y", "top_above_origin", "extent_x", "extent_y", "r", "g", "b", "area_px", *YAW_SLOPES,
+)  # fmt: skip
+MEAN_YAW_SPREAD = 4.0 / math.pi - 1.0  # mean of yaw_spread over a uniform yaw: used when the yaw is unknown
 # Measured per scene slot: every slot field but presence.
 SCENE_FEATURES = SLOT_FIELDS[1:]
 PIXEL_FEATURES = ("extent_x", "extent_y", "r", "g", "b", "area_px")  # drawn per episode by a noisy model
@@ -142,7 +148,6 @@ class NoiseModel:
     contact_distance_m: float = 0.06  # TCP within this distance of the object's origin: contact phase, m
     lifted_height_m: float = 0.02  # object bottom this far above the support plane: lifted phase, m
     pixel_features: bool = False  # draw extents, colour and area once per episode from the table's N(mean, std)
-    emulated: bool = False  # pixel features and detection from a perception emulator (perception_v3)
 
     def __post_init__(self) -> None:
         if set(self.position_sigma_m) != set(PHASES):
@@ -155,7 +160,21 @@ class NoiseModel:
     @property
     def is_exact(self) -> bool:
         """True when the model adds no randomness at all."""
-        return not (self.pixel_features or self.emulated) and all(s == 0 for s in self.position_sigma_m.values())
+        return not self.pixel_features and all(s == 0 for s in self.position_sigma_m.values())
+
+
+def yaw_spread(yaw_rad: float) -> float:
+    """|cos| + |sin| - 1 of a yaw: 0 for an object aligned with the x and y axes, sqrt(2) - 1 at 45 degrees.
+
+    An axis-aligned box around a square of side a turned by ``yaw_rad`` is a * (1 + yaw_spread) wide.
+    """
+    return abs(math.cos(yaw_rad)) + abs(math.sin(yaw_rad)) - 1.0
+
+
+def yaw_about_z(quaternion_xyzw: Sequence[float]) -> float:
+    """Rotation about the z axis of a unit quaternion (x, y, z, w), rad (the yaw of a Z-Y-X decomposition)."""
+    x, y, z, w = (float(v) for v in quaternion_xyzw)
+    return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
 def sigma_from_median_3d(median_m: float) -> float:
@@ -188,11 +207,6 @@ NOISE_MODELS: dict[str, NoiseModel] = {
         {phase: sigma_from_median_3d(median) for phase, median in PERCEPTION_V2_MEDIAN_3D_M.items()},
         pixel_features=True,
     ),
-    "perception_v3": NoiseModel(
-        "perception_v3",
-        {phase: sigma_from_median_3d(median) for phase, median in PERCEPTION_V2_MEDIAN_3D_M.items()},
-        emulated=True,
-    ),
 }
 
 
@@ -210,8 +224,7 @@ class SimSlotSource:
     """Privileged object positions in, perception-format slots out; one instance per task and graph.
 
     Call :meth:`reset` at each episode start (it reseeds the noise from ``(seed, episode_seed)``, so a run
-    is reproducible) and :meth:`update` once per tick with the task objects' positions. A noise model that is
-    ``emulated`` needs ``emulator`` (:func:`robot_rl.sim.perception_emulator.load_emulator`).
+    is reproducible) and :meth:`update` once per tick with the task objects' positions.
     """
 
     def __init__(
@@ -222,7 +235,6 @@ class SimSlotSource:
         embedding_size: int = 0,
         noise: str | NoiseModel = "none",
         seed: int = 0,
-        emulator: PerceptionEmulator | None = None,
     ) -> None:
         if task not in TASK_OBJECTS:
             raise SimError(f"unknown task {task!r}; valid tasks: {', '.join(TASK_OBJECTS)}")
@@ -239,9 +251,6 @@ class SimSlotSource:
             raise SimError(f"embedding_size must be >= 0, got {embedding_size}")
         self.slot_size = len(SLOT_FIELDS) + embedding_size
         self.noise = noise_model(noise) if isinstance(noise, str) else noise
-        if self.noise.emulated and (emulator is None or emulator.task != task):
-            raise SimError(f"noise_model {self.noise.name} needs a perception emulator of task {task}")
-        self.emulator = emulator if self.noise.emulated else None
         self.seed = seed
         self._low = np.asarray(self.perception.workspace_min_m, dtype=np.float64)
         self._high = np.asarray(self.perception.workspace_max_m, dtype=np.float64)
@@ -261,11 +270,6 @@ class SimSlotSource:
                 noisy = self.noise.pixel_features and (spec.kind == SCENE or name in PIXEL_FEATURES)
                 drawn[name] = value.mean + (float(self.rng.normal(0.0, value.std)) if noisy else 0.0)
             self.features.append(drawn)
-        # one offset per episode and slot for what the emulator does not explain (no draw without one: the other
-        # models' noise streams stay as they were)
-        self.emulator_offsets = np.zeros((len(self.task_slots.slots), len(OUTPUT_COLUMNS)))
-        if self.emulator is not None:
-            self.emulator_offsets = self.rng.normal(0.0, 1.0, self.emulator_offsets.shape) * self.emulator.residual_std
 
     def phase(self, position_m: np.ndarray, bottom_above_plane_m: float, ee_position_m: np.ndarray | None) -> str:
         """The noise phase of one object: lifted, contact (TCP near it) or approach."""
@@ -279,7 +283,7 @@ class SimSlotSource:
         self,
         object_positions_m: np.ndarray,
         ee_position_m: np.ndarray | None = None,
-        fingers_m: np.ndarray | None = None,
+        yaws_rad: Sequence[float] | None = None,
     ) -> np.ndarray:
         """The (K, slot_size) float32 slots of this tick.
 
@@ -287,8 +291,8 @@ class SimSlotSource:
             object_positions_m: (N, 3) body origins of the task objects in base_link, m, in
                 ``TASK_OBJECTS[task]`` order (the order of ``/robot_rl/sim/object_poses``).
             ee_position_m: (3,) TCP position in base_link, m; None puts every object in the approach phase.
-            fingers_m: (2,) finger joint positions, m; the emulator needs them and the TCP (without both, an
-                emulated source gives the table's features this tick).
+            yaws_rad: (N,) the objects' yaws about base_link's z (:func:`yaw_about_z`), rad; None uses the mean
+                spread of a uniform yaw for the yaw-dependent features.
 
         Raises:
             SimError: For a wrong number of objects or non-finite positions.
@@ -300,10 +304,9 @@ class SimSlotSource:
                 f" got shape {positions.shape}"
             )
         ee = None if ee_position_m is None else np.asarray(ee_position_m, dtype=np.float64)
+        if yaws_rad is not None and (len(yaws_rad) != len(self.object_names) or not np.all(np.isfinite(yaws_rad))):
+            raise SimError(f"expected {len(self.object_names)} finite object yaws, got {list(yaws_rad)}")
         plane = self.task_slots.support_plane_z_m.mean
-        emulated = None
-        if self.emulator is not None and ee is not None and fingers_m is not None:
-            emulated = self.emulator.predict(emulator_inputs(positions, ee, np.asarray(fingers_m), plane))
         phases: dict[str, str] = {}
         seen = np.zeros(self.num_slots, dtype=bool)
         for index, spec in enumerate(self.task_slots.slots):
@@ -329,12 +332,10 @@ class SimSlotSource:
                 row[_COLUMN["extent_z"]] = top_seen - base
                 for name in ("extent_x", "extent_y", "r", "g", "b", "area_px"):
                     row[_COLUMN[name]] = features[name]
-                if emulated is not None:
-                    detected, difference = emulated[0][self.object_names.index(spec.name)], emulated[1]
-                    if detected < 0.5:
-                        continue  # perception would miss it this tick (hidden by the arm)
-                    row[list(OUTPUT_COLUMNS)] += difference[self.object_names.index(spec.name)]
-                    row[list(OUTPUT_COLUMNS)] += self.emulator_offsets[index]
+                object_index = self.object_names.index(spec.name)
+                spread = MEAN_YAW_SPREAD if yaws_rad is None else yaw_spread(float(yaws_rad[object_index]))
+                for name, slope in zip(YAW_FEATURES, YAW_SLOPES, strict=True):
+                    row[_COLUMN[name]] += features[slope] * spread
                 sigma = self.noise.position_sigma_m[phase]
                 if sigma > 0:
                     row[1:4] += self.rng.normal(0.0, sigma, 3)

@@ -1,10 +1,10 @@
 """The sim slot source node (training only): ``/robot_rl/slots`` from privileged object poses, no camera.
 
 Subscribes the sim-only ``/robot_rl/sim/object_poses`` (PoseArray in ``base_link``, one pose per task
-object in ``TASK_OBJECTS[task]`` order; each one triggers one slot message), ``/robot_rl/ee_pose`` (the
-TCP, for the noise model's contact phase), ``/joint_states`` (the finger joints, for the perception
-emulator of ``perception_v3``) and ``/robot_rl/episode`` (an episode start resets the tracked state and
-reseeds the noise with ``(seed, episode seed)``).
+object in ``TASK_OBJECTS[task]`` order, whose yaws set the yaw-dependent pixel features; each one triggers
+one slot message), ``/robot_rl/ee_pose`` (the TCP, for the noise model's contact phase) and
+``/robot_rl/episode`` (an episode start resets the tracked state and reseeds the noise with
+``(seed, episode seed)``).
 
 Publishes ``/robot_rl/slots`` exactly as the perception node does (PointCloud2, one point per slot, the
 fields of :mod:`robot_rl.perception.slot_msgs`, frame ``base_link``) with the stamp of the object poses,
@@ -23,12 +23,9 @@ import numpy as np
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, SimError
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
-from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
-from robot_rl.runtime.msg_numpy import joint_state_to_numpy
 from robot_rl.runtime.substitutions import PACKAGE, package_share
-from robot_rl.sim.perception_emulator import emulator_path, load_emulator
-from robot_rl.sim.slot_source import NOISE_MODELS, SimSlotSource, load_slot_table, noise_model
+from robot_rl.sim.slot_source import NOISE_MODELS, SimSlotSource, load_slot_table, yaw_about_z
 
 BASE_FRAME = "base_link"
 
@@ -53,6 +50,19 @@ def pose_array_positions(poses: Any, frame_id: str = BASE_FRAME) -> np.ndarray:
     return positions
 
 
+def pose_array_yaws(poses: Any) -> np.ndarray:
+    """The (N,) yaws about z of a geometry_msgs/PoseArray's orientations, rad (frame checked by the positions).
+
+    Raises:
+        MessageError: If an orientation is not a finite, non-zero quaternion.
+    """
+    quaternions = np.array([[p.orientation.x, p.orientation.y, p.orientation.z, p.orientation.w] for p in poses.poses])
+    quaternions = quaternions.reshape(-1, 4)
+    if not np.all(np.isfinite(quaternions)) or np.any(np.linalg.norm(quaternions, axis=1) < 1e-6):
+        raise MessageError(f"object_poses hold an invalid orientation: {quaternions.tolist()}")
+    return np.array([yaw_about_z(q / np.linalg.norm(q)) for q in quaternions])
+
+
 class SimSlotSourceNode(Node):
     """Thin ROS wrapper around :class:`~robot_rl.sim.slot_source.SimSlotSource`."""
 
@@ -67,25 +77,17 @@ class SimSlotSourceNode(Node):
             "noise_model", "none", f"{' | '.join(NOISE_MODELS)}: none is exact (evaluation), perception_v1 trains"
         ).value
         seed = declare("seed", 0, "noise seed; each episode reseeds with (seed, episode seed)").value
-        emulator_file = declare(
-            "emulator_file", "", "perception emulator of perception_v3; '' = config/perception_emulator_<task>"
-        ).value
         self.base_frame = declare("base_frame", BASE_FRAME, "frame of the object poses and the slots").value
         self.table_path = table_file or default_table_path()
-        emulator = None
-        if noise_model(noise).emulated:
-            emulator = load_emulator(emulator_file or emulator_path(task, package_share(PACKAGE)), task)
         self.source = SimSlotSource(
-            load_slot_table(self.table_path), task, num_slots, embedding_size, noise=noise, seed=seed, emulator=emulator
+            load_slot_table(self.table_path), task, num_slots, embedding_size, noise=noise, seed=seed
         )
         self.ee_position_m: np.ndarray | None = None
-        self.fingers_m: np.ndarray | None = None
         self.published = 0
         self.slots_pub = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
         self.report = diagnostics.Reporter(self)
         self.create_subscription(msg.PoseArray, "/robot_rl/sim/object_poses", self.on_object_poses, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
-        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         if not self.source.noise.is_exact:
             self.get_logger().info(f"noise_model {noise}: training only; evaluate with none or real perception")
@@ -95,13 +97,6 @@ class SimSlotSourceNode(Node):
         p = pose_stamped.pose.position
         position = np.array([p.x, p.y, p.z], dtype=np.float64)
         self.ee_position_m = position if np.all(np.isfinite(position)) else None
-
-    def on_joint_states(self, joint_state: Any) -> None:
-        """Keep the finger joints (m) for the emulator; a message without both, or non-finite, is ignored."""
-        names, positions, _, _ = joint_state_to_numpy(joint_state)
-        if all(name in names for name in FINGER_JOINTS):
-            fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS], dtype=np.float64)
-            self.fingers_m = fingers if np.all(np.isfinite(fingers)) else None
 
     def on_episode(self, event: Any) -> None:
         """Reset the tracked state and reseed the noise when an episode starts."""
@@ -115,7 +110,7 @@ class SimSlotSourceNode(Node):
         """Publish this tick's slots with the stamp of the poses; drop a malformed PoseArray."""
         try:
             positions = pose_array_positions(poses, self.base_frame)
-            slots = self.source.update(positions, self.ee_position_m, self.fingers_m)
+            slots = self.source.update(positions, self.ee_position_m, pose_array_yaws(poses))
         except (MessageError, SimError) as error:
             self.report(diagnostics.ERROR, f"dropped object_poses: {error}")
             return

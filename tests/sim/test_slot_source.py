@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -21,8 +22,15 @@ from robot_rl.runtime import Node, msg
 from robot_rl.runtime.launch_file import read_launch_file
 from robot_rl.runtime.launcher import build_inproc
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
-from robot_rl.sim.slot_calibration import Record, sim_perception_launch, slot_layout, table_from_reset_frames
+from robot_rl.sim.slot_calibration import (
+    Record,
+    _yaw_fit,
+    sim_perception_launch,
+    slot_layout,
+    table_from_reset_frames,
+)
 from robot_rl.sim.slot_source import (
+    MEAN_YAW_SPREAD,
     NOISE_MODELS,
     OBJECT,
     OBJECT_FEATURES,
@@ -30,6 +38,7 @@ from robot_rl.sim.slot_source import (
     SCENE,
     SCENE_FEATURES,
     STALE_PRESENCE,
+    YAW_SLOPES,
     Gaussian,
     PerceptionSettings,
     SimSlotSource,
@@ -39,6 +48,8 @@ from robot_rl.sim.slot_source import (
     load_slot_table,
     sigma_from_median_3d,
     slot_table_to_yaml,
+    yaw_about_z,
+    yaw_spread,
 )
 from robot_rl.sim.slot_source_node import SimSlotSourceNode, default_table_path, pose_array_positions
 
@@ -58,6 +69,8 @@ def _object(name: str, top: float, r: float) -> SlotSpec:
     means |= {"r": r, "g": 0.2, "b": 0.25, "area_px": 1800.0}
     stds = {"offset_x": 0.001, "offset_y": 0.001, "top_above_origin": 0.0005, "extent_x": 0.003, "extent_y": 0.004}
     stds |= {"r": 0.03, "g": 0.01, "b": 0.01, "area_px": 100.0}
+    for slope in YAW_SLOPES:
+        means[slope], stds[slope] = 0.0, 0.0
     return SlotSpec(name, OBJECT, {k: Gaussian(means[k], stds[k]) for k in OBJECT_FEATURES}, 1.0)
 
 
@@ -103,6 +116,54 @@ def test_layout_matches_perception_and_noise_none_is_exact() -> None:
     again = SimSlotSource(_table(), "Stack", num_slots=6, embedding_size=2, seed=5)
     again.reset(99)
     np.testing.assert_array_equal(again.update(np.stack([CUBE_A, CUBE_B])), slots)  # no randomness at all
+
+
+def test_yaw_spread_and_the_yaw_of_a_quaternion() -> None:
+    assert yaw_spread(0.0) == pytest.approx(0.0)
+    assert yaw_spread(math.pi / 4) == pytest.approx(math.sqrt(2) - 1)
+    assert yaw_spread(-math.pi / 2) == pytest.approx(0.0, abs=1e-12)  # a cube is the same every 90 degrees
+    half = math.radians(30) / 2
+    assert yaw_about_z([0.0, 0.0, math.sin(half), math.cos(half)]) == pytest.approx(math.radians(30))
+    uniform = np.mean([yaw_spread(angle) for angle in np.linspace(0, 2 * math.pi, 10001)])
+    assert uniform == pytest.approx(MEAN_YAW_SPREAD, abs=1e-4)
+
+
+def _sloped_table() -> SlotTable:
+    table = _table()
+    stack = table.tasks["Stack"]
+    slots = []
+    for spec in stack.slots:
+        features = dict(spec.features)
+        features |= {"extent_x_yaw_slope": Gaussian(0.02, 0.001), "area_px_yaw_slope": Gaussian(600.0, 90.0)}
+        slots.append(SlotSpec(spec.name, spec.kind, features, spec.order_agreement))
+    return SlotTable(table.perception, {"Stack": TaskSlots("Stack", 10, stack.support_plane_z_m, tuple(slots))})
+
+
+def test_extents_and_area_follow_the_objects_yaw() -> None:
+    source = SimSlotSource(_sloped_table(), "Stack")
+    turned = source.update(np.stack([CUBE_A, CUBE_B]), yaws_rad=[math.pi / 4, 0.0])
+    cube_a, cube_b = turned[1], turned[0]
+    assert cube_a[COLUMN["extent_x"]] == pytest.approx(0.045 + 0.02 * (math.sqrt(2) - 1))
+    assert cube_a[COLUMN["area_px"]] == round(1800 + 600 * (math.sqrt(2) - 1))
+    assert cube_a[COLUMN["extent_y"]] == pytest.approx(0.05)  # no slope on y in this table
+    assert cube_b[COLUMN["extent_x"]] == pytest.approx(0.045)  # aligned
+    unknown = source.update(np.stack([CUBE_A, CUBE_B]))  # no yaws: a uniform yaw's mean spread
+    assert unknown[1, COLUMN["extent_x"]] == pytest.approx(0.045 + 0.02 * MEAN_YAW_SPREAD)
+    with pytest.raises(SimError, match="expected 2 finite object yaws"):
+        source.update(np.stack([CUBE_A, CUBE_B]), yaws_rad=[0.0, math.nan])
+
+
+def test_the_calibration_fits_the_yaw_slope() -> None:
+    rng = np.random.default_rng(0)
+    spreads = list(rng.uniform(0, math.sqrt(2) - 1, 40))
+    values = [0.038 + 0.021 * x + rng.normal(0, 0.0005) for x in spreads]
+    aligned, slope = _yaw_fit(spreads, values)
+    assert aligned.mean == pytest.approx(0.038, abs=0.0005)
+    assert slope.mean == pytest.approx(0.021, abs=0.002)
+    assert aligned.std == pytest.approx(0.0005, rel=0.3)  # the std left around the fit
+    without_yaws, no_slope = _yaw_fit([None] * 40, values)
+    assert no_slope == Gaussian(0.0, 0.0)
+    assert without_yaws.mean == pytest.approx(np.mean(values))
 
 
 def test_scene_slots_are_constant_and_come_first() -> None:
@@ -205,7 +266,7 @@ def test_table_file_round_trips(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.replace("format_version: 1", "format_version: 7"), "format_version: expected 1, got 7"),
+        (lambda t: t.replace("format_version: 2", "format_version: 7"), "format_version: expected 2, got 7"),
         (lambda t: t.replace("  max_height_m: 0.15", "  max_height: 0.15"), "perception.max_height_m: missing"),
         (lambda t: t.replace("name: cubeA", "name: cubeC"), "tasks.Stack.slots: object slots ['cubeB', 'cubeC']"),
         (lambda t: t.replace("kind: scene", "kind: wall"), "tasks.PickPlaceCan.slots[0].kind: expected 'object'"),

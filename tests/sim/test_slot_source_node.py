@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import math
 
 import numpy as np
 import pytest
@@ -14,10 +14,8 @@ from robot_rl.runtime import Node, msg
 from robot_rl.runtime.diagnostics import ERROR, level_of
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import pointcloud2_to_numpy
-from robot_rl.sim.perception_emulator import OUTPUT_FIELDS, save_emulator
-from robot_rl.sim.slot_source import STALE_PRESENCE, load_slot_table
+from robot_rl.sim.slot_source import load_slot_table
 from robot_rl.sim.slot_source_node import SimSlotSourceNode, default_table_path
-from tests.sim.test_perception_emulator import constant_emulator
 
 
 class Sim(Node):
@@ -38,12 +36,20 @@ class Sim(Node):
             10,
         )
 
-    def tick(self, positions: list[tuple[float, float, float]], sec: int, frame: str = "base_link") -> None:
+    def tick(
+        self,
+        positions: list[tuple[float, float, float]],
+        sec: int,
+        frame: str = "base_link",
+        orientations: list | None = None,
+    ) -> None:
         header = msg.Header(stamp=msg.Time(sec=sec, nanosec=5), frame_id=frame)
         position = msg.Point(x=0.5, y=0.0, z=0.2)
         self.ee.publish(msg.PoseStamped(header=header, pose=msg.Pose(position=position)))
+        orientations = orientations or [msg.Quaternion(w=1.0)] * len(positions)
         poses = [
-            msg.Pose(position=msg.Point(x=x, y=y, z=z), orientation=msg.Quaternion(w=1.0)) for x, y, z in positions
+            msg.Pose(position=msg.Point(x=x, y=y, z=z), orientation=orientation)
+            for (x, y, z), orientation in zip(positions, orientations, strict=True)
         ]
         self.objects.publish(msg.PoseArray(header=header, poses=poses))
 
@@ -107,23 +113,25 @@ def test_noise_is_reseeded_by_the_episode_seed() -> None:
     assert np.abs(first[:2, 1:4] - second[:2, 1:4]).max() < 0.02
 
 
-def test_perception_v3_takes_the_fingers_from_joint_states_and_applies_the_emulator(tmp_path: Path) -> None:
-    path = tmp_path / "emulator.safetensors"
-    save_emulator(constant_emulator("Stack", -5.0, [0.0] * len(OUTPUT_FIELDS)), path)  # misses every object
-    context, sim, _node = _graph("noise_model:=perception_v3", f"emulator_file:={path}")
-    sim.tick(STACK, sec=1)  # no /joint_states yet: the table's features, detected
-    fingers = msg.JointState(name=["panda_finger_joint1", "panda_finger_joint2"], position=[0.04, -0.04])
-    sim.create_publisher(msg.JointState, "/joint_states", 10).publish(fingers)
-    sim.tick(STACK, sec=2)
+def test_the_orientations_set_the_extents_and_a_bad_one_is_dropped() -> None:
+    context, sim, node = _graph()
+    sim.tick(STACK, sec=1)  # both cubes aligned with the axes (w = 1)
+    turned = msg.Quaternion(z=math.sin(math.pi / 8), w=math.cos(math.pi / 8))  # 45 degrees about z
+    sim.tick(STACK, sec=2, orientations=[turned, msg.Quaternion(w=1.0)])
+    sim.tick(STACK, sec=3, orientations=[msg.Quaternion(w=0.0), msg.Quaternion(w=1.0)])  # not a rotation
     context.spin_until_quiet()
-    first, second = (pointcloud2_to_slots(cloud) for cloud in sim.slots)
-    assert list(first[:2, 0]) == [1, 1]
-    np.testing.assert_allclose(second[:2, 0], STALE_PRESENCE)  # the emulator says perception misses them
+    aligned, diagonal = (pointcloud2_to_slots(cloud) for cloud in sim.slots)
+    spec = node.source.task_slots.slots[1]  # cubeA
+    slope = spec.features["extent_x_yaw_slope"].mean
+    assert aligned[1, 4] == pytest.approx(spec.features["extent_x"].mean, abs=1e-6)
+    assert diagonal[1, 4] == pytest.approx(spec.features["extent_x"].mean + slope * (math.sqrt(2) - 1), abs=1e-6)
+    np.testing.assert_array_equal(diagonal[0], aligned[0])  # cubeB did not turn
+    assert sim.errors == [
+        "dropped object_poses: object_poses hold an invalid orientation: [[0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0]]"
+    ]
 
 
-def test_bad_parameters_stop_the_node_with_one_line(tmp_path: Path) -> None:
-    with pytest.raises(SimError, match=r"perception emulator /nonexistent\.safetensors: no such file"):
-        _graph("noise_model:=perception_v3", "emulator_file:=/nonexistent.safetensors")
+def test_bad_parameters_stop_the_node_with_one_line(tmp_path: object) -> None:
     with pytest.raises(SimError, match="unknown noise_model 'gauss'; choose one of none, perception_v1, perception_v2"):
         _graph("noise_model:=gauss")
     with pytest.raises(SimError, match=r"^sim slot table /nonexistent/sim_slots\.yaml: No such file or directory$"):

@@ -1,7 +1,7 @@
 """Record what real perception reports, tick by tick, while a policy acts in the rendered sim graph.
 
-    MUJOCO_GL=egl .venv/bin/python -m robot_rl.sim.emulator_recording --task Stack --base models/stack_act \\
-        --episodes 30 --seed 300000 --out runs/emulator/stack_base.npz [--residual models/stack_residual]
+    MUJOCO_GL=egl .venv/bin/python -m robot_rl.sim.perception_recording --task Stack --base models/stack_act \\
+        --episodes 12 --seed 200000 --out runs/recordings/stack_base.npz [--residual models/stack_residual]
 
 Runs ``launch/sim.launch.yaml`` (640x480 agentview RGB-D, the perception node, the frozen base, the
 residual, lockstep on the in-process backend). A probe node in the same graph keeps, for every slots
@@ -9,12 +9,13 @@ message, the privileged truth of the same stamp and perception's answer:
 
 - ``state`` (T, 9): the policy's state features (TCP position and quaternion, the two finger joints);
 - ``positions`` (T, N, 3): the task objects' body origins, base_link, m (``TASK_OBJECTS`` order);
+- ``yaws`` (T, N): their yaws about base_link's z, rad;
 - ``perception`` (T, K, slot_size): perception's slots;
 - ``exact`` (T, K, slot_size): the exact sim slot source (``noise_model none``) on the same truth;
 - ``episode``, ``seed``, ``tick`` (T,): where the tick belongs; ``outcomes`` (E, 3): seed, success, steps.
 
-:mod:`robot_rl.sim.perception_emulator` fits the emulated slot source on these files. The files are
-also what the sensitivity check in docs/perception.md ("Perception emulator") reads.
+``benchmarks/slot_source_gap.py`` reads these files to measure how far each sim slot source is from real
+perception in what the base policy does with it (docs/benchmarks.md, "Sim slot sources against perception").
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from robot_rl.policies.features import ObservationAssembler, stamp_s
 from robot_rl.runtime import Node, msg
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.slot_source import SimSlotSource, load_slot_table
-from robot_rl.sim.slot_source_node import default_table_path, pose_array_positions
+from robot_rl.sim.slot_source_node import default_table_path, pose_array_positions, pose_array_yaws
 
 RECORDING_FORMAT = 1  # format_version stored in each file
 
@@ -48,11 +49,11 @@ class RolloutProbe(Node):
     """Keep (state, object positions, perception's slots, the exact source's slots) per slots message."""
 
     def __init__(self, task: str, num_slots: int, **kwargs: Any) -> None:
-        super().__init__("emulator_recording_probe", **kwargs)
+        super().__init__("perception_recording_probe", **kwargs)
         self.exact = SimSlotSource(load_slot_table(default_table_path()), task, num_slots, noise="none")
         self.inputs = ObservationAssembler(num_slots)
-        self.poses: dict[float, np.ndarray] = {}
-        self.rows: dict[str, list[Any]] = {name: [] for name in ("state", "positions", "perception", "exact")}
+        self.poses: dict[float, tuple[np.ndarray, np.ndarray]] = {}
+        self.rows: dict[str, list[Any]] = {name: [] for name in ("state", "positions", "yaws", "perception", "exact")}
         self.where: list[tuple[int, int, int]] = []  # (episode, seed, tick)
         self.episode, self.seed, self.tick = -1, 0, 0
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
@@ -71,7 +72,7 @@ class RolloutProbe(Node):
             self.poses.clear()
 
     def on_object_poses(self, poses: Any) -> None:
-        self.poses[stamp_s(poses.header)] = pose_array_positions(poses)
+        self.poses[stamp_s(poses.header)] = (pose_array_positions(poses), pose_array_yaws(poses))
 
     def on_slots(self, cloud: Any) -> None:
         """One tick: perception's slots against the exact source on the truth of the same stamp."""
@@ -83,13 +84,14 @@ class RolloutProbe(Node):
             frame = self.inputs.frame()
         except MessageError:
             return  # the first tick of a run can arrive before the ee pose
-        positions = self.poses.pop(stamp)
+        positions, yaws = self.poses.pop(stamp)
         for old in [s for s in self.poses if s < stamp]:
             del self.poses[old]
         self.rows["state"].append(frame.state.copy())
         self.rows["positions"].append(positions)
+        self.rows["yaws"].append(yaws)
         self.rows["perception"].append(pointcloud2_to_slots(cloud).astype(np.float32))
-        self.rows["exact"].append(self.exact.update(positions, frame.state[:3].astype(np.float64)))
+        self.rows["exact"].append(self.exact.update(positions, frame.state[:3].astype(np.float64), yaws_rad=yaws))
         self.where.append((self.episode, self.seed, self.tick))
         self.tick += 1
 
@@ -123,7 +125,7 @@ def record(
 
     select_backend("inproc")
     outcomes: list[tuple[int, int, int]] = []
-    with tempfile.TemporaryDirectory(prefix="robot_rl_emulator_recording_") as workdir:
+    with tempfile.TemporaryDirectory(prefix="robot_rl_perception_recording_") as workdir:
         arguments = {
             "task": task,
             "base": str(base),
@@ -163,6 +165,25 @@ def save_recording(path: Path, arrays: dict[str, np.ndarray], task: str) -> None
     """Write a recording as a plain .npz (no pickled objects: ``np.load(allow_pickle=False)`` reads it)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, task=np.array(task), format_version=np.array(RECORDING_FORMAT), **arrays)
+
+
+def read_recording(path: Path, task: str) -> dict[str, np.ndarray]:
+    """A recording file of ``task``.
+
+    Raises:
+        SimError: One line for an unreadable file, another task or another format version.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            recording = {name: data[name] for name in data.files}
+    except (OSError, ValueError) as error:
+        raise SimError(f"recording {path}: not a readable .npz ({error})") from None
+    if str(recording.get("task")) != task:
+        raise SimError(f"recording {path} is of task {recording.get('task')!s}, not {task}")
+    if int(recording.get("format_version", -1)) != RECORDING_FORMAT:
+        version = recording.get("format_version")
+        raise SimError(f"recording {path}: format_version {version}, expected {RECORDING_FORMAT}")
+    return recording
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Recording perception against the truth in the rendered graph (the perception emulator's training data)."""
+"""Recording perception against the truth in the rendered graph (what benchmarks/slot_source_gap.py reads)."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import os
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
-from robot_rl.sim.emulator_recording import record, save_recording
-from robot_rl.sim.perception_emulator import read_recording
+from robot_rl.errors import SimError
+from robot_rl.sim.perception_recording import read_recording, record, save_recording
 from robot_rl.sim.slot_source import SimSlotSource, load_slot_table
 from robot_rl.sim.slot_source_node import default_table_path
 
@@ -34,8 +35,14 @@ def test_a_short_rendered_episode_is_recorded_tick_by_tick(tmp_path: Path) -> No
     # the exact slots are the sim slot source's on the recorded truth
     source = SimSlotSource(load_slot_table(default_table_path()), "Lift", noise="none")
     source.reset(5)
-    again = np.stack([source.update(p, s[:3]) for p, s in zip(arrays["positions"], arrays["state"], strict=True)])
+    truth = zip(arrays["positions"], arrays["state"], arrays["yaws"], strict=True)
+    again = np.stack([source.update(position, state[:3], yaws_rad=yaws) for position, state, yaws in truth])
     np.testing.assert_allclose(again, arrays["exact"], atol=1e-6)
     save_recording(tmp_path / "lift.npz", arrays, "Lift")
     loaded = read_recording(tmp_path / "lift.npz", "Lift")
     np.testing.assert_array_equal(loaded["perception"], arrays["perception"])
+    (tmp_path / "broken.npz").write_bytes(b"not a zip")
+    with pytest.raises(SimError, match=r"not a readable \.npz"):
+        read_recording(tmp_path / "broken.npz", "Lift")
+    with pytest.raises(SimError, match="is of task Lift, not Stack"):
+        read_recording(tmp_path / "lift.npz", "Stack")
