@@ -13,7 +13,7 @@ import multiprocessing
 import sys
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -340,12 +340,15 @@ def run_monitored(
     progress: bool = True,
     description: str = "episodes",
     episode_lines: bool = False,
+    probes: Callable[..., Sequence[Node]] | None = None,
 ) -> EpisodeMonitor:
     """Run one of robot_rl's simulated launch files in-process with an :class:`EpisodeMonitor` attached.
 
     The launch file must end by itself (its sim's or recorder's episode count); ``episodes`` only sizes
-    the progress bar. ``episode_lines`` prints one line per finished episode to stderr. Returns the monitor with
-    its per-episode results and videos.
+    the progress bar. ``episode_lines`` prints one line per finished episode to stderr. ``probes`` builds more
+    nodes to attach (called with the graph's ``context`` and ``cli_args`` keywords): they see every message of
+    the run, the last ones included, and are destroyed with the monitor. Returns the monitor with its per-episode
+    results and videos.
     """
     select_backend("inproc")
     from tqdm import tqdm
@@ -373,10 +376,13 @@ def run_monitored(
                 )
 
         monitor.on_result = on_result
+        attached = [monitor, *(probes(context=context, cli_args=args) if probes is not None else ())]
         try:
             spin_inproc(context, nodes)
             # the event that ended the graph (the last outcome) may still be queued for the monitor
-            context.deliver_pending(monitor.get_fully_qualified_name())
+            for node in attached:
+                context.deliver_pending(node.get_fully_qualified_name())
         finally:
-            monitor.destroy_node()
+            for node in attached:
+                node.destroy_node()
     return monitor

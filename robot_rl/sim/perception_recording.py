@@ -26,7 +26,6 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import argparse
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -118,13 +117,14 @@ def record(
 
     ``horizon_steps``: control steps before a time-out (default: the task's recommended horizon).
     """
-    from robot_rl.policies.evaluate import EpisodeMonitor
-    from robot_rl.runtime.backend import select_backend
-    from robot_rl.runtime.launch_file import read_launch_file, resolve_launch_path
-    from robot_rl.runtime.launcher import build_inproc, spin_inproc
+    from robot_rl.policies.evaluate import run_monitored
 
-    select_backend("inproc")
-    outcomes: list[tuple[int, int, int]] = []
+    probes: list[RolloutProbe] = []
+
+    def attach(**kwargs: Any) -> list[RolloutProbe]:
+        probes.append(RolloutProbe(task, num_slots, **kwargs))
+        return probes
+
     with tempfile.TemporaryDirectory(prefix="robot_rl_perception_recording_") as workdir:
         arguments = {
             "task": task,
@@ -135,28 +135,12 @@ def record(
             "residual": "" if residual is None else str(residual),
             "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
         }
-        context, nodes = build_inproc(read_launch_file(resolve_launch_path("robot_rl", "sim.launch.yaml"), arguments))
-        ros_args = ["--ros-args", "-p", "use_sim_time:=true"]
-        monitor = EpisodeMonitor(context=context, cli_args=ros_args)
-
-        def on_result(result: Any) -> None:
-            outcomes.append((result.seed, int(result.success), result.steps))
-            print(
-                f"seed {result.seed}: {'success' if result.success else 'failure'} in {result.steps} steps",
-                file=sys.stderr,
-                flush=True,
-            )
-
-        monitor.on_result = on_result
-        probe = RolloutProbe(task, num_slots, context=context, cli_args=ros_args)
-        try:
-            spin_inproc(context, nodes)
-            for node in (monitor, probe):  # the last frame's messages may still be queued
-                context.deliver_pending(node.get_fully_qualified_name())
-        finally:
-            monitor.destroy_node()
-            probe.destroy_node()
-    arrays = probe.arrays()
+        monitor = run_monitored(
+            "sim.launch.yaml", arguments, episodes, progress=False, description=f"record {task}",
+            episode_lines=True, probes=attach,
+        )  # fmt: skip
+    arrays = probes[0].arrays()
+    outcomes = [(result.seed, int(result.success), result.steps) for result in monitor.results]
     arrays["outcomes"] = np.asarray(outcomes, dtype=np.int64).reshape(-1, 3)
     return arrays
 
