@@ -27,7 +27,8 @@ perception pipeline (:mod:`robot_rl.perception`) produces in the sim graph:
   and standard deviation per object, measured through the real perception pipeline. Extents and area follow
   the object's yaw (``YAW_FEATURES``): the table holds their value for an object aligned with base_link's axes
   and a slope per unit of :func:`yaw_spread`, fitted on the same frames, and the source applies the yaw of the
-  object's pose. Without it, a base trained through perception loses the only cue of a cube's yaw it has.
+  object's pose (it did not change the Stack base's success on the exact source: docs/benchmarks.md, "Sim slot
+  sources against perception").
 
 Noise (``noise_model``, see :data:`NOISE_MODELS`): ``none`` is exact and deterministic (the table's means
 and the geometric convention above); evaluation uses ``none`` or, better, real perception.
@@ -55,7 +56,7 @@ from robot_rl.sim.robosuite_adapter import TASK_OBJECTS
 TABLE_FORMAT = 2  # format_version of config/sim_slots.yaml (2: the yaw slopes)
 OBJECT, SCENE = "object", "scene"  # slot kinds: follows a task object's pose / a static scene segment
 # Pixel features that follow the object's yaw: perception's axis-aligned box of a cube turned by 45 degrees is
-# sqrt(2) wider than of one aligned with base_link's axes (measured correlation 0.94-0.99 on Stack's cubes). For
+# sqrt(2) wider than of one aligned with base_link's axes (measured correlation 0.89-0.995 on Stack's cubes). For
 # these the table holds the value at yaw spread 0 (aligned) with the std left around the fit, and the slope.
 YAW_FEATURES = ("extent_x", "extent_y", "area_px")
 YAW_SLOPES = tuple(f"{name}_yaw_slope" for name in YAW_FEATURES)  # feature units per unit of yaw_spread
@@ -295,7 +296,7 @@ class SimSlotSource:
                 spread of a uniform yaw for the yaw-dependent features.
 
         Raises:
-            SimError: For a wrong number of objects or non-finite positions.
+            SimError: For a wrong number of objects, non-finite positions or yaws.
         """
         positions = np.asarray(object_positions_m, dtype=np.float64)
         if positions.shape != (len(self.object_names), 3) or not np.all(np.isfinite(positions)):
