@@ -95,6 +95,9 @@ class SimNode(Node):
         width = declare("image_width_px", 640, "camera image width, px").value
         height = declare("image_height_px", 480, "camera image height, px").value
         camera = declare("camera_name", "agentview", "sim camera to publish").value
+        render_samples = declare(
+            "render_samples", 0, "anti-aliasing (MSAA) samples per pixel of the renders; 0 = off, about 2x faster"
+        ).value
         self.depth_encoding = declare("depth_encoding", "32FC1", "32FC1 (m, NaN = none) or 16UC1 (mm, 0 = none)").value
         segmentation = declare("publish_segmentation", True, "publish the sim-only instance segmentation").value
         self.auto_reset = declare("auto_reset", True, "start the next episode after success or timeout").value
@@ -112,6 +115,7 @@ class SimNode(Node):
                 camera_name=camera,
                 image_width_px=width,
                 image_height_px=height,
+                render_samples=render_samples,
                 render_camera=render,
                 depth=render,
                 segmentation=render and segmentation,

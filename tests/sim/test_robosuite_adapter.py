@@ -89,6 +89,9 @@ def test_unknown_task_lists_valid_tasks() -> None:
         ({"image_width_px": 0}, "image_width_px"),
         ({"image_height_px": 100000}, "image_height_px"),
         ({"camera_name": ""}, "camera_name"),
+        ({"render_samples": -1}, "render_samples"),
+        ({"render_samples": 17}, "render_samples"),
+        ({"render_samples": 2.0}, "render_samples must be an int"),
         ({"depth": 1}, "depth must be a bool"),
         ({"render_camera": False, "depth": True}, "need render_camera"),
         ({"render_camera": False, "segmentation": True}, "need render_camera"),
@@ -288,6 +291,25 @@ def test_seed_sequence_from_config_is_reproducible() -> None:
     cube = [obs.object_poses["cube"].position_m for obs in (*first, *other)]
     assert not np.array_equal(cube[0], cube[1])  # successive episodes differ
     assert not np.array_equal(cube[0], cube[2])  # another config seed gives other episodes
+
+
+def test_render_samples_change_only_edges(small_camera_sim: RobosuiteAdapter) -> None:
+    assert small_camera_sim._env.sim.model.vis.quality.offsamples == 0  # the default: no anti-aliasing
+    config = SimConfig(task="Lift", depth=True, segmentation=True, seed=5, render_samples=4, **SMALL)
+    with RobosuiteAdapter(config) as smooth:
+        assert smooth._env.sim.model.vis.quality.offsamples == 4
+        blended, plain = smooth.reset(seed=3), small_camera_sim.reset(seed=3)
+    assert blended.color is not None
+    assert plain.color is not None
+    assert blended.segmentation is not None
+    assert plain.segmentation is not None
+    assert np.array_equal(blended.segmentation, plain.segmentation)  # same scene, same pose
+    changed = np.any(blended.color != plain.color, axis=2)
+    assert 0 < changed.mean() < 0.2  # anti-aliasing blends edge pixels only
+    assert blended.depth_m is not None
+    assert plain.depth_m is not None
+    relative = np.abs(blended.depth_m - plain.depth_m) / plain.depth_m
+    assert np.median(relative) < 0.005  # the multisample depth buffer reads about 0.2 % off
 
 
 @pytest.fixture(scope="module")
