@@ -15,13 +15,9 @@ the absolute difference on the slots present in both.
 
 from __future__ import annotations
 
-import os
+from one_core import pin_to_one_core
 
-for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
-os.environ.setdefault("MUJOCO_GL", "egl")
-os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
-os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
+pin_to_one_core()
 
 import argparse  # noqa: E402
 import platform  # noqa: E402
