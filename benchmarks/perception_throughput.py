@@ -79,12 +79,17 @@ def stats_ms(durations_s: list[float]) -> dict[str, float]:
     }
 
 
+def perception_frame(observation: Observation, k: np.ndarray, pose: np.ndarray) -> Frame:
+    """The perception frame of a rendered observation, with the arm's joints for the self-filter."""
+    depth = np.where(np.isfinite(observation.depth_m), observation.depth_m, 0.0).astype(np.float32)
+    return Frame(observation.color, depth, k, pose, joint_positions=urdf_joint_positions(observation))
+
+
 def perception_pipeline(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> dict[str, float]:
     pipeline = PerceptionPipeline(PerceptionConfig(tabletop=TabletopConfig(**ROI)), RobotModel(default_urdf_path()))
     durations = []
     for observation in observations:
-        depth = np.where(np.isfinite(observation.depth_m), observation.depth_m, 0.0).astype(np.float32)
-        frame = Frame(observation.color, depth, k, pose, joint_positions=urdf_joint_positions(observation))
+        frame = perception_frame(observation, k, pose)
         start = time.perf_counter()
         pipeline.process(frame)
         durations.append(time.perf_counter() - start)

@@ -16,6 +16,7 @@ the absolute difference on the slots present in both.
 from __future__ import annotations
 
 from one_core import pin_to_one_core
+from perception_throughput import ROI, perception_frame
 
 pin_to_one_core()
 
@@ -27,15 +28,12 @@ from datetime import date  # noqa: E402
 import numpy as np  # noqa: E402
 
 from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline  # noqa: E402
-from robot_rl.perception.segmenters import Frame, TabletopConfig  # noqa: E402
+from robot_rl.perception.segmenters import TabletopConfig  # noqa: E402
 from robot_rl.perception.slots import SLOT_FIELDS  # noqa: E402
 from robot_rl.robot_model import RobotModel, default_urdf_path  # noqa: E402
 from robot_rl.sim import RobosuiteAdapter, SimConfig  # noqa: E402
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS, ExpertInput, make_expert  # noqa: E402
-from robot_rl.sim.node import urdf_joint_positions  # noqa: E402
-from robot_rl.sim.robosuite_adapter import Observation  # noqa: E402
 
-ROI = {"workspace_min_m": (0.15, -0.45, -0.3), "workspace_max_m": (0.95, 0.45, 0.3)}  # as config/sim_perception.yaml
 SAMPLES = (4, 0)  # MuJoCo's default, robot_rl's default
 
 
@@ -72,7 +70,7 @@ def slot_differences(task: str, episodes: int, seed: int) -> tuple[np.ndarray, n
             expert = make_expert(task)
             for _ in range(horizon):
                 slots = [
-                    pipeline.process(frame(o, k, pose)).slots
+                    pipeline.process(perception_frame(o, k, pose)).slots
                     for pipeline, o in zip(pipelines, observations, strict=True)
                 ]
                 present = [s[:, 0] > 0.5 for s in slots]
@@ -85,12 +83,6 @@ def slot_differences(task: str, episodes: int, seed: int) -> tuple[np.ndarray, n
                     successes += flags.success
                     break
     return np.concatenate(differences), np.array(same_count), successes
-
-
-def frame(observation: Observation, k: np.ndarray, pose: np.ndarray) -> Frame:
-    """The perception frame of a rendered observation, with the arm's joints for the self-filter."""
-    depth = np.where(np.isfinite(observation.depth_m), observation.depth_m, 0.0).astype(np.float32)
-    return Frame(observation.color, depth, k, pose, joint_positions=urdf_joint_positions(observation))
 
 
 def main() -> None:
