@@ -63,8 +63,8 @@ def render_frames(task: str, count: int, seed: int) -> tuple[list[Observation], 
             observation, expert = adapter.reset(seed=seed + episode), make_expert(task)
             for _ in range(horizon):
                 observations.append(observation)
-                observation, _, done = adapter.step(expert.act(ExpertInput.from_observation(observation)))
-                if done or len(observations) == count:
+                observation, _, flags = adapter.step(expert.act(ExpertInput.from_observation(observation)))
+                if flags.success or flags.timeout or len(observations) == count:
                     break
             episode += 1
     return observations, k, pose

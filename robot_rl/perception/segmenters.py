@@ -112,7 +112,7 @@ class TabletopConfig:
     plane_samples: int = 3000  # points sampled for the plane fit
     max_plane_tilt_deg: float = 25.0  # reject planes whose normal leans more than this from base +z
     min_height_m: float = 0.003  # points closer to the plane than this are table
-    max_height_m: float = 0.15  # points higher above the plane are ignored (keeps the raised arm out)
+    max_height_m: float = 0.30  # points higher above the plane are ignored (an object lifted and carried stays in)
     workspace_min_m: tuple[float, float, float] = (
         -1.0,
         -1.0,

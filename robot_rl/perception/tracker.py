@@ -10,7 +10,10 @@ There are K slots. Each frame:
 2. **Assignment**: detections are assigned to live slots by the Hungarian algorithm on
    ``distance / position_scale_m + colour distance / color_scale``. A pair is refused when
    the colour distance exceeds ``color_gate`` (chromaticity, so shading does not matter and a
-   grey finger never takes a red cube's slot) or the distance exceeds the slot's position gate,
+   grey finger never takes a red cube's slot; a detection whose 3D box lies inside the slot's box,
+   at least ``appearance_change_containment`` of its volume, gets the wider ``contained_color_gate``:
+   the same object, whose visible colour shifted as its parts merged or the gripper hid some of
+   it) or the distance exceeds the slot's position gate,
    ``max_step_m`` for a slot seen on the previous frame, growing by ``missed_gate_growth_m``
    per missed frame up to ``max_gate_m`` (an object carried while unseen comes back to its slot).
 3. **Missing**: a live slot without a detection keeps its last state and identity for
@@ -20,8 +23,8 @@ There are K slots. Each frame:
    size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
    keeps the full extent there and places its centre half of it in from the detection's box side
-   that lies nearer its previous position (the unoccluded edge stays put), instead of at the
-   visible part's centre.
+   that lies nearer its predicted position (the previous one plus the last frame's motion: the
+   unoccluded edge moves with the object), instead of at the visible part's centre.
 5. **New slots**: unassigned detections, largest first, take the lowest empty slot, unless one
    lies within ``new_slot_min_distance_m`` of a live slot (matched or missing): no two slots for
    one object. When all K slots are live, extra detections are dropped.
@@ -76,6 +79,11 @@ class TrackerConfig:
     new_slot_min_distance_m: float = 0.03  # no new slot for a detection closer than this to a live slot, m
     scene_extent_m: float = 0.2  # wider segments (x or y extent, m) suppress nothing by proximity
     occlusion_shrink_m: float = 0.005  # an axis this much narrower than the slot's full size is part-hidden, m; 0 = off
+    # a detection with at least this share of its box volume inside a live slot's box (fraction; 0 = never) ...
+    appearance_change_containment: float = 0.8
+    # ... is refused that slot only beyond this wider chromaticity distance (the same object seen differently:
+    # parts merged, partly hidden; a grey finger is still refused a red object's slot) (unitless, >= color_gate)
+    contained_color_gate: float = 0.2
 
     def __post_init__(self) -> None:
         if isinstance(self.num_slots, bool) or not isinstance(self.num_slots, int) or self.num_slots < 1:
@@ -96,6 +104,16 @@ class TrackerConfig:
             )
         if not 0 <= self.stale_presence <= 0.5:  # so that presence > 0.5 always means "detected this frame"
             raise PerceptionError(f"TrackerConfig.stale_presence must be in [0, 0.5], got {self.stale_presence}")
+        if not 0 <= self.appearance_change_containment <= 1:
+            raise PerceptionError(
+                "TrackerConfig.appearance_change_containment must be in [0, 1], got"
+                f" {self.appearance_change_containment}"
+            )
+        if not self.contained_color_gate >= self.color_gate:
+            raise PerceptionError(
+                f"TrackerConfig.contained_color_gate ({self.contained_color_gate}) must be >= color_gate"
+                f" ({self.color_gate})"
+            )
         if not self.duplicate_iou <= 1 or not 0 <= self.duplicate_area_ratio <= 1:
             raise PerceptionError("TrackerConfig.duplicate_iou must be in (0, 1], duplicate_area_ratio in [0, 1]")
 
@@ -116,13 +134,25 @@ def chromaticity(rgb: np.ndarray) -> np.ndarray:
     return rgb / rgb.sum(axis=-1, keepdims=True)
 
 
-def _box_iou(first: np.ndarray, second: np.ndarray) -> float:
-    """3D intersection over union of two slot vectors' boxes (centre x y z, extent; sides at least 1 mm)."""
+def _box_overlap(first: np.ndarray, second: np.ndarray) -> tuple[float, float, float]:
+    """Intersection and the two volumes of two slot vectors' boxes (centre x y z, extent; sides >= 1 mm), m^3."""
     extents = [np.maximum(np.abs(box[_EXTENT].astype(np.float64)), _MIN_SIDE_M) for box in (first, second)]
     lows = [box[_POSITION] - extent / 2 for box, extent in zip((first, second), extents, strict=True)]
     highs = [box[_POSITION] + extent / 2 for box, extent in zip((first, second), extents, strict=True)]
     intersection = float(np.prod(np.clip(np.minimum(*highs) - np.maximum(*lows), 0, None)))
-    return intersection / (float(np.prod(extents[0])) + float(np.prod(extents[1])) - intersection)
+    return intersection, float(np.prod(extents[0])), float(np.prod(extents[1]))
+
+
+def _box_iou(first: np.ndarray, second: np.ndarray) -> float:
+    """3D intersection over union of two slot vectors' boxes."""
+    intersection, first_volume, second_volume = _box_overlap(first, second)
+    return intersection / (first_volume + second_volume - intersection)
+
+
+def _box_containment(inner: np.ndarray, outer: np.ndarray) -> float:
+    """The share of ``inner``'s box volume that lies inside ``outer``'s box (0..1)."""
+    intersection, inner_volume, _ = _box_overlap(inner, outer)
+    return intersection / inner_volume
 
 
 def _largest_first(detections: list[Detection], indices: Iterable[int]) -> list[int]:
@@ -141,6 +171,7 @@ class SlotTracker:
         self.assigned_labels = np.zeros(config.num_slots, dtype=np.int32)  # segment label per slot, 0 = none
         self.seen = np.zeros(config.num_slots, dtype=bool)  # the slot got a detection this frame
         self.full_extent = np.zeros((config.num_slots, 3), dtype=np.float32)  # largest extent seen per axis, m
+        self.motion = np.zeros((config.num_slots, 3), dtype=np.float64)  # last frame's displacement per slot, m
         self.suppressed_labels: list[int] = []  # labels dropped as duplicates or as too close to a live slot
 
     def reset(self) -> None:
@@ -151,6 +182,7 @@ class SlotTracker:
         self.assigned_labels[:] = 0
         self.seen[:] = False
         self.full_extent[:] = 0
+        self.motion[:] = 0
         self.suppressed_labels = []
 
     def _is_scene(self, features: np.ndarray) -> bool:
@@ -188,7 +220,13 @@ class SlotTracker:
         distance = np.linalg.norm(self.slots[live, None, _POSITION] - positions[None], axis=2)
         color_distance = np.linalg.norm(chromaticity(self.slots[live, _COLOR])[:, None] - colors[None], axis=2)
         gate_m = np.minimum(config.max_step_m + config.missed_gate_growth_m * self.missed[live], config.max_gate_m)
-        allowed = (distance <= gate_m[:, None]) & (color_distance <= config.color_gate)
+        same_color = color_distance <= config.color_gate
+        if config.appearance_change_containment > 0:
+            near = (distance <= gate_m[:, None]) & (color_distance <= config.contained_color_gate)
+            for row, col in zip(*np.nonzero(~same_color & near), strict=True):
+                inside = _box_containment(detections[col].features, self.slots[live[row]])
+                same_color[row, col] = inside >= config.appearance_change_containment
+        allowed = (distance <= gate_m[:, None]) & same_color
         cost = distance / config.position_scale_m + color_distance / config.color_scale
         rows, cols = linear_sum_assignment(np.where(allowed, cost, _REFUSED))
         matched = set()
@@ -239,8 +277,11 @@ class SlotTracker:
         features = detection.features.copy()
         if self.alive[slot]:
             self._complete_partial_view(slot, features)
+            seen_last_frame = self.missed[slot] == 0
+            self.motion[slot] = features[_POSITION] - self.slots[slot, _POSITION] if seen_last_frame else 0.0
         else:
             self.full_extent[slot] = features[_EXTENT]
+            self.motion[slot] = 0.0
         self.slots[slot] = features
         self.slots[slot, _PRESENCE] = 1.0
         self.alive[slot] = True
@@ -257,11 +298,11 @@ class SlotTracker:
         if self.config.occlusion_shrink_m <= 0 or not shrunk.any() or self._is_scene(features):
             return
         centre = features[_POSITION].astype(np.float64)
-        previous = self.slots[slot, _POSITION].astype(np.float64)
+        predicted = self.slots[slot, _POSITION].astype(np.float64) + self.motion[slot]
         from_low_side = centre - extent / 2 + full / 2  # the low edge is the object's: the hidden part is above
         from_high_side = centre + extent / 2 - full / 2
         anchored = np.where(
-            np.abs(from_low_side - previous) <= np.abs(from_high_side - previous), from_low_side, from_high_side
+            np.abs(from_low_side - predicted) <= np.abs(from_high_side - predicted), from_low_side, from_high_side
         )
         features[_POSITION] = np.where(shrunk, anchored, centre)
         features[_EXTENT] = np.where(shrunk, full, extent)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,25 +123,6 @@ def test_without_the_self_filter_the_fingers_are_segmented(shots: dict[str, Shot
         segmentation = segment(shot, None)
         robot_labelled = (segmentation.labels > 0) & shot.robot_pixels
         assert robot_labelled.sum() > 200, name
-
-
-@pytest.mark.slow
-def test_self_filter_time_per_frame(model: RobotModel, shots: dict[str, Shot]) -> None:
-    """A few ms per 640x480 frame on one core (perception's whole budget is 20 ms)."""
-    self_filter = SelfFilter(model)
-    shot = shots["grasped"]
-    points = segment(shot, None).points_base
-    assert points is not None
-    assert points.shape == (480, 640, 3)
-    times = []
-    for _ in range(15):
-        start = time.perf_counter()
-        link_poses = self_filter.link_poses(shot.frame.joint_positions)  # type: ignore[arg-type]
-        self_filter.mask(points, shot.frame.k, shot.frame.t_base_camera, link_poses, REGION)  # as the segmenter
-        times.append(time.perf_counter() - start)
-    median_ms = 1e3 * float(np.median(times))
-    print(f"self-filter (forward kinematics + mask), 640x480: median {median_ms:.2f} ms")
-    assert median_ms < 20.0
 
 
 @pytest.mark.slow

@@ -281,6 +281,9 @@ def test_reset_forgets_identities_and_slots_refill_in_label_order() -> None:
         {"scene_extent_m": 0.0},
         {"duplicate_area_ratio": 2.0},
         {"new_slot_min_distance_m": -1.0},
+        {"appearance_change_containment": 1.5},
+        {"appearance_change_containment": float("nan")},
+        {"contained_color_gate": 0.05},
     ],
 )
 def test_config_rejects_bad_values(bad: dict) -> None:
@@ -329,3 +332,48 @@ def test_a_cube_landing_after_its_drop_is_not_a_partial_view() -> None:
     landed = tracker.update([cube(2, (0.5, 0.0, 0.021))])[0]
     np.testing.assert_allclose(landed[1:4], (0.5, 0.0, 0.021), atol=1e-6)
     np.testing.assert_allclose(landed[4:7], CUBE, atol=1e-6)
+
+
+# PickPlaceCan's can, as perception measured it at rest (its red body) and at grasp, where the fingers hide its
+# low-x half and its lid and body merge into one segment of a greyer mean colour (chromaticity distance 0.16)
+CAN_RED, CAN_AT_GRASP = (0.57, 0.08, 0.12), (0.47, 0.14, 0.16)
+CAN = (0.044, 0.046, 0.08)  # m
+
+
+def test_a_colour_shift_inside_the_slot_box_keeps_the_slot() -> None:
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    tracker.update([detection(1, (0.5, 0.0, 0.04), CAN_RED, CAN, 900.0)])
+    grasped = detection(2, (0.51, 0.0, 0.04), CAN_AT_GRASP, (0.024, 0.046, 0.08), 740.0)
+    slots = tracker.update([grasped])
+    assert slots[0, 0] == 1.0  # the same can: no gap ...
+    assert live_slots(slots) == 1  # ... and no new slot
+    np.testing.assert_allclose(slots[0, 1:4], (0.5, 0.0, 0.04), atol=1e-6)  # completed to the full box
+    np.testing.assert_allclose(slots[0, 7:10], CAN_AT_GRASP, rtol=1e-6)  # and it takes the new colour
+
+
+def test_a_colour_shift_outside_the_slot_box_is_refused() -> None:
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    tracker.update([detection(1, (0.5, 0.0, 0.04), CAN_RED, CAN, 900.0)])
+    beside = detection(2, (0.5, 0.04, 0.04), CAN_AT_GRASP, (0.024, 0.046, 0.08), 740.0)  # half outside the box
+    slots = tracker.update([beside])
+    assert slots[0, 0] == 0.5  # the can's slot is missing, not taken
+    np.testing.assert_allclose(slots[0, 7:10], CAN_RED, rtol=1e-6)
+
+
+def test_a_grey_segment_inside_the_box_is_still_refused() -> None:
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    tracker.update([cube(1, (0.5, 0.0, 0.021))])
+    finger = detection(2, (0.5, 0.0, 0.021), FINGER_GREY, (0.02, 0.02, 0.04), 300.0)  # inside the cube's box
+    assert tracker.update([finger])[0, 0] == 0.5
+
+
+def test_a_partial_view_of_a_moving_object_anchors_on_its_predicted_position() -> None:
+    """Carried at 1 cm a frame in +y, the can loses its leading (+y) side from view: the trailing edge stays."""
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    for step in range(3):
+        tracker.update([detection(1, (0.5, 0.01 * step, 0.1), CAN_RED, CAN, 900.0)])
+    hidden_m = 0.018  # of the can's 4.6 cm in y
+    visible = detection(2, (0.5, 0.03 - hidden_m / 2, 0.1), CAN_RED, (0.044, 0.046 - hidden_m, 0.08), 600.0)
+    slot = tracker.update([visible])[0]
+    np.testing.assert_allclose(slot[1:4], (0.5, 0.03, 0.1), atol=1e-6)
+    np.testing.assert_allclose(slot[4:7], CAN, atol=1e-6)
