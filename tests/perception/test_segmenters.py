@@ -197,3 +197,14 @@ def test_fixtures_must_be_fixture_boxes() -> None:
         TabletopConfig(fixtures=((0.4, 0.1, 0.05),))  # type: ignore[arg-type]
     with pytest.raises(PerceptionError, match="fixture_padding_m must be >= 0"):
         TabletopConfig(fixture_padding_m=-0.01)
+
+
+def test_an_object_carried_high_stays_whole() -> None:
+    """A can carried 12 cm up (its top 20 cm above the table) is one whole segment; the old 15 cm band cut it."""
+    carried = [Box((0.40, 0.05), (0.044, 0.044, 0.08), (200, 30, 30), bottom_m=0.12)]
+    frame, truth = render(carried, width=640, height=480)
+    segmentation = RgbdTabletopSegmenter().segment(frame)
+    assert segmentation.count == 1
+    assert iou(segmentation.labels == 1, truth == 1) > 0.85
+    cut = RgbdTabletopSegmenter(TabletopConfig(max_height_m=0.15)).segment(frame)
+    assert iou(cut.labels == 1, truth == 1) < 0.6
