@@ -23,8 +23,11 @@ There are K slots. Each frame:
    size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
    keeps the full extent there and places its centre half of it in from the detection's box side
-   that lies nearer its predicted position (the previous one plus the last frame's motion: the
-   unoccluded edge moves with the object), instead of at the visible part's centre.
+   that lies nearer its predicted position, instead of at the visible part's centre. The prediction
+   is the previous centre plus the slot's motion per frame, measured on each axis only when both
+   edges of the visible box moved the same way by about as much (within half of
+   ``occlusion_shrink_m``), or neither moved; while only one edge moves, the last such motion is kept:
+   a carried object keeps its velocity, and a still one that the gripper starts to hide stays still.
 5. **New slots**: unassigned detections, largest first, take the lowest empty slot, unless one
    lies within ``new_slot_min_distance_m`` of a live slot (matched or missing): no two slots for
    one object. When all K slots are live, extra detections are dropped.
@@ -171,7 +174,8 @@ class SlotTracker:
         self.assigned_labels = np.zeros(config.num_slots, dtype=np.int32)  # segment label per slot, 0 = none
         self.seen = np.zeros(config.num_slots, dtype=bool)  # the slot got a detection this frame
         self.full_extent = np.zeros((config.num_slots, 3), dtype=np.float32)  # largest extent seen per axis, m
-        self.motion = np.zeros((config.num_slots, 3), dtype=np.float64)  # last frame's displacement per slot, m
+        self.motion = np.zeros((config.num_slots, 3), dtype=np.float64)  # motion per frame, full views only, m
+        self.visible_box = np.zeros((config.num_slots, 2, 3), dtype=np.float64)  # last detection's low, high corner
         self.suppressed_labels: list[int] = []  # labels dropped as duplicates or as too close to a live slot
 
     def reset(self) -> None:
@@ -183,6 +187,7 @@ class SlotTracker:
         self.seen[:] = False
         self.full_extent[:] = 0
         self.motion[:] = 0
+        self.visible_box[:] = 0
         self.suppressed_labels = []
 
     def _is_scene(self, features: np.ndarray) -> bool:
@@ -275,19 +280,37 @@ class SlotTracker:
 
     def _assign(self, slot: int, detection: Detection) -> None:
         features = detection.features.copy()
+        centre, extent = features[_POSITION].astype(np.float64), features[_EXTENT].astype(np.float64)
+        box = np.stack([centre - extent / 2, centre + extent / 2])
         if self.alive[slot]:
+            self._track_motion(slot, box)
             self._complete_partial_view(slot, features)
-            seen_last_frame = self.missed[slot] == 0
-            self.motion[slot] = features[_POSITION] - self.slots[slot, _POSITION] if seen_last_frame else 0.0
         else:
             self.full_extent[slot] = features[_EXTENT]
             self.motion[slot] = 0.0
+        self.visible_box[slot] = box
         self.slots[slot] = features
         self.slots[slot, _PRESENCE] = 1.0
         self.alive[slot] = True
         self.seen[slot] = True
         self.missed[slot] = 0
         self.assigned_labels[slot] = detection.label
+
+    def _track_motion(self, slot: int, box: np.ndarray) -> None:
+        """Update the slot's motion on the axes whose two visible edges moved alike since the last frame."""
+        if self.missed[slot] > 0:  # not seen on the last frame: no displacement to measure
+            self.motion[slot] = 0.0
+            return
+        low_moved, high_moved = box - self.visible_box[slot]
+        tolerance = self.config.occlusion_shrink_m / 2
+        # both edges moved the same way by about as much, or neither moved; one edge moving alone is the edge
+        # of what hides the object (or of what comes back into view), not the object's motion
+        smaller = np.minimum(np.abs(low_moved), np.abs(high_moved))
+        moving = (
+            (np.abs(low_moved - high_moved) <= tolerance) & (low_moved * high_moved > 0) & (smaller > tolerance / 2)
+        )
+        still = np.maximum(np.abs(low_moved), np.abs(high_moved)) <= tolerance / 2
+        self.motion[slot] = np.where(moving | still, (low_moved + high_moved) / 2, self.motion[slot])
 
     def _complete_partial_view(self, slot: int, features: np.ndarray) -> None:
         """Give a live slot's detection its full extent on the axes where only part of the object shows."""

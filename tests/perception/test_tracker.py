@@ -377,3 +377,18 @@ def test_a_partial_view_of_a_moving_object_anchors_on_its_predicted_position() -
     slot = tracker.update([visible])[0]
     np.testing.assert_allclose(slot[1:4], (0.5, 0.03, 0.1), atol=1e-6)
     np.testing.assert_allclose(slot[4:7], CAN, atol=1e-6)
+
+
+def test_a_still_cube_the_gripper_starts_to_hide_stays_put() -> None:
+    """Stack, seed 1005, ticks 24-28 as perception saw them: the hand coming down hides cube A's low-x side.
+
+    The first frame's box narrows by 4 mm (under ``occlusion_shrink_m``) with both edges moving, 3 mm and -1
+    mm: that is no motion of the cube, and the slot must not extrapolate it onto the anchor choice.
+    """
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    start_x = 0.504
+    tracker.update([detection(1, (start_x, 0.0, 0.02), CUBE_RED, (0.047, 0.051, 0.04), 1575.0)])
+    for centre_cm, extent_cm in ((0.5, 4.3), (0.6, 4.1), (0.8, 3.8), (0.9, 3.6)):
+        x = start_x + (centre_cm - 0.4) / 100
+        slot = tracker.update([detection(2, (x, 0.0, 0.02), CUBE_RED, (extent_cm / 100, 0.051, 0.04), 1300.0)])[0]
+        assert abs(slot[1] - start_x) <= 0.0025, (centre_cm, slot[1] - start_x)
