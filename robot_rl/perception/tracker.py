@@ -174,7 +174,7 @@ class SlotTracker:
         self.assigned_labels = np.zeros(config.num_slots, dtype=np.int32)  # segment label per slot, 0 = none
         self.seen = np.zeros(config.num_slots, dtype=bool)  # the slot got a detection this frame
         self.full_extent = np.zeros((config.num_slots, 3), dtype=np.float32)  # largest extent seen per axis, m
-        self.motion = np.zeros((config.num_slots, 3), dtype=np.float64)  # motion per frame, full views only, m
+        self.motion = np.zeros((config.num_slots, 3), dtype=np.float64)  # per frame, from edges that moved alike, m
         self.visible_box = np.zeros((config.num_slots, 2, 3), dtype=np.float64)  # last detection's low, high corner
         self.suppressed_labels: list[int] = []  # labels dropped as duplicates or as too close to a live slot
 
