@@ -1,14 +1,17 @@
 """The base-policy pipeline end to end: collect demos, train a LeRobot policy, evaluate it in the graph.
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/base_policy.py [--task Lift] [--demos 50] [--steps 2000]
-        [--episodes 100] [--policy act] [--workdir DIR] [--slot-source perception|sim] [--slot-noise none|perception_v1]
+        [--episodes 100] [--eval-seed 1000] [--policy act] [--workdir DIR] [--slot-source perception|sim]
+        [--slot-noise none|perception_v1]
 
 1. ``collect-demos``: the scripted expert through sim -> perception -> expert -> safety (seeds 0, 1, ...);
    every attempt counts toward the expert's success rate. ``--slot-source sim`` replaces the camera and
    perception by the sim slot source (with the ``--slot-noise`` model): a base for the residual's training graph.
 2. ``train-base``: LeRobot ACT (or Diffusion) on the CPU with robot_rl's defaults.
-3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen), with the
-   same slot source as the demonstrations (the sim slot source without noise).
+3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen; ``--eval-seed``
+   moves them), with the same slot source as the demonstrations (the sim slot source without noise). The result
+   is also written to ``WORKDIR/evaluation.json`` (``robot-rl eval --json``'s format, per-episode results included),
+   so ``benchmarks/compare_finals.py`` can pair it with another evaluation on the same seeds.
 4. Per-tick latency of the base policy on one core (one torch thread): the node's per-tick call
    (observation features -> chunker -> action) on the recorded observations of the dataset.
 
@@ -72,6 +75,7 @@ def main() -> None:
     parser.add_argument("--policy", default="act", help="act or diffusion")
     parser.add_argument("--steps", type=int, default=TrainConfig().steps, help="training updates")
     parser.add_argument("--episodes", type=int, default=100, help="evaluation episodes")
+    parser.add_argument("--eval-seed", type=int, default=1000, help="first evaluation seed (unseen by the demos)")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="demo seed base and training seed")
     parser.add_argument("--workdir", type=Path, help="keep the dataset and checkpoint here (default: a temp dir)")
@@ -98,11 +102,12 @@ def main() -> None:
         args.task,
         checkpoint,
         args.episodes,
-        seed=1000,
+        seed=args.eval_seed,
         horizon_steps=args.horizon_steps,
         progress=False,
         slot_source=args.slot_source,
     )
+    (workdir / "evaluation.json").write_text(evaluation.to_json())
     median_ms, p99_ms = tick_latency_ms(checkpoint, dataset_dir, ticks=2000)
 
     expert_low, expert_high = wilson_interval(demos.successes, demos.attempted_episodes)
@@ -111,7 +116,8 @@ def main() -> None:
     print(f"### Base policy pipeline: {args.task}, {args.policy}\n")
     print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
     print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}; demo seeds {args.seed}..,")
-    print(f"training seed {args.seed}, evaluation seeds 1000..{1000 + args.episodes - 1}; slot source")
+    last_eval_seed = args.eval_seed + args.episodes - 1
+    print(f"training seed {args.seed}, evaluation seeds {args.eval_seed}..{last_eval_seed}; slot source")
     print(f"{args.slot_source} (demonstrations' slot noise {args.slot_noise}, evaluation without noise).\n")
     print("| figure | value |")
     print("|---|---|")
