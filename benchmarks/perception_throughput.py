@@ -8,8 +8,9 @@ Perception: frames of ``--task`` (640x480, RGB + depth) are rendered first while
 reaches, grasps and carries (so the arm is at the objects, as in a real grasp), with the arm's joint
 positions; then each frame goes through the perception node on the in-process backend (/joint_states and
 Image messages in, decode, robot self-filter from the URDF, segment, encode, track, PointCloud2 out) and,
-separately, through the ROS-free pipeline only (with the same self-filter). Reported: frames/s, median
-and p99 latency per frame.
+separately, through the ROS-free pipeline only (with the same self-filter). The two alternate ``--repeats``
+times (a fresh node and pipeline each time, so warm-up and drift in machine speed hit both alike); reported:
+frames/s, median and p99 latency per frame over all repeats.
 
 Sim bridge: the same Lift task stepped ``--steps`` times (a) raw, calling robosuite's
 ``env.step`` (plus the same camera renders when rendering), (b) through the bridge
@@ -85,7 +86,8 @@ def perception_frame(observation: Observation, k: np.ndarray, pose: np.ndarray) 
     return Frame(observation.color, depth, k, pose, joint_positions=urdf_joint_positions(observation))
 
 
-def perception_pipeline(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> dict[str, float]:
+def perception_pipeline(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> list[float]:
+    """Seconds per frame of a fresh ROS-free pipeline over ``observations``."""
     pipeline = PerceptionPipeline(PerceptionConfig(tabletop=TabletopConfig(**ROI)), RobotModel(default_urdf_path()))
     durations = []
     for observation in observations:
@@ -93,7 +95,7 @@ def perception_pipeline(observations: list[Observation], k: np.ndarray, pose: np
         start = time.perf_counter()
         pipeline.process(frame)
         durations.append(time.perf_counter() - start)
-    return stats_ms(durations)
+    return durations
 
 
 class CameraStub(Node):
@@ -112,7 +114,8 @@ class CameraStub(Node):
         self.received += 1
 
 
-def perception_node(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> dict[str, float]:
+def perception_node(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> list[float]:
+    """Seconds per frame of a fresh perception node over ``observations`` (messages in to slots out)."""
     with tempfile.TemporaryDirectory() as directory:
         hand_eye = os.path.join(directory, "hand_eye.yaml")
         save_hand_eye(
@@ -145,7 +148,7 @@ def perception_node(observations: list[Observation], k: np.ndarray, pose: np.nda
             durations.append(time.perf_counter() - start)
         if camera.received != len(observations):
             raise RuntimeError(f"perception published {camera.received} slot messages for {len(observations)} frames")
-    return stats_ms(durations)
+    return durations
 
 
 def raw_robosuite(steps: int, render: bool, seed: int) -> float:
@@ -202,11 +205,15 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=100, help="perception frames")
     parser.add_argument("--steps", type=int, default=150, help="sim steps per measurement")
     parser.add_argument("--seed", type=int, default=0, help="seed")
-    parser.add_argument("--repeats", type=int, default=3, help="alternating raw/bridge runs per row (median)")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs of each measurement")
     args = parser.parse_args()
     observations, k, pose = render_frames(args.task, args.frames, args.seed)
-    pipeline = perception_pipeline(observations, k, pose)
-    node = perception_node(observations, k, pose)
+    pipeline_s: list[float] = []
+    node_s: list[float] = []
+    for _ in range(args.repeats):  # alternate, as the sim rows below
+        pipeline_s += perception_pipeline(observations, k, pose)
+        node_s += perception_node(observations, k, pose)
+    pipeline, node = stats_ms(pipeline_s), stats_ms(node_s)
     rows = []
     for render in (False, True):
         raws, bridged = [], []
@@ -218,7 +225,8 @@ def main() -> None:
     print(f"Date {date.today().isoformat()}; {platform.machine()}, Python {platform.python_version()}; one core,")
     print(
         f"one BLAS thread; seed {args.seed}; {args.frames} {args.task} frames at 640x480 (the scripted expert"
-        f" acting, episodes from seed {args.seed}); sim rows: median of"
+        f" acting, episodes from seed {args.seed}), node and pipeline alternating {args.repeats} times; sim rows:"
+        " median of"
         f" {args.repeats} alternating runs of {args.steps} steps.\n"
     )
     print("| perception (640x480, rgbd_tabletop, robot self-filter) | frames/s | median | p99 |")
