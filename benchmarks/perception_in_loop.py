@@ -20,7 +20,9 @@ is more than 2 cm above its resting height (its lowest z so far in the episode: 
 from 1 cm at reset), else *contact* when the TCP is within 5 cm of an object, else *approach*.
 
 Per phase: present slots per tick; ticks with more present slots than true objects; ticks with two present
-slots within 3 cm; ticks where a visible object has no present slot within 2 cm; the distance from each
+slots within 3 cm; ticks where a visible object has no present slot within 2 cm, and ticks where it has no slot
+at all within 2 cm, neither present nor kept with a stale presence (0 < presence <= 0.5: the tracker's
+"missing, identity kept", e.g. an object hidden by the arm down to a few pixels); the distance from each
 visible object to the nearest present slot (median, p95); identity changes (the present slot within 2 cm
 nearest an object changes index from its last one), per episode; the perception pipeline's time per tick
 (``pipeline.process`` wrapped with a timer). Also the success rate with its 95 % Wilson interval.
@@ -90,11 +92,13 @@ class TickStats:
     tick: int = -1  # control tick in the episode, from 0
     visible_px: tuple[int, ...] = ()  # per object: pixels in the sim's instance segmentation (empty: unknown)
     offsets_m: tuple[tuple[float, float, float], ...] = ()  # per object: nearest present slot - object, m (nan: none)
+    kept_errors_m: tuple[float, ...] = ()  # per object: distance to the nearest slot with presence > 0 (empty: unknown)
 
 
-def present_slots(slots: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(indices, (P, 3) centres in m) of the slots with presence > 0.5."""
-    indices = np.flatnonzero(slots[:, SLOT_FIELDS.index("presence")] > PRESENT)
+def present_slots(slots: np.ndarray, threshold: float = PRESENT) -> tuple[np.ndarray, np.ndarray]:
+    """(indices, (P, 3) centres in m) of the slots with presence > ``threshold`` (0.5: detected this frame; 0:
+    detected or kept while missing)."""
+    indices = np.flatnonzero(slots[:, SLOT_FIELDS.index("presence")] > threshold)
     return indices, slots[indices][:, XYZ].astype(np.float64)
 
 
@@ -183,6 +187,11 @@ def summarize(ticks: Sequence[TickStats], episodes: int) -> dict[str, Any]:
     visible = np.concatenate([np.array(tick.visible, dtype=bool) for tick in ticks])
     errors = np.concatenate([np.array(tick.errors_m, dtype=np.float64) for tick in ticks])
     missed = [any(v and e > FOUND_M for v, e in zip(tick.visible, tick.errors_m, strict=True)) for tick in ticks]
+    lost = [
+        any(v and e > FOUND_M for v, e in zip(tick.visible, tick.kept_errors_m, strict=True))
+        for tick in ticks
+        if tick.kept_errors_m
+    ]
     times = np.array([tick.perception_ms for tick in ticks])
     times = times[np.isfinite(times)]
     error_median, error_p95 = _percentiles_cm(errors[visible])
@@ -195,6 +204,7 @@ def summarize(ticks: Sequence[TickStats], episodes: int) -> dict[str, Any]:
         "object_ticks": len(visible),
         "visible_object_ticks": int(visible.sum()),
         "missed_visible_rate": float(np.mean(missed)),
+        "lost_visible_rate": float(np.mean(lost)) if lost else float("nan"),  # no slot, present or kept
         "error_median_cm": error_median,
         "error_p95_cm": error_p95,
         "identity_changes_per_episode": sum(sum(tick.identity_changes) for tick in ticks) / max(episodes, 1),
@@ -292,7 +302,9 @@ class PerceptionLoopMonitor(Node):
         objects_m, tcp_m, pixels = truth
         visible = np.ones(self.objects, dtype=bool) if pixels is None else pixels >= self.min_visible_px
         self.resting_z = objects_m[:, 2] if self.resting_z is None else np.minimum(self.resting_z, objects_m[:, 2])
-        ids, slots_m = present_slots(pointcloud2_to_slots(cloud))
+        slots = pointcloud2_to_slots(cloud)
+        ids, slots_m = present_slots(slots)
+        kept_m = present_slots(slots, threshold=0.0)[1]
         changes, self.last_ids = identity_changes(self.last_ids, assign_slots(objects_m, slots_m, ids))
         self.ticks.append(
             TickStats(
@@ -308,6 +320,7 @@ class PerceptionLoopMonitor(Node):
                 tick=self.episode_tick,
                 visible_px=() if pixels is None else tuple(int(count) for count in pixels),
                 offsets_m=tuple(tuple(float(v) for v in row) for row in nearest_offsets(objects_m, slots_m)),
+                kept_errors_m=tuple(float(e) for e in nearest_distances(objects_m, kept_m)),
             )
         )
         self.episode_tick += 1
@@ -462,17 +475,18 @@ def print_report(report: dict) -> None:
     )
     print(
         "| phase | ticks | slots per tick (true objects) | ticks with an extra slot | two slots within 3 cm"
-        " | visible object with no slot within 2 cm | object to nearest slot, median / p95"
+        " | visible object with no slot within 2 cm | ... nor a kept one | object to nearest slot, median / p95"
         " | identity changes per episode | perception ms, median / p95 |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for phase, row in [*report["phases"].items(), ("**all**", report["all"])]:
         if not row["ticks"]:
-            print(f"| {phase} | 0 | | | | | | | |")
+            print(f"| {phase} | 0 | | | | | | | | |")
             continue
         print(
             f"| {phase} | {row['ticks']} | {row['slots_per_tick']:.2f} ({row['true_objects']:.0f})"
             f" | {row['extra_slot_rate']:.0%} | {row['duplicate_rate']:.0%} | {row['missed_visible_rate']:.0%}"
+            f" | {row['lost_visible_rate']:.0%}"
             f" | {_cm(row, 'error')} | {row['identity_changes_per_episode']:.2f}"
             f" | {row['perception_ms_median']:.0f} / {row['perception_ms_p95']:.0f} |"
         )

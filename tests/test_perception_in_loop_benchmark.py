@@ -32,6 +32,11 @@ def test_present_slots_by_presence_threshold(bench: ModuleType) -> None:
     np.testing.assert_allclose(xyz, [[0.5, 0.0, 0.0], [0.6, 0.1, 0.0]], atol=1e-6)
 
 
+def test_kept_slots_include_stale_presence(bench: ModuleType) -> None:
+    ids, _ = bench.present_slots(slots((1.0, 0.5, 0.0, 0.0), (0.0, 9, 9, 9), (0.4, 0.6, 0.1, 0.0)), threshold=0.0)
+    assert ids.tolist() == [0, 2]  # detected, and kept while missing; the empty slot is neither
+
+
 def test_phase_priority_lifted_then_contact_then_approach(bench: ModuleType) -> None:
     objects, rest = np.array([[0.5, 0.0, 0.0]]), np.array([0.0])
     assert bench.tick_phase(np.array([0.5, 0.0, 0.2]), objects, rest) == "approach"
@@ -92,6 +97,20 @@ def test_summary_rates(bench: ModuleType) -> None:
     by_object = bench.identity_by_object(ticks, ["cube"], episodes=2)
     assert by_object == {"cube": {"episodes_changed": 1, "changes_per_episode": 0.5}}
     assert bench.summarize([], episodes=1) == {"ticks": 0}
+    assert math.isnan(row["lost_visible_rate"])  # ticks without kept-slot distances: unknown
+
+
+def test_lost_counts_objects_without_a_present_or_kept_slot(bench: ModuleType) -> None:
+    tick = bench.TickStats
+    ticks = [  # (visible, nearest present slot, nearest present-or-kept slot)
+        tick(0, "contact", 0, 1, False, (True,), (math.inf,), (0,), 40.0, kept_errors_m=(0.004,)),  # hidden, kept
+        tick(0, "contact", 0, 1, False, (True,), (math.inf,), (0,), 40.0, kept_errors_m=(0.05,)),  # kept 5 cm off
+        tick(0, "contact", 1, 1, False, (True,), (0.004,), (0,), 40.0, kept_errors_m=(0.004,)),
+        tick(0, "contact", 0, 1, False, (False,), (math.inf,), (0,), 40.0, kept_errors_m=(math.inf,)),  # unseen
+    ]
+    row = bench.summarize(ticks, episodes=1)
+    assert row["missed_visible_rate"] == pytest.approx(2 / 4)
+    assert row["lost_visible_rate"] == pytest.approx(1 / 4)
 
 
 def test_nearest_offsets_are_slot_minus_object(bench: ModuleType) -> None:
