@@ -433,7 +433,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="sim",
         choices=("sim", "perception"),
         help="sim (privileged object poses, no rendering; default) or perception (rendered camera and real perception:"
-        " what the residual meets after training, about 20 times slower)",
+        " what the residual meets after training, about 3 times slower)",
     )
     residual.add_argument("--slot-noise", default="perception_v1", choices=SLOT_NOISE_MODELS)
     residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
