@@ -22,8 +22,10 @@ There are K slots. Each frame:
 4. **Partial views**: each slot remembers the largest extent it has seen in x and in y (its full
    size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
-   keeps the full extent there and places its centre half of it in from the detection's box side
-   that lies nearer its predicted position, instead of at the visible part's centre. The prediction
+   keeps the full extent there and places its centre, instead of at the visible part's centre, at the
+   point nearest its predicted position where the full box still contains the visible one: half the
+   full extent in from the visible edge when one side is hidden, the prediction itself when the box
+   narrowed from both sides (the arm in front of the object's middle). The prediction
    is the previous centre plus the slot's motion per frame, measured on each axis only when both
    edges of the visible box moved the same way by about as much (within half of
    ``occlusion_shrink_m``), or neither moved; while only one edge moves, the last such motion is kept:
@@ -322,10 +324,10 @@ class SlotTracker:
             return
         centre = features[_POSITION].astype(np.float64)
         predicted = self.slots[slot, _POSITION].astype(np.float64) + self.motion[slot]
-        from_low_side = centre - extent / 2 + full / 2  # the low edge is the object's: the hidden part is above
-        from_high_side = centre + extent / 2 - full / 2
-        anchored = np.where(
-            np.abs(from_low_side - predicted) <= np.abs(from_high_side - predicted), from_low_side, from_high_side
-        )
-        features[_POSITION] = np.where(shrunk, anchored, centre)
+        # the full box must contain the visible one: its centre lies between these two (anchored on the high or
+        # the low edge); the one nearest the prediction is kept, so with one side hidden the centre anchors on the
+        # visible edge, and with both sides hidden (the arm in front of the object's middle) it stays predicted
+        lowest = centre + extent / 2 - full / 2
+        highest = centre - extent / 2 + full / 2
+        features[_POSITION] = np.where(shrunk, np.clip(predicted, lowest, highest), centre)
         features[_EXTENT] = np.where(shrunk, full, extent)

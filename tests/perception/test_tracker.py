@@ -392,3 +392,16 @@ def test_a_still_cube_the_gripper_starts_to_hide_stays_put() -> None:
         x = start_x + (centre_cm - 0.4) / 100
         slot = tracker.update([detection(2, (x, 0.0, 0.02), CUBE_RED, (extent_cm / 100, 0.051, 0.04), 1300.0)])[0]
         assert abs(slot[1] - start_x) <= 0.0025, (centre_cm, slot[1] - start_x)
+
+
+def test_a_cube_hidden_on_both_sides_keeps_its_predicted_centre() -> None:
+    """Stack, seed 1001, cube B as perception saw it while the arm came down in front of it (ticks 18-22, y
+    relative to the cube, cm): its box narrowed from both sides, and an anchor on either edge would be 1.5-2.3 cm
+    off."""
+    tracker = SlotTracker(TrackerConfig(), SIZE)
+    tracker.update([detection(1, (0.58, 0.0, 0.02), CUBE_GREEN, (0.05, 0.066, 0.05), 1800.0)])
+    for centre_cm, extent_cm in ((0.3, 6.1), (0.8, 5.1), (0.9, 4.9), (0.4, 2.9)):
+        seen = detection(2, (0.58, centre_cm / 100, 0.02), CUBE_GREEN, (0.05, extent_cm / 100, 0.05), 900.0)
+        slot = tracker.update([seen])[0]
+        assert abs(slot[2]) <= 0.005, (centre_cm, slot[2])
+    assert slot[5] == pytest.approx(0.066)  # the full extent
