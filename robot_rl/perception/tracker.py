@@ -22,10 +22,10 @@ There are K slots. Each frame:
 4. **Partial views**: each slot remembers the largest extent it has seen in x and in y (its full
    size). A matched detection ``occlusion_shrink_m`` or more narrower than that on x or y is a
    part of the object (the gripper or another object hides the rest, as while grasping): the slot
-   keeps the full extent there and places its centre, instead of at the visible part's centre, at the
-   point nearest its predicted position where the full box still contains the visible one: half the
-   full extent in from the visible edge when one side is hidden, the prediction itself when the box
-   narrowed from both sides (the arm in front of the object's middle). The prediction
+   keeps the full extent there and places its centre, instead of at the visible part's centre, half
+   of it in from the visible edge that lies nearer where the slot's predicted box has it; when
+   neither edge is within ``partial_view_edge_tolerance_m`` of that, the box narrowed from both sides
+   (the arm in front of the object's middle) and the centre stays at the prediction. The prediction
    is the previous centre plus the slot's motion per frame, measured on each axis only when both
    edges of the visible box moved the same way by about as much (within half of
    ``occlusion_shrink_m``), or neither moved; while only one edge moves, the last such motion is kept:
@@ -84,6 +84,9 @@ class TrackerConfig:
     new_slot_min_distance_m: float = 0.03  # no new slot for a detection closer than this to a live slot, m
     scene_extent_m: float = 0.2  # wider segments (x or y extent, m) suppress nothing by proximity
     occlusion_shrink_m: float = 0.005  # an axis this much narrower than the slot's full size is part-hidden, m; 0 = off
+    # a part-hidden axis whose visible edges both lie farther than this from where the slot's predicted full box
+    # has them is hidden on both sides: the centre stays at the prediction rather than anchoring on an edge, m
+    partial_view_edge_tolerance_m: float = 0.01
     # a detection with at least this share of its box volume inside a live slot's box (fraction; 0 = never) ...
     appearance_change_containment: float = 0.8
     # ... is refused that slot only beyond this wider chromaticity distance (the same object seen differently:
@@ -100,7 +103,13 @@ class TrackerConfig:
         for name in ("max_step_m", "color_gate", "position_scale_m", "color_scale", "duplicate_iou", "scene_extent_m"):
             if not getattr(self, name) > 0:  # also refuses NaN
                 raise PerceptionError(f"TrackerConfig.{name} must be > 0, got {getattr(self, name)}")
-        for name in ("missed_gate_growth_m", "duplicate_distance_m", "new_slot_min_distance_m", "occlusion_shrink_m"):
+        for name in (
+            "missed_gate_growth_m",
+            "duplicate_distance_m",
+            "new_slot_min_distance_m",
+            "occlusion_shrink_m",
+            "partial_view_edge_tolerance_m",
+        ):
             if not getattr(self, name) >= 0:
                 raise PerceptionError(f"TrackerConfig.{name} must be >= 0, got {getattr(self, name)}")
         if not self.max_gate_m >= self.max_step_m:
@@ -324,10 +333,13 @@ class SlotTracker:
             return
         centre = features[_POSITION].astype(np.float64)
         predicted = self.slots[slot, _POSITION].astype(np.float64) + self.motion[slot]
-        # the full box must contain the visible one: its centre lies between these two (anchored on the high or
-        # the low edge); the one nearest the prediction is kept, so with one side hidden the centre anchors on the
-        # visible edge, and with both sides hidden (the arm in front of the object's middle) it stays predicted
+        # the centre anchored on the visible high or low edge; the full box contains the visible one between them
         lowest = centre + extent / 2 - full / 2
         highest = centre - extent / 2 + full / 2
-        features[_POSITION] = np.where(shrunk, np.clip(predicted, lowest, highest), centre)
+        to_low, to_high = np.abs(highest - predicted), np.abs(lowest - predicted)
+        anchored = np.where(to_low <= to_high, highest, lowest)  # one side hidden: the edge where it is expected
+        # neither edge where it is expected (the arm in front of the object's middle): keep the prediction
+        both_hidden = np.minimum(to_low, to_high) > self.config.partial_view_edge_tolerance_m
+        position = np.where(both_hidden, np.clip(predicted, lowest, highest), anchored)
+        features[_POSITION] = np.where(shrunk, position, centre)
         features[_EXTENT] = np.where(shrunk, full, extent)
