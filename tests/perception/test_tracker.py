@@ -281,6 +281,7 @@ def test_reset_forgets_identities_and_slots_refill_in_label_order() -> None:
         {"scene_extent_m": 0.0},
         {"duplicate_area_ratio": 2.0},
         {"new_slot_min_distance_m": -1.0},
+        {"partial_view_edge_tolerance_m": float("nan")},
         {"appearance_change_containment": 1.5},
         {"appearance_change_containment": float("nan")},
         {"contained_color_gate": 0.05},
