@@ -54,3 +54,13 @@ def test_bad_input_is_one_error_line(tmp_path: Path) -> None:
         assert run.returncode == 1
         assert len(run.stderr.strip().splitlines()) == 1
         assert run.stderr.startswith(message), run.stderr
+
+
+def test_the_kept_slot_rate_shows_in_brackets_where_measured(tmp_path: Path) -> None:
+    old, new = _write(tmp_path / "a.json", "Stack", 0.1), _write(tmp_path / "b.json", "Stack", 0.1)
+    report = json.loads(new.read_text())
+    report["phases"]["lifted"]["lost_visible_rate"] = 0.0
+    new.write_text(json.dumps(report))
+    run = _run(f"old={old}", f"new={new}")
+    assert run.returncode == 0, run.stderr
+    assert "| Stack | lifted | 10 %, 2.3 / 2.8 cm, 0.70 | 10 % (0 %), 2.3 / 2.8 cm, 0.70 |" in run.stdout
