@@ -10,7 +10,8 @@ positions; then each frame goes through the perception node on the in-process ba
 Image messages in, decode, robot self-filter from the URDF, segment, encode, track, PointCloud2 out) and,
 separately, through the ROS-free pipeline only (with the same self-filter). The two alternate ``--repeats``
 times (a fresh node and pipeline each time, so warm-up and drift in machine speed hit both alike); reported:
-frames/s, median and p99 latency per frame over all repeats.
+frames/s, median and p99 latency per frame over all repeats, and the pipeline's time per stage
+(``PerceptionResult.stage_times_ms``: median and mean per frame, and each stage's share of the summed means).
 
 Sim bridge: the same Lift task stepped ``--steps`` times (a) raw, calling robosuite's
 ``env.step`` (plus the same camera renders when rendering), (b) through the bridge
@@ -86,16 +87,19 @@ def perception_frame(observation: Observation, k: np.ndarray, pose: np.ndarray) 
     return Frame(observation.color, depth, k, pose, joint_positions=urdf_joint_positions(observation))
 
 
-def perception_pipeline(observations: list[Observation], k: np.ndarray, pose: np.ndarray) -> list[float]:
-    """Seconds per frame of a fresh ROS-free pipeline over ``observations``."""
+def perception_pipeline(
+    observations: list[Observation], k: np.ndarray, pose: np.ndarray
+) -> tuple[list[float], list[dict[str, float]]]:
+    """Seconds per frame of a fresh ROS-free pipeline over ``observations``, and each frame's stage times (ms)."""
     pipeline = PerceptionPipeline(PerceptionConfig(tabletop=TabletopConfig(**ROI)), RobotModel(default_urdf_path()))
-    durations = []
+    durations, stages = [], []
     for observation in observations:
         frame = perception_frame(observation, k, pose)
         start = time.perf_counter()
-        pipeline.process(frame)
+        result = pipeline.process(frame)
         durations.append(time.perf_counter() - start)
-    return durations
+        stages.append(result.stage_times_ms)
+    return durations, stages
 
 
 class CameraStub(Node):
@@ -210,8 +214,11 @@ def main() -> None:
     observations, k, pose = render_frames(args.task, args.frames, args.seed)
     pipeline_s: list[float] = []
     node_s: list[float] = []
+    stage_ms: list[dict[str, float]] = []
     for _ in range(args.repeats):  # alternate, as the sim rows below
-        pipeline_s += perception_pipeline(observations, k, pose)
+        durations, stages = perception_pipeline(observations, k, pose)
+        pipeline_s += durations
+        stage_ms += stages
         node_s += perception_node(observations, k, pose)
     pipeline, node = stats_ms(pipeline_s), stats_ms(node_s)
     rows = []
@@ -239,6 +246,12 @@ def main() -> None:
         f"| pipeline only (self-filter, segment, encode, track) | {pipeline['fps']:.1f}"
         f" | {pipeline['median_ms']:.1f} ms | {pipeline['p99_ms']:.1f} ms |"
     )
+    means = {stage: float(np.mean([frame.get(stage, 0.0) for frame in stage_ms])) for stage in stage_ms[-1]}
+    print("\n| pipeline stage | median ms | mean ms | share |")
+    print("|---|---|---|---|")
+    for stage, mean in means.items():
+        median = float(np.median([frame.get(stage, 0.0) for frame in stage_ms]))
+        print(f"| {stage} | {median:.2f} | {mean:.2f} | {mean / sum(means.values()):.0%} |")
     print("\n| sim (Lift, Panda OSC_POSE, 20 Hz control) | raw robosuite steps/s | bridge steps/s | bridge overhead |")
     print("|---|---|---|---|")
     for render, raw, bridged, overhead in rows:

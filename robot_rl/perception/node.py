@@ -17,7 +17,8 @@ boxes of ``fixtures_file`` (static furniture such as bin walls, in ``base_link``
 removed the same way; a fixtures file that does not load stops the node at start.
 
 Publishes ``/robot_rl/slots`` (PointCloud2, one point per slot, named fields),
-``/diagnostics`` and, if enabled, ``~/debug_image``. A frame that cannot be used
+``/diagnostics`` (every ``report_period_s``, an OK status with the median wall time per frame and per
+pipeline stage over the frames since the last one) and, if enabled, ``~/debug_image``. A frame that cannot be used
 (missing calibration, mismatched sizes, all-zero or NaN depth) is skipped with an
 ERROR or WARN diagnostic; nothing is guessed.
 """
@@ -70,7 +71,9 @@ class PerceptionNode(Node):
         roi_min = self.declare_parameter("workspace_min_m", [-1.0, -1.0, -0.5], "x, y, z lower corner, base_link, m")
         roi_max = self.declare_parameter("workspace_max_m", [1.0, 1.0, 0.5], "x, y, z upper corner, base_link, m")
         self.debug_image = self.declare_parameter("publish_debug_image", False, "publish ~/debug_image").value
-        report_period_s = self.declare_parameter("report_period_s", 2.0, "period of the slot summary log, s").value
+        report_period_s = self.declare_parameter(
+            "report_period_s", 2.0, "period of the slot summary log and the timing diagnostic, s; 0 = off"
+        ).value
         calibration_at_start = self.declare_parameter(
             "load_calibration_at_start", True, "fail at startup without a valid hand-eye file (false: at first frame)"
         ).value
@@ -154,6 +157,7 @@ class PerceptionNode(Node):
             self.report(diagnostics.WARN, warning)
         self.last_slots: np.ndarray | None = None
         self.frames = 0
+        self.recent_stage_times: list[dict[str, float]] = []  # per frame since the last summary: stage -> ms
         if report_period_s > 0:
             self.create_timer(report_period_s, self.log_summary)
 
@@ -229,12 +233,22 @@ class PerceptionNode(Node):
         self.slots_pub.publish(slots_to_pointcloud2(result.slots, header))
         self.last_slots = result.slots
         self.frames += 1
+        self.recent_stage_times.append(result.stage_times_ms)
         if self.debug_pub is not None:
             debug = overlay(frame.color, result.segmentation.labels)
             self.debug_pub.publish(numpy_to_image(debug, "rgb8", images[0].header))
 
     def log_summary(self) -> None:
-        """Log the present slots (what make run shows)."""
+        """Log the present slots (what make run shows); report the frames' time per stage on /diagnostics."""
+        if self.recent_stage_times:
+            times = self.recent_stage_times
+            stages = {
+                f"{stage}_ms": round(float(np.median([t.get(stage, 0.0) for t in times])), 2) for stage in times[-1]
+            }
+            frame_ms = round(float(np.median([sum(t.values()) for t in times])), 2)
+            message = f"{len(times)} frame(s) processed, median {frame_ms:.1f} ms a frame"
+            self.report(diagnostics.OK, message, frames=len(times), frame_ms=frame_ms, **stages)
+            self.recent_stage_times = []
         if self.last_slots is None:
             return
         present = [

@@ -21,6 +21,7 @@ from robot_rl.perception.segmenters import (
 )
 from robot_rl.perception.self_filter import SelfFilter, SelfFilterConfig
 from robot_rl.perception.slots import Detection, SlotEncoder, SlotEncoderConfig
+from robot_rl.perception.timing import StageTimer
 from robot_rl.perception.tracker import SlotTracker, TrackerConfig
 from robot_rl.robot_model import RobotModel
 
@@ -50,6 +51,9 @@ class PerceptionResult:
     slots: np.ndarray  # (K, slot_size) float32, tracked
     segmentation: Segmentation  # the label image and plane
     detections: list[Detection]  # the encoded segments before tracking
+    # wall time of each stage, ms: the segmenter's (rgbd_tabletop: back_projection, self_filter, region, plane,
+    # cluster, color_split, labels; sim_gt: segment), then encode and track
+    stage_times_ms: dict[str, float] = field(default_factory=dict)
 
 
 class PerceptionPipeline:
@@ -78,9 +82,17 @@ class PerceptionPipeline:
 
     def process(self, frame: Frame) -> PerceptionResult:
         """Run one frame; raises PerceptionError on unusable input (the caller skips the frame)."""
+        timer = StageTimer()
         segmentation = self.segmenter.segment(frame)
+        timer.lap("segment")
         detections = self.encoder.encode(frame, segmentation)
-        return PerceptionResult(self.tracker.update(detections), segmentation, detections)
+        timer.lap("encode")
+        slots = self.tracker.update(detections)
+        timer.lap("track")
+        # the segmenter's own stages where it times them, else its whole call
+        stages = dict(segmentation.stage_times_ms) or {"segment": timer.times_ms["segment"]}
+        stages.update(encode=timer.times_ms["encode"], track=timer.times_ms["track"])
+        return PerceptionResult(slots, segmentation, detections, stages)
 
 
 def overlay(color: np.ndarray, labels: np.ndarray, alpha: float = 0.5) -> np.ndarray:

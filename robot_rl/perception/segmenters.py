@@ -26,6 +26,7 @@ from robot_rl.calibration.files import FixtureBox
 from robot_rl.errors import PerceptionError, RobotModelError
 from robot_rl.perception.geometry import check_intrinsics, depth_to_points, pixel_rays
 from robot_rl.perception.self_filter import SelfFilter
+from robot_rl.perception.timing import StageTimer
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Segmentation:
     plane: np.ndarray | None = None  # (4,) support plane n.x + d = 0 in base_link (unit n, up)
     source_ids: dict[int, int] = field(default_factory=dict)  # label -> sim instance id (sim_gt)
     robot_mask: np.ndarray | None = None  # (H, W) bool, the robot's pixels in the region of interest (self-filter)
+    stage_times_ms: dict[str, float] = field(default_factory=dict)  # wall time of each segmenter stage, ms
 
     @property
     def count(self) -> int:
@@ -228,6 +230,7 @@ class RgbdTabletopSegmenter(Segmenter):
 
     def segment(self, frame: Frame) -> Segmentation:
         config = self.config
+        timer = StageTimer()
         points, valid = self._points_base(frame)
         low = np.asarray(config.workspace_min_m, dtype=np.float32)
         high = np.asarray(config.workspace_max_m, dtype=np.float32)
@@ -236,7 +239,9 @@ class RgbdTabletopSegmenter(Segmenter):
             coordinate = points[..., axis]
             in_roi &= coordinate > low[axis]
             in_roi &= coordinate < high[axis]
+        timer.lap("back_projection")
         robot = self._robot_mask(frame, points)
+        timer.lap("self_filter")
         if robot is not None:  # before the plane fit and the clustering: the arm is neither table nor object
             in_roi &= ~robot
         index = np.flatnonzero(in_roi)
@@ -246,19 +251,30 @@ class RgbdTabletopSegmenter(Segmenter):
             index, candidates = index[kept], candidates[kept]
         if len(index) == 0:
             raise PerceptionError("no valid depth inside the workspace (all-zero or NaN depth?)")
+        timer.lap("region")
         plane = self.fit_plane(candidates)
         height = candidates @ plane[:3].astype(np.float32) + np.float32(plane[3])
         above = (height > config.min_height_m) & (height < config.max_height_m)
         labels = np.zeros(valid.size, dtype=np.int32)
         selected_index = index[above]
         selected = np.take(candidates, np.flatnonzero(above), axis=0)
+        timer.lap("plane")
         clusters = self._cluster(selected)
+        timer.lap("cluster")
         if config.color_split_distance > 0:
             rgb = np.take(frame.color.reshape(-1, 3), selected_index, axis=0).astype(np.float32) + 1.0
             chromaticity = rgb[:, :2] / rgb.sum(axis=1, keepdims=True)  # (r, g) / (r + g + b): shading-invariant
             clusters = self._split_by_color(clusters, chromaticity, selected)
+            timer.lap("color_split")
         labels[selected_index] = clusters
-        return Segmentation(labels=labels.reshape(valid.shape), points_base=points, plane=plane, robot_mask=robot)
+        timer.lap("labels")
+        return Segmentation(
+            labels=labels.reshape(valid.shape),
+            points_base=points,
+            plane=plane,
+            robot_mask=robot,
+            stage_times_ms=timer.times_ms,
+        )
 
     def _in_fixtures(self, points: np.ndarray) -> np.ndarray:
         """(N,) bool: which (N, 3) base_link points lie in a fixture box grown by ``fixture_padding_m``."""

@@ -92,6 +92,39 @@ def test_publishes_tracked_slots_in_base_link(tmp_path: Path) -> None:
         assert min(np.linalg.norm(slots[:2, 1:4] - box.center, axis=1)) < 0.01
 
 
+def test_the_summary_reports_the_time_per_stage_on_diagnostics(tmp_path: Path) -> None:
+    frame, _ = render(BOXES)
+    context = InprocContext()
+    camera = Camera(context=context)
+    args = ["-p", "robot_description_file:=''", "-p", f"hand_eye_file:={hand_eye_file(tmp_path, frame.t_base_camera)}"]
+    node = PerceptionNode(context=context, cli_args=["--ros-args", *args])
+    for sec in (1, 2):
+        camera.send(frame.color, frame.depth_m, frame.k, sec=sec)
+        context.spin_until_quiet()
+    node.log_summary()
+    context.spin_until_quiet()
+    (status,) = [s for array in camera.diagnostics for s in array.status if level_of(s) == 0]
+    assert status.message.startswith("2 frame(s) processed, median ")
+    values = {kv.key: float(kv.value) for kv in status.values}
+    stages = (
+        "back_projection",
+        "self_filter",
+        "region",
+        "plane",
+        "cluster",
+        "color_split",
+        "labels",
+        "encode",
+        "track",
+    )
+    assert list(values) == ["frames", "frame_ms", *(f"{stage}_ms" for stage in stages)]
+    assert values["frames"] == 2
+    assert all(value >= 0 for value in values.values())
+    node.log_summary()  # nothing processed since: no timing status
+    context.spin_until_quiet()
+    assert len([s for array in camera.diagnostics for s in array.status if level_of(s) == 0]) == 1
+
+
 def test_16uc1_depth_in_millimetres(tmp_path: Path) -> None:
     frame, _ = render(BOXES)
     context, camera = graph(tmp_path, frame.t_base_camera)
