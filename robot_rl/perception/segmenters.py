@@ -24,7 +24,7 @@ from scipy import ndimage
 
 from robot_rl.calibration.files import FixtureBox
 from robot_rl.errors import PerceptionError, RobotModelError
-from robot_rl.perception.geometry import check_intrinsics, depth_to_points, pixel_rays
+from robot_rl.perception.geometry import check_intrinsics, pixel_rays
 from robot_rl.perception.self_filter import SelfFilter
 from robot_rl.perception.timing import StageTimer
 
@@ -178,24 +178,36 @@ class RgbdTabletopSegmenter(Segmenter):
     def __init__(self, config: TabletopConfig | None = None, self_filter: SelfFilter | None = None) -> None:
         self.config = config or TabletopConfig()
         self.self_filter = self_filter  # None: nothing removes the robot but the max_height_m band
-        self._rays: np.ndarray | None = None
+        self._ray_planes: np.ndarray | None = None
         self._rays_key: tuple | None = None
 
     def _points_base(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
-        """Return (H, W, 3) float32 base_link points (NaN where invalid) and the valid mask."""
+        """Return (H, W, 3) float32 base_link points (NaN where invalid) and the mask of the valid points inside
+        the region of interest."""
         height, width = frame.depth_m.shape
         key = (width, height, frame.k.tobytes(), frame.t_base_camera.tobytes())
         if self._rays_key != key:
-            # rays rotated into base_link once per calibration: a point is origin + depth * ray
-            self._rays = (pixel_rays(frame.k, width, height) @ frame.t_base_camera[:3, :3].T).astype(np.float32)
+            # rays rotated into base_link once per calibration, one contiguous (H, W) plane per axis: a point is
+            # origin + depth * ray
+            rays = pixel_rays(frame.k, width, height) @ frame.t_base_camera[:3, :3].T
+            self._ray_planes = np.ascontiguousarray(np.moveaxis(rays, 2, 0), dtype=np.float32)
             self._rays_key = key
+        config = self.config
         depth = frame.depth_m.astype(np.float32, copy=False)
         with np.errstate(invalid="ignore"):
-            valid = (depth > 0) & (depth < self.config.max_depth_m)  # False for NaN
-        # NaN depth makes all three coordinates NaN (cheaper than masking the (H, W, 3) cloud afterwards)
-        points = depth_to_points(np.where(valid, depth, np.float32(np.nan)), self._rays)
-        points += frame.t_base_camera[:3, 3].astype(np.float32)
-        return points, valid
+            valid = (depth > 0) & (depth < config.max_depth_m)  # False for NaN
+        # NaN depth makes all three coordinates NaN, and NaN compares False: invalid points are never in the region
+        depth = np.where(valid, depth, np.float32(np.nan))
+        origin = frame.t_base_camera[:3, 3].astype(np.float32)
+        # computed and compared plane by plane (contiguous), about five times faster than on the (H, W, 3) cloud
+        planes = np.empty((3, height, width), dtype=np.float32)
+        in_roi = np.ones((height, width), dtype=bool)
+        for axis in range(3):
+            np.multiply(self._ray_planes[axis], depth, out=planes[axis])
+            planes[axis] += origin[axis]
+            in_roi &= planes[axis] > np.float32(config.workspace_min_m[axis])
+            in_roi &= planes[axis] < np.float32(config.workspace_max_m[axis])
+        return np.stack(planes, axis=-1), in_roi
 
     def fit_plane(self, points: np.ndarray) -> np.ndarray:
         """RANSAC plane fit on (N, 3) base_link points; returns (a, b, c, d) with unit normal pointing up."""
@@ -231,14 +243,7 @@ class RgbdTabletopSegmenter(Segmenter):
     def segment(self, frame: Frame) -> Segmentation:
         config = self.config
         timer = StageTimer()
-        points, valid = self._points_base(frame)
-        low = np.asarray(config.workspace_min_m, dtype=np.float32)
-        high = np.asarray(config.workspace_max_m, dtype=np.float32)
-        in_roi = np.ones(valid.shape, dtype=bool)
-        for axis in range(3):  # per-axis compares on float32 views; NaN (invalid) compares False
-            coordinate = points[..., axis]
-            in_roi &= coordinate > low[axis]
-            in_roi &= coordinate < high[axis]
+        points, in_roi = self._points_base(frame)
         timer.lap("back_projection")
         robot = self._robot_mask(frame, points)
         timer.lap("self_filter")
@@ -255,7 +260,7 @@ class RgbdTabletopSegmenter(Segmenter):
         plane = self.fit_plane(candidates)
         height = candidates @ plane[:3].astype(np.float32) + np.float32(plane[3])
         above = (height > config.min_height_m) & (height < config.max_height_m)
-        labels = np.zeros(valid.size, dtype=np.int32)
+        labels = np.zeros(in_roi.size, dtype=np.int32)
         selected_index = index[above]
         selected = np.take(candidates, np.flatnonzero(above), axis=0)
         timer.lap("plane")
@@ -269,7 +274,7 @@ class RgbdTabletopSegmenter(Segmenter):
         labels[selected_index] = clusters
         timer.lap("labels")
         return Segmentation(
-            labels=labels.reshape(valid.shape),
+            labels=labels.reshape(in_roi.shape),
             points_base=points,
             plane=plane,
             robot_mask=robot,
