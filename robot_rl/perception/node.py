@@ -158,6 +158,7 @@ class PerceptionNode(Node):
         self.last_slots: np.ndarray | None = None
         self.frames = 0
         self.recent_stage_times: list[dict[str, float]] = []  # per frame since the last summary: stage -> ms
+        self.keep_stage_times = report_period_s > 0  # without the summary timer nothing would ever empty the list
         if report_period_s > 0:
             self.create_timer(report_period_s, self.log_summary)
 
@@ -233,7 +234,8 @@ class PerceptionNode(Node):
         self.slots_pub.publish(slots_to_pointcloud2(result.slots, header))
         self.last_slots = result.slots
         self.frames += 1
-        self.recent_stage_times.append(result.stage_times_ms)
+        if self.keep_stage_times:
+            self.recent_stage_times.append(result.stage_times_ms)
         if self.debug_pub is not None:
             debug = overlay(frame.color, result.segmentation.labels)
             self.debug_pub.publish(numpy_to_image(debug, "rgb8", images[0].header))

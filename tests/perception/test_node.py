@@ -125,6 +125,18 @@ def test_the_summary_reports_the_time_per_stage_on_diagnostics(tmp_path: Path) -
     assert len([s for array in camera.diagnostics for s in array.status if level_of(s) == 0]) == 1
 
 
+def test_no_summary_keeps_no_stage_times(tmp_path: Path) -> None:
+    frame, _ = render(BOXES)
+    context = InprocContext()
+    camera = Camera(context=context)
+    args = ["-p", "robot_description_file:=''", "-p", f"hand_eye_file:={hand_eye_file(tmp_path, frame.t_base_camera)}"]
+    node = PerceptionNode(context=context, cli_args=["--ros-args", *args, "-p", "report_period_s:=0.0"])
+    camera.send(frame.color, frame.depth_m, frame.k)
+    context.spin_until_quiet()
+    assert len(camera.slots) == 1
+    assert node.recent_stage_times == []  # nothing would ever report and empty them
+
+
 def test_16uc1_depth_in_millimetres(tmp_path: Path) -> None:
     frame, _ = render(BOXES)
     context, camera = graph(tmp_path, frame.t_base_camera)
