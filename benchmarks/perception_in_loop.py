@@ -93,6 +93,7 @@ class TickStats:
     visible_px: tuple[int, ...] = ()  # per object: pixels in the sim's instance segmentation (empty: unknown)
     offsets_m: tuple[tuple[float, float, float], ...] = ()  # per object: nearest present slot - object, m (nan: none)
     kept_errors_m: tuple[float, ...] = ()  # per object: distance to the nearest slot with presence > 0 (empty: unknown)
+    slot_ids: tuple[int | None, ...] = ()  # per object: index of its present slot within FOUND_M (None: none)
 
 
 def present_slots(slots: np.ndarray, threshold: float = PRESENT) -> tuple[np.ndarray, np.ndarray]:
@@ -305,7 +306,8 @@ class PerceptionLoopMonitor(Node):
         slots = pointcloud2_to_slots(cloud)
         ids, slots_m = present_slots(slots)
         kept_m = present_slots(slots, threshold=0.0)[1]
-        changes, self.last_ids = identity_changes(self.last_ids, assign_slots(objects_m, slots_m, ids))
+        slot_ids = assign_slots(objects_m, slots_m, ids)
+        changes, self.last_ids = identity_changes(self.last_ids, slot_ids)
         self.ticks.append(
             TickStats(
                 episode=self.episode,
@@ -321,6 +323,7 @@ class PerceptionLoopMonitor(Node):
                 visible_px=() if pixels is None else tuple(int(count) for count in pixels),
                 offsets_m=tuple(tuple(float(v) for v in row) for row in nearest_offsets(objects_m, slots_m)),
                 kept_errors_m=tuple(float(e) for e in nearest_distances(objects_m, kept_m)),
+                slot_ids=tuple(slot_ids),
             )
         )
         self.episode_tick += 1
@@ -501,12 +504,12 @@ def print_report(report: dict) -> None:
 
 def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) -> None:
     """One CSV row per object and tick: phase, visible pixels, the nearest slot's distance and offset (slot -
-    object, per axis), and whether the object was missed."""
+    object, per axis), whether the object was missed, its slot's index and whether that index changed."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
         header = ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
-        writer.writerow([*header, "dx_cm", "dy_cm", "dz_cm"])
+        writer.writerow([*header, "dx_cm", "dy_cm", "dz_cm", "slot", "identity_change"])
         for tick in ticks:
             for index, name in enumerate(names):
                 pixels = tick.visible_px[index] if tick.visible_px else ""
@@ -514,7 +517,10 @@ def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) ->
                 missed = tick.visible[index] and error > FOUND_M
                 row = [tick.episode, tick.tick, tick.phase, name, pixels, f"{error * 100:.2f}", int(missed)]
                 offset = tick.offsets_m[index] if tick.offsets_m else (math.nan,) * 3
-                writer.writerow([*row, tick.present, *(f"{value * 100:.2f}" for value in offset)])
+                slot = tick.slot_ids[index] if tick.slot_ids else None
+                change = tick.identity_changes[index]
+                offsets = (f"{value * 100:.2f}" for value in offset)
+                writer.writerow([*row, tick.present, *offsets, "" if slot is None else slot, change])
 
 
 def _finite(value: Any) -> Any:

@@ -126,18 +126,19 @@ def test_ticks_csv_has_a_row_per_object_and_tick(bench: ModuleType, tmp_path: Pa
         tick(
             0, "contact", 1, 2, False, (True, True), (0.004, 0.031), (0, 0), 40.0, 7, (850, 120), ((0.004, 0, 0),) * 2
         ),
-        tick(0, "lifted", 1, 2, False, (True, False), (0.004, math.inf), (0, 0), 40.0, 8, ()),
+        tick(0, "lifted", 1, 2, False, (True, False), (0.004, math.inf), (1, 0), 40.0, 8, (), slot_ids=(2, None)),
     ]
     path = tmp_path / "ticks.csv"
     bench.write_ticks(path, ticks, ["cubeA", "cubeB"])
     rows = [line.split(",") for line in path.read_text().splitlines()]
     assert rows[0][:8] == ["episode", "tick", "phase", "object", "visible_px", "error_cm", "missed", "present_slots"]
-    assert rows[0][8:] == ["dx_cm", "dy_cm", "dz_cm"]
+    assert rows[0][8:] == ["dx_cm", "dy_cm", "dz_cm", "slot", "identity_change"]
     assert [row[:8] for row in rows[1:]] == [
         ["0", "7", "contact", "cubeA", "850", "0.40", "0", "1"],
         ["0", "7", "contact", "cubeB", "120", "3.10", "1", "1"],  # visible, nearest slot 3.1 cm away: missed
         ["0", "8", "lifted", "cubeA", "", "0.40", "0", "1"],
         ["0", "8", "lifted", "cubeB", "", "inf", "0", "1"],  # not visible: not a miss
     ]
-    assert rows[1][8:] == ["0.40", "0.00", "0.00"]
-    assert rows[3][8:] == ["nan", "nan", "nan"]
+    assert rows[1][8:] == ["0.40", "0.00", "0.00", "", "0"]  # no slot ids recorded
+    assert rows[3][8:] == ["nan", "nan", "nan", "2", "1"]  # cubeA took slot 2, a change
+    assert rows[4][8:] == ["nan", "nan", "nan", "", "0"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -188,3 +189,21 @@ def test_on_a_real_robot_the_node_starts_episodes() -> None:
         {"event": "success", "source": "human"},
         {"event": "start", "source": "human", "episode": 1},
     ]
+
+
+@pytest.mark.parametrize(
+    ("params_file", "task", "takeover_step"),
+    [
+        ("intervention_stack_corrections.yaml", "Stack", 100),
+        ("intervention_pickplacecan_corrections.yaml", "PickPlaceCan", 150),
+    ],
+)
+def test_the_benchmarks_simulated_people_start_the_node(params_file: str, task: str, takeover_step: int) -> None:
+    # what benchmarks/residual_rl.py --device simulated --intervention-params FILE starts
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "params" / params_file
+    node = InterventionNode(
+        context=InprocContext(),
+        cli_args=["--ros-args", "--params-file", str(path), "-p", "device:=simulated", "-p", f"task:={task}"],
+    )
+    assert node.get_parameter("takeover_at_step").value == takeover_step
+    assert node.get_parameter("take_over_on_regrasp").value is True
