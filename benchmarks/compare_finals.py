@@ -4,7 +4,8 @@
 
 Each file is an evaluation's JSON (``robot-rl eval``'s result, or a ``final_<method>_<source>.json`` stage of
 benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals, the seeds only one of them
-solved, and the exact McNemar p-value. A missing or malformed file, or two files that ran different seeds, is one
+solved, and the exact McNemar p-value; and how each one's failures failed (``failure_modes``, where the
+evaluation recorded the object's height). A missing or malformed file, or two files that ran different seeds, is one
 ``error:`` line and exit 1.
 """
 
@@ -15,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from robot_rl.policies.evaluate import per_seed
+from robot_rl.policies.evaluate import FAILURE_MODES, failure_modes, per_seed
 from robot_rl.stats import paired_comparison, wilson_interval
 
 
@@ -28,20 +29,23 @@ def main() -> None:
     args = parser.parse_args()
     names = args.names or [str(args.first), str(args.second)]
     try:
-        results = [per_seed(json.loads(path.read_text())) for path in (args.first, args.second)]
+        evaluations = [json.loads(path.read_text()) for path in (args.first, args.second)]
+        results = [per_seed(evaluation) for evaluation in evaluations]
         only_first, only_second, p_value = paired_comparison(*results)
+        failures = [failure_modes(evaluation["per_episode"]) for evaluation in evaluations]
     except (OSError, json.JSONDecodeError) as error:
         sys.exit(f"error: cannot read an evaluation: {error}")
     except (KeyError, TypeError) as error:
         sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
     except ValueError as error:
         sys.exit(f"error: {error}")
-    print("| policy | success (95 % Wilson) |")
-    print("|---|---|")
-    for name, result in zip(names, results, strict=True):
+    print(f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} |")
+    print("|---|---|---|")
+    for name, result, failed in zip(names, results, failures, strict=True):
         successes, episodes = sum(result.values()), len(result)
         low, high = wilson_interval(successes, episodes)
-        print(f"| {name} | {successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%}) |")
+        modes = " / ".join(str(failed[mode]) for mode in FAILURE_MODES)
+        print(f"| {name} | {successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%}) | {modes} |")
     print(
         f"\nPaired on the same {len(results[0])} seeds: only {names[0]} succeeded on {only_first}, only {names[1]}"
         f" on {only_second} (exact McNemar p = {p_value:.3f})."

@@ -22,8 +22,8 @@ def test_prints_both_rates_and_the_paired_test(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert "| A | 3/4 = 75% (30%-95%) |" in run.stdout
-    assert "| B | 1/4 = 25% (5%-70%) |" in run.stdout
+    assert "| A | 3/4 = 75% (30%-95%) | 0 / 0 / 0 / 1 |" in run.stdout  # no heights recorded: unknown
+    assert "| B | 1/4 = 25% (5%-70%) | 0 / 0 / 0 / 3 |" in run.stdout
     assert "only A succeeded on 2, only B on 0 (exact McNemar p = 0.500)" in run.stdout
 
 
@@ -43,3 +43,18 @@ def test_a_missing_or_malformed_file_is_one_error_line(tmp_path: Path) -> None:
         assert run.returncode == 1
         assert len(run.stderr.strip().splitlines()) == 1
         assert run.stderr.startswith(f"error: {message}")
+
+
+def test_failures_are_told_apart_by_the_objects_height(tmp_path: Path) -> None:
+    episodes = [
+        {"seed": 1, "success": False, "max_rise_m": 0.005, "final_rise_m": 0.0},  # never lifted
+        {"seed": 2, "success": False, "max_rise_m": 0.12, "final_rise_m": 0.001},  # dropped
+        {"seed": 3, "success": False, "max_rise_m": 0.12, "final_rise_m": 0.05},  # up at the end
+        {"seed": 4, "success": True, "max_rise_m": 0.12, "final_rise_m": 0.05},
+    ]
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"per_episode": episodes}))
+    run = subprocess.run([sys.executable, str(SCRIPT), str(path), str(path)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "failed: never lifted / dropped / up at the end / unknown |" in run.stdout
+    assert f"| {path} | 1/4 = 25% (5%-70%) | 1 / 1 / 1 / 0 |" in run.stdout

@@ -26,6 +26,7 @@ from robot_rl.errors import MessageError, PolicyError
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy
+from robot_rl.runtime.node_interfaces import OBJECT_POSES
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
@@ -42,6 +43,11 @@ class EpisodeResult:
     steps: int  # control steps until success or timeout
     intervention_ticks: int = 0  # ticks in which a person (or the simulated human) drove
     safety_events: int = 0  # safety-gate reports that it changed or held a command (WARN or ERROR)
+    # Height of the task's first object (the one to pick) above where it was on the episode's first tick, m:
+    # the most it reached and where it ended (None: no /robot_rl/sim/object_poses, e.g. on a real robot). How a
+    # failed episode failed: never lifted (a missed grasp), lifted and back down (dropped), still up at the end.
+    max_rise_m: float | None = None
+    final_rise_m: float | None = None
 
 
 @dataclass
@@ -105,6 +111,7 @@ class EvalResult:
             "intervention_ticks": self.intervention_ticks,
             "safety_events": self.safety_events,
             "safety_reasons": self.safety_reasons,
+            "failure_modes": failure_modes([asdict(result) for result in self.episodes]),
             "wall_time_s": self.wall_time_s,
             "videos": self.videos,
             "per_episode": [asdict(result) for result in self.episodes],
@@ -115,6 +122,31 @@ class EvalResult:
 def per_seed(result: Mapping[str, Any]) -> dict[int, bool]:
     """{seed: success} of an evaluation's JSON (:meth:`EvalResult.to_json`'s ``per_episode``)."""
     return {int(episode["seed"]): bool(episode["success"]) for episode in result["per_episode"]}
+
+
+LIFTED_M = 0.02  # the first object counts as lifted this far above its start, m (a cube is 4-5 cm)
+FAILURE_MODES = ("never lifted", "dropped", "up at the end", "unknown")
+
+
+def failure_modes(per_episode: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How the failed episodes of an evaluation's ``per_episode`` list failed, by the first object's height.
+
+    ``never lifted``: it never rose ``LIFTED_M`` (a missed grasp); ``dropped``: it did, and ended lower than that;
+    ``up at the end``: it ended at least that high (held, or set down on something, e.g. Stack's cube B); ``unknown``:
+    no object poses (a real robot, or a result written before they were recorded).
+    """
+    counts = dict.fromkeys(FAILURE_MODES, 0)
+    for episode in per_episode:
+        if episode["success"]:
+            continue
+        highest, final = episode.get("max_rise_m"), episode.get("final_rise_m")
+        if highest is None or final is None:
+            counts["unknown"] += 1
+        elif highest < LIFTED_M:
+            counts["never lifted"] += 1
+        else:
+            counts["dropped" if final < LIFTED_M else "up at the end"] += 1
+    return counts
 
 
 class EpisodeMonitor(Node):
@@ -136,6 +168,10 @@ class EpisodeMonitor(Node):
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
+        self.create_subscription(msg.PoseArray, OBJECT_POSES, self.on_object_poses, 10)
+        self.start_z: float | None = None  # the first object's height on the episode's first tick, m
+        self.max_rise_m: float | None = None  # in the running episode, m
+        self.last_rise_m: float | None = None  # in the running episode, m
         if self.video_episodes:
             self.create_subscription(msg.Image, "/camera/color/image_raw", self.on_image, SENSOR_DATA)
 
@@ -151,6 +187,7 @@ class EpisodeMonitor(Node):
         if kind == "start":
             self.seed = payload.get("seed")
             self.intervention_ticks = self.safety_events = 0
+            self.start_z = self.max_rise_m = self.last_rise_m = None
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
                 import imageio.v2 as imageio
@@ -167,6 +204,8 @@ class EpisodeMonitor(Node):
                 int(payload.get("steps", 0)),
                 self.intervention_ticks,
                 self.safety_events,
+                self.max_rise_m,
+                self.last_rise_m,
             )
             self.results.append(result)
             self.seed = None
@@ -178,6 +217,16 @@ class EpisodeMonitor(Node):
         """Count the ticks a person drives while an episode runs (the tick after its end is never executed)."""
         if self.seed is not None:
             self.intervention_ticks += int(bool(flag.data))
+
+    def on_object_poses(self, poses: Any) -> None:
+        """Follow the height of the task's first object while an episode runs."""
+        if self.seed is None or not poses.poses:
+            return
+        z = float(poses.poses[0].position.z)
+        if self.start_z is None:
+            self.start_z = z
+        self.last_rise_m = z - self.start_z
+        self.max_rise_m = max(self.max_rise_m if self.max_rise_m is not None else 0.0, self.last_rise_m)
 
     def on_diagnostics(self, array: Any) -> None:
         """Count the safety gate's reports of a changed or held command."""

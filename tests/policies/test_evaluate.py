@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 
 import pytest
 
-from robot_rl.policies.evaluate import EpisodeMonitor
+from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
 
@@ -28,3 +29,34 @@ def test_monitor_drops_episode_events_with_non_integer_fields(capsys: pytest.Cap
     assert [(result.seed, result.success, result.steps) for result in monitor.results] == [(7, False, 4)]
     err = capsys.readouterr().err
     assert "dropped a message on /robot_rl/episode: episode event 'start' has a non-integer seed 'x'" in err
+
+
+def test_monitor_follows_the_first_objects_height_per_episode() -> None:
+    context = InprocContext()
+    monitor = EpisodeMonitor(context=context)
+    sim = Node("sim", context=context)
+    episode = sim.create_publisher(msg.String, "/robot_rl/episode", 10)
+    poses = sim.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
+
+    def tick(*heights: float) -> None:
+        objects = [msg.Pose(position=msg.Point(x=0.5, y=0.0, z=z)) for z in heights]
+        poses.publish(msg.PoseArray(header=msg.Header(frame_id="base_link"), poses=objects))
+        context.spin_until_quiet()
+
+    for seed, heights in ((1, (0.02, 0.10, 0.03)), (2, (0.02, 0.021))):
+        episode.publish(msg.String(data=json.dumps({"event": "start", "seed": seed})))
+        for z in heights:
+            tick(z, 0.5)  # the second object's height is not followed
+        episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(heights)})))
+        context.spin_until_quiet()
+    first, second = monitor.results
+    assert first.max_rise_m == pytest.approx(0.08)
+    assert first.final_rise_m == pytest.approx(0.01)
+    assert second.max_rise_m == pytest.approx(0.001)
+    assert second.final_rise_m == pytest.approx(0.001)
+    assert failure_modes([asdict(result) for result in monitor.results]) == {
+        "never lifted": 1,
+        "dropped": 1,
+        "up at the end": 0,
+        "unknown": 0,
+    }
