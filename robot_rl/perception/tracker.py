@@ -16,10 +16,6 @@ There are K slots. Each frame:
    it) or the distance exceeds the slot's position gate,
    ``max_step_m`` for a slot seen on the previous frame, growing by ``missed_gate_growth_m``
    per missed frame up to ``max_gate_m`` (an object carried while unseen comes back to its slot).
-   **Fast moves**: then a live slot left without a detection takes a detection left unassigned
-   that has its colour (``color_gate``, the strict one) within ``max_gate_m``, before any new slot
-   opens (an object that moved farther than ``max_step_m`` in one frame, as a can dropped into a bin,
-   keeps its identity instead of opening a second slot).
 3. **Missing**: a live slot without a detection keeps its last state and identity for
    ``max_missed_frames`` frames with a stale presence, ``stale_presence`` on the first missed
    frame decaying linearly towards 0; then it is emptied (all zeros).
@@ -230,8 +226,7 @@ class SlotTracker:
         return [detections[index] for index in sorted(kept)]
 
     def _assign_live(self, detections: list[Detection]) -> set[int]:
-        """Hungarian assignment to live slots within the gates, then the fast-move pass of the slots left
-        without a detection; returns the matched detection indices."""
+        """Hungarian assignment to live slots within the gates; returns the matched detection indices."""
         config = self.config
         live = np.flatnonzero(self.alive)
         if not detections or len(live) == 0:
@@ -242,25 +237,19 @@ class SlotTracker:
         color_distance = np.linalg.norm(chromaticity(self.slots[live, _COLOR])[:, None] - colors[None], axis=2)
         gate_m = np.minimum(config.max_step_m + config.missed_gate_growth_m * self.missed[live], config.max_gate_m)
         same_color = color_distance <= config.color_gate
-        strict_color = same_color.copy()
         if config.appearance_change_containment > 0:
             near = (distance <= gate_m[:, None]) & (color_distance <= config.contained_color_gate)
             for row, col in zip(*np.nonzero(~same_color & near), strict=True):
                 inside = _box_containment(detections[col].features, self.slots[live[row]])
                 same_color[row, col] = inside >= config.appearance_change_containment
+        allowed = (distance <= gate_m[:, None]) & same_color
         cost = distance / config.position_scale_m + color_distance / config.color_scale
-        matched: set[int] = set()
-        passes = ((distance <= gate_m[:, None]) & same_color, (distance <= config.max_gate_m) & strict_color)
-        for fast_move, allowed in enumerate(passes):
-            allowed &= ~self.seen[live, None]  # the fast-move pass: slots and detections left over only
-            allowed[:, sorted(matched)] = False
-            rows, cols = linear_sum_assignment(np.where(allowed, cost, _REFUSED))
-            for row, col in zip(rows, cols, strict=True):
-                if allowed[row, col]:
-                    self._assign(int(live[row]), detections[col])
-                    matched.add(int(col))
-                    if fast_move:
-                        self.motion[live[row]] = 0.0  # a jump (a drop, a landing) is no velocity to predict with
+        rows, cols = linear_sum_assignment(np.where(allowed, cost, _REFUSED))
+        matched = set()
+        for row, col in zip(rows, cols, strict=True):
+            if allowed[row, col]:
+                self._assign(int(live[row]), detections[col])
+                matched.add(int(col))
         return matched
 
     def update(self, detections: list[Detection]) -> np.ndarray:

@@ -406,29 +406,3 @@ def test_a_cube_hidden_on_both_sides_keeps_its_predicted_centre() -> None:
         slot = tracker.update([seen])[0]
         assert abs(slot[2]) <= 0.005, (centre_cm, slot[2])
     assert slot[5] == pytest.approx(0.066)  # the full extent
-
-
-def test_a_can_dropped_farther_than_the_step_gate_keeps_its_slot() -> None:
-    """PickPlaceCan: the released can lands in the bin 12 cm from where it was carried, in one frame."""
-    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
-    tracker.update([cube(1, (0.10, -0.25, 0.20))])
-    slots = tracker.update([cube(1, (0.10, -0.25, 0.08))])
-    assert list(slots[:, 0]) == [1, 0, 0, 0]  # not a stale slot 0 and a new slot 1
-    np.testing.assert_allclose(slots[0, 1:4], (0.10, -0.25, 0.08))
-    np.testing.assert_allclose(tracker.motion[0], 0.0)  # the jump is not a velocity
-
-
-def test_a_fast_move_needs_the_slots_own_colour() -> None:
-    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
-    tracker.update([cube(1, (0.10, -0.25, 0.20))])
-    slots = tracker.update([cube(1, (0.10, -0.25, 0.08), CUBE_GREEN)])
-    assert list(slots[:, 0]) == [0.5, 1, 0, 0]  # a green object 12 cm under the red one's slot is a new object
-
-
-def test_a_fast_move_takes_only_what_the_gated_pass_left() -> None:
-    tracker = SlotTracker(TrackerConfig(num_slots=4), SIZE)
-    tracker.update([cube(1, (0.40, 0.0, 0.02)), cube(2, (0.40, 0.2, 0.02))])
-    # slot 1's cube is hidden; slot 0's moved 2 cm: the gated pass gives it to slot 0, nothing is left to jump to
-    slots = tracker.update([cube(1, (0.42, 0.0, 0.02))])
-    assert list(slots[:, 0]) == [1, 0.5, 0, 0]
-    np.testing.assert_allclose(slots[1, 1:4], (0.40, 0.2, 0.02))
