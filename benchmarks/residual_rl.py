@@ -51,7 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from sb3_peer import PeerConfig, final_success, train_sac
 
 from robot_rl.action_space import ACTION_DIM
-from robot_rl.policies.evaluate import evaluate, per_seed, side_by_side
+from robot_rl.policies.evaluate import FAILURE_MODES, evaluate, failure_modes, per_seed, side_by_side
 from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
@@ -422,8 +422,8 @@ def report(
         print(f"\nThe 0-step residual point is the base alone through the training graph: {base_rate}.")
 
     print(f"\nFinal success (unseen seeds from {FINAL_SEED}, 95 % Wilson interval):\n")
-    print("| method | slot source | success | mean episode length | wall time |")
-    print("|---|---|---|---|---|")
+    print(f"| method | slot source | success | mean episode length | failed: {' / '.join(FAILURE_MODES)} | wall time |")
+    print("|---|---|---|---|---|---|")
     labels = {"base": "base alone", "residual": "base + residual", "sac": "SAC from scratch"}
     for method in ("base", "residual", "sac"):
         for source in SLOT_SOURCES:
@@ -434,13 +434,14 @@ def report(
                 why = (
                     "not a graph node: sim slot source only" if method == "sac" else "skipped (--skip-perception-eval)"
                 )
-                print(f"| {labels[method]} | {source} | {why} | | |")
+                print(f"| {labels[method]} | {source} | {why} | | | |")
                 continue
             length = f"{result['mean_steps']:.1f}" if "mean_steps" in result else ""
             wall = f"{result['wall_time_s']:.0f} s" if "wall_time_s" in result else ""
-            print(
-                f"| {labels[method]} | {source} | {rate(result['successes'], result['episodes'])} | {length} | {wall} |"
-            )
+            failed = failure_modes(result["per_episode"]) if "per_episode" in result else None
+            modes = " / ".join(str(failed[mode]) for mode in FAILURE_MODES) if failed else ""
+            success = rate(result["successes"], result["episodes"])
+            print(f"| {labels[method]} | {source} | {success} | {length} | {modes} | {wall} |")
 
     for source in SLOT_SOURCES:
         base_final, residual_final = finals.get(("base", source)), finals.get(("residual", source))
