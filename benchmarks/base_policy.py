@@ -15,6 +15,11 @@
 4. Per-tick latency of the base policy on one core (one torch thread): the node's per-tick call
    (observation features -> chunker -> action) on the recorded observations of the dataset.
 
+With ``--workdir`` the run resumes: each of stages 1-3 writes its result there (``collect.json`` next to the
+``demos/`` dataset, ``train_<policy>.json`` next to the checkpoint, ``evaluation.json``) and is skipped when that file
+exists; a ``demos/`` left by an interrupted collection is refused with one ``error:`` line (remove it to collect
+again), and an interrupted training starts over.
+
 Prints a markdown report: the command, machine, date, seeds and every figure with its source.
 """
 
@@ -26,18 +31,24 @@ os.environ.setdefault("MUJOCO_GL", "egl")
 os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 import argparse
+import json
 import platform
 import sys
 import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from stages import stage
+
 from robot_rl.data.collect import collect_demos
 from robot_rl.policies.base import load_base_policy
-from robot_rl.policies.evaluate import evaluate
+from robot_rl.policies.evaluate import FAILURE_MODES, evaluate
 from robot_rl.policies.features import ENVIRONMENT_STATE_KEY, STATE_KEY
 from robot_rl.policies.train_base import TrainConfig, train_base
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
@@ -84,34 +95,49 @@ def main() -> None:
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="robot_rl_base_"))
     dataset_dir, checkpoint = workdir / "demos", workdir / args.policy
+    if dataset_dir.exists() and not (workdir / "collect.json").exists():
+        sys.exit(f"error: {dataset_dir} is left from an interrupted collection (no collect.json): remove it")
 
-    start = time.perf_counter()
-    demos = collect_demos(
-        args.task,
-        args.demos,
-        dataset_dir,
-        seed=args.seed,
-        horizon_steps=args.horizon_steps,
-        progress=False,
-        slot_source=args.slot_source,
-        slot_noise=args.slot_noise,
-    )
-    collect_s = time.perf_counter() - start
-    result = train_base(dataset_dir, checkpoint, TrainConfig(policy=args.policy, steps=args.steps, seed=args.seed))
-    evaluation = evaluate(
-        args.task,
-        checkpoint,
-        args.episodes,
-        seed=args.eval_seed,
-        horizon_steps=args.horizon_steps,
-        progress=False,
-        slot_source=args.slot_source,
-    )
-    (workdir / "evaluation.json").write_text(evaluation.to_json())
+    def collect() -> dict[str, Any]:
+        start = time.perf_counter()
+        result = collect_demos(
+            args.task,
+            args.demos,
+            dataset_dir,
+            seed=args.seed,
+            horizon_steps=args.horizon_steps,
+            progress=False,
+            slot_source=args.slot_source,
+            slot_noise=args.slot_noise,
+        )
+        fields = ("saved_episodes", "attempted_episodes", "successes", "frames")
+        return {**{name: getattr(result, name) for name in fields}, "wall_time_s": time.perf_counter() - start}
+
+    def train() -> dict[str, Any]:
+        config = TrainConfig(policy=args.policy, steps=args.steps, seed=args.seed)
+        result = train_base(dataset_dir, checkpoint, config, overwrite=True)  # a training cut short starts over
+        fields = ("steps", "wall_time_s", "final_loss", "checkpoint_size_bytes", "num_parameters")
+        return {name: getattr(result, name) for name in fields}
+
+    def evaluation_stage() -> dict[str, Any]:
+        result = evaluate(
+            args.task,
+            checkpoint,
+            args.episodes,
+            seed=args.eval_seed,
+            horizon_steps=args.horizon_steps,
+            progress=False,
+            slot_source=args.slot_source,
+        )
+        return json.loads(result.to_json())
+
+    demos = stage(workdir / "collect.json", collect)
+    result = stage(workdir / f"train_{args.policy}.json", train)
+    evaluation = stage(workdir / "evaluation.json", evaluation_stage)
     median_ms, p99_ms = tick_latency_ms(checkpoint, dataset_dir, ticks=2000)
 
-    expert_low, expert_high = wilson_interval(demos.successes, demos.attempted_episodes)
-    base_low, base_high = evaluation.interval_95
+    expert_low, expert_high = wilson_interval(demos["successes"], demos["attempted_episodes"])
+    base_low, base_high = evaluation["ci95"]
     command = " ".join(["benchmarks/base_policy.py", *sys.argv[1:]])
     print(f"### Base policy pipeline: {args.task}, {args.policy}\n")
     print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
@@ -121,23 +147,26 @@ def main() -> None:
     print(f"{args.slot_source} (demonstrations' slot noise {args.slot_noise}, evaluation without noise).\n")
     print("| figure | value |")
     print("|---|---|")
+    attempted, kept = demos["attempted_episodes"], demos["saved_episodes"]
     print(
-        f"| expert success (all collection attempts) | {demos.successes}/{demos.attempted_episodes}"
-        f" = {demos.successes / demos.attempted_episodes:.1%} (95% CI {expert_low:.1%}-{expert_high:.1%}) |"
+        f"| expert success (all collection attempts) | {demos['successes']}/{attempted}"
+        f" = {demos['successes'] / attempted:.1%} (95% CI {expert_low:.1%}-{expert_high:.1%}) |"
     )
-    print(f"| demonstrations kept | {demos.saved_episodes} episodes, {demos.frames} frames ({collect_s:.0f} s) |")
+    print(f"| demonstrations kept | {kept} episodes, {demos['frames']} frames ({demos['wall_time_s']:.0f} s) |")
     print(
-        f"| training | {result.steps} updates in {result.wall_time_s:.0f} s, final loss {result.final_loss:.4f},"
-        f" {result.num_parameters:,} parameters |"
+        f"| training | {result['steps']} updates in {result['wall_time_s']:.0f} s, final loss"
+        f" {result['final_loss']:.4f}, {result['num_parameters']:,} parameters |"
     )
-    print(f"| checkpoint size | {result.checkpoint_size_bytes / 1e6:.2f} MB |")
+    print(f"| checkpoint size | {result['checkpoint_size_bytes'] / 1e6:.2f} MB |")
     print(
-        f"| base success | {evaluation.successes}/{len(evaluation.episodes)} = {evaluation.success_rate:.1%}"
+        f"| base success | {evaluation['successes']}/{evaluation['episodes']} = {evaluation['success_rate']:.1%}"
         f" (95% Wilson CI {base_low:.1%}-{base_high:.1%}) |"
     )
+    failed = evaluation["failure_modes"]
+    print(f"| base failures: {' / '.join(FAILURE_MODES)} | {' / '.join(str(failed[m]) for m in FAILURE_MODES)} |")
     horizon = args.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(args.task, 200)
-    print(f"| base mean episode length | {evaluation.mean_steps:.1f} steps (horizon {horizon}) |")
-    print(f"| evaluation wall time | {evaluation.wall_time_s:.0f} s |")
+    print(f"| base mean episode length | {evaluation['mean_steps']:.1f} steps (horizon {horizon}) |")
+    print(f"| evaluation wall time | {evaluation['wall_time_s']:.0f} s |")
     print(f"| base per-tick latency, one thread | median {median_ms:.2f} ms, p99 {p99_ms:.2f} ms |")
     print(f"\nArtifacts in {workdir}.")
 

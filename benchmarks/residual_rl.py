@@ -39,7 +39,6 @@ import json
 import platform
 import sys
 import time
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -49,6 +48,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from sb3_peer import PeerConfig, final_success, train_sac
+from stages import stage
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.policies.evaluate import FAILURE_MODES, evaluate, failure_modes, per_seed, side_by_side
@@ -63,15 +63,6 @@ EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfi
 FINAL_SEED = 200_000  # the final evaluation's seeds, unseen by training and by the curves
 LEVELS = (0.5, 0.8, 0.9, 0.95)  # success levels whose wall time to reach is reported
 SLOT_SOURCES = ("perception", "sim")
-
-
-def stage(path: Path, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
-    """The JSON result at ``path``; computed by ``run`` and written there when it does not exist yet."""
-    if path.exists():
-        return json.loads(path.read_text())
-    result = run()
-    path.write_text(json.dumps(result, indent=2))
-    return result
 
 
 def raw_sim_speed(task: str, steps: int, horizon_steps: int, seed: int) -> dict[str, Any]:
