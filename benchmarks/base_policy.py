@@ -2,16 +2,17 @@
 
     MUJOCO_GL=egl .venv/bin/python benchmarks/base_policy.py [--task Lift] [--demos 50] [--steps 2000]
         [--episodes 100] [--eval-seed 1000] [--policy act] [--workdir DIR] [--slot-source perception|sim]
-        [--slot-noise none|perception_v1]
+        [--slot-noise none|perception_v1] [--jobs 1|2]
 
 1. ``collect-demos``: the scripted expert through sim -> perception -> expert -> safety (seeds 0, 1, ...);
    every attempt counts toward the expert's success rate. ``--slot-source sim`` replaces the camera and
    perception by the sim slot source (with the ``--slot-noise`` model): a base for the residual's training graph.
 2. ``train-base``: LeRobot ACT (or Diffusion) on the CPU with robot_rl's defaults.
 3. ``eval``: the frozen base in sim -> perception -> base -> safety, seeds 1000, 1001, ... (unseen; ``--eval-seed``
-   moves them), with the same slot source as the demonstrations (the sim slot source without noise). The result
-   is also written to ``WORKDIR/evaluation.json`` (``robot-rl eval --json``'s format, per-episode results included),
-   so ``benchmarks/compare_finals.py`` can pair it with another evaluation on the same seeds.
+   moves them; ``--jobs 2`` splits them over two processes), with the same slot source as the demonstrations (the
+   sim slot source without noise). The result is also written to ``WORKDIR/evaluation.json`` (``robot-rl eval
+   --json``'s format, per-episode results included), so ``benchmarks/compare_finals.py`` can pair it with another
+   evaluation on the same seeds.
 4. Per-tick latency of the base policy on one core (one torch thread): the node's per-tick call
    (observation features -> chunker -> action) on the recorded observations of the dataset.
 
@@ -91,6 +92,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="demo seed base and training seed")
     parser.add_argument("--workdir", type=Path, help="keep the dataset and checkpoint here (default: a temp dir)")
     parser.add_argument("--slot-source", default="perception", choices=("perception", "sim"), help="demos and eval")
+    parser.add_argument("--jobs", type=int, default=1, choices=(1, 2), help="evaluation processes (seeds split)")
     parser.add_argument("--slot-noise", default="none", choices=("none", "perception_v1"), help="demos' sim slot noise")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="robot_rl_base_"))
@@ -128,6 +130,7 @@ def main() -> None:
             horizon_steps=args.horizon_steps,
             progress=False,
             slot_source=args.slot_source,
+            jobs=args.jobs,
         )
         return json.loads(result.to_json())
 

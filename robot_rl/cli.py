@@ -199,6 +199,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         residual=args.residual,
         slot_source=args.slot_source,
         slot_noise=args.slot_noise,
+        jobs=args.jobs,
     )
     if args.json:
         print(result.to_json())
@@ -396,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=1,
         choices=(1, 2),
-        help="with --side-by-side: 2 runs the base and base + residual at once, one process each (no progress bars)",
+        help="2: with --side-by-side, the base and base + residual at once; without, the seeds split in two halves;"
+        " one process each (a line per episode, no progress bars)",
     )
     evaluation.add_argument(
         "--slot-source",

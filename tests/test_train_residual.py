@@ -114,6 +114,14 @@ def test_train_residual_end_to_end_then_eval(
     parallel = json.loads(capfd.readouterr().out)
     assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
     assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
+    # one policy's seeds split over two processes: the same episodes, numbered in seed order
+    halves = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--json", "--jobs", "2"]
+    assert main(halves) == 0
+    split = json.loads(capfd.readouterr().out)
+    rises = ("max_rise_m", "final_rise_m")  # a fresh process's sim reset differs in the 1e-10 m
+    for half, whole in zip(split["per_episode"], serial[1]["per_episode"], strict=True):
+        assert {k: v for k, v in half.items() if k not in rises} == {k: v for k, v in whole.items() if k not in rises}
+        assert [half[k] for k in rises] == pytest.approx([whole[k] for k in rises], abs=1e-6)
 
 
 @pytest.mark.slow  # about a minute: the training graph with the rendered camera and the real perception node
