@@ -17,7 +17,8 @@ that result exists, so an interrupted run resumes (the two trainings also resume
 3. ``final_<method>_<slot source>.json``: the base alone and base + residual on ``--final-episodes`` unseen
    seeds 200000.., in the full rendered graph with real perception (``--perception-episodes`` of them, default
    the same number; rendering costs ~20-40 s per Stack episode here) and with the exact sim slot source;
-   ``--final-jobs 2`` runs the base's and the residual's at once, one process each.
+   ``--final-jobs 2`` runs the base's and the residual's at once, one process each (or, when one of them exists
+   already, the other's seeds split over two processes).
 4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
    on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
    base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
@@ -223,7 +224,7 @@ def main() -> None:
         type=int,
         default=1,
         choices=(1, 2),
-        help="2: the base's and the residual's final evaluations run at once, one process each",
+        help="2: the base's and the residual's final evaluations at once, or one's seeds split, one process each",
     )
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
@@ -304,7 +305,13 @@ def main() -> None:
                 paths[method],
                 lambda actor=actor, source=source, options=options: json.loads(
                     evaluate(
-                        args.task, base, final_episodes[source], seed=FINAL_SEED, residual=actor, **options
+                        args.task,
+                        base,
+                        final_episodes[source],
+                        seed=FINAL_SEED,
+                        residual=actor,
+                        jobs=args.final_jobs,
+                        **options,
                     ).to_json()
                 ),
             )
