@@ -223,6 +223,8 @@ class EpisodeMonitor(Node):
         if self.seed is None or not poses.poses:
             return
         z = float(poses.poses[0].position.z)
+        if not np.isfinite(z):
+            return  # a pose the sim could not give: no height to follow this tick
         if self.start_z is None:
             self.start_z = z
         self.last_rise_m = z - self.start_z

@@ -47,6 +47,7 @@ def test_monitor_follows_the_first_objects_height_per_episode() -> None:
         episode.publish(msg.String(data=json.dumps({"event": "start", "seed": seed})))
         for z in heights:
             tick(z, 0.5)  # the second object's height is not followed
+            tick(float("nan"), 0.5)  # a non-finite height is skipped, not followed
         episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(heights)})))
         context.spin_until_quiet()
     first, second = monitor.results
