@@ -4,6 +4,7 @@
         (--base-workdir BASE_DIR | --base CHECKPOINT --demos DATASET) [--steps 200000] [--eval-every 10000]
         [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--final-jobs 1] [--seed 0] [--skip-peer]
         [--skip-perception-eval] [--device simulated --intervention-params FILE] [--learner-params FILE]
+        [--safety-params FILE]
 
 ``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
 checkpoint and its ``demos/`` dataset). Every stage writes its result under ``--workdir`` and is skipped when
@@ -229,7 +230,12 @@ def main() -> None:
     parser.add_argument("--raw-steps", type=int, default=2000, help="steps of the raw robosuite measurement")
     parser.add_argument("--horizon-steps", type=int, help="default: the task's RECOMMENDED_HORIZON_STEPS")
     parser.add_argument("--seed", type=int, default=0, help="learner, SAC and slot-noise seed")
-    parser.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
+    parser.add_argument("--learner-params", type=Path, help="learner params file, applied after config/learner.yaml")
+    parser.add_argument(
+        "--safety-params",
+        type=Path,
+        help="safety gate params file applied after config/safety.yaml, in training and in the finals",
+    )
     parser.add_argument(
         "--device", default="none", choices=("none", "simulated"), help="simulated: the scripted expert corrects"
     )
@@ -271,6 +277,7 @@ def main() -> None:
         seed=args.seed,
         horizon_steps=horizon,
         learner_params=args.learner_params,
+        safety_params=args.safety_params,
         device=args.device,
         intervention_params=args.intervention_params,
         slot_source=args.train_slot_source,
@@ -293,7 +300,12 @@ def main() -> None:
             finals["base", source] = finals["residual", source] = None
             continue
         paths = {method: workdir / f"final_{method}_{source}.json" for method in actors}
-        options = {"horizon_steps": horizon, "progress": False, "slot_source": source}
+        options = {
+            "horizon_steps": horizon,
+            "progress": False,
+            "slot_source": source,
+            "safety_params": args.safety_params,
+        }
         if args.final_jobs == 2 and not any(path.exists() for path in paths.values()):
             pair = side_by_side(
                 args.task, base, actors["residual"], final_episodes[source], FINAL_SEED, jobs=2, **options
@@ -394,11 +406,22 @@ def report(
         print("vector, sparse reward and slot noise but has no base and no safety gate (clipped [-1, 1] actions).\n")
     learner_params = config.learner_params or "config/learner.yaml"
     hyper = json.loads((config.out / "residual" / "config.json").read_text())["td3_config"]
+    hyper.setdefault("gripper_residual_scale", hyper.get("residual_scale"))  # format 1: one bound on every axis
     shown = ", ".join(
         f"{k} {hyper.get(k, 0.0)}"
-        for k in ("actor_lr", "critic_lr", "residual_penalty", "offline_imitation", "critic_warmup_updates")
+        for k in (
+            "actor_lr",
+            "critic_lr",
+            "residual_penalty",
+            "offline_imitation",
+            "critic_warmup_updates",
+            "residual_scale",
+            "gripper_residual_scale",
+        )
     )
     print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}", end="")
+    if config.safety_params is not None:
+        print(f"; safety gate overrides `{config.safety_params}`", end="")
     rules = f" with `{config.intervention_params}`" if config.device != "none" and config.intervention_params else ""
     print(f"{rules}.\n")
 

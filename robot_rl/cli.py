@@ -18,6 +18,7 @@ from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_
 # The sim slot source's noise models (robot_rl.sim.slot_source.NOISE_MODELS, not imported here: it pulls numpy and
 # the perception package into every command's start-up; a test keeps the two equal).
 SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2")
+SAFETY_PARAMS_HELP = "params file of the safety gate, applied after config/safety.yaml (overrides)"
 
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
@@ -176,6 +177,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
             slot_source=args.slot_source,
             slot_noise=args.slot_noise,
             jobs=args.jobs,
+            safety_params=args.safety_params,
         )
         if args.json:
             print("[" + ",\n".join(result.to_json() for result in pair) + "]")
@@ -200,6 +202,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
         slot_source=args.slot_source,
         slot_noise=args.slot_noise,
         jobs=args.jobs,
+        safety_params=args.safety_params,
     )
     if args.json:
         print(result.to_json())
@@ -243,6 +246,7 @@ def _cmd_train_residual(args: argparse.Namespace) -> int:
         slot_source=args.slot_source,
         slot_noise=args.slot_noise,
         learner_params=args.learner_params,
+        safety_params=args.safety_params,
         device=args.device,
         intervention_params=args.intervention_params,
         corrections=args.corrections,
@@ -412,6 +416,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=SLOT_NOISE_MODELS,
         help="noise model of the sim slot source (with --slot-source sim; default none: exact)",
     )
+    evaluation.add_argument("--safety-params", type=Path, help=SAFETY_PARAMS_HELP)
     evaluation.set_defaults(func=_cmd_eval)
 
     residual = commands.add_parser(
@@ -438,7 +443,10 @@ def build_parser() -> argparse.ArgumentParser:
         " what the residual meets after training, about 3 times slower)",
     )
     residual.add_argument("--slot-noise", default="perception_v1", choices=SLOT_NOISE_MODELS)
-    residual.add_argument("--learner-params", type=Path, help="learner params file (default config/learner.yaml)")
+    residual.add_argument(
+        "--learner-params", type=Path, help="learner params file, applied after config/learner.yaml (overrides)"
+    )
+    residual.add_argument("--safety-params", type=Path, help=SAFETY_PARAMS_HELP)
     residual.add_argument(
         "--device",
         default="none",

@@ -115,6 +115,19 @@ def test_side_by_side_needs_a_residual() -> None:
     assert "--side-by-side compares the base with --residual DIR" in one_error_line(result)
 
 
+@pytest.mark.parametrize("command", ["eval", "train-residual"])
+def test_safety_params_reach_the_gate(command: str, tmp_path: Path) -> None:
+    """--safety-params is layered on config/safety.yaml: an out-of-range gripper bound stops the graph with one line."""
+    params = tmp_path / "safety.yaml"
+    params.write_text("safety:\n  ros__parameters:\n    gripper_residual_scale: 5.0\n")
+    extra = ["--demos", str(tmp_path), "--out", str(tmp_path / "out"), "--steps", "10"] if command != "eval" else []
+    result = run(command, "--base", "models/lift_act", "--slot-source", "sim", "--safety-params", str(params), *extra)
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]  # after the nodes' logs
+    assert len(errors) == 1
+    assert "SafetyConfig.gripper_residual_scale must lie in [0, 2], got 5.0" in errors[0]
+
+
 def test_unknown_sim_task() -> None:
     line = one_error_line(run("node", "sim_node", "--ros-args", "-p", "task:=Juggle"))
     assert "unknown task 'Juggle'; valid tasks: Lift, Stack, PickPlaceCan, NutAssemblySquare" in line

@@ -270,6 +270,7 @@ def evaluate(
     episode_lines: bool = False,
     slot_noise: str = "none",
     jobs: int = 1,
+    safety_params: Path | None = None,
 ) -> EvalResult:
     """Run ``episodes`` episodes of the base policy at ``base`` (plus the ``residual`` actor, if given) in
     ``sim.launch.yaml`` and collect the results.
@@ -278,6 +279,7 @@ def evaluate(
     ``slot_source`` ``sim`` replaces the camera and perception by the sim slot source (no rendering), exact unless
     ``slot_noise`` names a noise model (to see how a base does in the residual's training graph).
     ``episode_lines`` prints one line per finished episode to stderr (where a progress bar cannot be shown).
+    ``safety_params`` is a params file of the safety gate applied after config/safety.yaml (None = none).
     ``jobs=2`` splits the seeds in two halves, each run by its own graph in a fresh process (one core each; a line
     per episode instead of a progress bar): every episode is the one ``jobs=1`` runs for its seed, in half the time
     on two idle cores.
@@ -300,6 +302,7 @@ def evaluate(
             residual=residual,
             slot_source=slot_source,
             slot_noise=slot_noise,
+            safety_params=safety_params,
             progress=False,
             episode_lines=progress or episode_lines,
         )
@@ -324,6 +327,8 @@ def evaluate(
         "slot_source": slot_source,
         "slot_noise": slot_noise,
     }
+    if safety_params is not None:
+        arguments["safety_params"] = str(safety_params)
     start = time.perf_counter()
     label = f"eval {task} {'base + residual' if residual is not None else 'base'}"
     monitor = run_monitored(

@@ -56,7 +56,11 @@ class TrainResidualConfig:
     # (the rendered camera and the real perception node: what the residual meets after training, ~20x slower)
     slot_source: str = "sim"
     slot_noise: str = "perception_v1"  # noise model of the sim slot source (slot_source sim)
-    learner_params: Path | None = None  # params file of the learner; None = the package's config/learner.yaml
+    # params file of the learner, applied after the package's config/learner.yaml; None = that file alone
+    learner_params: Path | None = None
+    # params file of the safety gate, applied after config/safety.yaml (e.g. a gripper residual bound to match
+    # the learner's gripper_residual_scale); None = that file alone
+    safety_params: Path | None = None
     device: str = "none"  # teleop device of a person correcting in training episodes (simulated: the expert)
     intervention_params: Path | None = None  # params file of the intervention node; None = config/intervention.yaml
     # LeRobot dataset of a teleop correction session (teleop_correction.launch.yaml): the ticks a person drove
@@ -260,6 +264,8 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         arguments["learner_params"] = str(config.learner_params)
     if config.intervention_params is not None:
         arguments["intervention_params"] = str(config.intervention_params)
+    if config.safety_params is not None:
+        arguments["safety_params"] = str(config.safety_params)
     if config.corrections is not None:
         arguments["corrections"] = str(config.corrections)
     plan = read_launch_file(resolve_launch_path("robot_rl", "train.launch.yaml"), arguments)

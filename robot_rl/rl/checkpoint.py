@@ -3,11 +3,12 @@
 **Actor checkpoint** (a directory; what the residual node loads, nothing else):
 
 - ``model.safetensors``: ``obs_mean``, ``obs_std`` (the normalizer, (obs_dim,)) and ``actor.<param>`` (the
-  :class:`~robot_rl.rl.networks.ResidualActor` state, ``actor.residual_scale`` included);
+  :class:`~robot_rl.rl.networks.ResidualActor` state, ``actor.residual_scale`` and
+  ``actor.gripper_residual_scale`` included);
 - ``config.json``: the observation feature names (one per observation dimension, in order), the action feature
-  names, the dimensions, ``residual_scale``, the hidden widths, the task, the sha256 of the base policy's
-  weights it was trained against (``FrozenBasePolicy.loaded_hash``), robot_rl and torch versions, the full
-  TD3 config for people, and the sha256 of ``model.safetensors``.
+  names, the dimensions, ``residual_scale`` and ``gripper_residual_scale``, the hidden widths, the task, the
+  sha256 of the base policy's weights it was trained against (``FrozenBasePolicy.loaded_hash``), robot_rl and
+  torch versions, the full TD3 config for people, and the sha256 of ``model.safetensors``.
 
 :func:`load_residual` never unpickles (``safetensors.torch.load_file`` and ``json`` only) and raises
 :class:`~robot_rl.errors.PolicyError` with a one-line message on any missing, corrupt, modified or mismatched part.
@@ -18,6 +19,9 @@ targets, AdamW moments, the learner's generator and counters), ``buffers.npz`` (
 state, the config and the files' sha256). It is written to ``<dir>.tmp`` and swapped in with ``os.replace``, so a
 kill mid-save leaves the previous complete checkpoint (as ``<dir>`` or, during the swap, ``<dir>.old``, which
 :func:`load_training_state` falls back to).
+
+**Versions**: format 2 added the gripper's own residual bound. A format-1 file (actor or training state) had one
+bound on every component, so it loads as format 2 with ``gripper_residual_scale = residual_scale``, exactly.
 """
 
 from __future__ import annotations
@@ -49,7 +53,8 @@ from robot_rl.rl.td3 import ResidualTD3
 MODEL_FILE = "model.safetensors"
 CONFIG_FILE = "config.json"
 FORMAT = "robot_rl.residual_actor"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)  # format 1: one residual bound on every component (no gripper_residual_scale)
 LEARNER_FILE = "learner.safetensors"
 BUFFERS_FILE = "buffers.npz"
 TRAINING_FILE = "training.json"
@@ -81,8 +86,13 @@ class ResidualActorBundle:
 
     @property
     def residual_scale(self) -> float:
-        """Bound on each residual component, normalized action units."""
+        """Bound on each motion component of the residual, normalized action units."""
         return float(self.actor.residual_scale)
+
+    @property
+    def gripper_residual_scale(self) -> float:
+        """Bound on the gripper component of the residual, normalized action units."""
+        return float(self.actor.gripper_residual_scale)
 
     @property
     def model_sha256(self) -> str:
@@ -123,6 +133,7 @@ def _actor_config(learner: ResidualTD3, metadata: ResidualMetadata) -> dict[str,
         "obs_dim": learner.obs_dim,
         "action_dim": learner.action_dim,
         "residual_scale": float(learner.actor.residual_scale),
+        "gripper_residual_scale": float(learner.actor.gripper_residual_scale),
         "actor_hidden": list(learner.actor.hidden),
         "task": metadata.task,
         "base_weights_hash": metadata.base_weights_hash,
@@ -264,11 +275,17 @@ def _check_expected(
 def _bundle(
     tensors: dict[str, torch.Tensor], config: dict[str, Any], where: str, source: Path | None
 ) -> ResidualActorBundle:
-    """Build the actor from checked tensors: names and shapes as config implies, finite, residual_scale agreed."""
+    """Build the actor from checked tensors: names and shapes as config implies, finite, the bounds agreed."""
+    if config["format_version"] == 1:
+        tensors = _upgrade_actor_tensors(tensors, "actor")
     with torch.random.fork_rng(devices=[]):  # building the module draws an init we overwrite
         try:
             actor = ResidualActor(
-                config["obs_dim"], config["action_dim"], config["actor_hidden"], config["residual_scale"]
+                config["obs_dim"],
+                config["action_dim"],
+                config["actor_hidden"],
+                config["residual_scale"],
+                config["gripper_residual_scale"],
             )
         except LearnerError as error:
             raise PolicyError(f"{where}: config.json describes an invalid actor: {error}") from None
@@ -284,11 +301,11 @@ def _bundle(
             )
         if not bool(torch.isfinite(tensors[name]).all()):
             raise PolicyError(f"{where}: tensor {name} holds NaN or Inf")
-    if not math.isclose(float(tensors["actor.residual_scale"]), config["residual_scale"], rel_tol=1e-6):
-        raise PolicyError(
-            f"{where}: residual_scale is {float(tensors['actor.residual_scale'])} in {MODEL_FILE},"
-            f" {config['residual_scale']} in config.json"
-        )
+    for key in ("residual_scale", "gripper_residual_scale"):
+        if not math.isclose(float(tensors[f"actor.{key}"]), config[key], rel_tol=1e-6):
+            raise PolicyError(
+                f"{where}: {key} is {float(tensors[f'actor.{key}'])} in {MODEL_FILE}, {config[key]} in config.json"
+            )
     if bool((tensors["obs_std"] <= 0).any()):
         raise PolicyError(f"{where}: obs_std must be > 0")
     actor.load_state_dict({name[len("actor.") :]: t for name, t in tensors.items() if name.startswith("actor.")})
@@ -301,6 +318,16 @@ def _bundle(
         action_features=tuple(config["action_features"]),
     )
     return ResidualActorBundle(actor, normalizer, metadata, config, source)
+
+
+def _upgrade_actor_tensors(tensors: Mapping[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """Format-1 tensors with ``<prefix>.gripper_residual_scale`` added: format 1 bounded the gripper by
+    ``<prefix>.residual_scale`` like every other component (a missing scale stays missing, reported later)."""
+    upgraded = dict(tensors)
+    scale = tensors.get(f"{prefix}.residual_scale")
+    if scale is not None:
+        upgraded.setdefault(f"{prefix}.gripper_residual_scale", scale.clone())
+    return upgraded
 
 
 _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
@@ -347,11 +374,16 @@ def _check_config(config: Any, where: str, name: str) -> dict[str, Any]:
             raise PolicyError(f"{where}: {name} lacks {key!r}")
         if isinstance(config[key], bool) or not isinstance(config[key], kind):
             raise PolicyError(f"{where}: {name} field {key!r} has the wrong type ({type(config[key]).__name__})")
-    if config["format"] != FORMAT or config["format_version"] != FORMAT_VERSION:
+    if config["format"] != FORMAT or config["format_version"] not in READABLE_VERSIONS:
         raise PolicyError(
             f"{where}: {name} is format {config['format']!r} v{config['format_version']},"
-            f" this robot_rl reads {FORMAT!r} v{FORMAT_VERSION}"
+            f" this robot_rl reads {FORMAT!r} v{'/'.join(map(str, READABLE_VERSIONS))}"
         )
+    if config["format_version"] == 1:
+        config = config | {"gripper_residual_scale": config["residual_scale"]}
+    gripper_scale = config.get("gripper_residual_scale")
+    if isinstance(gripper_scale, bool) or not isinstance(gripper_scale, (int, float)):
+        raise PolicyError(f"{where}: {name} field 'gripper_residual_scale' is missing or not a number")
     for key, dim in (("obs_features", "obs_dim"), ("action_features", "action_dim")):
         names = config[key]
         if not all(isinstance(item, str) for item in names) or len(names) != config[dim]:
@@ -460,6 +492,11 @@ def load_training_state(
             raise ValueError("td3_config, files and buffers must be objects")
         counters, rng_state = record["counters"], record["rng_state"]
         dims = (record["obs_dim"], record["action_dim"])
+        version = record.get("format_version", 1)
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"format v{version}, this robot_rl reads v{'/'.join(map(str, READABLE_VERSIONS))}")
+        if version == 1:
+            saved_config = saved_config | {"gripper_residual_scale": saved_config.get("residual_scale")}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise PolicyError(f"{where}: {TRAINING_FILE} is malformed ({error})") from None
     current = learner.config.to_dict()
@@ -486,6 +523,8 @@ def load_training_state(
             raise PolicyError(f"{where}: {name} does not match the sha256 in {TRAINING_FILE} (corrupt or modified)")
     try:
         state = load_file(path / LEARNER_FILE)
+        if version == 1:
+            state = _upgrade_actor_tensors(_upgrade_actor_tensors(state, "actor"), "actor_target")
         learner.load_state_dict(state)
     except (SafetensorError, OSError) as error:
         raise PolicyError(f"{where}: {LEARNER_FILE} is truncated or corrupt ({error})") from None

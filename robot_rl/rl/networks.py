@@ -5,8 +5,9 @@ Shapes: ``B`` is the batch, ``H`` the number of critic heads, ``obs_dim`` the ob
 in normalized action units ([-1, 1]); observations are normalized by :class:`ObservationNormalizer` before
 they reach a network.
 
-- :class:`ResidualActor`: ``r = residual_scale * tanh(MLP([obs, base_action]))`` with the last layer
-  zero-initialized, so an untrained residual is exactly 0 and ``base + r == base`` bit for bit.
+- :class:`ResidualActor`: ``r = bound * tanh(MLP([obs, base_action]))`` with the last layer zero-initialized,
+  so an untrained residual is exactly 0 and ``base + r == base`` bit for bit. ``bound`` is ``residual_scale`` on
+  every component but the last (the gripper), which has its own ``gripper_residual_scale``.
 - :class:`CriticEnsemble`: ``H`` Q-functions ``Q_h(obs, executed_action)`` computed in one batched pass
   (stacked weights and ``torch.baddbmm``, not a loop over heads).
 """
@@ -74,28 +75,41 @@ class ObservationNormalizer(nn.Module):
 
 
 class ResidualActor(nn.Module):
-    """The residual policy ``r = residual_scale * tanh(last(h))``, ``h = MLP([obs, base_action])``.
+    """The residual policy ``r = bound * tanh(last(h))``, ``h = MLP([obs, base_action])``.
+
+    ``bound`` is ``residual_scale`` on every component but the last and ``gripper_residual_scale`` on the last
+    (the gripper in ``robot_rl.action_space``). robosuite's gripper moves by the sign of its command, so a
+    gripper residual below 1 changes the gripper only where the base commands less than it in magnitude.
 
     Each hidden layer is Linear -> LayerNorm -> ReLU. The last Linear's weight and bias are zero, so an
-    untrained actor outputs exactly 0 and its residual is always within ``[-residual_scale, residual_scale]``.
+    untrained actor outputs exactly 0 and its residual always lies within ``[-bound, bound]``.
 
     Args:
         obs_dim: Size of the normalized observation.
         action_dim: Size of the base action and of the residual (7).
         hidden: Widths of the hidden layers.
-        residual_scale: Bound on each residual component, normalized action units (e.g. 0.1-0.2); kept as a
-            buffer so the checkpoint carries it.
+        residual_scale: Bound on each motion component of the residual, normalized action units (e.g.
+            0.1-0.2); kept as a buffer so the checkpoint carries it.
+        gripper_residual_scale: Bound on the gripper component, normalized action units; None = residual_scale.
+            Kept as a buffer too.
     """
 
     def __init__(
-        self, obs_dim: int, action_dim: int = 7, hidden: Sequence[int] = (256, 256), residual_scale: float = 0.2
+        self,
+        obs_dim: int,
+        action_dim: int = 7,
+        hidden: Sequence[int] = (256, 256),
+        residual_scale: float = 0.2,
+        gripper_residual_scale: float | None = None,
     ) -> None:
         super().__init__()
         self.obs_dim = _check_dim(obs_dim, "obs_dim")
         self.action_dim = _check_dim(action_dim, "action_dim")
         self.hidden = check_hidden(hidden, "actor hidden")
-        if not (math.isfinite(residual_scale) and residual_scale > 0):
-            raise LearnerError(f"residual_scale must be finite and > 0, got {residual_scale!r}")
+        gripper_scale = residual_scale if gripper_residual_scale is None else gripper_residual_scale
+        for name, value in (("residual_scale", residual_scale), ("gripper_residual_scale", gripper_scale)):
+            if not (math.isfinite(value) and value > 0):
+                raise LearnerError(f"{name} must be finite and > 0, got {value!r}")
         layers: list[nn.Module] = []
         width = obs_dim + action_dim
         for size in self.hidden:
@@ -106,11 +120,18 @@ class ResidualActor(nn.Module):
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.register_buffer("residual_scale", torch.tensor(float(residual_scale), dtype=torch.float32))
+        self.register_buffer("gripper_residual_scale", torch.tensor(float(gripper_scale), dtype=torch.float32))
+
+    @property
+    def bound(self) -> torch.Tensor:
+        """(action_dim,) bound on each residual component, normalized action units."""
+        motion = self.residual_scale.expand(self.action_dim - 1)
+        return torch.cat([motion, self.gripper_residual_scale.reshape(1)])
 
     def forward(self, obs: torch.Tensor, base_action: torch.Tensor) -> torch.Tensor:
         """(B, obs_dim) normalized observation, (B, action_dim) base action in [-1, 1] -> (B, action_dim) residual."""
         features = self.trunk(torch.cat([obs, base_action], dim=-1))
-        return self.residual_scale * torch.tanh(self.head(features))
+        return self.bound * torch.tanh(self.head(features))
 
 
 class EnsembleLinear(nn.Module):

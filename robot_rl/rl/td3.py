@@ -1,6 +1,7 @@
 """Residual TD3: a bounded residual on a frozen base policy, learned off-policy (one readable file, CleanRL style).
 
-The executed action is ``clip(base + r, -1, 1)`` with ``r = residual_scale * tanh(actor(obs, base))``; the critic
+The executed action is ``clip(base + r, -1, 1)`` with ``r = bound * tanh(actor(obs, base))`` (``bound``:
+``residual_scale`` on the motion components, ``gripper_residual_scale`` on the gripper); the critic
 ensemble scores the EXECUTED action ``Q_h(obs, a)`` (what the safety gate applied, a person's takeover included),
 so it needs no separate base input. One :meth:`ResidualTD3.update` call is one critic update on a batch of n-step
 transitions (``robot_rl.rl.replay``):
@@ -67,22 +68,28 @@ class TD3Config:
     target_noise: float = 0.1  # std of the Gaussian smoothing noise on the target action, >= 0
     target_noise_clip: float = 0.3  # the target noise is clipped to +-this, >= 0
     exploration_noise: float = 0.05  # std of the Gaussian noise on the residual when act(explore=True), >= 0
-    residual_scale: float = 0.2  # bound on each residual component (tanh * scale), in (0, 2]
+    residual_scale: float = 0.2  # bound on each motion component of the residual (tanh * scale), in (0, 2]
+    # Bound on the gripper component, in (0, 2]. robosuite's gripper moves by the SIGN of its command, so with a
+    # base at +-1 a gripper residual below 1 never changes what the gripper does; 2 lets the residual open or
+    # close it against the base (re-grasp after a miss). The safety gate bounds it again (its own
+    # gripper_residual_scale), so a larger value here needs the gate's too.
+    gripper_residual_scale: float = 0.2
     utd_ratio: int = 2  # critic updates per env step (read by the training loop), >= 1
     actor_update_every: int = 2  # policy delay: one actor + target update per this many critic updates, >= 1
     # Critic-only updates before the actor first moves, >= 0 (ResFiT: 10k; at utd_ratio 2 this is 1k env
     # steps, a few episodes, so the critic has seen real returns before it steers the residual).
     critic_warmup_updates: int = 2000
     grad_clip_norm: float = 1.0  # max global L2 norm of each network's gradient per step, > 0
-    # Weight of mean((r / residual_scale)^2) in the actor loss, >= 0; the Q term is divided by the batch's mean
-    # |Q| (TD3+BC's normalization), so the weight does not depend on the reward scale. 0 = ResFiT's plain -Q.
+    # Weight of mean((r / bound)^2) in the actor loss (each component over its own bound), >= 0; the Q term is
+    # divided by the batch's mean |Q| (TD3+BC's normalization), so the weight does not depend on the reward
+    # scale. 0 = ResFiT's plain -Q.
     # Without it, Adam's per-weight steps add up coherently over a layer: a first Stack run at actor_lr 3e-6
     # drove the residual to 0.15 of its 0.2 bound in 3,000 actor updates, following the critic's extrapolation
     # outside the data, and success fell from 53 % to 0 % (docs/rl.md). At weight 1 the penalty's pull
-    # (2 r / residual_scale^2) balances a normalized Q gradient of 1 per unit action at r ~ 0.02.
+    # (2 r / bound^2) balances a normalized Q gradient of 1 per unit action at r ~ 0.02.
     residual_penalty: float = 0.0
-    # Weight of the imitation term on the batch's OFFLINE rows, >= 0: mean((r - r_data) / residual_scale)^2 with
-    # r_data = clip(action - base_action, +-residual_scale), the residual the demonstrator or the person who
+    # Weight of the imitation term on the batch's OFFLINE rows, >= 0: mean((r - r_data) / bound)^2 with
+    # r_data = clip(action - base_action, +-bound), the residual the demonstrator or the person who
     # corrected applied on top of the base (TD3+BC's behaviour cloning towards the data's own action). This is
     # how a person's corrections teach the actor directly instead of only through the sparse-reward critic.
     # 0 = off; with it the Q term is normalized as with residual_penalty.
@@ -113,6 +120,7 @@ class TD3Config:
         _check_float(self, "gamma", 0.0, 1.0, "in (0, 1]", low_open=True)
         _check_float(self, "tau", 0.0, 1.0, "in (0, 1]", low_open=True)
         _check_float(self, "residual_scale", 0.0, 2.0, "in (0, 2]", low_open=True)
+        _check_float(self, "gripper_residual_scale", 0.0, 2.0, "in (0, 2]", low_open=True)
         for name in ("critic_lr", "actor_lr", "grad_clip_norm"):
             _check_float(self, name, 0.0, math.inf, "finite and > 0", low_open=True)
         for name in (
@@ -196,7 +204,9 @@ class ResidualTD3:
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's global RNG
             torch.manual_seed(config.seed)
             self.normalizer = ObservationNormalizer(mean, std)
-            self.actor = ResidualActor(obs_dim, action_dim, config.actor_hidden, config.residual_scale)
+            self.actor = ResidualActor(
+                obs_dim, action_dim, config.actor_hidden, config.residual_scale, config.gripper_residual_scale
+            )
             self.critic = CriticEnsemble(obs_dim, action_dim, config.critic_hidden, config.num_critics)
         self.actor_target = copy.deepcopy(self.actor).requires_grad_(False)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -319,11 +329,11 @@ class ResidualTD3:
     def _regularizer(self, residual: torch.Tensor, data: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """The actor loss's pull towards the base (every row) and towards the offline data's residual (offline rows)."""
         cfg = self.config
-        scale = cfg.residual_scale
+        scale = self.actor.bound  # (action_dim,): each component normalized by its own bound
         loss = cfg.residual_penalty * (residual / scale).pow(2).mean()
         offline = data.get(OFFLINE_FIELD)
         if cfg.offline_imitation > 0 and offline is not None and bool(offline.any()):
-            data_residual = (data["action"] - data["base_action"]).clamp(-scale, scale)
+            data_residual = torch.maximum(torch.minimum(data["action"] - data["base_action"], scale), -scale)
             per_row = ((residual - data_residual) / scale).pow(2).mean(dim=1)
             loss = loss + cfg.offline_imitation * (per_row * offline).sum() / offline.sum()
         return loss

@@ -12,8 +12,9 @@ order (a later check never undoes an earlier hold):
 3. a non-finite value in the command -> hold;
 4. per-axis clamp (normalized units);
 5. residual bound: without a human intervening, the applied command stays within
-   ``residual_scale`` of the base action on every axis (where the base lies beyond the
-   per-axis clamp, the clamp wins: the command goes as close to the base as the clamp allows);
+   ``residual_scale`` of the base action on every motion axis and ``gripper_residual_scale`` on the
+   gripper (where the base lies beyond the per-axis clamp, the clamp wins: the command goes as close
+   to the base as the clamp allows);
 6. end-effector linear / angular speed limits (scale the motion down);
 7. acceleration limits: a rate limiter on the change of commanded velocity over the real time
    (``now_s``) since the velocity in force was commanded. Commands faster than the control
@@ -84,7 +85,8 @@ class SafetyConfig:
     control_period_s: float = 0.05  # one control tick, s
     action_scale: tuple[float, ...] = (0.05, 0.05, 0.05, 0.5, 0.5, 0.5)  # m or rad per tick at |action| = 1
     max_action: tuple[float, ...] = (1.0,) * ACTION_DIM  # per-axis clamp, normalized units
-    residual_scale: float = 0.2  # max |applied - base| per axis, normalized, while no human intervenes
+    residual_scale: float = 0.2  # max |applied - base| per motion axis, normalized, while no human intervenes
+    gripper_residual_scale: float = 0.2  # max |applied - base| on the gripper, normalized, while no human intervenes
     max_lin_vel_mps: float = 0.25  # end-effector linear speed limit, m/s
     max_ang_vel_radps: float = 1.0  # end-effector angular speed limit, rad/s
     max_lin_acc_mps2: float = 2.5  # end-effector linear acceleration limit, m/s^2
@@ -95,6 +97,11 @@ class SafetyConfig:
     joint_margin_rad: float = 0.05  # hold when a joint is this close to a limit and moving toward it, rad
     timeout_s: float = 0.1  # watchdog: command, joint state and end-effector pose must be younger than this, s
     max_clock_skew_s: float = 0.05  # a header.stamp up to this far ahead of our clock still counts as fresh, s
+
+    @property
+    def residual_bounds(self) -> np.ndarray:
+        """(ACTION_DIM,) max |applied - base| per axis without a human: the motion axes', then the gripper's."""
+        return np.array([self.residual_scale] * (ACTION_DIM - 1) + [self.gripper_residual_scale], dtype=np.float64)
 
     def __post_init__(self) -> None:
         if np.any(_vector("action_scale", self.action_scale, 6) <= 0):
@@ -116,8 +123,10 @@ class SafetyConfig:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
                 raise SafetyError(f"SafetyConfig.{name} must be a positive number, got {value!r}")
-        if not (isinstance(self.residual_scale, (int, float)) and 0 <= self.residual_scale <= 2):
-            raise SafetyError(f"SafetyConfig.residual_scale must lie in [0, 2], got {self.residual_scale!r}")
+        for name in ("residual_scale", "gripper_residual_scale"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and 0 <= value <= 2):
+                raise SafetyError(f"SafetyConfig.{name} must lie in [0, 2], got {value!r}")
         if not (isinstance(self.max_clock_skew_s, (int, float)) and 0 <= self.max_clock_skew_s < np.inf):
             raise SafetyError(
                 f"SafetyConfig.max_clock_skew_s must be a finite number >= 0, got {self.max_clock_skew_s!r}"
@@ -299,7 +308,8 @@ class SafetyFilter:
         if base_action is not None and not intervening:
             base = np.asarray(base_action, dtype=np.float64)
             if base.shape == (ACTION_DIM,) and np.all(np.isfinite(base)):
-                bounded = np.clip(action, base - config.residual_scale, base + config.residual_scale)
+                bound = config.residual_bounds
+                bounded = np.clip(action, base - bound, base + bound)
                 # the clamp wins over a base beyond it: as close to the base as the clamp allows
                 bounded = np.clip(bounded, -limit, limit)
                 if not np.array_equal(bounded, action):

@@ -71,7 +71,10 @@ class SafetyNode(Node):
                 param("action_scale", list(defaults.action_scale), "m or rad per tick at |action| = 1").value
             ),
             max_action=tuple(param("max_action", list(defaults.max_action), "per-axis clamp, normalized").value),
-            residual_scale=param("residual_scale", defaults.residual_scale, "max |command - base| per axis").value,
+            residual_scale=param("residual_scale", defaults.residual_scale, "max |command - base|, motion axes").value,
+            gripper_residual_scale=param(
+                "gripper_residual_scale", defaults.gripper_residual_scale, "max |command - base| on the gripper"
+            ).value,
             max_lin_vel_mps=param("max_lin_vel_mps", defaults.max_lin_vel_mps, "linear speed limit, m/s").value,
             max_ang_vel_radps=param("max_ang_vel_radps", defaults.max_ang_vel_radps, "angular speed, rad/s").value,
             max_lin_acc_mps2=param("max_lin_acc_mps2", defaults.max_lin_acc_mps2, "linear accel., m/s^2").value,

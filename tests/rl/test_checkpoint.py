@@ -329,3 +329,66 @@ def test_a_weights_blob_with_nan_weights_is_refused() -> None:
 def _header_metadata(blob: bytes) -> dict[str, str]:
     length = int.from_bytes(blob[:8], "little")
     return json.loads(blob[8 : 8 + length])["__metadata__"]
+
+
+def _as_format_1(directory: Path) -> None:
+    """Rewrite an actor checkpoint as format 1 wrote it: one residual bound, no gripper_residual_scale."""
+    tensors = load_file(directory / MODEL_FILE)
+    del tensors["actor.gripper_residual_scale"]
+    save_file(tensors, str(directory / MODEL_FILE))
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    del config["gripper_residual_scale"]
+    config |= {"format_version": 1, "model_sha256": file_sha256(directory / MODEL_FILE)}
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+
+
+def test_a_format_1_checkpoint_loads_with_one_bound_on_every_axis(saved: tuple[Path, ResidualTD3]) -> None:
+    directory, learner = saved
+    _as_format_1(directory)
+    bundle = load_residual(directory, expected_obs_features=FEATURES, expected_base_hash=BASE_HASH)
+    assert bundle.gripper_residual_scale == bundle.residual_scale == pytest.approx(0.2)
+    rng = np.random.default_rng(3)
+    obs, base = rng.normal(size=OBS_DIM), rng.uniform(-1, 1, ACTION_DIM)
+    assert np.array_equal(bundle.act(obs, base)[1], learner.act(obs, base, explore=False)[1])
+
+
+def test_the_shipped_format_1_residual_still_loads() -> None:
+    shipped = Path(__file__).resolve().parents[2] / "models" / "stack_residual"
+    assert json.loads((shipped / CONFIG_FILE).read_text())["format_version"] == 1
+    bundle = load_residual(shipped, expected_obs_features=None)
+    assert bundle.gripper_residual_scale == bundle.residual_scale == pytest.approx(0.2)
+
+
+def test_gripper_bound_round_trip_and_mismatch(tmp_path: Path) -> None:
+    learner = _learner(TD3Config(**{**CONFIG.to_dict(), "gripper_residual_scale": 2.0}))
+    directory = tmp_path / "residual"
+    save_residual(directory, learner, ResidualMetadata(FEATURES, "Lift", BASE_HASH))
+    bundle = load_residual(directory)
+    assert (bundle.residual_scale, bundle.gripper_residual_scale) == (pytest.approx(0.2), pytest.approx(2.0))
+    assert torch.equal(bundle.actor.bound, torch.tensor([0.2] * 6 + [2.0]))
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    (directory / CONFIG_FILE).write_text(json.dumps(config | {"gripper_residual_scale": 0.2}))
+    mismatch = r"gripper_residual_scale is 2\.0 in model\.safetensors, 0\.2 in config\.json"
+    with pytest.raises(PolicyError, match=mismatch):
+        load_residual(directory)
+    (directory / CONFIG_FILE).write_text(json.dumps(config | {"format_version": 3}))
+    with pytest.raises(PolicyError, match=r"v3, this robot_rl reads 'robot_rl\.residual_actor' v1/2"):
+        load_residual(directory)
+
+
+def test_a_format_1_training_state_resumes_identically(tmp_path: Path) -> None:
+    learner, online = _learner(), _filled_buffer(1, size=30)
+    rng = np.random.default_rng(7)
+    path = save_training_state(tmp_path / "state", learner, {"online": online}, {"env_steps": 5}, rng)
+    expected = [learner.update(online.sample(16, rng)) for _ in range(3)]
+    state = load_file(path / "learner.safetensors")  # as format 1 wrote it: no gripper bounds
+    del state["actor.gripper_residual_scale"], state["actor_target.gripper_residual_scale"]
+    save_file(state, str(path / "learner.safetensors"))
+    record = json.loads((path / "training.json").read_text())
+    del record["td3_config"]["gripper_residual_scale"]
+    record["format_version"] = 1
+    record["files"]["learner.safetensors"] = file_sha256(path / "learner.safetensors")
+    (path / "training.json").write_text(json.dumps(record))
+    resumed, online2, rng2 = _learner(), ReplayBuffer(64, OBS_DIM, ACTION_DIM), np.random.default_rng(0)
+    assert load_training_state(path, resumed, {"online": online2}, rng2) == {"env_steps": 5}
+    assert [resumed.update(online2.sample(16, rng2)) for _ in range(3)] == expected

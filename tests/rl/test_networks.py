@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -55,13 +57,27 @@ def test_residual_is_bounded_by_the_scale_with_random_weights() -> None:
     assert residual.abs().max() > 0.14  # saturates: the bound is reached, not just respected by small outputs
 
 
+def test_the_gripper_component_has_its_own_bound() -> None:
+    torch.manual_seed(0)
+    actor = ResidualActor(OBS_DIM, ACTION_DIM, hidden=(32,), residual_scale=0.2, gripper_residual_scale=2.0)
+    with torch.no_grad():
+        for parameter in actor.parameters():
+            parameter.normal_(0.0, 3.0)
+    residual = actor(torch.randn(512, OBS_DIM) * 5, torch.rand(512, ACTION_DIM) * 2 - 1).abs().amax(dim=0)
+    assert torch.all(residual[:-1] <= 0.2)
+    assert torch.all(residual[:-1] > 0.19)
+    assert 1.9 < residual[-1] <= 2.0  # the gripper residual can flip a base command of +-1
+    assert torch.equal(actor.bound, torch.tensor([0.2] * 6 + [2.0]))
+
+
 def test_actor_layers_are_linear_layernorm_relu() -> None:
     actor = ResidualActor(OBS_DIM, ACTION_DIM, hidden=(32, 16))
     kinds = [type(layer).__name__ for layer in actor.trunk]
     assert kinds == ["Linear", "LayerNorm", "ReLU", "Linear", "LayerNorm", "ReLU"]
     assert actor.trunk[0].in_features == OBS_DIM + ACTION_DIM
     assert float(actor.residual_scale) == pytest.approx(0.2)
-    assert "residual_scale" in actor.state_dict()
+    assert float(actor.gripper_residual_scale) == pytest.approx(0.2)  # None: the motion axes' bound
+    assert {"residual_scale", "gripper_residual_scale"} <= set(actor.state_dict())
 
 
 def test_actor_gets_a_gradient_despite_the_zero_last_layer() -> None:
@@ -153,6 +169,7 @@ def test_normalizer_floors_std_and_rejects_bad_stats() -> None:
         ({"hidden": ()}, "hidden"),
         ({"hidden": (32, 0)}, "hidden"),
         ({"residual_scale": 0.0}, "residual_scale"),
+        ({"gripper_residual_scale": math.inf}, "gripper_residual_scale"),
     ],
 )
 def test_actor_rejects_bad_arguments(kwargs: dict, match: str) -> None:

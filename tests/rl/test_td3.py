@@ -77,6 +77,8 @@ def test_defaults_are_valid_and_documented() -> None:
         ("exploration_noise", -0.05),
         ("residual_scale", 0.0),
         ("residual_scale", 2.5),
+        ("gripper_residual_scale", 0.0),
+        ("gripper_residual_scale", math.nan),
         ("utd_ratio", 0),
         ("actor_update_every", 0),
         ("critic_warmup_updates", -1),

@@ -243,6 +243,30 @@ def test_5_shipped_safety_limits_are_required(tmp_path: Path) -> None:
             assert any(item.get("allow_substs") is True for item in gate["param"] if "from" in item), name
 
 
+def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> None:
+    """train.launch.yaml's safety_params and learner_params are applied after config/safety.yaml and
+    config/learner.yaml: the benchmark's one-key files change that key and keep every other shipped value."""
+    params = REPO / "benchmarks" / "params"
+    arguments = {"out": str(tmp_path / "out"), "base": str(tmp_path / "base"), "demos": str(tmp_path / "demos")}
+    for overrides, gripper in (
+        ({}, 0.2),
+        (
+            {
+                "safety_params": str(params / "safety_gripper_residual.yaml"),
+                "learner_params": str(params / "learner_gripper_residual.yaml"),
+            },
+            2.0,
+        ),
+    ):
+        plan = read_launch_file(REPO / "launch" / "train.launch.yaml", arguments | overrides)
+        index = {spec.executable: i for i, spec in enumerate(plan.nodes)}
+        safety, learner = parameters_of(plan, index["safety_node"]), parameters_of(plan, index["learner_node"])
+        assert (safety["gripper_residual_scale"], safety["residual_scale"]) == (gripper, 0.2)
+        assert safety["timeout_s"] == 0.1  # the rest of config/safety.yaml and config/sim_stack.yaml
+        assert (learner["td3.gripper_residual_scale"], learner["td3.residual_scale"]) == (gripper, 0.2)
+        assert learner["td3.actor_lr"] == 1e-5  # config/learner.yaml's, not TD3Config's default
+
+
 # -- 6. undeclared command-line arguments --------------------------------------------------------------------
 
 

@@ -66,6 +66,16 @@ def test_residual_bound_unless_a_human_intervenes() -> None:
     np.testing.assert_allclose(human.action, [0.6, -0.3, 0, 0, 0, 0, 1])
 
 
+def test_gripper_residual_has_its_own_bound() -> None:
+    base = command(0.1, 0, 0, 0, 0, 0, 1)
+    opening = command(0.6, 0, 0, 0, 0, 0, -1)  # the policy opens the gripper the base keeps closed
+    default = unlimited(residual_scale=0.2).apply(opening, 0.0, state(), base_action=base)
+    np.testing.assert_allclose(default.action, [0.3, 0, 0, 0, 0, 0, 0.8])  # both bounds 0.2: still closing
+    wide = unlimited(residual_scale=0.2, gripper_residual_scale=2.0).apply(opening, 0.0, state(), base_action=base)
+    np.testing.assert_allclose(wide.action, [0.3, 0, 0, 0, 0, 0, -1])  # motion bounded, the gripper opens
+    assert wide.reasons == ["residual bound"]
+
+
 def test_linear_speed_limit_scales_the_motion() -> None:
     # 0.6 and 0.8 -> 1.0 m/s; the limit 0.25 m/s scales both by 0.25
     result = unlimited(max_lin_vel_mps=0.25).apply(command(0.6, 0.8, 0, 0, 0, 0, 0), 0.0, state())
@@ -191,6 +201,8 @@ def test_the_first_hold_keeps_the_gripper_within_its_clamp() -> None:
         ({"workspace_min_m": (1, 0, 0)}, "below workspace_max_m"),
         ({"max_action": (1.5,) * 7}, "max_action"),
         ({"residual_scale": -0.1}, "residual_scale"),
+        ({"gripper_residual_scale": 2.5}, "gripper_residual_scale"),
+        ({"gripper_residual_scale": True}, "gripper_residual_scale"),
         ({"joint_limits_rad": {"j": (1.0, -1.0)}}, "lower must be below upper"),
         ({"timeout_s": float("nan")}, "timeout_s"),
         ({"action_scale": (0.05, 0.05, 0.0, 0.5, 0.5, 0.5)}, "action_scale must be positive"),

@@ -102,6 +102,7 @@ def configs(draw: st.DrawFn) -> SafetyConfig:
         action_scale=tuple(log_between(u[4:10], 1e-4, 2.0)),
         max_action=(1.0,) * ACTION_DIM if kind < 2 else tuple(u[10:17]),  # the default clamp, or random per axis
         residual_scale=float(2.0 * u[17]) if kind != 3 else 0.0,
+        gripper_residual_scale=float(2.0 * draw(UNIT)) if kind != 3 else 0.0,
         max_lin_vel_mps=float(log_between(u[18], 1e-3, 10.0)),
         max_ang_vel_radps=float(log_between(u[19], 1e-3, 20.0)),
         max_lin_acc_mps2=float(log_between(u[20], 1e-2, 100.0)),
@@ -289,11 +290,17 @@ def within(value: float, limit: float) -> bool:
     return value <= limit * (1 + REL) + ABS
 
 
+def residual_bounds(config: SafetyConfig) -> np.ndarray:
+    """Max |applied - base| per axis without a human: residual_scale on the motion axes, gripper_residual_scale last."""
+    return np.array([config.residual_scale] * (ACTION_DIM - 1) + [config.gripper_residual_scale])
+
+
 def residual_slack(base: np.ndarray, config: SafetyConfig) -> np.ndarray:
-    """Allowed |applied - base| per axis: residual_scale, or more where the base lies beyond the per-axis clamp."""
+    """Allowed |applied - base| per axis: the residual bound (motion axes: residual_scale, gripper:
+    gripper_residual_scale), or more where the base lies beyond the per-axis clamp."""
     limit = np.asarray(config.max_action)
     out_of_clamp = np.maximum(np.abs(base) - limit, 0.0)
-    return np.maximum(config.residual_scale, out_of_clamp)
+    return np.maximum(residual_bounds(config), out_of_clamp)
 
 
 def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
@@ -329,7 +336,8 @@ def bounded_gripper(config: SafetyConfig, tick: Tick) -> float:
     gripper = np.clip(tick.command[-1], -limit, limit)
     if tick.base_action is not None and not tick.intervening:
         base = tick.base_action[-1]
-        gripper = np.clip(np.clip(gripper, base - config.residual_scale, base + config.residual_scale), -limit, limit)
+        bound = config.gripper_residual_scale
+        gripper = np.clip(np.clip(gripper, base - bound, base + bound), -limit, limit)
     return float(gripper)
 
 
@@ -529,7 +537,7 @@ def loose_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, list[Tick]]:
 def test_residual_bound_holds_without_intervention_and_lifts_with_it(
     scenario: tuple[SafetyConfig, list[Tick]],
 ) -> None:
-    """|applied - base| <= residual_scale on every axis unless a human intervenes (then only the clamp applies).
+    """|applied - base| <= the residual bound on every axis unless a human intervenes (then only the clamp applies).
 
     Where the base itself lies beyond the per-axis clamp the clamp wins: the applied action is then the clamp value
     nearest the base, so the slack grows by the distance from the base to the clamp.
@@ -549,7 +557,7 @@ def test_residual_bound_holds_without_intervention_and_lifts_with_it(
             slack = residual_slack(tick.base_action, config)
             assert np.all(np.abs(result.action - tick.base_action) <= slack * (1 + REL) + ABS)
             assert np.all(np.abs(result.action) <= limit + ABS)
-            if np.all(np.abs(clamped - tick.base_action) <= config.residual_scale):
+            if np.all(np.abs(clamped - tick.base_action) <= residual_bounds(config)):
                 np.testing.assert_allclose(result.action, clamped, rtol=REL, atol=ABS)  # within the bound: as is
 
 
