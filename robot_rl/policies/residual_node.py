@@ -6,9 +6,10 @@ assembled by :class:`ObservationAssembler` exactly as the base and the recorder 
 ``/robot_rl/episode`` and ``/robot_rl/residual/weights`` (std_msgs/UInt8MultiArray, latched: a safetensors
 blob from the learner, :func:`~robot_rl.rl.checkpoint.encode_actor_weights`).
 
-Publishes ``/robot_rl/policy_action`` = ``clip(base + r, -1, 1)`` with ``r = residual_scale *
-tanh(MLP(obs, base))`` (one point), ``/robot_rl/residual`` (the residual it applied, one point) and
-``/diagnostics`` (the residual's version and source at every episode start and swap).
+Publishes ``/robot_rl/policy_action`` = ``clip(base + r, -1, 1)`` with ``r = bound * tanh(MLP(obs, base))``
+(``residual_scale`` on the motion axes, ``gripper_residual_scale`` on the gripper; one point),
+``/robot_rl/residual`` (the residual it applied, one point) and ``/diagnostics`` (the residual's version and
+source at every episode start and swap).
 
 Without ``residual_path`` and before any weights arrive the residual is zero and the base action goes out
 exactly as it came (today's pass-through). With ``explore`` (training only) Gaussian noise of
