@@ -69,6 +69,18 @@ def curve_steps(out: Path) -> list[int]:
         return [int(row["env_steps"]) for row in csv.DictReader(handle)]
 
 
+def test_a_learner_bound_beyond_the_gate_is_one_error_line(
+    checkpoint: Path, demos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    params = tmp_path / "learner.yaml"
+    wide = "      batch_size: 32\n      gripper_residual_scale: 2.0\n"  # the gate keeps config/safety.yaml's 0.2
+    params.write_text(LEARNER_PARAMS.replace("      batch_size: 32\n", wide))
+    assert main(command(checkpoint, demos, tmp_path / "out", params, 10)) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("error: the learner's gripper_residual_scale 2.0 exceeds the safety gate's 0.2")
+    assert not (tmp_path / "out" / "metrics.csv").exists()  # nothing trained
+
+
 @pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)
 def test_train_residual_end_to_end_then_eval(
     checkpoint: Path, demos: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]

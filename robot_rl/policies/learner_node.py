@@ -70,6 +70,7 @@ class LearnerNode(Node):
             if not value:
                 raise LearnerError(f"parameter {name} is empty: the learner needs it")
         td3_config = TD3Config(**td3, seed=seed, num_threads=torch_threads)
+        self.td3_config = td3_config  # what train-residual checks against the safety gate's residual bounds
         self.features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
         base = load_base_policy(Path(base_path), "cpu", "", ChunkingConfig(), task)
         demonstrations = relabel_demonstrations(Path(demos), base, num_slots, td3_config)

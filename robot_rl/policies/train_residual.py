@@ -25,8 +25,11 @@ from typing import Any
 from robot_rl.errors import LearnerError
 from robot_rl.policies.evaluate import EpisodeMonitor, EpisodeResult
 from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.rl.td3 import TD3Config
 from robot_rl.runtime import msg
 from robot_rl.runtime.backend import select_backend
+from robot_rl.safety.filter import SafetyConfig
+from robot_rl.safety.node import SafetyNode
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
@@ -241,6 +244,19 @@ class TrainingDriver(EpisodeMonitor):
         plot_curve(self.config.out / PLOT_FILE, self.curve, f"residual TD3 on {self.config.task}")
 
 
+def check_residual_bounds(td3: TD3Config, gate: SafetyConfig) -> None:
+    """LearnerError when the learner's residual may go beyond the safety gate's residual bound on some axis: the
+    gate would clip every such tick, and the learner would learn from actions its actor did not choose."""
+    for name in ("residual_scale", "gripper_residual_scale"):
+        learned, allowed = getattr(td3, name), getattr(gate, name)
+        if learned > allowed:
+            raise LearnerError(
+                f"the learner's {name} {learned} exceeds the safety gate's {allowed}: give train-residual a"
+                f" --safety-params file that raises the gate's (benchmarks/params/safety_gripper_residual.yaml)"
+                f" or lower the learner's"
+            )
+
+
 def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
     """Run (or resume) a training run; returns the learning curve."""
     select_backend("inproc")
@@ -271,6 +287,13 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
     plan = read_launch_file(resolve_launch_path("robot_rl", "train.launch.yaml"), arguments)
     context, nodes = build_inproc(plan)
     learner = next(node for node in nodes if isinstance(node, LearnerNode))
+    gate = next(node for node in nodes if isinstance(node, SafetyNode))
+    try:
+        check_residual_bounds(learner.td3_config, gate.filter.config)
+    except LearnerError:
+        for node in nodes:
+            node.destroy_node()
+        raise
     args = ["--ros-args", "-p", "use_sim_time:=true"]
     driver = TrainingDriver(config, learner, context=context, cli_args=args)
     with tqdm(

@@ -338,6 +338,7 @@ _CONFIG_TYPES: dict[str, type | tuple[type, ...]] = {
     "obs_dim": int,
     "action_dim": int,
     "residual_scale": (int, float),
+    "gripper_residual_scale": (int, float),
     "actor_hidden": list,
     "task": str,
     "base_weights_hash": str,
@@ -369,21 +370,24 @@ def _check_config(config: Any, where: str, name: str) -> dict[str, Any]:
     """The actor config's required fields, their types, its format and its consistency."""
     if not isinstance(config, dict):
         raise PolicyError(f"{where}: {name} must hold a JSON object")
-    for key, kind in _CONFIG_TYPES.items():
-        if key not in config:
-            raise PolicyError(f"{where}: {name} lacks {key!r}")
-        if isinstance(config[key], bool) or not isinstance(config[key], kind):
-            raise PolicyError(f"{where}: {name} field {key!r} has the wrong type ({type(config[key]).__name__})")
+
+    def check_fields(keys: Sequence[str]) -> None:
+        for key in keys:
+            if key not in config:
+                raise PolicyError(f"{where}: {name} lacks {key!r}")
+            kind = _CONFIG_TYPES[key]
+            if isinstance(config[key], bool) or not isinstance(config[key], kind):
+                raise PolicyError(f"{where}: {name} field {key!r} has the wrong type ({type(config[key]).__name__})")
+
+    check_fields(("format", "format_version"))
     if config["format"] != FORMAT or config["format_version"] not in READABLE_VERSIONS:
         raise PolicyError(
             f"{where}: {name} is format {config['format']!r} v{config['format_version']},"
             f" this robot_rl reads {FORMAT!r} v{'/'.join(map(str, READABLE_VERSIONS))}"
         )
-    if config["format_version"] == 1:
+    if config["format_version"] == 1 and "residual_scale" in config:  # format 1: one bound on every axis
         config = config | {"gripper_residual_scale": config["residual_scale"]}
-    gripper_scale = config.get("gripper_residual_scale")
-    if isinstance(gripper_scale, bool) or not isinstance(gripper_scale, (int, float)):
-        raise PolicyError(f"{where}: {name} field 'gripper_residual_scale' is missing or not a number")
+    check_fields(tuple(_CONFIG_TYPES))
     for key, dim in (("obs_features", "obs_dim"), ("action_features", "action_dim")):
         names = config[key]
         if not all(isinstance(item, str) for item in names) or len(names) != config[dim]:
@@ -492,13 +496,14 @@ def load_training_state(
             raise ValueError("td3_config, files and buffers must be objects")
         counters, rng_state = record["counters"], record["rng_state"]
         dims = (record["obs_dim"], record["action_dim"])
-        version = record.get("format_version", 1)
-        if version not in READABLE_VERSIONS:
-            raise ValueError(f"format v{version}, this robot_rl reads v{'/'.join(map(str, READABLE_VERSIONS))}")
-        if version == 1:
-            saved_config = saved_config | {"gripper_residual_scale": saved_config.get("residual_scale")}
+        version = record["format_version"]
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         raise PolicyError(f"{where}: {TRAINING_FILE} is malformed ({error})") from None
+    if version not in READABLE_VERSIONS or isinstance(version, bool):
+        readable = "/".join(map(str, READABLE_VERSIONS))
+        raise PolicyError(f"{where} is format v{version}, this robot_rl reads v{readable}")
+    if version == 1:  # format 1: one bound on every axis
+        saved_config = saved_config | {"gripper_residual_scale": saved_config.get("residual_scale")}
     current = learner.config.to_dict()
     changed = sorted(
         key

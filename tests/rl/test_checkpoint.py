@@ -392,3 +392,16 @@ def test_a_format_1_training_state_resumes_identically(tmp_path: Path) -> None:
     resumed, online2, rng2 = _learner(), ReplayBuffer(64, OBS_DIM, ACTION_DIM), np.random.default_rng(0)
     assert load_training_state(path, resumed, {"online": online2}, rng2) == {"env_steps": 5}
     assert [resumed.update(online2.sample(16, rng2)) for _ in range(3)] == expected
+
+
+@pytest.mark.parametrize(("version", "message"), [(3, "is format v3, this robot_rl reads v1/2"), (True, "vTrue")])
+def test_a_training_state_of_another_format_is_refused(tmp_path: Path, version: object, message: str) -> None:
+    path = save_training_state(tmp_path / "state", _learner(), {"online": _filled_buffer(0)}, {"env_steps": 1})
+    record = json.loads((path / "training.json").read_text())
+    (path / "training.json").write_text(json.dumps(record | {"format_version": version}))
+    with pytest.raises(PolicyError, match=message):
+        load_training_state(path, _learner(), {"online": _filled_buffer(0)})
+    del record["format_version"]
+    (path / "training.json").write_text(json.dumps(record))
+    with pytest.raises(PolicyError, match=r"training\.json is malformed"):
+        load_training_state(path, _learner(), {"online": _filled_buffer(0)})
