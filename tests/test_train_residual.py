@@ -127,9 +127,13 @@ def test_train_residual_end_to_end_then_eval(
     assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
     assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
     # one policy's seeds split over two processes: the same episodes, numbered in seed order
+    # (with a gate params file that restates config/safety.yaml's residual bounds: recorded, nothing changes)
+    gate = tmp_path / "gate.yaml"
+    gate.write_text("safety:\n  ros__parameters:\n    residual_scale: 0.2\n    gripper_residual_scale: 0.2\n")
     halves = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--json", "--jobs", "2"]
-    assert main(halves) == 0
+    assert main([*halves, "--safety-params", str(gate)]) == 0
     split = json.loads(capfd.readouterr().out)
+    assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
     rises = ("max_rise_m", "final_rise_m")  # a fresh process's sim reset differs in the 1e-10 m
     for half, whole in zip(split["per_episode"], serial[1]["per_episode"], strict=True):
         assert {k: v for k, v in half.items() if k not in rises} == {k: v for k, v in whole.items() if k not in rises}

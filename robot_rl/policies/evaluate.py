@@ -63,6 +63,7 @@ class EvalResult:
     residual: str = ""  # the residual actor checkpoint on top of the base ('' = none)
     slot_source: str = "perception"  # where the slots came from: perception (rendered) or sim (privileged)
     slot_noise: str = "none"  # noise model of the sim slot source (slot_source sim)
+    safety_params: str = ""  # the safety-gate params file layered on config/safety.yaml ('' = none)
 
     @property
     def successes(self) -> int:
@@ -103,6 +104,7 @@ class EvalResult:
             "residual": self.residual,
             "slot_source": self.slot_source,
             "slot_noise": self.slot_noise,
+            "safety_params": self.safety_params,
             "episodes": len(self.episodes),
             "successes": self.successes,
             "success_rate": self.success_rate,
@@ -345,6 +347,7 @@ def evaluate(
         str(residual) if residual is not None else "",
         slot_source,
         slot_noise,
+        str(safety_params) if safety_params is not None else "",
     )
 
 
