@@ -4,9 +4,10 @@
 
 Each file is an evaluation's JSON (``robot-rl eval``'s result, or a ``final_<method>_<source>.json`` stage of
 benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals, the seeds only one of them
-solved, and the exact McNemar p-value; and how each one's failures failed (``failure_modes``, where the
-evaluation recorded the object's height). A missing or malformed file, or two files that ran different seeds, is one
-``error:`` line and exit 1.
+solved, and the exact McNemar p-value; how each one's failures failed (``failure_modes``, where the
+evaluation recorded the object's height); and the ticks whose applied gripper command had the other sign than the
+base's (``gripper_overrides``; '-' for an evaluation that did not record them). A missing or malformed file, or
+two files that ran different seeds, is one ``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -39,17 +40,26 @@ def main() -> None:
         sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
     except ValueError as error:
         sys.exit(f"error: {error}")
-    print(f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} |")
-    print("|---|---|---|")
-    for name, result, failed in zip(names, results, failures, strict=True):
+    print(f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} | gripper overrides (ticks) |")
+    print("|---|---|---|---|")
+    for name, result, failed, evaluation in zip(names, results, failures, evaluations, strict=True):
         successes, episodes = sum(result.values()), len(result)
         low, high = wilson_interval(successes, episodes)
         modes = " / ".join(str(failed[mode]) for mode in FAILURE_MODES)
-        print(f"| {name} | {successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%}) | {modes} |")
+        rate = f"{successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%})"
+        print(f"| {name} | {rate} | {modes} | {gripper_overrides(evaluation['per_episode'])} |")
     print(
         f"\nPaired on the same {len(results[0])} seeds: only {names[0]} succeeded on {only_first}, only {names[1]}"
         f" on {only_second} (exact McNemar p = {p_value:.3f})."
     )
+
+
+def gripper_overrides(per_episode: list[dict]) -> str:
+    """Ticks that applied the other gripper sign than the base's, and in how many episodes; '-' if not recorded."""
+    counts = [episode.get("gripper_overrides") for episode in per_episode]
+    if any(count is None for count in counts):
+        return "-"
+    return f"{sum(counts)} in {sum(count > 0 for count in counts)} episodes"
 
 
 if __name__ == "__main__":

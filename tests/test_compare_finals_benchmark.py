@@ -58,3 +58,16 @@ def test_failures_are_told_apart_by_the_objects_height(tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     assert "failed: never lifted / dropped / up at the end / unknown |" in run.stdout
     assert f"| {path} | 1/4 = 25% (5%-70%) | 1 / 1 / 1 / 0 |" in run.stdout
+
+
+def test_prints_the_gripper_overrides_where_recorded(tmp_path: Path) -> None:
+    episodes = [{"seed": s, "success": ok, "gripper_overrides": n} for s, ok, n in ((1, True, 0), (2, False, 5))]
+    first = tmp_path / "a.json"
+    first.write_text(json.dumps({"per_episode": episodes}))
+    second = _write(tmp_path / "b.json", {1: True, 2: False})  # an older evaluation: not recorded
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| A | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | 5 in 1 episodes |" in run.stdout
+    assert "| B | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | - |" in run.stdout

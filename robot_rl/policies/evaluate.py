@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from robot_rl.action_space import trajectory_to_actions
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, PolicyError
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
@@ -48,6 +49,9 @@ class EpisodeResult:
     # failed episode failed: never lifted (a missed grasp), lifted and back down (dropped), still up at the end.
     max_rise_m: float | None = None
     final_rise_m: float | None = None
+    # Ticks whose applied gripper command (/robot_rl/safe_command) had the other sign than the base's: the gripper
+    # opened or closed against the base (robosuite moves it by the sign), by the residual or a person.
+    gripper_overrides: int = 0
 
 
 @dataclass
@@ -171,6 +175,10 @@ class EpisodeMonitor(Node):
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
         self.create_subscription(msg.PoseArray, OBJECT_POSES, self.on_object_poses, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe_command, 10)
+        self.base_gripper_sign = 0.0  # sign of the base's latest gripper command (0: none yet or exactly 0)
+        self.gripper_overrides = 0  # in the running episode
         self.start_z: float | None = None  # the first object's height on the episode's first tick, m
         self.max_rise_m: float | None = None  # in the running episode, m
         self.last_rise_m: float | None = None  # in the running episode, m
@@ -188,7 +196,8 @@ class EpisodeMonitor(Node):
                 raise MessageError(f"episode event {kind!r} has a non-integer {key} {payload[key]!r}")
         if kind == "start":
             self.seed = payload.get("seed")
-            self.intervention_ticks = self.safety_events = 0
+            self.intervention_ticks = self.safety_events = self.gripper_overrides = 0
+            self.base_gripper_sign = 0.0
             self.start_z = self.max_rise_m = self.last_rise_m = None
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
@@ -208,6 +217,7 @@ class EpisodeMonitor(Node):
                 self.safety_events,
                 self.max_rise_m,
                 self.last_rise_m,
+                self.gripper_overrides,
             )
             self.results.append(result)
             self.seed = None
@@ -219,6 +229,16 @@ class EpisodeMonitor(Node):
         """Count the ticks a person drives while an episode runs (the tick after its end is never executed)."""
         if self.seed is not None:
             self.intervention_ticks += int(bool(flag.data))
+
+    def on_base_action(self, trajectory: Any) -> None:
+        """Remember the sign of the base's gripper command this tick (point 0 of its chunk)."""
+        self.base_gripper_sign = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
+
+    def on_safe_command(self, trajectory: Any) -> None:
+        """Count a tick whose applied gripper command has the other sign than the base's, while an episode runs."""
+        applied = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
+        if self.seed is not None and applied * self.base_gripper_sign < 0:
+            self.gripper_overrides += 1
 
     def on_object_poses(self, poses: Any) -> None:
         """Follow the height of the task's first object while an episode runs."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+import numpy as np
 import pytest
 
+from robot_rl.action_space import actions_to_trajectory
 from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
@@ -61,3 +63,26 @@ def test_monitor_follows_the_first_objects_height_per_episode() -> None:
         "up at the end": 0,
         "unknown": 0,
     }
+
+
+def test_monitor_counts_ticks_that_apply_the_other_gripper_sign_than_the_base() -> None:
+    context = InprocContext()
+    monitor = EpisodeMonitor(context=context)
+    graph = Node("graph", context=context)
+    episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+    base = graph.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+    safe = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+
+    def tick(base_gripper: float, applied_gripper: float) -> None:
+        base.publish(actions_to_trajectory(np.array([[0.1, 0, 0, 0, 0, 0, base_gripper]] * 2), 0.05))
+        safe.publish(actions_to_trajectory(np.array([[0.1, 0, 0, 0, 0, 0, applied_gripper]]), 0.05))
+        context.spin_until_quiet()
+
+    tick(1.0, -1.0)  # before any episode: not counted
+    for seed, ticks in ((1, ((1.0, 0.8), (1.0, -0.9), (-1.0, 0.5), (-1.0, -1.0))), (2, ((1.0, 1.0),))):
+        episode.publish(msg.String(data=json.dumps({"event": "start", "seed": seed})))
+        for pair in ticks:
+            tick(*pair)
+        episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(ticks)})))
+        context.spin_until_quiet()
+    assert [result.gripper_overrides for result in monitor.results] == [2, 0]
