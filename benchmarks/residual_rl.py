@@ -419,11 +419,9 @@ def report(
             "gripper_residual_scale",
         )
     )
-    print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}", end="")
-    if config.safety_params is not None:
-        print(f"; safety gate overrides `{config.safety_params}`", end="")
     rules = f" with `{config.intervention_params}`" if config.device != "none" and config.intervention_params else ""
-    print(f"{rules}.\n")
+    gate = f"; safety gate overrides `{config.safety_params}`" if config.safety_params is not None else ""
+    print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}{rules}{gate}.\n")
 
     print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
     print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")
