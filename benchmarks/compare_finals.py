@@ -55,11 +55,16 @@ def main() -> None:
 
 
 def gripper_overrides(per_episode: list[dict]) -> str:
-    """Ticks that applied the other gripper sign than the base's, and in how many episodes; '-' if not recorded."""
+    """Ticks that applied the other gripper sign than the base's, in how many episodes, and how many of them in
+    the failed episodes; '-' if not recorded."""
     counts = [episode.get("gripper_overrides") for episode in per_episode]
     if any(count is None for count in counts):
         return "-"
-    return f"{sum(counts)} in {sum(count > 0 for count in counts)} episodes"
+    failed = [count for count, episode in zip(counts, per_episode, strict=True) if not episode["success"]]
+    return (
+        f"{sum(counts)} in {sum(count > 0 for count in counts)} episodes"
+        f" ({sum(failed)} in {sum(count > 0 for count in failed)} of the {len(failed)} failures)"
+    )
 
 
 if __name__ == "__main__":

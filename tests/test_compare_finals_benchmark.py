@@ -69,5 +69,5 @@ def test_prints_the_gripper_overrides_where_recorded(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert "| A | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | 5 in 1 episodes |" in run.stdout
+    assert "| A | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | 5 in 1 episodes (5 in 1 of the 1 failures) |" in run.stdout
     assert "| B | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | - |" in run.stdout
