@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,11 +34,16 @@ def test_monitor_drops_episode_events_with_non_integer_fields(capsys: pytest.Cap
     assert "dropped a message on /robot_rl/episode: episode event 'start' has a non-integer seed 'x'" in err
 
 
-def test_monitor_follows_the_first_objects_height_per_episode() -> None:
+def _monitored() -> tuple[InprocContext, EpisodeMonitor, Node, Any]:
+    """A monitor on a fresh in-process context, a node to publish from, and its /robot_rl/episode publisher."""
     context = InprocContext()
     monitor = EpisodeMonitor(context=context)
-    sim = Node("sim", context=context)
-    episode = sim.create_publisher(msg.String, "/robot_rl/episode", 10)
+    graph = Node("graph", context=context)
+    return context, monitor, graph, graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+
+
+def test_monitor_follows_the_first_objects_height_per_episode() -> None:
+    context, monitor, sim, episode = _monitored()
     poses = sim.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
 
     def tick(*heights: float) -> None:
@@ -66,10 +72,7 @@ def test_monitor_follows_the_first_objects_height_per_episode() -> None:
 
 
 def test_monitor_counts_ticks_that_apply_the_other_gripper_sign_than_the_base() -> None:
-    context = InprocContext()
-    monitor = EpisodeMonitor(context=context)
-    graph = Node("graph", context=context)
-    episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+    context, monitor, graph, episode = _monitored()
     base = graph.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
     safe = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
 
