@@ -98,11 +98,6 @@ class SafetyConfig:
     timeout_s: float = 0.1  # watchdog: command, joint state and end-effector pose must be younger than this, s
     max_clock_skew_s: float = 0.05  # a header.stamp up to this far ahead of our clock still counts as fresh, s
 
-    @property
-    def residual_bounds(self) -> np.ndarray:
-        """(ACTION_DIM,) max |applied - base| per axis without a human: the motion axes', then the gripper's."""
-        return np.array([self.residual_scale] * (ACTION_DIM - 1) + [self.gripper_residual_scale], dtype=np.float64)
-
     def __post_init__(self) -> None:
         if np.any(_vector("action_scale", self.action_scale, 6) <= 0):
             raise SafetyError(f"SafetyConfig.action_scale must be positive on every axis, got {self.action_scale!r}")
@@ -201,6 +196,8 @@ class SafetyFilter:
     def __init__(self, config: SafetyConfig) -> None:
         self.config = config
         self._scale = np.asarray(config.action_scale, dtype=np.float64)
+        # max |applied - base| per axis without a human: the motion axes' bound, then the gripper's
+        self._residual_bounds = np.array([config.residual_scale] * (ACTION_DIM - 1) + [config.gripper_residual_scale])
         self._last_velocity = np.zeros(6)  # last applied end-effector velocity (m/s, rad/s)
         self._last_time_s: float | None = None  # when it was applied (None: unknown or never)
         # the velocity in force before the current instant and since when: what the rate limiter limits against
@@ -308,8 +305,7 @@ class SafetyFilter:
         if base_action is not None and not intervening:
             base = np.asarray(base_action, dtype=np.float64)
             if base.shape == (ACTION_DIM,) and np.all(np.isfinite(base)):
-                bound = config.residual_bounds
-                bounded = np.clip(action, base - bound, base + bound)
+                bounded = np.clip(action, base - self._residual_bounds, base + self._residual_bounds)
                 # the clamp wins over a base beyond it: as close to the base as the clamp allows
                 bounded = np.clip(bounded, -limit, limit)
                 if not np.array_equal(bounded, action):
