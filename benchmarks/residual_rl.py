@@ -56,6 +56,8 @@ from robot_rl.action_space import ACTION_DIM
 from robot_rl.policies.evaluate import FAILURE_MODES, evaluate, failure_modes, per_seed, side_by_side
 from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
+from robot_rl.runtime.params import load_params_file
+from robot_rl.runtime.substitutions import package_share
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import RobosuiteAdapter, SimConfig
 from robot_rl.sim.slot_source import NOISE_MODELS
@@ -372,6 +374,18 @@ def main() -> None:
     report(args, residual_config, base, demos, raw, residual, peer, curves, base_point, finals)
 
 
+def takeover_penalty(learner_params: Path | None) -> float:
+    """The learner's ``trainer.takeover_penalty`` as the launch sets it: config/learner.yaml, then the overrides.
+
+    The actor checkpoint records the TD3 hyperparameters only, so the report reads the loop's from the files.
+    """
+    value: Any = 0.0
+    for path in (package_share("robot_rl") / "config" / "learner.yaml", learner_params):
+        if path is not None:
+            value = load_params_file(path).get("/learner", {}).get("trainer.takeover_penalty", value)
+    return float(value)
+
+
 def report(
     args: argparse.Namespace,
     config: TrainResidualConfig,
@@ -419,6 +433,7 @@ def report(
             "gripper_residual_scale",
         )
     )
+    shown += f", takeover_penalty {takeover_penalty(config.learner_params)}"
     rules = f" with `{config.intervention_params}`" if config.device != "none" and config.intervention_params else ""
     gate = f"; safety gate overrides `{config.safety_params}`" if config.safety_params is not None else ""
     print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}{rules}{gate}.\n")

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import load_benchmark
 
+REPO = Path(__file__).resolve().parents[1]
+
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
@@ -38,3 +40,11 @@ def test_corrections_summary_counts_episodes_with_a_takeover(bench: ModuleType, 
         writer.writerow(["env_steps", "mode", "corrections"])
         writer.writerows((index, mode, corrections) for index, (mode, corrections) in enumerate(rows))
     assert bench.corrections_summary(path) == (95, 2, 4)
+
+
+def test_takeover_penalty_reads_the_shipped_file_then_the_overrides(bench: ModuleType, tmp_path: Path) -> None:
+    assert bench.takeover_penalty(None) == 0.0  # config/learner.yaml
+    assert bench.takeover_penalty(REPO / "benchmarks/params/learner_gripper_takeover_penalty.yaml") == 1.0
+    other = tmp_path / "learner.yaml"
+    other.write_text("learner:\n  ros__parameters:\n    td3:\n      actor_lr: 0.0001\n")
+    assert bench.takeover_penalty(other) == 0.0  # a file that does not set it leaves the shipped value

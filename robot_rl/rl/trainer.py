@@ -3,9 +3,10 @@
 :class:`ResidualTrainer` is what the learner node drives. It takes one-tick :class:`~robot_rl.rl.transitions.Step` s,
 turns them into n-step transitions for the online buffer, runs ``utd_ratio`` TD3 updates per env step on batches
 sampled half online, half offline (RLPD; offline = demonstrations plus the ticks a person drove, kept in a
-corrections buffer as HIL-SERL does), and writes the actor checkpoint, the training state (to resume) and
-a metrics CSV. The updates run in ``add``, in the caller's thread; :mod:`robot_rl.rl.trainer_process` runs the
-whole trainer in a child process instead, so that they use the second core while the sim steps.
+corrections buffer as HIL-SERL does; with ``takeover_penalty`` the tick before a takeover also costs reward, as in
+RLIF), and writes the actor checkpoint, the training state (to resume) and a metrics CSV. The updates run in
+``add``, in the caller's thread; :mod:`robot_rl.rl.trainer_process` runs the whole trainer in a child process
+instead, so that they use the second core while the sim steps.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import csv
 import math
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,10 @@ class TrainerConfig:
     # run the trainer in a child process (robot_rl.rl.trainer_process: its updates on the second core, without
     # sharing the GIL with the graph); False: in the caller's thread (the same results, one core)
     own_process: bool = True
+    # subtracted from the reward of the last tick the policy drove before a person takes over, >= 0 (0 = off):
+    # RLIF's signal that a takeover means the policy was going wrong. Without it a takeover that ends in success
+    # costs the policy only the discount over the ticks the person needed (docs/rl.md)
+    takeover_penalty: float = 0.0
 
     def __post_init__(self) -> None:
         for name, minimum in (
@@ -80,6 +85,9 @@ class TrainerConfig:
                 raise LearnerError(f"TrainerConfig.{name} must be an int >= {minimum}, got {value!r}")
         if not isinstance(self.own_process, bool):
             raise LearnerError(f"TrainerConfig.own_process must be true or false, got {self.own_process!r}")
+        penalty = self.takeover_penalty
+        if isinstance(penalty, bool) or not isinstance(penalty, (int, float)) or not 0.0 <= penalty < math.inf:
+            raise LearnerError(f"TrainerConfig.takeover_penalty must be a finite number >= 0, got {penalty!r}")
 
 
 class ResidualTrainer:
@@ -114,6 +122,8 @@ class ResidualTrainer:
         self.corrections = ReplayBuffer(self.config.corrections_capacity, learner.obs_dim, learner.action_dim)
         self.accumulator = NStepAccumulator(self.td3.n_step, self.td3.gamma)
         self._pending_interventions: deque[bool] = deque()  # per step in the accumulator, oldest first
+        # the episode's latest step, stored when the next one shows whether a person took over after it
+        self._held: Step | None = None
         self.rng = np.random.default_rng(seed)
         self.env_steps = 0  # online env steps stored
         self.episodes = 0  # training episodes finished
@@ -141,7 +151,26 @@ class ResidualTrainer:
     # -- data ------------------------------------------------------------------------------------------
 
     def add(self, step: Step) -> None:
-        """Store one online step (as n-step transitions), then run ``utd_ratio`` updates once learning started."""
+        """Store one online step (as n-step transitions), then run ``utd_ratio`` updates once learning started.
+
+        A step is stored one call late, within its episode: the next step tells whether a person took over
+        after it (``takeover_penalty``); an episode's last step (terminated or truncated) is stored at once.
+        """
+        held, self._held = self._held, None
+        if held is not None:
+            if step.intervention and not held.intervention and self.config.takeover_penalty:
+                held = replace(held, reward=held.reward - self.config.takeover_penalty)
+            self._store(held)
+        if step.terminated or step.truncated:
+            self._store(step)
+        else:
+            self._held = step
+        self.env_steps += 1
+        if self.env_steps > self.config.learning_starts_steps:
+            self.updates_owed += self.td3.utd_ratio
+        self._run_owed_updates()
+
+    def _store(self, step: Step) -> None:
         self._pending_interventions.append(step.intervention)
         for transition in self.accumulator.add(
             step.obs,
@@ -156,13 +185,10 @@ class ResidualTrainer:
             self.online.add(transition)
             if self._pending_interventions.popleft():  # transitions come out oldest first, one per step
                 self.corrections.add(transition)
-        self.env_steps += 1
-        if self.env_steps > self.config.learning_starts_steps:
-            self.updates_owed += self.td3.utd_ratio
-        self._run_owed_updates()
 
     def abort_episode(self) -> None:
-        """Drop steps still pending in the n-step accumulator (an episode that ended without an end event)."""
+        """Drop steps not stored yet (an episode that ended without an end event)."""
+        self._held = None
         self.accumulator.reset()
         self._pending_interventions.clear()
 

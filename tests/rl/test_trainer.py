@@ -34,17 +34,22 @@ def offline_demos() -> ReplayBuffer:
     return offline
 
 
-def trainer_config(learning_starts: int = 3, checkpoint_every: int = 1000, own_process: bool = False) -> TrainerConfig:
+def trainer_config(
+    learning_starts: int = 3, checkpoint_every: int = 1000, own_process: bool = False, takeover_penalty: float = 0.0
+) -> TrainerConfig:
     return TrainerConfig(
         online_capacity=100,
         learning_starts_steps=learning_starts,
         checkpoint_every_steps=checkpoint_every,
         own_process=own_process,
+        takeover_penalty=takeover_penalty,
     )
 
 
-def make_trainer(out: Path, learning_starts: int = 3, checkpoint_every: int = 1000) -> ResidualTrainer:
-    config = trainer_config(learning_starts, checkpoint_every)
+def make_trainer(
+    out: Path, learning_starts: int = 3, checkpoint_every: int = 1000, takeover_penalty: float = 0.0
+) -> ResidualTrainer:
+    config = trainer_config(learning_starts, checkpoint_every, takeover_penalty=takeover_penalty)
     return ResidualTrainer(ResidualTD3(TD3, OBS_DIM), METADATA, out, offline_demos(), config, seed=0)
 
 
@@ -107,6 +112,48 @@ def test_trainer_config_is_validated() -> None:
         TrainerConfig(learning_starts_steps=-1)
     with pytest.raises(LearnerError, match=r"TrainerConfig.own_process must be true or false, got 'yes'"):
         TrainerConfig(own_process="yes")
+    for penalty in (-0.5, float("nan"), float("inf"), True, "1"):
+        with pytest.raises(LearnerError, match=r"TrainerConfig.takeover_penalty must be a finite number >= 0"):
+            TrainerConfig(takeover_penalty=penalty)
+
+
+def test_the_tick_before_each_takeover_pays_the_penalty(tmp_path: Path) -> None:
+    # A 9-tick episode: the person drives ticks 0 (no tick before it), 3-4 and 7-8; reward 1 on the last tick.
+    # n_step 3, gamma 0.99: the transitions starting at ticks 2 and 6 (the last ticks the policy drove before a
+    # takeover) carry -0.5 first; those starting one or two ticks earlier see it discounted.
+    trainer = make_trainer(tmp_path, learning_starts=100, takeover_penalty=0.5)
+    episode = [dataclasses.replace(step, intervention=t in (0, 3, 4, 7, 8)) for t, step in enumerate(steps(9))]
+    for step in episode:
+        trainer.add(step)
+    gamma = TD3.gamma
+    rewards = [0.0, 0.0, -0.5, 0.0, 0.0, 0.0, -0.5, 0.0, 1.0]
+    expected = [sum(gamma**i * rewards[t + i] for i in range(min(3, 9 - t))) for t in range(9)]
+    np.testing.assert_allclose(trainer.online.arrays["n_step_return"][:9], expected, rtol=1e-6)
+    np.testing.assert_allclose(trainer.online.arrays["reward"][:9], rewards)
+    assert len(trainer.corrections) == 5  # the person's ticks keep the task's reward
+    np.testing.assert_allclose(trainer.corrections.arrays["reward"][:5], [0.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def test_without_a_penalty_takeovers_leave_the_rewards_alone(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, learning_starts=100)
+    for t, step in enumerate(steps(6)):
+        trainer.add(dataclasses.replace(step, intervention=t >= 3))
+    np.testing.assert_allclose(trainer.online.arrays["reward"][:6], [0, 0, 0, 0, 0, 1])
+
+
+def test_a_step_held_for_the_penalty_is_dropped_with_an_aborted_episode(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path, learning_starts=100, takeover_penalty=1.0)
+    unfinished = [dataclasses.replace(step, terminated=False) for step in steps(2)]
+    for step in unfinished:
+        trainer.add(step)
+    trainer.abort_episode()
+    episode = steps(3, seed=1)
+    episode[0] = dataclasses.replace(episode[0], intervention=True)  # a takeover on an episode's first tick
+    for step in episode:
+        trainer.add(step)
+    assert len(trainer.online) == 3  # the next episode's ticks only, none penalized
+    np.testing.assert_array_equal(trainer.online.arrays["obs"][:3], [step.obs for step in episode])
+    np.testing.assert_allclose(trainer.online.arrays["reward"][:3], [0, 0, 1])
 
 
 def test_ticks_a_person_drove_become_corrections_in_the_offline_half(tmp_path: Path) -> None:

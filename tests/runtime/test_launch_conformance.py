@@ -248,15 +248,11 @@ def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> No
     config/learner.yaml: the benchmark's one-key files change that key and keep every other shipped value."""
     params = REPO / "benchmarks" / "params"
     arguments = {"out": str(tmp_path / "out"), "base": str(tmp_path / "base"), "demos": str(tmp_path / "demos")}
-    for overrides, gripper in (
-        ({}, 0.2),
-        (
-            {
-                "safety_params": str(params / "safety_gripper_residual.yaml"),
-                "learner_params": str(params / "learner_gripper_residual.yaml"),
-            },
-            2.0,
-        ),
+    gate = {"safety_params": str(params / "safety_gripper_residual.yaml")}
+    for overrides, gripper, penalty in (
+        ({}, 0.2, 0.0),
+        (gate | {"learner_params": str(params / "learner_gripper_residual.yaml")}, 2.0, 0.0),
+        (gate | {"learner_params": str(params / "learner_gripper_takeover_penalty.yaml")}, 2.0, 1.0),
     ):
         plan = read_launch_file(REPO / "launch" / "train.launch.yaml", arguments | overrides)
         index = {spec.executable: i for i, spec in enumerate(plan.nodes)}
@@ -265,6 +261,7 @@ def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> No
         assert safety["timeout_s"] == 0.1  # the rest of config/safety.yaml and config/sim_stack.yaml
         assert (learner["td3.gripper_residual_scale"], learner["td3.residual_scale"]) == (gripper, 0.2)
         assert learner["td3.actor_lr"] == 1e-5  # config/learner.yaml's, not TD3Config's default
+        assert learner["trainer.takeover_penalty"] == penalty
 
 
 # -- 6. undeclared command-line arguments --------------------------------------------------------------------
