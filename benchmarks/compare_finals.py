@@ -6,8 +6,9 @@ Each file is an evaluation's JSON (``robot-rl eval``'s result, or a ``final_<met
 benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals, the seeds only one of them
 solved, and the exact McNemar p-value; how each one's failures failed (``failure_modes``, where the
 evaluation recorded the object's height); and the ticks whose applied gripper command had the other sign than the
-base's (``gripper_overrides``; '-' for an evaluation that did not record them). A missing or malformed file, or
-two files that ran different seeds, is one ``error:`` line and exit 1.
+base's (``gripper_overrides``: the residual's, a person's or a safety hold's doing, which keeps the last applied
+gripper command; '-' for an evaluation that did not record them). A missing or malformed file, or two files that
+ran different seeds, is one ``error:`` line and exit 1.
 """
 
 from __future__ import annotations

@@ -50,7 +50,8 @@ class EpisodeResult:
     max_rise_m: float | None = None
     final_rise_m: float | None = None
     # Ticks whose applied gripper command (/robot_rl/safe_command) had the other sign than the base's: the gripper
-    # opened or closed against the base (robosuite moves it by the sign), by the residual or a person.
+    # opened or closed against the base (robosuite moves it by the sign), by the residual, a person, or a safety
+    # hold (a hold keeps the last applied gripper command while the base changes its sign).
     gripper_overrides: int = 0
 
 
