@@ -184,7 +184,8 @@ def train_sac(config: PeerConfig) -> PeerResult:
             curve.append(CurvePoint(steps, self.wall_s(), successes, episodes, self.model._n_updates))
             self.next_eval_at = steps + config.eval_every_steps
             write_curve(config.out / CURVE_FILE, curve)
-            plot_curve(config.out / PLOT_FILE, curve, f"SAC from scratch on {config.task}")
+            title = f"SAC from scratch on {config.task}"
+            plot_curve(config.out / PLOT_FILE, curve, title, label="SAC (deterministic)", base_line=False)
             self.model.save(model_path)
             self.model.save_replay_buffer(config.out / REPLAY_FILE)
             episodes_done = env.next_train_seed - config.train_seed

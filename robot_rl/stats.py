@@ -30,8 +30,11 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     rate, z2 = successes / trials, z * z
     centre = (rate + z2 / (2 * trials)) / (1 + z2 / trials)
     half_width = z * math.sqrt(rate * (1 - rate) / trials + z2 / (4 * trials * trials)) / (1 + z2 / trials)
-    # Clamp away rounding (at 0 or all successes one bound is exactly 0 or 1).
-    return max(0.0, centre - half_width), min(1.0, centre + half_width)
+    # At 0 or all successes one bound is exactly 0 or 1; rounding would leave it a hair inside (1.4e-17 at 0/20),
+    # and a plotted error bar of rate - low would then be negative.
+    low = 0.0 if successes == 0 else max(0.0, centre - half_width)
+    high = 1.0 if successes == trials else min(1.0, centre + half_width)
+    return low, high
 
 
 def mcnemar_exact(only_first: int, only_second: int) -> float:

@@ -25,6 +25,12 @@ def test_known_values(successes: int, trials: int, confidence: float, expected: 
     assert wilson_interval(successes, trials, confidence) == pytest.approx(expected, abs=1e-6)
 
 
+def test_interval_reaches_0_and_1_exactly_at_the_extremes() -> None:
+    for trials in range(1, 201):
+        assert wilson_interval(0, trials)[0] == 0.0, trials
+        assert wilson_interval(trials, trials)[1] == 1.0, trials
+
+
 def test_interval_contains_the_rate_and_narrows_with_trials() -> None:
     low, high = wilson_interval(30, 40)
     assert low < 0.75 < high

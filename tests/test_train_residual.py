@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from robot_rl.cli import main
+from robot_rl.policies.train_residual import CurvePoint, plot_curve
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
 from tests.rl.test_demos import correction_session
@@ -181,3 +182,10 @@ def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_
     train_steps = [int(row["env_steps"]) for row in rows if row["mode"] == "train"]
     assert train_steps == sorted(train_steps)  # rows after the checkpoint were dropped, then run again
     assert train_steps[-1] >= checkpointed + 30
+
+
+def test_the_curve_plot_takes_0_and_all_successes(tmp_path: Path) -> None:
+    """A curve at 0/20 and 20/20 (SAC's untrained point, a solved task): the Wilson bars end exactly at the rate."""
+    points = [CurvePoint(0, 10.0, 0, 20, 0), CurvePoint(10_000, 600.0, 20, 20, 20_000)]
+    plot_curve(tmp_path / "curve.png", points, "SAC", label="SAC (deterministic)", base_line=False)
+    assert (tmp_path / "curve.png").stat().st_size > 0

@@ -136,8 +136,15 @@ def write_curve(path: Path, points: list[CurvePoint]) -> None:
         writer.writerows(point.row() for point in points)
 
 
-def plot_curve(path: Path, points: list[CurvePoint], title: str) -> None:
-    """Success vs env steps and vs wall time, with 95 % Wilson bars and the base's rate (the 0-step point)."""
+def plot_curve(
+    path: Path,
+    points: list[CurvePoint],
+    title: str,
+    label: str = "base + residual (deterministic)",
+    base_line: bool = True,
+) -> None:
+    """Success vs env steps and vs wall time, with 95 % Wilson bars and, with ``base_line``, the base's rate (the
+    0-step point of a residual is the base alone)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -154,8 +161,8 @@ def plot_curve(path: Path, points: list[CurvePoint], title: str) -> None:
         (axes[0], [point.env_steps for point in points], "env steps"),
         (axes[1], [point.wall_s / 60.0 for point in points], "wall time, min"),
     ):
-        axis.errorbar(xs, rates, yerr=errors, marker="o", capsize=3, label="base + residual (deterministic)")
-        if points and points[0].env_steps == 0:
+        axis.errorbar(xs, rates, yerr=errors, marker="o", capsize=3, label=label)
+        if base_line and points and points[0].env_steps == 0:
             axis.axhline(points[0].success_rate, color="grey", linestyle="--", label="base alone (0 steps)")
         axis.set_xlabel(label)
         axis.set_ylim(-0.02, 1.02)
