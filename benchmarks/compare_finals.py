@@ -7,7 +7,8 @@ benchmarks/residual_rl.py). Prints both success rates with 95 % Wilson intervals
 solved, and the exact McNemar p-value; how each one's failures failed (``failure_modes``, where the
 evaluation recorded the object's height); and the ticks whose applied gripper command had the other sign than the
 base's (``gripper_overrides``: the residual's, a person's or a safety hold's doing, which keeps the last applied
-gripper command; '-' for an evaluation that did not record them). A missing or malformed file, or two files that
+gripper command) and the ticks whose policy action had (``residual_gripper_flips``: the residual's own, whether
+applied or not); '-' for an evaluation that did not record them. A missing or malformed file, or two files that
 ran different seeds, is one ``error:`` line and exit 1.
 """
 
@@ -41,24 +42,31 @@ def main() -> None:
         sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
     except ValueError as error:
         sys.exit(f"error: {error}")
-    print(f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} | gripper overrides (ticks) |")
-    print("|---|---|---|---|")
+    print(
+        f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} | gripper overrides (ticks)"
+        " | residual gripper flips (ticks) |"
+    )
+    print("|---|---|---|---|---|")
     for name, result, failed, evaluation in zip(names, results, failures, evaluations, strict=True):
         successes, episodes = sum(result.values()), len(result)
         low, high = wilson_interval(successes, episodes)
         modes = " / ".join(str(failed[mode]) for mode in FAILURE_MODES)
         rate = f"{successes}/{episodes} = {successes / episodes:.0%} ({low:.0%}-{high:.0%})"
-        print(f"| {name} | {rate} | {modes} | {gripper_overrides(evaluation['per_episode'])} |")
+        overrides, flips = (gripper_ticks(evaluation["per_episode"], key) for key in GRIPPER_COUNTS)
+        print(f"| {name} | {rate} | {modes} | {overrides} | {flips} |")
     print(
         f"\nPaired on the same {len(results[0])} seeds: only {names[0]} succeeded on {only_first}, only {names[1]}"
         f" on {only_second} (exact McNemar p = {p_value:.3f})."
     )
 
 
-def gripper_overrides(per_episode: list[dict]) -> str:
-    """Ticks that applied the other gripper sign than the base's, in how many episodes, and how many of them in
-    the failed episodes; '-' if not recorded."""
-    counts = [episode.get("gripper_overrides") for episode in per_episode]
+GRIPPER_COUNTS = ("gripper_overrides", "residual_gripper_flips")  # per-episode tick counts, EpisodeResult fields
+
+
+def gripper_ticks(per_episode: list[dict], key: str) -> str:
+    """The ticks of the per-episode count ``key`` (one of ``GRIPPER_COUNTS``), in how many episodes, and how many
+    of them in the failed episodes; '-' if not recorded."""
+    counts = [episode.get(key) for episode in per_episode]
     if any(count is None for count in counts):
         return "-"
     failed = [count for count, episode in zip(counts, per_episode, strict=True) if not episode["success"]]

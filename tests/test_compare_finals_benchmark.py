@@ -60,8 +60,11 @@ def test_failures_are_told_apart_by_the_objects_height(tmp_path: Path) -> None:
     assert f"| {path} | 1/4 = 25% (5%-70%) | 1 / 1 / 1 / 0 |" in run.stdout
 
 
-def test_prints_the_gripper_overrides_where_recorded(tmp_path: Path) -> None:
-    episodes = [{"seed": s, "success": ok, "gripper_overrides": n} for s, ok, n in ((1, True, 0), (2, False, 5))]
+def test_prints_the_gripper_counts_where_recorded(tmp_path: Path) -> None:
+    episodes = [
+        {"seed": s, "success": ok, "gripper_overrides": n, "residual_gripper_flips": f}
+        for s, ok, n, f in ((1, True, 0, 2), (2, False, 5, 3))
+    ]
     first = tmp_path / "a.json"
     first.write_text(json.dumps({"per_episode": episodes}))
     second = _write(tmp_path / "b.json", {1: True, 2: False})  # an older evaluation: not recorded
@@ -69,5 +72,8 @@ def test_prints_the_gripper_overrides_where_recorded(tmp_path: Path) -> None:
         [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr
-    assert "| A | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | 5 in 1 episodes (5 in 1 of the 1 failures) |" in run.stdout
-    assert "| B | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | - |" in run.stdout
+    assert (
+        "| A | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | 5 in 1 episodes (5 in 1 of the 1 failures)"
+        " | 5 in 2 episodes (3 in 1 of the 1 failures) |"
+    ) in run.stdout
+    assert "| B | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | - | - |" in run.stdout

@@ -53,6 +53,9 @@ class EpisodeResult:
     # opened or closed against the base (robosuite moves it by the sign), by the residual, a person, or a safety
     # hold (a hold keeps the last applied gripper command while the base changes its sign).
     gripper_overrides: int = 0
+    # Ticks whose policy action (/robot_rl/policy_action: base + residual, before the arbiter and the gate) had the
+    # other gripper sign than the base's: the residual's own flips, which ``gripper_overrides`` cannot tell apart.
+    residual_gripper_flips: int = 0
 
 
 @dataclass
@@ -177,9 +180,11 @@ class EpisodeMonitor(Node):
         self.create_subscription(msg.DiagnosticArray, "/diagnostics", self.on_diagnostics, 10)
         self.create_subscription(msg.PoseArray, OBJECT_POSES, self.on_object_poses, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/policy_action", self.on_policy_action, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe_command, 10)
         self.base_gripper_sign = 0.0  # sign of the base's latest gripper command (0: none yet or exactly 0)
         self.gripper_overrides = 0  # in the running episode
+        self.residual_gripper_flips = 0  # in the running episode
         self.start_z: float | None = None  # the first object's height on the episode's first tick, m
         self.max_rise_m: float | None = None  # in the running episode, m
         self.last_rise_m: float | None = None  # in the running episode, m
@@ -197,7 +202,7 @@ class EpisodeMonitor(Node):
                 raise MessageError(f"episode event {kind!r} has a non-integer {key} {payload[key]!r}")
         if kind == "start":
             self.seed = payload.get("seed")
-            self.intervention_ticks = self.safety_events = self.gripper_overrides = 0
+            self.intervention_ticks = self.safety_events = self.gripper_overrides = self.residual_gripper_flips = 0
             self.base_gripper_sign = 0.0
             self.start_z = self.max_rise_m = self.last_rise_m = None
             self._close_video()
@@ -219,6 +224,7 @@ class EpisodeMonitor(Node):
                 self.max_rise_m,
                 self.last_rise_m,
                 self.gripper_overrides,
+                self.residual_gripper_flips,
             )
             self.results.append(result)
             self.seed = None
@@ -235,11 +241,20 @@ class EpisodeMonitor(Node):
         """Remember the sign of the base's gripper command this tick (point 0 of its chunk)."""
         self.base_gripper_sign = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
 
+    def on_policy_action(self, trajectory: Any) -> None:
+        """Count a tick whose policy action has the other gripper sign than the base's, while an episode runs."""
+        if self._against_base(trajectory):
+            self.residual_gripper_flips += 1
+
     def on_safe_command(self, trajectory: Any) -> None:
         """Count a tick whose applied gripper command has the other sign than the base's, while an episode runs."""
-        applied = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
-        if self.seed is not None and applied * self.base_gripper_sign < 0:
+        if self._against_base(trajectory):
             self.gripper_overrides += 1
+
+    def _against_base(self, trajectory: Any) -> bool:
+        """Whether an episode runs and point 0's gripper command has the other sign than the base's this tick."""
+        gripper_sign = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
+        return self.seed is not None and gripper_sign * self.base_gripper_sign < 0
 
     def on_object_poses(self, poses: Any) -> None:
         """Follow the height of the task's first object while an episode runs."""

@@ -89,3 +89,26 @@ def test_monitor_counts_ticks_that_apply_the_other_gripper_sign_than_the_base() 
         episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(ticks)})))
         context.spin_until_quiet()
     assert [result.gripper_overrides for result in monitor.results] == [2, 0]
+
+
+def test_monitor_counts_the_policy_actions_own_gripper_flips_apart_from_the_applied_commands() -> None:
+    context, monitor, graph, episode = _monitored()
+    base = graph.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+    policy = graph.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
+    safe = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+
+    def tick(base_gripper: float, policy_gripper: float, applied_gripper: float) -> None:
+        base.publish(actions_to_trajectory(np.array([[0.1, 0, 0, 0, 0, 0, base_gripper]] * 2), 0.05))
+        policy.publish(actions_to_trajectory(np.array([[0.1, 0, 0, 0, 0, 0, policy_gripper]]), 0.05))
+        safe.publish(actions_to_trajectory(np.array([[0.1, 0, 0, 0, 0, 0, applied_gripper]]), 0.05))
+        context.spin_until_quiet()
+
+    episode.publish(msg.String(data=json.dumps({"event": "start", "seed": 3})))
+    tick(1.0, -0.5, -0.5)  # the residual flipped it, and it was applied: both counts
+    tick(-1.0, -1.0, 1.0)  # a safety hold kept the last applied sign: an override, not the residual's flip
+    tick(-1.0, 0.4, -1.0)  # the residual flipped it, a person (or the gate) did not apply it
+    tick(1.0, 0.0, 1.0)  # a zero gripper command has no sign: not a flip
+    episode.publish(msg.String(data=json.dumps({"event": "success", "steps": 4})))
+    context.spin_until_quiet()
+    (result,) = monitor.results
+    assert (result.residual_gripper_flips, result.gripper_overrides) == (2, 2)
