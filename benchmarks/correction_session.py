@@ -11,6 +11,9 @@
    gripper); the recorder writes every episode (success or not) to a LeRobotDataset.
 4. The dataset is loaded with LeRobot's ``LeRobotDataset``; intervention figures come from its
    ``complementary_info.intervention`` frames and are checked against the ticks the arbiter flagged.
+5. How the takeovers went: each episode the person took over, by the first object's state then (lifted, tipped
+   over, or standing) and the expert's phase then, with how many of them the person completed; and one line
+   per takeover (the monitor's ``takeover_*`` fields).
 
 Prints a markdown report with the command, machine, date, seeds and every figure.
 """
@@ -34,13 +37,14 @@ import numpy as np
 import yaml
 
 from robot_rl.data.collect import collect_demos
-from robot_rl.policies.evaluate import evaluate, run_monitored
+from robot_rl.policies.evaluate import LIFTED_M, EpisodeResult, evaluate, run_monitored
 from robot_rl.policies.train_base import TrainConfig, train_base
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 from robot_rl.torch_env import prepare_torchvision
 
 INTERVENTION_KEY = "complementary_info.intervention"
+TIPPED_DEG = 45.0  # the first object counts as tipped over when its z axis is this far from how it stood, degrees
 
 
 def _rate(successes: int, total: int) -> str:
@@ -65,6 +69,51 @@ def dataset_interventions(root: Path) -> tuple[list[int], list[int], list[bool]]
         intervened.append(int(flags[rows].sum()))
         succeeded.append(bool(success[rows][-1]))
     return frames, intervened, succeeded
+
+
+def object_state(result: EpisodeResult) -> str:
+    """The first object when the person took over: lifted (``LIFTED_M`` above its start), tipped over
+    (``TIPPED_DEG``), standing, or unknown (no object poses)."""
+    if result.takeover_rise_m is None or result.takeover_tilt_deg is None:
+        return "unknown"
+    if result.takeover_rise_m >= LIFTED_M:
+        return "lifted"
+    return "tipped over" if result.takeover_tilt_deg > TIPPED_DEG else "standing"
+
+
+def expert_phase(reason: str) -> str:
+    """The expert's phase in a simulated person's takeover reason ('?' for another reason, e.g. a button)."""
+    marker = "the expert's phase: "
+    return reason.split(marker)[-1] if marker in reason else "?"
+
+
+def takeover_table(results: list[EpisodeResult]) -> list[str]:
+    """Markdown rows: the episodes a person took over, by the object's state and the expert's phase then, with
+    how many of them succeeded (the person completed the task)."""
+    groups: dict[tuple[str, str], list[bool]] = {}
+    for result in results:
+        if result.takeover_step is not None:
+            groups.setdefault((object_state(result), expert_phase(result.takeover_reason)), []).append(result.success)
+    rows = ["| object at takeover | expert's phase | episodes | completed |", "|---|---|---|---|"]
+    for (state, phase), outcomes in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0])):
+        rows.append(f"| {state} | {phase} | {len(outcomes)} | {sum(outcomes)} |")
+    return rows
+
+
+def takeover_lines(results: list[EpisodeResult]) -> list[str]:
+    """One line per episode a person took over: seed, step, reason, the object then, outcome."""
+    lines = []
+    for result in results:
+        if result.takeover_step is None:
+            continue
+        rise = "?" if result.takeover_rise_m is None else f"{100 * result.takeover_rise_m:.1f} cm"
+        tilt = "?" if result.takeover_tilt_deg is None else f"{result.takeover_tilt_deg:.0f} deg"
+        outcome = "completed" if result.success else "not completed"
+        lines.append(
+            f"- seed {result.seed}: step {result.takeover_step} ({result.takeover_reason}); object up {rise},"
+            f" tilted {tilt}; {outcome} in {result.steps} steps"
+        )
+    return lines
 
 
 def main() -> None:
@@ -156,6 +205,11 @@ def main() -> None:
         if recorded != ticks
     ]
     print(f"| dataset flags = arbiter's flagged ticks, per episode | {'; '.join(mismatches) or 'all equal'} |")
+    if with_takeover:
+        print(f"\nThe takeovers (object: the task's first; tipped over: > {TIPPED_DEG:.0f} deg from how it stood):\n")
+        print("\n".join(takeover_table(monitor.results)))
+        print()
+        print("\n".join(takeover_lines(monitor.results)))
     print(f"\nArtifacts in {workdir}.")
 
 

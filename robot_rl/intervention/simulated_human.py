@@ -74,7 +74,7 @@ class SimulatedHuman(TeleopDevice):
         self.gave_up = False
         self.ticks_driven = 0
         self.drift_m = np.zeros(3)  # leaky sum of (policy - expert) translation, m
-        self.reason = ""  # why the human took over (for reports)
+        self.reason = ""  # why the human took over and the expert's phase then (for reports)
         self._expert_action: np.ndarray | None = None
         self._grasped = False  # the expert has been past its grasp phase this episode
 
@@ -116,7 +116,8 @@ class SimulatedHuman(TeleopDevice):
 
     def _take_over(self, reason: str) -> None:
         if not self.driving and not self.gave_up:
-            self.driving, self.reason = True, reason
+            # The expert's phase says what it will do first (e.g. approach: open the gripper and hover).
+            self.driving, self.reason = True, f"{reason}; the expert's phase: {self.expert.phase}"
 
 
 def _hold() -> np.ndarray:

@@ -32,6 +32,8 @@ from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
 SAFETY_NODE = "/safety"  # the safety gate's diagnostic status name (its fully qualified node name)
+INTERVENTION_NODE = "/intervention"  # the intervention arbiter's diagnostic status name
+TAKEOVER_PREFIX = "the person takes over ("  # its report when a person starts to drive: "<prefix><reason>)"
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,14 @@ class EpisodeResult:
     # Ticks whose policy action (/robot_rl/policy_action: base + residual, before the arbiter and the gate) had the
     # other gripper sign than the base's: the residual's own flips, which ``gripper_overrides`` cannot tell apart.
     residual_gripper_flips: int = 0
+    # The first takeover of the episode (None / '': nobody drove): its control step (1 = the first tick), the reason
+    # the arbiter reported (for the simulated person: the rule that fired and the expert's phase then), and the first
+    # object then: its height above its start, m, and its tilt from how it stood at the start, degrees (a can on
+    # its side: about 90).
+    takeover_step: int | None = None
+    takeover_reason: str = ""
+    takeover_rise_m: float | None = None
+    takeover_tilt_deg: float | None = None
 
 
 @dataclass
@@ -159,6 +169,15 @@ def failure_modes(per_episode: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     return counts
 
 
+def tilt_deg(start_xyzw: np.ndarray, now_xyzw: np.ndarray) -> float:
+    """Angle between a body's z axis now and at the start, degrees, from two xyzw quaternions (any norm)."""
+    axes = []
+    for x, y, z, w in (start_xyzw, now_xyzw):
+        n = x * x + y * y + z * z + w * w  # the body's z axis: the third column of the rotation matrix
+        axes.append(np.array([2 * (x * z + w * y), 2 * (y * z - w * x), w * w - x * x - y * y + z * z]) / n)
+    return float(np.degrees(np.arccos(np.clip(axes[0] @ axes[1], -1.0, 1.0))))
+
+
 class EpisodeMonitor(Node):
     """Collect episode outcomes, interventions and safety events; record the camera of the first episodes."""
 
@@ -186,6 +205,10 @@ class EpisodeMonitor(Node):
         self.gripper_overrides = 0  # in the running episode
         self.residual_gripper_flips = 0  # in the running episode
         self.start_z: float | None = None  # the first object's height on the episode's first tick, m
+        self.start_quaternion: np.ndarray | None = None  # its orientation then, xyzw
+        self.last_tilt_deg: float | None = None  # its tilt from the start orientation on the latest tick, degrees
+        self.ticks = 0  # intervention flags seen in the running episode (one per tick)
+        self.takeover: dict[str, Any] = {}  # the running episode's first takeover (EpisodeResult's takeover_ fields)
         self.max_rise_m: float | None = None  # in the running episode, m
         self.last_rise_m: float | None = None  # in the running episode, m
         if self.video_episodes:
@@ -204,7 +227,9 @@ class EpisodeMonitor(Node):
             self.seed = payload.get("seed")
             self.intervention_ticks = self.safety_events = self.gripper_overrides = self.residual_gripper_flips = 0
             self.base_gripper_sign = 0.0
-            self.start_z = self.max_rise_m = self.last_rise_m = None
+            self.start_z = self.max_rise_m = self.last_rise_m = self.last_tilt_deg = None
+            self.start_quaternion = None
+            self.ticks, self.takeover = 0, {}
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
                 import imageio.v2 as imageio
@@ -225,6 +250,7 @@ class EpisodeMonitor(Node):
                 self.last_rise_m,
                 self.gripper_overrides,
                 self.residual_gripper_flips,
+                **self.takeover,
             )
             self.results.append(result)
             self.seed = None
@@ -233,9 +259,17 @@ class EpisodeMonitor(Node):
                 self.on_result(result)
 
     def on_intervention(self, flag: Any) -> None:
-        """Count the ticks a person drives while an episode runs (the tick after its end is never executed)."""
-        if self.seed is not None:
-            self.intervention_ticks += int(bool(flag.data))
+        """Count the ticks a person drives while an episode runs (the tick after its end is never executed); note
+        the first takeover's step and the first object's state then."""
+        if self.seed is None:
+            return
+        self.ticks += 1
+        if flag.data:
+            self.intervention_ticks += 1
+            if "takeover_step" not in self.takeover:
+                self.takeover.update(
+                    takeover_step=self.ticks, takeover_rise_m=self.last_rise_m, takeover_tilt_deg=self.last_tilt_deg
+                )
 
     def on_base_action(self, trajectory: Any) -> None:
         """Remember the sign of the base's gripper command this tick (point 0 of its chunk)."""
@@ -260,17 +294,23 @@ class EpisodeMonitor(Node):
         """Follow the height of the task's first object while an episode runs."""
         if self.seed is None or not poses.poses:
             return
-        z = float(poses.poses[0].position.z)
-        if not np.isfinite(z):
-            return  # a pose the sim could not give: no height to follow this tick
+        pose = poses.poses[0]
+        z = float(pose.position.z)
+        quaternion = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w])
+        if not (np.isfinite(z) and np.all(np.isfinite(quaternion))):
+            return  # a pose the sim could not give: nothing to follow this tick
         if self.start_z is None:
-            self.start_z = z
+            self.start_z, self.start_quaternion = z, quaternion
         self.last_rise_m = z - self.start_z
+        self.last_tilt_deg = tilt_deg(self.start_quaternion, quaternion)
         self.max_rise_m = max(self.max_rise_m if self.max_rise_m is not None else 0.0, self.last_rise_m)
 
     def on_diagnostics(self, array: Any) -> None:
         """Count the safety gate's reports of a changed or held command."""
         for status in array.status:
+            takeover = status.name == INTERVENTION_NODE and status.message.startswith(TAKEOVER_PREFIX)
+            if takeover and self.seed is not None and "takeover_reason" not in self.takeover:
+                self.takeover["takeover_reason"] = status.message[len(TAKEOVER_PREFIX) : -1]
             if status.name == SAFETY_NODE and diagnostics.level_of(status) in (diagnostics.WARN, diagnostics.ERROR):
                 self.safety_events += 1
                 self.safety_reasons.update({reason.split(":")[0] for reason in status.message.split("; ")})

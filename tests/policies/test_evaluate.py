@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict
 from typing import Any
 
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 from robot_rl.action_space import actions_to_trajectory
-from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes
+from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes, tilt_deg
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
 
@@ -112,3 +113,51 @@ def test_monitor_counts_the_policy_actions_own_gripper_flips_apart_from_the_appl
     context.spin_until_quiet()
     (result,) = monitor.results
     assert (result.residual_gripper_flips, result.gripper_overrides) == (2, 2)
+
+
+def test_tilt_is_the_angle_of_the_z_axis_from_its_start() -> None:
+    upright = np.array([0.0, 0.0, 0.0, 1.0])
+    yawed = np.array([0.0, 0.0, math.sin(0.6), math.cos(0.6)])  # turned about z: still upright
+    on_its_side = np.array([math.sin(math.pi / 4), 0.0, 0.0, math.cos(math.pi / 4)])  # 90 deg about x
+    tipped_30 = 2.0 * np.array([0.0, math.sin(math.pi / 12), 0.0, math.cos(math.pi / 12)])  # 30 deg about y, norm 2
+    assert tilt_deg(upright, yawed) == pytest.approx(0.0, abs=1e-6)
+    assert tilt_deg(upright, on_its_side) == pytest.approx(90.0)
+    assert tilt_deg(upright, tipped_30) == pytest.approx(30.0)
+    assert tilt_deg(on_its_side, on_its_side) == pytest.approx(0.0, abs=1e-5)
+
+
+def test_monitor_notes_the_first_takeover_its_reason_and_the_object_then() -> None:
+    context, monitor, graph, episode = _monitored()
+    flag = graph.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+    poses = graph.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
+    diagnostics_pub = graph.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+    side = math.sin(math.pi / 4)
+
+    def tick(driving: bool, z: float, quaternion: tuple[float, float, float, float], report: str = "") -> None:
+        x, y, qz, w = quaternion
+        pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=z), orientation=msg.Quaternion(x=x, y=y, z=qz, w=w))
+        poses.publish(msg.PoseArray(header=msg.Header(frame_id="base_link"), poses=[pose]))
+        if report:
+            status = msg.DiagnosticStatus(name="/intervention", message=report)
+            diagnostics_pub.publish(msg.DiagnosticArray(status=[status]))
+        flag.publish(msg.Bool(data=driving))
+        context.spin_until_quiet()
+
+    episode.publish(msg.String(data=json.dumps({"event": "start", "seed": 1})))
+    tick(False, 0.02, (0, 0, 0, 1))
+    tick(False, 0.03, (side, 0, 0, side))  # knocked onto its side, 1 cm up
+    tick(True, 0.03, (side, 0, 0, side), "the person takes over (not done by step 3; the expert's phase: approach)")
+    tick(True, 0.10, (0, 0, 0, 1), "the person takes over (a later report: not the first takeover)")
+    episode.publish(msg.String(data=json.dumps({"event": "success", "steps": 4})))
+    episode.publish(msg.String(data=json.dumps({"event": "start", "seed": 2})))
+    tick(False, 0.02, (0, 0, 0, 1))
+    episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": 1})))
+    context.spin_until_quiet()
+    taken, alone = monitor.results
+    assert taken.takeover_step == 3
+    assert taken.takeover_reason == "not done by step 3; the expert's phase: approach"
+    assert taken.takeover_rise_m == pytest.approx(0.01)
+    assert taken.takeover_tilt_deg == pytest.approx(90.0)
+    assert (alone.takeover_step, alone.takeover_reason, alone.takeover_rise_m, alone.takeover_tilt_deg) == (
+        None, "", None, None,
+    )  # fmt: skip
