@@ -76,12 +76,13 @@ class SimulatedHuman(TeleopDevice):
         self.drift_m = np.zeros(3)  # leaky sum of (policy - expert) translation, m
         self.reason = ""  # why the human took over and the expert's phase then (for reports)
         self._expert_action: np.ndarray | None = None
+        self._state: ExpertInput | None = None  # the scene of this tick
         self._grasped = False  # the expert has been past its grasp phase this episode
 
     def observe(self, state: ExpertInput) -> None:
         """See the scene of this tick: the expert plans its action, the regrasp rule is checked."""
         action = self.expert.act(state).astype(np.float64)
-        self._expert_action = action
+        self._expert_action, self._state = action, state
         self.step += 1
         phase = self.expert.phase
         if phase not in ("approach", "descend", "grasp"):
@@ -115,9 +116,13 @@ class SimulatedHuman(TeleopDevice):
         return TeleopSample(action.copy(), self.driving)
 
     def _take_over(self, reason: str) -> None:
-        if not self.driving and not self.gave_up:
-            # The expert's phase says what it will do first (e.g. approach: open the gripper and hover).
-            self.driving, self.reason = True, f"{reason}; the expert's phase: {self.expert.phase}"
+        if self.driving or self.gave_up or self._state is None:
+            return
+        # The phases the expert followed while the policy drove can be stale: pick up from the scene, and act on it
+        # from this tick on. The phase then says what the person does first (approach: open the gripper, hover).
+        self.expert.resume(self._state)
+        self._expert_action = self.expert.act(self._state).astype(np.float64)
+        self.driving, self.reason = True, f"{reason}; the expert's phase: {self.expert.phase}"
 
 
 def _hold() -> np.ndarray:

@@ -111,6 +111,14 @@ class ScriptedExpert(ABC):
     def phase(self) -> str:
         """Name of the current phase ("approach", "descend", "grasp", "lift", ..., "done")."""
 
+    @abstractmethod
+    def resume(self, state: ExpertInput) -> None:
+        """Take over from another driver: choose the phase from the scene, not from the phases followed so far.
+
+        A phase machine that only watched another controller (a policy) can be stale: that controller need not pass
+        the waypoints the machine waits for, so the machine may still be in ``approach`` while the object is carried.
+        """
+
 
 class _PickPlaceExpert(ScriptedExpert):
     """Grasp one object from above and lift it; place it where :meth:`_place_position` says, if anywhere."""
@@ -135,6 +143,27 @@ class _PickPlaceExpert(ScriptedExpert):
     def _place_position(self, state: ExpertInput) -> np.ndarray | None:
         """Where the object's origin is released, base_link m; None to hold it lifted."""
         return None
+
+    def resume(self, state: ExpertInput) -> None:
+        """Object between closed fingers: ``grasp`` (close firmly, then lift and carry as after an own grasp); set
+        down where it goes, hand open: ``done``; otherwise ``approach``."""
+        cfg = self.config
+        obj = np.asarray(state.object_poses[self.object_name].position_m, dtype=np.float64)
+        ee = np.asarray(state.ee_position_m, dtype=np.float64)
+        gap = float(state.gripper_finger_positions_m[0] - state.gripper_finger_positions_m[1])
+        place = self._place_position(state)
+        held = cfg.min_grasp_gap_m <= gap < cfg.open_gap_m and np.linalg.norm(obj - ee) < cfg.slip_distance_m
+        if held:
+            self._go("grasp")
+        elif (
+            place is not None
+            and gap >= cfg.open_gap_m
+            and np.linalg.norm((place - obj)[:2]) < cfg.slip_distance_m
+            and obj[2] < place[2] + cfg.position_tolerance_m
+        ):
+            self._go("done")
+        else:
+            self._go("approach")
 
     def act(self, state: ExpertInput) -> np.ndarray:
         cfg = self.config

@@ -16,7 +16,7 @@ from robot_rl.errors import InterventionError
 from robot_rl.intervention.arbiter import Arbiter
 from robot_rl.intervention.simulated_human import SimulatedHuman, SimulatedHumanConfig
 from robot_rl.sim import RobosuiteAdapter, SimConfig
-from robot_rl.sim.experts import ExpertInput, make_expert
+from robot_rl.sim.experts import ExpertConfig, ExpertInput, LiftExpert, make_expert
 
 Policy = Callable[[ExpertInput, int], np.ndarray]
 
@@ -26,11 +26,14 @@ def _still(_: ExpertInput, __: int) -> np.ndarray:
     return np.array([0, 0, 0, 0, 0, 0, -1.0])
 
 
-def _run(policy: Policy, config: SimulatedHumanConfig, steps: int = 200, seed: int = 3) -> dict:
-    """One Lift episode: policy and simulated human through the arbiter; what happened."""
-    human = SimulatedHuman(make_expert("Lift"), config)
+def _run(
+    policy: Policy, config: SimulatedHumanConfig, steps: int = 200, seed: int = 3, expert: LiftExpert | None = None
+) -> dict:
+    """One Lift episode: policy and simulated human (its expert: ``expert``, default Lift's) through the arbiter;
+    what happened (the flags and commands of the ticks run)."""
+    human = SimulatedHuman(expert if expert is not None else LiftExpert(), config)
     arbiter = Arbiter()
-    flags_seen, success = [], False
+    flags_seen, commands, success = [], [], False
     with RobosuiteAdapter(SimConfig(task="Lift", horizon_steps=steps, render_camera=False, seed=seed)) as adapter:
         obs = adapter.reset(seed=seed)
         for step in range(steps):
@@ -41,11 +44,12 @@ def _run(policy: Policy, config: SimulatedHumanConfig, steps: int = 200, seed: i
             sample = human.read(float(step))
             decision = arbiter.decide(action, sample.action, sample.intervene_pressed)
             flags_seen.append(decision.intervening)
+            commands.append(decision.command)
             obs, _, flags = adapter.step(decision.command)
             if flags.success:
                 success = True
                 break
-    return {"flags": flags_seen, "success": success, "human": human}
+    return {"flags": flags_seen, "commands": commands, "success": success, "human": human}
 
 
 def test_takeover_at_step_then_the_human_finishes_the_task() -> None:
@@ -87,6 +91,30 @@ def test_regrasp_rule_fires_when_the_object_is_not_held() -> None:
     assert any(run["flags"])
     assert run["success"]
     assert run["human"].reason.endswith("left the gripper (the expert re-grasps); the expert's phase: approach")
+
+
+def test_takes_over_a_held_object_from_the_scene_not_from_a_stale_phase() -> None:
+    """The policy grasps the cube and holds it on the table. The person's expert watched with a 15 cm hover (the
+    policy's expert hovers at 8 cm), so its phase machine never left ``approach``: from that stale phase it would
+    open the gripper. Taking over, it picks up from the scene instead: keeps the gripper closed and lifts."""
+    driver = LiftExpert()
+    driver_phases = []
+
+    def grasps_and_holds(state: ExpertInput, _: int) -> np.ndarray:
+        action = driver.act(state)
+        driver_phases.append(driver.phase)
+        if driver.phase == "lift":
+            action[:3] = 0.0  # holds the cube on the table
+        return action
+
+    watcher = LiftExpert(ExpertConfig(approach_height_m=0.15))
+    run = _run(grasps_and_holds, SimulatedHumanConfig(takeover_at_step=60, take_over_on_regrasp=False), expert=watcher)
+    first = run["flags"].index(True)
+    assert first == 59
+    assert driver_phases[first] == "lift"  # the policy held the cube when the person took over
+    assert run["human"].reason == "not done by step 60; the expert's phase: grasp"
+    assert all(command[6] == 1.0 for command in run["commands"][first:])  # never opened: the cube stayed held
+    assert run["success"]
 
 
 def test_gives_up_after_the_allowed_ticks() -> None:

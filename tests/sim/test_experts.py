@@ -149,6 +149,26 @@ def test_missed_grasp_goes_back_to_approach() -> None:
     assert expert.phase == "approach"
 
 
+def test_resume_picks_the_phase_from_the_scene() -> None:
+    held = np.array([0.02, -0.02])  # fingers stopped by a 4 cm cube
+    expert = LiftExpert()
+    expert.resume(_state(CUBE + _up(0.02), held, CUBE + _up(0.01)))  # the cube between closed fingers
+    assert expert.phase == "grasp"
+    assert expert.act(_state(CUBE + _up(0.02), held, CUBE + _up(0.01)))[6] == 1.0  # closing, not opening
+    expert.resume(_state(CUBE + _up(0.02), np.array([0.001, -0.001])))  # closed on nothing
+    assert expert.phase == "approach"
+    expert.resume(_state(CUBE + _up(0.2), held))  # closed, the cube far below: it is not held
+    assert expert.phase == "approach"
+    on_b = CUBE + _up(0.045)  # cube A resting on cube B, the hand open above it
+    poses = {"cubeA": ObjectPose(on_b, _yawed(0.0)), "cubeB": ObjectPose(CUBE, _yawed(0.0))}
+    stack = StackExpert()
+    stack.resume(ExpertInput(on_b + _up(0.03), DOWN, OPEN, poses))
+    assert stack.phase == "done"
+    poses["cubeA"] = ObjectPose(CUBE + np.array([0.1, 0.0, 0.0]), _yawed(0.0))  # on the table beside it
+    stack.resume(ExpertInput(on_b + _up(0.03), DOWN, OPEN, poses))
+    assert stack.phase == "approach"
+
+
 def test_fingers_turn_across_the_cube_and_clear_a_neighbour() -> None:
     ee = CUBE + _up(0.08)
     assert LiftExpert().act(_state(ee, yaw_rad=0.3))[5] > 0.2  # turn +0.3 rad
