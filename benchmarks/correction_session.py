@@ -5,7 +5,8 @@
 
 1. A deliberately weak base: ``--base`` as given, or an early ACT checkpoint (``--train-steps`` updates)
    trained on ``--demos-dir`` (or on ``--demos`` fresh scripted demonstrations, seeds 0..).
-2. The base alone in ``sim.launch.yaml`` on the session's seeds: its success rate without a person.
+2. The base alone in ``sim.launch.yaml`` on the session's seeds: its success rate without a person
+   (``--skip-base-alone``: not run, e.g. when another session on the same base and seeds measured it).
 3. ``teleop_correction.launch.yaml`` in sim with ``device:=simulated``: the scripted expert takes over
    when a rule fires (``--takeover-at-step``, ``--drift-threshold-m``, and when the object left the
    gripper); the recorder writes every episode (success or not) to a LeRobotDataset.
@@ -129,6 +130,7 @@ def main() -> None:
     parser.add_argument("--drift-threshold-m", type=float, default=0.0, help="simulated human: drift rule, m (0 off)")
     parser.add_argument("--seed", type=int, default=2000, help="sim seed of episode 0 of the session")
     parser.add_argument("--workdir", type=Path, help="keep artifacts here (default: a temp dir)")
+    parser.add_argument("--skip-base-alone", action="store_true", help="do not run the base without a person")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="robot_rl_correction_"))
     workdir.mkdir(parents=True, exist_ok=True)
@@ -145,7 +147,7 @@ def main() -> None:
         result = train_base(demos_dir, base, TrainConfig(steps=args.train_steps, seed=0))
         train_note = f"ACT, {result.steps} updates on {demos_dir} ({result.wall_time_s:.0f} s)"
 
-    alone = evaluate(args.task, base, args.episodes, seed=args.seed, progress=False)
+    alone = None if args.skip_base_alone else evaluate(args.task, base, args.episodes, seed=args.seed, progress=False)
 
     params = {
         "intervention": {
@@ -192,7 +194,8 @@ def main() -> None:
     print("| figure | value |")
     print("|---|---|")
     print(f"| weak base | {train_note} |")
-    print(f"| base alone, same seeds | {_rate(alone.successes, len(alone.episodes))} |")
+    alone_rate = "not run (--skip-base-alone)" if alone is None else _rate(alone.successes, len(alone.episodes))
+    print(f"| base alone, same seeds | {alone_rate} |")
     print(f"| episodes recorded (LeRobotDataset) | {n} episodes, {sum(frames)} frames, {session_s:.0f} s |")
     print(f"| episodes with a takeover (intervention rate) | {_rate(with_takeover, n)} |")
     print(f"| intervention frames | {sum(intervened)}/{sum(frames)} = {sum(intervened) / sum(frames):.1%} |")
