@@ -23,10 +23,9 @@ order (a later check never undoes an earlier hold):
    cannot add up. The time counted is at most one control period;
 8. workspace box: the predicted next end-effector position stays inside the box (a
    non-finite end-effector position -> hold);
-9. joint-limit margins: a joint inside its margin, or on or past its limit, and moving toward (or further
-   past) the limit; on or past its limit in a joint state without velocities; with a non-finite position or
-   velocity; or missing from the joint state (every joint of ``joint_limits_rad`` must be there: another
-   robot's joint names never skip the check) -> hold.
+9. joint-limit margins: a joint inside its margin and moving toward its limit, on or past
+   its limit, with a non-finite position or velocity, or missing from the joint state (every joint
+   of ``joint_limits_rad`` must be there: another robot's joint names never skip the check) -> hold.
 
 "Hold" means zero motion with the gripper command unchanged (the gripper applied last; open
 before any command). Actions are the
@@ -95,7 +94,7 @@ class SafetyConfig:
     workspace_min_m: tuple[float, float, float] = (0.3, -0.35, -0.1)  # end-effector box lower corner, base_link, m
     workspace_max_m: tuple[float, float, float] = (0.9, 0.35, 0.4)  # end-effector box upper corner, base_link, m
     joint_limits_rad: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PANDA_JOINT_LIMITS_RAD))
-    joint_margin_rad: float = 0.05  # hold when a joint this close to a limit (or past it) moves toward it, rad
+    joint_margin_rad: float = 0.05  # hold when a joint is this close to a limit and moving toward it, rad
     timeout_s: float = 0.1  # watchdog: command, joint state and end-effector pose must be younger than this, s
     max_clock_skew_s: float = 0.05  # a header.stamp up to this far ahead of our clock still counts as fresh, s
 
@@ -386,19 +385,16 @@ class SafetyFilter:
                 continue
             lower, upper = self.config.joint_limits_rad[name]
             position = state.joint_positions_rad[index]
-            measured = len(velocities) == len(state.joint_names)
-            moving = velocities[index] if measured else 0.0
+            moving = velocities[index] if len(velocities) == len(state.joint_names) else 0.0
             if not (np.isfinite(position) and np.isfinite(moving)):
                 return f"{name} state is not finite (position {position}, velocity {moving})"
-            if not measured and not lower < position < upper:
-                return f"{name} at {position:.3f} rad, on or past its limits ({lower:.3f}, {upper:.3f}); no velocity"
             # Without a Jacobian the filter cannot predict a joint's next motion from an end-effector
-            # command, so it reacts to the measured velocity: inside the margin, on or past the limit, and
-            # moving toward (or further past) it -> hold. A joint at rest there may move, so that a command can
-            # bring it back: holding every command on the limit left the arm stuck there for good (a Panda elbow
-            # stretched to joint 4's limit by a policy, and the person taking over could not move it).
-            if position >= upper - margin and moving > _AT_REST_RAD_S:
+            # command, so it reacts to the measured velocity: inside the margin and still moving
+            # toward the limit (or past it) -> hold. A joint at rest inside the margin may move. On or past the
+            # limit every command is held, also one that would pull it back (docs/safety.md, known limitation):
+            # at a hard limit the joint is at rest whichever way the command pushes, so the velocity cannot tell.
+            if position >= upper or (position > upper - margin and moving > _AT_REST_RAD_S):
                 return f"{name} at {position:.3f} rad, upper limit {upper:.3f}"
-            if position <= lower + margin and moving < -_AT_REST_RAD_S:
+            if position <= lower or (position < lower + margin and moving < -_AT_REST_RAD_S):
                 return f"{name} at {position:.3f} rad, lower limit {lower:.3f}"
         return None

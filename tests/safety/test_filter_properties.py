@@ -304,8 +304,7 @@ def residual_slack(base: np.ndarray, config: SafetyConfig) -> np.ndarray:
 
 
 def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
-    """True if a joint with limits is missing, not finite, in its margin or on or past its limit and moving toward
-    (further past) it, or on or past it in a state without velocities."""
+    """True if a joint with limits is missing, in its margin moving toward the limit, on or past it, or not finite."""
     if any(name not in state.joint_names for name in config.joint_limits_rad):
         return True  # a joint without a state cannot be checked
     margin = config.joint_margin_rad
@@ -318,11 +317,9 @@ def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
         moving = state.joint_velocities_rad_s[index] if with_velocities else 0.0
         if not (math.isfinite(position) and math.isfinite(moving)):
             return True  # a joint whose state is unknown may be anywhere
-        if not with_velocities and not lower < position < upper:
-            return True  # on or past a limit, and no velocity to tell whether it moves back
-        if position >= upper - margin and moving > _AT_REST_RAD_S:
+        if position >= upper or (position > upper - margin and moving > _AT_REST_RAD_S):
             return True
-        if position <= lower + margin and moving < -_AT_REST_RAD_S:
+        if position <= lower or (position < lower + margin and moving < -_AT_REST_RAD_S):
             return True
     return False
 
@@ -604,8 +601,7 @@ def joint_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, RobotState, np.ndarr
 def test_joint_margin_holds_exactly_when_a_joint_moves_into_its_limit(
     scenario: tuple[SafetyConfig, RobotState, np.ndarray],
 ) -> None:
-    """Hold (zero motion, the gripper unchanged) iff a joint in its margin (or on or past its limit) moves toward the
-    limit, or is on or past it without a measured velocity."""
+    """Hold (zero motion, the gripper unchanged) iff a joint is in its margin moving toward the limit."""
     config, state, command = scenario
     safety = SafetyFilter(config)
     gripper = float(safety.hold()[-1])

@@ -32,7 +32,6 @@ class Harness(Node):
         self.safe: list[np.ndarray] = []
         self.diagnostics: list = []
         self.joint_names, self.joint_positions_rad = JOINTS, np.array(HOME_RAD)  # what /joint_states reports
-        self.joint_velocities_rad_s = np.zeros(len(HOME_RAD))  # and its velocities, rad/s
         self.clock = self.create_publisher(msg.Clock, "/clock", 10)
         self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
@@ -57,8 +56,8 @@ class Harness(Node):
         self.time_ns += round(dt_s * 1e9)
         header = self.stamp()
         self.clock.publish(msg.Clock(clock=header.stamp))
-        positions, velocities = self.joint_positions_rad, self.joint_velocities_rad_s
-        self.joints.publish(numpy_to_joint_state(self.joint_names, positions, velocities, header=header))
+        positions = self.joint_positions_rad
+        self.joints.publish(numpy_to_joint_state(self.joint_names, positions, np.zeros(len(positions)), header=header))
         if pose:
             ee = msg.Pose(position=msg.Point(x=ee_x_m, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
             self.ee.publish(msg.PoseStamped(header=header, pose=ee))
@@ -296,12 +295,9 @@ def test_another_robots_joint_names_hold_instead_of_skipping_the_margins() -> No
 def test_robot_model_selects_the_joint_limits() -> None:
     fr3_only = np.array(HOME_RAD)
     fr3_only[5] = 4.0  # joint 6 at 4.0 rad: inside the FR3's (0.54, 4.52), past the Panda's (-0.02, 3.75)
-    rising = np.zeros(7)
-    rising[5] = 0.2  # and moving up, further past the Panda's limit
     for model, names, moves in (("fr3", FR3_JOINTS, True), ("panda", JOINTS, False)):
         _safety, harness = _graph_for(model)
         harness.joint_names, harness.joint_positions_rad = names, fr3_only
-        harness.joint_velocities_rad_s = rising
         harness.tick(_action(0.1))
         assert bool(harness.safe[-1][0] > 0.09) is moves, (model, harness.diagnostics[-1].message)
 
