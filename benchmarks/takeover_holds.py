@@ -5,8 +5,9 @@
 For each LeRobotDataset written by the recorder (e.g. ``benchmarks/correction_session.py``'s ``corrections``), read
 with LeRobot's own loader: per episode in which a person took over (``complementary_info.intervention``), the
 ticks from the first takeover to the end, how many of them the safety gate held (``complementary_info
-.safety_clipped`` with zero executed motion: a hold replaces the command by zero motion), and whether the episode
-succeeded. A dataset that cannot be read is one ``error:`` line and exit 1.
+.safety_clipped`` with zero executed motion: a hold replaces the command by zero motion), how many the arm did not
+follow (an executed translation of at least ``STUCK_ACTION`` and the TCP moved less than ``STUCK_M`` by the next
+frame), and whether the episode succeeded. A dataset that cannot be read is one ``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -21,19 +22,27 @@ from robot_rl.data.recorder import SAFETY_CLIPPED_KEY
 from robot_rl.torch_env import prepare_torchvision
 
 INTERVENTION_KEY = "complementary_info.intervention"
+STUCK_ACTION = 0.2  # executed translation command (norm of dx, dy, dz) that should move the TCP, normalized (1 cm)
+STUCK_M = 0.001  # a TCP that moved less than this by the next frame did not follow it, m
 
 
-def held_after_takeover(intervention: np.ndarray, clipped: np.ndarray, actions: np.ndarray) -> tuple[int, int] | None:
-    """(ticks from the first takeover on, of them held by the gate) of one episode; None if nobody took over.
+def after_takeover(
+    intervention: np.ndarray, clipped: np.ndarray, actions: np.ndarray, tcp_m: np.ndarray
+) -> tuple[int, int, int] | None:
+    """(ticks from the first takeover on, of them held by the gate, of them not followed by the arm) of one episode;
+    None if nobody took over.
 
-    ``intervention`` and ``clipped`` are per-frame flags, ``actions`` the executed (T, 7) commands.
+    ``intervention`` and ``clipped`` are per-frame flags, ``actions`` the executed (T, 7) commands, ``tcp_m`` the
+    (T, 3) TCP positions, m. The last frame has no next one, so it is never counted as not followed.
     """
     taken = np.flatnonzero(intervention)
     if taken.size == 0:
         return None
     first = int(taken[0])
     held = clipped[first:] & np.all(actions[first:, :6] == 0.0, axis=1)
-    return len(clipped) - first, int(held.sum())
+    moved = np.linalg.norm(np.diff(tcp_m[first:], axis=0), axis=1)
+    commanded = np.linalg.norm(actions[first:-1, :3], axis=1) >= STUCK_ACTION
+    return len(clipped) - first, int(held.sum()), int(np.sum(commanded & (moved < STUCK_M)))
 
 
 def main() -> None:
@@ -51,25 +60,31 @@ def main() -> None:
             flags = np.asarray(table[INTERVENTION_KEY]).reshape(-1).astype(bool)
             clipped = np.asarray(table[SAFETY_CLIPPED_KEY]).reshape(-1).astype(bool)
             actions = np.asarray(table["action"], dtype=np.float64).reshape(len(episodes), -1)
+            tcp_m = np.asarray(table["observation.state"], dtype=np.float64).reshape(len(episodes), -1)[:, :3]
             success = np.asarray(table["next.success"]).reshape(-1).astype(bool)
         except (OSError, KeyError, ValueError) as error:
             sys.exit(f"error: cannot read the dataset {root}: {error}")
         print(f"\n{root}:\n")
-        print("| episode | ticks after the takeover | held by the gate | succeeded |")
-        print("|---|---|---|---|")
-        totals = [0, 0, 0, 0]  # episodes, ticks, held, successes
+        print("| episode | ticks after the takeover | held by the gate | not followed by the arm | succeeded |")
+        print("|---|---|---|---|---|")
+        totals = [0, 0, 0, 0, 0]  # episodes, ticks, held, not followed, successes
         for episode in np.unique(episodes):
             rows = episodes == episode
-            counts = held_after_takeover(flags[rows], clipped[rows], actions[rows])
+            counts = after_takeover(flags[rows], clipped[rows], actions[rows], tcp_m[rows])
             if counts is None:
                 continue
             ok = bool(success[rows][-1])
-            print(f"| {episode} | {counts[0]} | {counts[1]} | {'yes' if ok else 'no'} |")
-            totals = [totals[0] + 1, totals[1] + counts[0], totals[2] + counts[1], totals[3] + ok]
+            print(f"| {episode} | {counts[0]} | {counts[1]} | {counts[2]} | {'yes' if ok else 'no'} |")
+            totals = [
+                totals[0] + 1,
+                *(total + count for total, count in zip(totals[1:4], counts, strict=True)),
+                totals[4] + ok,
+            ]
         if totals[0]:
+            ticks = max(totals[1], 1)
             print(
-                f"| all {totals[0]} | {totals[1]} | {totals[2]} ({totals[2] / max(totals[1], 1):.0%}) |"
-                f" {totals[3]}/{totals[0]} |"
+                f"| all {totals[0]} | {totals[1]} | {totals[2]} ({totals[2] / ticks:.0%}) |"
+                f" {totals[3]} ({totals[3] / ticks:.0%}) | {totals[4]}/{totals[0]} |"
             )
 
 

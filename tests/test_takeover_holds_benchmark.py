@@ -15,12 +15,13 @@ def bench() -> ModuleType:
     return load_benchmark("takeover_holds")
 
 
-def test_counts_the_holds_from_the_first_takeover_on(bench: ModuleType) -> None:
-    intervention = np.array([False, False, True, True, False, True])
-    clipped = np.array([True, False, True, True, True, False])
-    moving, still = [0.1, 0, 0, 0, 0, 0, 1.0], [0, 0, 0, 0, 0, 0, 1.0]
-    actions = np.array([still, moving, still, moving, still, still])
-    # ticks 2..5: tick 2 held (clipped, still), tick 3 clipped but moving (a speed limit), tick 4 held, tick 5 still
-    # but not clipped (the person asked for no motion)
-    assert bench.held_after_takeover(intervention, clipped, actions) == (4, 2)
-    assert bench.held_after_takeover(np.zeros(6, dtype=bool), clipped, actions) is None
+def test_counts_the_holds_and_the_ticks_the_arm_did_not_follow_from_the_first_takeover_on(bench: ModuleType) -> None:
+    intervention = np.array([False, False, True, True, False, True, True])
+    clipped = np.array([True, False, True, True, True, False, False])
+    moving, still = [0.5, 0, 0, 0, 0, 0, 1.0], [0, 0, 0, 0, 0, 0, 1.0]
+    actions = np.array([still, moving, still, moving, still, moving, moving])
+    tcp_m = np.array([[0.5, 0, 0], [0.5, 0, 0], [0.5, 0, 0], [0.5, 0, 0], [0.51, 0, 0], [0.51, 0, 0], [0.5105, 0, 0]])
+    # ticks 2..6: tick 2 held (clipped, still), tick 3 clipped but moving (a speed limit) and followed (1 cm), tick 4
+    # held, tick 5 moving and not followed (0.5 mm), tick 6 moving but the last frame (no next one to tell)
+    assert bench.after_takeover(intervention, clipped, actions, tcp_m) == (5, 2, 1)
+    assert bench.after_takeover(np.zeros(7, dtype=bool), clipped, actions, tcp_m) is None
