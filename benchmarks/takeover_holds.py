@@ -7,7 +7,8 @@ with LeRobot's own loader: per episode in which a person took over (``complement
 ticks from the first takeover to the end, how many of them the safety gate held (``complementary_info
 .safety_clipped`` with zero executed motion: a hold replaces the command by zero motion), how many the arm did not
 follow (an executed translation of at least ``STUCK_ACTION`` and the TCP moved less than ``STUCK_M`` by the next
-frame), and whether the episode succeeded. A dataset that cannot be read is one ``error:`` line and exit 1.
+frame), and whether the episode succeeded. A directory without ``meta/info.json`` or a dataset that cannot be
+read is one ``error:`` line and exit 1 (nothing is looked up on the hub).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from robot_rl.data.recorder import SAFETY_CLIPPED_KEY
+from robot_rl.data.recorder import INFO_FILE, SAFETY_CLIPPED_KEY
 from robot_rl.torch_env import prepare_torchvision
 
 INTERVENTION_KEY = "complementary_info.intervention"
@@ -54,6 +55,8 @@ def main() -> None:
     from lerobot.datasets.lerobot_dataset import LeRobotDataset
 
     for root in args.datasets:
+        if not (root / INFO_FILE).is_file():  # never let LeRobot look for it on the hub
+            sys.exit(f"error: {root} is not a LeRobot dataset: no {INFO_FILE}")
         try:
             table = LeRobotDataset("local/robot_rl", root=root).hf_dataset.with_format("numpy")
             episodes = np.asarray(table["episode_index"])

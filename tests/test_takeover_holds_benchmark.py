@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from types import ModuleType
 
 import numpy as np
 import pytest
 
 from tests.conftest import load_benchmark
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "takeover_holds.py"
 
 
 @pytest.fixture(scope="module")
@@ -25,3 +30,12 @@ def test_counts_the_holds_and_the_ticks_the_arm_did_not_follow_from_the_first_ta
     # held, tick 5 moving and not followed (0.5 mm), tick 6 moving but the last frame (no next one to tell)
     assert bench.after_takeover(intervention, clipped, actions, tcp_m) == (5, 2, 1)
     assert bench.after_takeover(np.zeros(7, dtype=bool), clipped, actions, tcp_m) is None
+
+
+def test_a_directory_that_is_not_a_dataset_is_one_error_line(tmp_path: Path) -> None:
+    run = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "missing")], capture_output=True, text=True)
+    assert run.returncode == 1
+    assert (
+        run.stderr.strip().splitlines()[-1]
+        == f"error: {tmp_path / 'missing'} is not a LeRobot dataset: no meta/info.json"
+    )
