@@ -11,7 +11,8 @@
    when a rule fires (``--takeover-at-step``, ``--drift-threshold-m``, and when the object left the
    gripper); the recorder writes every episode (success or not) to a LeRobotDataset.
 4. The dataset is loaded with LeRobot's ``LeRobotDataset``; intervention figures come from its
-   ``complementary_info.intervention`` frames and are checked against the ticks the arbiter flagged.
+   ``complementary_info.intervention`` frames and are checked against the ticks the arbiter flagged; the
+   safety gate's reports are counted by reason.
 5. How the takeovers went: each episode the person took over, by the first object's state then (lifted, tipped
    over, or standing) and the expert's phase then, with how many of them the person completed; and one line
    per takeover (the monitor's ``takeover_*`` fields).
@@ -208,6 +209,8 @@ def main() -> None:
         if recorded != ticks
     ]
     print(f"| dataset flags = arbiter's flagged ticks, per episode | {'; '.join(mismatches) or 'all equal'} |")
+    reasons = ", ".join(f"{reason} {ticks}" for reason, ticks in monitor.safety_reasons.most_common()) or "none"
+    print(f"| safety gate: ticks it changed or held, by reason | {reasons} |")
     if with_takeover:
         print(f"\nThe takeovers (object: the task's first; tipped over: > {TIPPED_DEG:.0f} deg from how it stood):\n")
         print("\n".join(takeover_table(monitor.results)))
