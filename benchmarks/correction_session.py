@@ -39,6 +39,7 @@ import numpy as np
 import yaml
 
 from robot_rl.data.collect import collect_demos
+from robot_rl.intervention.simulated_human import PHASE_MARKER
 from robot_rl.policies.evaluate import LIFTED_M, EpisodeResult, evaluate, run_monitored
 from robot_rl.policies.train_base import TrainConfig, train_base
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
@@ -85,8 +86,7 @@ def object_state(result: EpisodeResult) -> str:
 
 def expert_phase(reason: str) -> str:
     """The expert's phase in a simulated person's takeover reason ('?' for another reason, e.g. a button)."""
-    marker = "the expert's phase: "
-    return reason.split(marker)[-1] if marker in reason else "?"
+    return reason.split(PHASE_MARKER)[-1] if PHASE_MARKER in reason else "?"
 
 
 def takeover_table(results: list[EpisodeResult]) -> list[str]:

@@ -49,6 +49,7 @@ from robot_rl.runtime import Node, NodeMain, diagnostics, msg
 from robot_rl.sim.experts import make_expert
 
 DEVICES = ("none", "keyboard", "joy", "spacemouse", "simulated")
+TAKEOVER_PREFIX = "the person takes over ("  # the /diagnostics report of a takeover: "<prefix><reason>)"
 NS_PER_S = 1e9
 
 
@@ -204,7 +205,7 @@ class InterventionNode(Node):
             if intervening and not was_intervening:
                 self.interventions += 1
                 reason = self.human.reason if self.human is not None else "button"
-                self.report(diagnostics.OK, f"the person takes over ({reason})", interventions=self.interventions)
+                self.report(diagnostics.OK, f"{TAKEOVER_PREFIX}{reason})", interventions=self.interventions)
         # The flag goes first: the safety gate lifts the residual bound for the command that follows it.
         self.flag_pub.publish(msg.Bool(data=intervening))
         header = msg.Header(stamp=self.get_clock().now().to_msg(), frame_id="base_link")

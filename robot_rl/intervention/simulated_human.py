@@ -27,6 +27,8 @@ from robot_rl.errors import InterventionError
 from robot_rl.intervention.devices import TeleopDevice, TeleopSample
 from robot_rl.sim.experts import ExpertInput, ScriptedExpert
 
+PHASE_MARKER = "; the expert's phase: "  # joins a takeover's rule and the expert's phase in ``SimulatedHuman.reason``
+
 
 @dataclass(frozen=True)
 class SimulatedHumanConfig:
@@ -122,7 +124,7 @@ class SimulatedHuman(TeleopDevice):
         # from this tick on. The phase then says what the person does first (approach: open the gripper, hover).
         self.expert.resume(self._state)
         self._expert_action = self.expert.act(self._state).astype(np.float64)
-        self.driving, self.reason = True, f"{reason}; the expert's phase: {self.expert.phase}"
+        self.driving, self.reason = True, f"{reason}{PHASE_MARKER}{self.expert.phase}"
 
 
 def _hold() -> np.ndarray:

@@ -24,6 +24,7 @@ import numpy as np
 from robot_rl.action_space import trajectory_to_actions
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, PolicyError
+from robot_rl.intervention.node import TAKEOVER_PREFIX
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy
@@ -33,7 +34,6 @@ from robot_rl.stats import wilson_interval
 
 SAFETY_NODE = "/safety"  # the safety gate's diagnostic status name (its fully qualified node name)
 INTERVENTION_NODE = "/intervention"  # the intervention arbiter's diagnostic status name
-TAKEOVER_PREFIX = "the person takes over ("  # its report when a person starts to drive: "<prefix><reason>)"
 
 
 @dataclass(frozen=True)
