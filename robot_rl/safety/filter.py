@@ -23,9 +23,11 @@ order (a later check never undoes an earlier hold):
    cannot add up. The time counted is at most one control period;
 8. workspace box: the predicted next end-effector position stays inside the box (a
    non-finite end-effector position -> hold);
-9. joint-limit margins: a joint inside its margin and moving toward its limit, on or past
-   its limit, with a non-finite position or velocity, or missing from the joint state (every joint
-   of ``joint_limits_rad`` must be there: another robot's joint names never skip the check) -> hold.
+9. joint-limit margins: a joint inside its margin, on or past its limit, that the command would move
+   toward the limit (predicted from the arm's Jacobian, :mod:`robot_rl.safety.kinematics`), or that
+   is still moving toward it and the command does not pull back; a joint with a non-finite position
+   or velocity, or missing from the joint state (every joint of ``joint_limits_rad`` must be there:
+   another robot's joint names never skip the check) -> hold.
 
 "Hold" means zero motion with the gripper command unchanged (the gripper applied last; open
 before any command). Actions are the
@@ -41,6 +43,7 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.errors import SafetyError
+from robot_rl.safety.kinematics import ARM_DOF, FRANKA_HAND_TCP_M, joint_velocities_for_twist
 
 # Franka Panda joint limits, rad (franka_description / the robosuite model)
 PANDA_JOINT_LIMITS_RAD: dict[str, tuple[float, float]] = {
@@ -95,6 +98,9 @@ class SafetyConfig:
     workspace_max_m: tuple[float, float, float] = (0.9, 0.35, 0.4)  # end-effector box upper corner, base_link, m
     joint_limits_rad: dict[str, tuple[float, float]] = field(default_factory=lambda: dict(PANDA_JOINT_LIMITS_RAD))
     joint_margin_rad: float = 0.05  # hold when a joint is this close to a limit and moving toward it, rad
+    # the arm's joints in chain order (joint 1 first), for the Jacobian that predicts each joint's motion
+    arm_joint_names: tuple[str, ...] = tuple(PANDA_JOINT_LIMITS_RAD)
+    tcp_offset_m: float = FRANKA_HAND_TCP_M  # the commanded point's distance from the flange along its z axis, m
     timeout_s: float = 0.1  # watchdog: command, joint state and end-effector pose must be younger than this, s
     max_clock_skew_s: float = 0.05  # a header.stamp up to this far ahead of our clock still counts as fresh, s
 
@@ -135,6 +141,13 @@ class SafetyConfig:
         for joint, (lower, upper) in self.joint_limits_rad.items():
             if not lower < upper:
                 raise SafetyError(f"SafetyConfig.joint_limits_rad[{joint!r}]: lower must be below upper")
+        names = self.arm_joint_names
+        if len(names) != ARM_DOF or len(set(names)) != ARM_DOF or not set(names) <= set(self.joint_limits_rad):
+            raise SafetyError(
+                f"SafetyConfig.arm_joint_names must be {ARM_DOF} distinct joints of joint_limits_rad, got {names!r}"
+            )
+        if not (isinstance(self.tcp_offset_m, (int, float)) and 0 <= self.tcp_offset_m <= 0.5):
+            raise SafetyError(f"SafetyConfig.tcp_offset_m must lie in [0, 0.5] m, got {self.tcp_offset_m!r}")
 
 
 @dataclass
@@ -161,6 +174,8 @@ class SafetyResult:
 
 AXES = ("dx", "dy", "dz", "droll", "dpitch", "dyaw", "gripper")
 _AT_REST_RAD_S = 1e-3  # joint speeds below this count as at rest
+# predicted joint speeds below this count as no motion (rounding in the Jacobian's inverse is ~1e-15 rad/s)
+_PREDICTED_AT_REST_RAD_S = 1e-9
 
 
 def input_age_s(now_s: float, arrival_s: float | None, stamp_s: float, max_clock_skew_s: float) -> float | None:
@@ -326,11 +341,11 @@ class SafetyFilter:
         velocity, limited = self._keep_in_workspace(velocity, state.ee_position_m)
         if limited:
             reasons.append("workspace box")
-        joint = self._joint_near_limit(state)
-        if joint is not None:
-            return self._held(f"joint limit margin: {joint}")
         action[:6] = velocity * config.control_period_s / self._scale
         action = np.clip(action, -1.0, 1.0)
+        joint = self._joint_near_limit(state, action[:6] * self._scale / config.control_period_s)
+        if joint is not None:
+            return self._held(f"joint limit margin: {joint}")
         self._applied(velocity)
         self._gripper = float(action[-1])
         changed = {axis: float(requested[i]) for i, axis in enumerate(AXES) if not np.isclose(requested[i], action[i])}
@@ -372,29 +387,41 @@ class SafetyFilter:
         velocity[:3] = (target - position) / period
         return velocity, True
 
-    def _joint_near_limit(self, state: RobotState) -> str | None:
-        margin = self.config.joint_margin_rad
+    def _joint_near_limit(self, state: RobotState, twist: np.ndarray) -> str | None:
+        """Why ``twist`` (the command's end-effector velocity, m/s and rad/s) must not go out; None if it may."""
+        config = self.config
+        margin = config.joint_margin_rad
         velocities = state.joint_velocities_rad_s
         # A limited joint missing from the state (another robot's names, a partial message) cannot be
         # checked: hold rather than skip it.
-        missing = [name for name in self.config.joint_limits_rad if name not in state.joint_names]
+        missing = [name for name in config.joint_limits_rad if name not in state.joint_names]
         if missing:
             return f"no state for {', '.join(missing)} (is robot_model right?)"
-        for index, name in enumerate(state.joint_names):
-            if name not in self.config.joint_limits_rad:
-                continue
-            lower, upper = self.config.joint_limits_rad[name]
-            position = state.joint_positions_rad[index]
-            moving = velocities[index] if len(velocities) == len(state.joint_names) else 0.0
+        index_of = {name: index for index, name in enumerate(state.joint_names)}
+        with_velocities = len(velocities) == len(state.joint_names)
+        joints = {}  # name -> (position rad, measured velocity rad/s)
+        for name in config.joint_limits_rad:
+            position = state.joint_positions_rad[index_of[name]]
+            moving = velocities[index_of[name]] if with_velocities else 0.0
             if not (np.isfinite(position) and np.isfinite(moving)):
                 return f"{name} state is not finite (position {position}, velocity {moving})"
-            # Without a Jacobian the filter cannot predict a joint's next motion from an end-effector
-            # command, so it reacts to the measured velocity: inside the margin and still moving
-            # toward the limit (or past it) -> hold. A joint at rest inside the margin may move. On or past the
-            # limit every command is held, also one that would pull it back (docs/safety.md, known limitation):
-            # at a hard limit the joint is at rest whichever way the command pushes, so the velocity cannot tell.
-            if position >= upper or (position > upper - margin and moving > _AT_REST_RAD_S):
-                return f"{name} at {position:.3f} rad, upper limit {upper:.3f}"
-            if position <= lower or (position < lower + margin and moving < -_AT_REST_RAD_S):
-                return f"{name} at {position:.3f} rad, lower limit {lower:.3f}"
+            joints[name] = (position, moving)
+        arm = np.array([joints[name][0] for name in config.arm_joint_names])
+        commanded = dict(
+            zip(config.arm_joint_names, joint_velocities_for_twist(arm, twist, config.tcp_offset_m), strict=True)
+        )
+        for name, (lower, upper) in config.joint_limits_rad.items():
+            position, moving = joints[name]
+            # The command's own motion of the joint (the Jacobian's inverse, as MoveIt Servo computes it) decides;
+            # a joint still moving toward its limit holds too unless the command pulls it back.
+            speed = commanded.get(name, 0.0)
+            near_upper = position >= upper or position > upper - margin
+            near_lower = position <= lower or position < lower + margin
+            for side, limit, toward, near in (("upper", upper, 1.0, near_upper), ("lower", lower, -1.0, near_lower)):
+                if not near:
+                    continue
+                pushes = toward * speed > _PREDICTED_AT_REST_RAD_S
+                pulls = toward * speed < -_PREDICTED_AT_REST_RAD_S
+                if pushes or (toward * moving > _AT_REST_RAD_S and not pulls):
+                    return f"{name} at {position:.3f} rad, {side} limit {limit:.3f}, commanded {speed:+.3f} rad/s"
         return None

@@ -83,6 +83,8 @@ class SafetyNode(Node):
             workspace_max_m=tuple(float(v) for v in workspace.max_m),
             joint_limits_rad=dict(ROBOT_JOINT_LIMITS_RAD[robot_model]),
             joint_margin_rad=param("joint_margin_rad", defaults.joint_margin_rad, "joint-limit margin, rad").value,
+            arm_joint_names=tuple(ROBOT_JOINT_LIMITS_RAD[robot_model]),  # the tables list joints 1..7 in order
+            tcp_offset_m=param("tcp_offset_m", defaults.tcp_offset_m, "commanded point from the flange, m").value,
             timeout_s=param("timeout_s", defaults.timeout_s, "max age of command, joint state and ee pose, s").value,
             max_clock_skew_s=param(
                 "max_clock_skew_s", defaults.max_clock_skew_s, "how far a header.stamp may be ahead of our clock, s"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import SafetyError
-from robot_rl.safety.filter import RobotState, SafetyConfig, SafetyFilter, input_age_s
+from robot_rl.safety.filter import PANDA_JOINT_LIMITS_RAD, RobotState, SafetyConfig, SafetyFilter, input_age_s
 
 # One tick is 0.05 s and |action| = 1 moves 0.05 m or 0.5 rad, so action 1.0 = 1 m/s.
 NAMES = [f"panda_joint{i}" for i in range(1, 8)]
@@ -109,17 +109,43 @@ def test_workspace_box_stops_at_the_face_and_lets_the_arm_back_in() -> None:
     np.testing.assert_allclose(inward.action[0], -0.5)
 
 
-def test_joint_limit_margin_holds_motion_toward_the_limit() -> None:
-    near = HOME.copy()
-    near[3] = -0.09  # panda_joint4 upper limit is -0.0698: inside a 0.05 rad margin
-    toward = np.zeros(7)
-    toward[3] = 0.2
-    result = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=toward))
+# The elbow stretched near joint 4's upper limit (-0.0698 rad): past the elbow's longest reach (about -0.25 rad,
+# Franka's 0.0825 m elbow offsets), so pulling the hand back toward the base pushes joint 4 into its limit and
+# reaching further out moves it away (tests/safety/test_kinematics.py checks the Jacobian against MuJoCo's)
+STRETCHED = np.array([0.0, 1.2, 0.0, -0.1, 0.0, 1.3, 0.785])
+
+
+def test_joint_limit_margin_holds_a_command_that_moves_a_joint_into_its_limit() -> None:
+    retract, reach = command(-0.3, 0, 0, 0, 0, 0, 1), command(0.3, 0, 0, 0, 0, 0, 1)
+    result = unlimited().apply(retract, 0.0, state(positions=STRETCHED))
     assert result.held
-    assert result.reasons[0].startswith("joint limit margin: panda_joint4")
+    assert result.reasons[0].startswith("joint limit margin: panda_joint4 at -0.100 rad, upper limit -0.070")
     assert result.action[-1] == -1.0  # a hold keeps the gripper as applied last (open: nothing applied yet)
-    away = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=near, velocities=-toward))
-    assert not away.held
+    assert not unlimited().apply(reach, 0.0, state(positions=STRETCHED)).held  # moves joint 4 away from the limit
+    away_from_it = STRETCHED.copy()
+    away_from_it[3] = -0.2  # outside the 0.05 rad margin: any motion goes
+    assert not unlimited().apply(retract, 0.0, state(positions=away_from_it)).held
+
+
+def test_a_joint_still_moving_into_its_limit_holds_unless_the_command_pulls_it_back() -> None:
+    toward = np.zeros(7)
+    toward[3] = 0.2  # joint 4 still moving up toward its limit
+    still = unlimited().apply(command(0, 0, 0, 0, 0, 0, 1), 0.0, state(positions=STRETCHED, velocities=toward))
+    assert still.held
+    reach = unlimited().apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=STRETCHED, velocities=toward))
+    assert not reach.held
+
+
+def test_a_joint_on_its_limit_may_be_pulled_off_it_and_the_gripper_may_act() -> None:
+    on_limit = STRETCHED.copy()
+    on_limit[3] = PANDA_JOINT_LIMITS_RAD["panda_joint4"][1]
+    safety = unlimited()
+    gripper_only = safety.apply(command(0, 0, 0, 0, 0, 0, 1), 0.0, state(positions=on_limit))
+    np.testing.assert_array_equal(gripper_only.action, [0, 0, 0, 0, 0, 0, 1])  # no motion: nothing pushes
+    assert safety.apply(command(-0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=on_limit)).held
+    past = on_limit.copy()
+    past[3] += 0.01
+    assert not safety.apply(command(0.3, 0, 0, 0, 0, 0, 1), 0.0, state(positions=past)).held  # back toward range
 
 
 def test_watchdog() -> None:
@@ -207,6 +233,10 @@ def test_the_first_hold_keeps_the_gripper_within_its_clamp() -> None:
         ({"timeout_s": float("nan")}, "timeout_s"),
         ({"action_scale": (0.05, 0.05, 0.0, 0.5, 0.5, 0.5)}, "action_scale must be positive"),
         ({"joint_margin_rad": float("nan")}, "joint_margin_rad"),
+        ({"arm_joint_names": ("panda_joint1",) * 7}, "arm_joint_names must be 7 distinct joints"),
+        ({"arm_joint_names": tuple(f"fr3_joint{i}" for i in range(1, 8))}, "arm_joint_names must be 7 distinct"),
+        ({"tcp_offset_m": -0.1}, "tcp_offset_m must lie in"),
+        ({"tcp_offset_m": float("nan")}, "tcp_offset_m must lie in"),
         ({"max_clock_skew_s": -0.01}, "max_clock_skew_s"),
     ],
 )
@@ -300,10 +330,6 @@ def test_time_that_runs_back_allows_no_change_and_a_long_gap_counts_as_one_perio
 def test_a_joint_limit_hold_keeps_the_gripper_as_applied_last() -> None:
     safety = unlimited()
     safety.apply(command(0.1, 0, 0, 0, 0, 0, 1.0), 0.0, state())  # gripper closed
-    near = HOME.copy()
-    near[3] = -0.09  # panda_joint4 inside its margin, moving toward the limit
-    toward = np.zeros(7)
-    toward[3] = 0.2
-    result = safety.apply(command(0.3, 0, 0, 0, 0, 0, -1.0), 0.0, state(positions=near, velocities=toward))
+    result = safety.apply(command(-0.3, 0, 0, 0, 0, 0, -1.0), 0.0, state(positions=STRETCHED))  # into the limit
     assert result.held
     np.testing.assert_array_equal(result.action, [0, 0, 0, 0, 0, 0, 1.0])

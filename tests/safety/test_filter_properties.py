@@ -22,6 +22,7 @@ from robot_rl.action_space import ACTION_DIM
 from robot_rl.errors import SafetyError
 from robot_rl.safety.filter import (
     _AT_REST_RAD_S,
+    _PREDICTED_AT_REST_RAD_S,
     PANDA_JOINT_LIMITS_RAD,
     RobotState,
     SafetyConfig,
@@ -29,6 +30,7 @@ from robot_rl.safety.filter import (
     SafetyResult,
     input_age_s,
 )
+from robot_rl.safety.kinematics import joint_velocities_for_twist
 
 # derandomized (fixed seed), no example database: CI sees the same examples on every run; each property sets
 # max_examples (9,000 + 4,000 + 2,000 + 4,000 + 3,000 + 2,000 = 24,000 random inputs, most of them sequences of ticks)
@@ -303,23 +305,50 @@ def residual_slack(base: np.ndarray, config: SafetyConfig) -> np.ndarray:
     return np.maximum(residual_bounds(config), out_of_clamp)
 
 
-def joint_must_hold(config: SafetyConfig, state: RobotState) -> bool:
-    """True if a joint with limits is missing, in its margin moving toward the limit, on or past it, or not finite."""
+def joint_state_unusable(config: SafetyConfig, state: RobotState) -> bool:
+    """True if a joint with limits is missing from the state or its position or velocity is not finite."""
     if any(name not in state.joint_names for name in config.joint_limits_rad):
         return True  # a joint without a state cannot be checked
-    margin = config.joint_margin_rad
     with_velocities = len(state.joint_velocities_rad_s) == len(state.joint_names)
+    for index, name in enumerate(state.joint_names):
+        moving = state.joint_velocities_rad_s[index] if with_velocities else 0.0
+        if name in config.joint_limits_rad and not (
+            math.isfinite(state.joint_positions_rad[index]) and math.isfinite(moving)
+        ):
+            return True  # a joint whose state is unknown may be anywhere
+    return False
+
+
+def joints_near_limits(config: SafetyConfig, state: RobotState) -> list[tuple[str, float, float, float]]:
+    """(name, position, measured velocity, +1 upper / -1 lower) of each limited joint in its margin, on or past it."""
+    with_velocities = len(state.joint_velocities_rad_s) == len(state.joint_names)
+    near = []
     for index, name in enumerate(state.joint_names):
         if name not in config.joint_limits_rad:
             continue
+        position = float(state.joint_positions_rad[index])
+        moving = float(state.joint_velocities_rad_s[index]) if with_velocities else 0.0
         lower, upper = config.joint_limits_rad[name]
-        position = state.joint_positions_rad[index]
-        moving = state.joint_velocities_rad_s[index] if with_velocities else 0.0
-        if not (math.isfinite(position) and math.isfinite(moving)):
-            return True  # a joint whose state is unknown may be anywhere
-        if position >= upper or (position > upper - margin and moving > _AT_REST_RAD_S):
-            return True
-        if position <= lower or (position < lower + margin and moving < -_AT_REST_RAD_S):
+        if position >= upper or position > upper - config.joint_margin_rad:
+            near.append((name, position, moving, 1.0))
+        if position <= lower or position < lower + config.joint_margin_rad:
+            near.append((name, position, moving, -1.0))
+    return near
+
+
+def joint_must_hold(config: SafetyConfig, state: RobotState, twist: np.ndarray) -> bool:
+    """True if the state is unusable, or a joint in its margin (on or past its limit) would move toward the limit:
+    the command's motion of it (the Jacobian's inverse) goes that way, or it is still moving that way and the command
+    does not pull it back."""
+    if joint_state_unusable(config, state):
+        return True
+    arm = np.array([state.joint_positions_rad[state.joint_names.index(name)] for name in config.arm_joint_names])
+    predicted = joint_velocities_for_twist(arm, twist, config.tcp_offset_m)
+    commanded = dict(zip(config.arm_joint_names, predicted, strict=True))
+    for name, _position, moving, toward in joints_near_limits(config, state):
+        speed = toward * commanded.get(name, 0.0)  # > 0: toward the limit
+        pulled_back = speed < -_PREDICTED_AT_REST_RAD_S
+        if speed > _PREDICTED_AT_REST_RAD_S or (toward * moving > _AT_REST_RAD_S and not pulled_back):
             return True
     return False
 
@@ -385,9 +414,9 @@ class Model:
             return "non-finite or malformed base action"
         if not np.all(np.isfinite(tick.state.ee_position_m)):
             return "non-finite end-effector position"
-        if joint_must_hold(config, tick.state):
+        if joint_state_unusable(config, tick.state):
             return "joint limit margin: "
-        return None
+        return None  # the joint limits may still hold: that depends on the command after every limit (check)
 
     def step(self, tick: Tick) -> SafetyResult:
         """Run one tick on the filter and check the result."""
@@ -414,7 +443,12 @@ class Model:
         assert within(float(np.linalg.norm(velocity[:3])), config.max_lin_vel_mps)
         assert within(float(np.linalg.norm(velocity[3:])), config.max_ang_vel_radps)
         hold = self.expected_hold(tick)
+        if hold is None and result.held:  # a joint in its margin, on or past its limit, may hold the command
+            assert joints_near_limits(config, tick.state), result.reasons
+            hold = "joint limit margin: "
         assert result.held == (hold is not None), (hold, result.reasons)
+        if not result.held:  # no joint in its margin may move toward its limit
+            assert not joint_must_hold(config, tick.state, velocity), (result.reasons, tick.state)
         if hold is not None:  # zero motion, the gripper unchanged
             assert len(result.reasons) == 1
             assert result.reasons[0].startswith(hold), (hold, result.reasons)
@@ -519,6 +553,7 @@ def loose_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, list[Tick]]:
         max_ang_acc_radps2=2.0 * ang / period,
         workspace_min_m=tuple(np.asarray(config.workspace_min_m) - reach),
         workspace_max_m=tuple(np.asarray(config.workspace_max_m) + reach),
+        joint_margin_rad=0.0,  # the joints sit mid-range: no margin may reach them, so no joint limit holds
     )
     centre = (np.asarray(config.workspace_min_m) + np.asarray(config.workspace_max_m)) / 2.0
     ticks_ = []
@@ -587,26 +622,38 @@ def test_estop_always_wins(scenario: tuple[SafetyConfig, list[Tick]], data: st.D
 
 @st.composite
 def joint_scenarios(draw: st.DrawFn) -> tuple[SafetyConfig, RobotState, np.ndarray]:
-    """A config, a fresh state with joints near their limits (the end effector in the box), and a finite command."""
+    """A config whose speed, acceleration and box limits cannot bind, a fresh state with joints near their limits,
+    and a finite command: the twist the joint check sees is the clamped command's, known exactly."""
     config = draw(CONFIGS)
+    config = dataclasses.replace(
+        config,
+        max_lin_vel_mps=1e12,
+        max_ang_vel_radps=1e12,
+        max_lin_acc_mps2=1e15,
+        max_ang_acc_radps2=1e15,
+        workspace_min_m=(-1e9,) * 3,
+        workspace_max_m=(1e9,) * 3,
+    )
     state = draw_robot_state(draw, config)
     state.joint_state_age_s, state.ee_pose_age_s = config.timeout_s * draw(UNIT), config.timeout_s * draw(UNIT)
-    state.ee_position_m = (np.asarray(config.workspace_min_m) + np.asarray(config.workspace_max_m)) / 2.0
+    state.ee_position_m = np.zeros(3)
     return config, state, draw(PLAUSIBLE7)
 
 
 @pytest.mark.slow  # 5-30 s each
 @settings(PROPERTY, max_examples=4_000)
 @given(joint_scenarios())
-def test_joint_margin_holds_exactly_when_a_joint_moves_into_its_limit(
+def test_joint_margin_holds_exactly_when_a_joint_would_move_into_its_limit(
     scenario: tuple[SafetyConfig, RobotState, np.ndarray],
 ) -> None:
-    """Hold (zero motion, the gripper unchanged) iff a joint is in its margin moving toward the limit."""
+    """Hold (zero motion, the gripper unchanged) iff a joint in its margin would move toward its limit."""
     config, state, command = scenario
     safety = SafetyFilter(config)
     gripper = float(safety.hold()[-1])
     result = safety.apply(command, 0.0, state)
-    must_hold = joint_must_hold(config, state)
+    limit = np.asarray(config.max_action)
+    twist = velocity_of(np.clip(np.clip(command, -limit, limit), -1.0, 1.0), config)
+    must_hold = joint_must_hold(config, state, twist)
     assert result.held == must_hold, (result.reasons, state)
     if must_hold:
         assert len(result.reasons) == 1

@@ -298,8 +298,8 @@ def test_robot_model_selects_the_joint_limits() -> None:
     for model, names, moves in (("fr3", FR3_JOINTS, True), ("panda", JOINTS, False)):
         _safety, harness = _graph_for(model)
         harness.joint_names, harness.joint_positions_rad = names, fr3_only
-        harness.tick(_action(0.1))
-        assert bool(harness.safe[-1][0] > 0.09) is moves, (model, harness.diagnostics[-1].message)
+        harness.tick(_action(-0.1))  # pulling the hand back turns joint 6 further up here (its Jacobian)
+        assert bool(harness.safe[-1][0] < -0.09) is moves, (model, harness.diagnostics[-1].message)
 
 
 def test_unknown_robot_model_is_a_clear_error() -> None:
