@@ -67,6 +67,10 @@ FR3_JOINT_LIMITS_RAD: dict[str, tuple[float, float]] = {
     "fr3_joint7": (-3.0159, 3.0159),
 }
 
+# The arm's motion per control tick at |action| = 1 on each end-effector axis, m (dx, dy, dz) and rad (droll, dpitch,
+# dyaw): robosuite OSC_POSE's output_max, which the sim runs, and the default of the gate and the hardware driver
+ACTION_SCALE: tuple[float, ...] = (0.05, 0.05, 0.05, 0.5, 0.5, 0.5)
+
 # The joint-limit tables by robot model (the safety node's ``robot_model`` parameter)
 ROBOT_JOINT_LIMITS_RAD: dict[str, dict[str, tuple[float, float]]] = {
     "panda": PANDA_JOINT_LIMITS_RAD,
@@ -86,7 +90,7 @@ class SafetyConfig:
     """Limits of the safety filter (units in the names; see config/safety.yaml)."""
 
     control_period_s: float = 0.05  # one control tick, s
-    action_scale: tuple[float, ...] = (0.05, 0.05, 0.05, 0.5, 0.5, 0.5)  # m or rad per tick at |action| = 1
+    action_scale: tuple[float, ...] = ACTION_SCALE  # m or rad per tick at |action| = 1
     max_action: tuple[float, ...] = (1.0,) * ACTION_DIM  # per-axis clamp, normalized units
     residual_scale: float = 0.2  # max |applied - base| per motion axis, normalized, while no human intervenes
     gripper_residual_scale: float = 0.2  # max |applied - base| on the gripper, normalized, while no human intervenes

@@ -65,6 +65,17 @@ def tcp_jacobian(joint_positions_rad: np.ndarray, tcp_offset_m: float = FRANKA_H
     return np.vstack([np.cross(axes, tcp - origins).T, axes.T])
 
 
+def damped_inverse(joint_positions_rad: np.ndarray, tcp_offset_m: float = FRANKA_HAND_TCP_M) -> np.ndarray:
+    """The damped least-squares inverse of the TCP Jacobian, (7, 6): joint velocities (rad/s) per unit twist.
+
+    Args:
+        joint_positions_rad: The seven arm joint positions in chain order, rad.
+        tcp_offset_m: The TCP's distance from the flange along the flange's z axis, m.
+    """
+    jacobian = tcp_jacobian(joint_positions_rad, tcp_offset_m)
+    return jacobian.T @ np.linalg.inv(jacobian @ jacobian.T + DAMPING**2 * np.eye(6))
+
+
 def joint_velocities_for_twist(
     joint_positions_rad: np.ndarray, twist: np.ndarray, tcp_offset_m: float = FRANKA_HAND_TCP_M
 ) -> np.ndarray:
@@ -75,6 +86,4 @@ def joint_velocities_for_twist(
         twist: The TCP's (6,) velocity in the base frame: linear m/s, then angular rad/s.
         tcp_offset_m: The TCP's distance from the flange along the flange's z axis, m.
     """
-    jacobian = tcp_jacobian(joint_positions_rad, tcp_offset_m)
-    gram = jacobian @ jacobian.T + DAMPING**2 * np.eye(6)
-    return jacobian.T @ np.linalg.solve(gram, np.asarray(twist, dtype=np.float64))
+    return damped_inverse(joint_positions_rad, tcp_offset_m) @ np.asarray(twist, dtype=np.float64)

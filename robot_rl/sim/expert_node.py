@@ -23,6 +23,7 @@ from robot_rl.errors import MessageError, SimError
 from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.runtime import Node, NodeMain, diagnostics, msg
 from robot_rl.runtime.msg_numpy import joint_state_to_numpy
+from robot_rl.safety.filter import PANDA_JOINT_LIMITS_RAD
 from robot_rl.sim.experts import ExpertInput, make_expert
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, ObjectPose
 
@@ -93,16 +94,19 @@ class ExpertInputAssembler:
         self.object_names = TASK_OBJECTS[task]
         self.ee: tuple[np.ndarray, np.ndarray] | None = None
         self.fingers: np.ndarray | None = None
+        self.arm_joints: np.ndarray | None = None  # (7,) panda_joint1..7, rad; None until a state carries them
 
     def on_ee_pose(self, pose_stamped: Any) -> None:
         """Keep the TCP pose (base_link); MessageError if it is not finite."""
         self.ee = _pose_arrays(pose_stamped.pose)
 
     def on_joint_states(self, joint_state: Any) -> None:
-        """Keep the finger joint positions; MessageError for a malformed JointState."""
+        """Keep the finger and arm joint positions; MessageError for a malformed JointState."""
         names, positions, _, _ = joint_state_to_numpy(joint_state)
         if all(name in names for name in FINGER_JOINTS):
             self.fingers = np.array([positions[names.index(name)] for name in FINGER_JOINTS])
+        if all(name in names for name in PANDA_JOINT_LIMITS_RAD):
+            self.arm_joints = np.array([positions[names.index(name)] for name in PANDA_JOINT_LIMITS_RAD])
 
     def on_object_poses(self, poses: Any) -> ExpertInput | None:
         """The expert's input of this tick; None until the TCP pose and finger joints arrived.
@@ -117,7 +121,7 @@ class ExpertInputAssembler:
         objects = {
             name: ObjectPose(*_pose_arrays(pose)) for name, pose in zip(self.object_names, poses.poses, strict=True)
         }
-        return ExpertInput(self.ee[0], self.ee[1], self.fingers, objects)
+        return ExpertInput(self.ee[0], self.ee[1], self.fingers, objects, self.arm_joints)
 
 
 def _pose_arrays(pose: Any) -> tuple[np.ndarray, np.ndarray]:

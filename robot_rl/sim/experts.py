@@ -11,6 +11,12 @@ descend -> grasp (close) -> lift -> [transport -> place -> release] -> done.
 A missed grasp (fingers closed on nothing) or a slip (the object falls away from the fingertips
 while carried) sends the expert back to ``approach`` to grasp again. Experts keep no randomness:
 the same inputs give the same actions.
+
+Joint limits: when the arm's joint positions are known and a command would push a joint that sits in the
+safety gate's margin further toward its limit (the gate would hold it), the expert first moves the TCP along
+the direction that turns that joint away fastest, until the joint is ``joint_limit_clearance_rad`` off its
+limit. A policy can leave the Panda's elbow on joint 4's upper limit, past the elbow's longest reach, where
+every command that pulls the hand back pushes the joint into the limit (docs/safety.md, item 9).
 """
 
 from __future__ import annotations
@@ -24,6 +30,8 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.errors import SimError
+from robot_rl.safety.filter import ACTION_SCALE, PANDA_JOINT_LIMITS_RAD
+from robot_rl.safety.kinematics import damped_inverse
 from robot_rl.sim.robosuite_adapter import ObjectPose, Observation
 
 # robosuite 1.5 Stack: cubeA and cubeB are fixed-size boxes with these half sizes, m.
@@ -48,11 +56,19 @@ class ExpertInput:
     ee_quaternion_xyzw: np.ndarray  # (4,) TCP orientation in base_link, unit quaternion (x, y, z, w)
     gripper_finger_positions_m: np.ndarray  # (2,) finger joints, m; 0 is closed, joint1 opens +, joint2 opens -
     object_poses: Mapping[str, ObjectPose]  # object name -> pose of its origin in base_link (m, unit quaternion)
+    # (7,) the Panda's arm joints in chain order (panda_joint1 first), rad; None: unknown (no joint-limit recovery)
+    arm_joint_positions_rad: np.ndarray | None = None
 
     @classmethod
     def from_observation(cls, obs: Observation) -> ExpertInput:
         """Take the expert's inputs out of a simulator observation."""
-        return cls(obs.ee_position_m, obs.ee_quaternion_xyzw, obs.gripper_finger_positions_m, obs.object_poses)
+        return cls(
+            obs.ee_position_m,
+            obs.ee_quaternion_xyzw,
+            obs.gripper_finger_positions_m,
+            obs.object_poses,
+            obs.joint_positions_rad,
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,10 @@ class ExpertConfig:
     transport_clearance_m: float = 0.08  # carry height of the object above its place position, m
     place_clearance_m: float = 0.005  # the object is released this far above its resting height, m
     slip_distance_m: float = 0.04  # object origin this far from the TCP while carried: it slipped, re-grasp, m
+    joint_limit_margin_rad: float = 0.05  # the gate's joint margin: a command pushing a joint this near its limit
+    # further in starts a recovery, rad
+    joint_limit_clearance_rad: float = 0.3  # a recovery turns the joint this far off its limit (past the Panda
+    # elbow's longest reach, 0.18 rad below joint 4's upper limit), rad
 
     def __post_init__(self) -> None:
         for item in fields(self):
@@ -90,6 +110,8 @@ class ExpertConfig:
             raise SimError(f"ExpertConfig.max_translation_action must be <= 1, got {self.max_translation_action}")
         if self.min_grasp_gap_m >= self.open_gap_m:
             raise SimError("ExpertConfig.min_grasp_gap_m must be smaller than open_gap_m")
+        if self.joint_limit_clearance_rad <= self.joint_limit_margin_rad:
+            raise SimError("ExpertConfig.joint_limit_clearance_rad must be larger than joint_limit_margin_rad")
 
 
 class ScriptedExpert(ABC):
@@ -97,10 +119,43 @@ class ScriptedExpert(ABC):
 
     def __init__(self, config: ExpertConfig | None = None) -> None:
         self.config = config if config is not None else ExpertConfig()
+        self._recovery: tuple[int, float, float] | None = None  # (joint index, its limit rad, +1 upper / -1 lower)
 
     @abstractmethod
     def reset(self) -> None:
         """Forget the episode (back to the first phase)."""
+
+    def _off_joint_limits(self, state: ExpertInput, action: np.ndarray) -> np.ndarray:
+        """``action``, or while a joint is being moved off its limit a translation that turns it away fastest.
+
+        A recovery starts when ``action`` would move a joint inside ``joint_limit_margin_rad`` of its limit further
+        toward it (predicted with the Jacobian's inverse, as the gate predicts it) and lasts until the joint is
+        ``joint_limit_clearance_rad`` off the limit. The gripper command is kept.
+        """
+        cfg = self.config
+        positions = state.arm_joint_positions_rad
+        if positions is None:
+            return action
+        inverse = damped_inverse(positions)
+        if self._recovery is not None:
+            joint, limit, toward = self._recovery
+            if toward * (limit - positions[joint]) >= cfg.joint_limit_clearance_rad:
+                self._recovery = None
+        if self._recovery is None:
+            speeds = inverse @ (action[:6] * np.asarray(ACTION_SCALE))  # rad per control tick, per joint
+            for joint, (lower, upper) in enumerate(PANDA_JOINT_LIMITS_RAD.values()):
+                for limit, toward in ((upper, 1.0), (lower, -1.0)):
+                    near = toward * (limit - positions[joint]) < cfg.joint_limit_margin_rad
+                    if near and toward * speeds[joint] > 0.0 and self._recovery is None:
+                        self._recovery = (joint, limit, toward)
+        if self._recovery is None:
+            return action
+        joint, _limit, toward = self._recovery
+        away = -toward * inverse[joint, :3]  # the TCP translation that turns the joint away from its limit fastest
+        recovery = action.copy()
+        recovery[:3] = cfg.max_translation_action * away / max(float(np.linalg.norm(away)), 1e-12)
+        recovery[3:6] = 0.0
+        return np.clip(recovery, -1.0, 1.0).astype(np.float32)
 
     @abstractmethod
     def act(self, state: ExpertInput) -> np.ndarray:
@@ -135,6 +190,7 @@ class _PickPlaceExpert(ScriptedExpert):
         self._phase = "approach"
         self._steps_in_phase = 0
         self._carry_z_m = 0.0  # the object's height while lifted and transported, base_link m
+        self._recovery = None
 
     @property
     def phase(self) -> str:
@@ -148,6 +204,7 @@ class _PickPlaceExpert(ScriptedExpert):
         """Object between closed fingers: ``grasp`` (close firmly, then lift and carry as after an own grasp); set
         down where it goes, hand open: ``done``; otherwise ``approach``."""
         cfg = self.config
+        self._recovery = None  # decided afresh from the joints at the next act
         obj = np.asarray(state.object_poses[self.object_name].position_m, dtype=np.float64)
         ee = np.asarray(state.ee_position_m, dtype=np.float64)
         gap = float(state.gripper_finger_positions_m[0] - state.gripper_finger_positions_m[1])
@@ -230,7 +287,7 @@ class _PickPlaceExpert(ScriptedExpert):
             target, close = hover, False  # retreat above the placed object
         else:  # lift, or Lift's done: hold the object up
             target = ee + np.array([0.0, 0.0, self._carry_z_m - obj[2]])
-        return self._command(ee, target, state.ee_quaternion_xyzw, yaw, close)
+        return self._off_joint_limits(state, self._command(ee, target, state.ee_quaternion_xyzw, yaw, close))
 
     def _grasp_yaw(self, state: ExpertInput, ee_yaw: float) -> float:
         """TCP yaw (rad) at which the fingers, closing along the TCP's y axis, close on two faces of the box."""

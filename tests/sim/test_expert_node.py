@@ -9,7 +9,7 @@ from robot_rl.runtime import Node, msg
 from robot_rl.runtime.diagnostics import ERROR, level_of
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
-from robot_rl.sim.expert_node import ExpertNode
+from robot_rl.sim.expert_node import ExpertInputAssembler, ExpertNode
 
 
 def _pose(x: float) -> object:
@@ -44,3 +44,17 @@ def test_malformed_state_is_dropped_with_a_diagnostic_and_the_expert_keeps_actin
     objects.publish(msg.PoseArray(poses=[_pose(0.6)]))  # the next good object poses: the expert acts
     context.spin_until_quiet()
     assert node.actions == 1
+
+
+def test_the_inputs_carry_the_arm_joints_in_chain_order_when_the_state_has_them() -> None:
+    inputs = ExpertInputAssembler("Lift")
+    inputs.on_ee_pose(msg.PoseStamped(pose=_pose(0.5)))
+    inputs.on_joint_states(numpy_to_joint_state(list(FINGER_JOINTS), np.full(2, 0.04)))  # fingers only
+    state = inputs.on_object_poses(msg.PoseArray(poses=[_pose(0.6)]))
+    assert state is not None
+    assert state.arm_joint_positions_rad is None  # no arm joints: the expert does without joint-limit recovery
+    names = [*FINGER_JOINTS, *(f"panda_joint{i}" for i in range(7, 0, -1))]  # any order
+    inputs.on_joint_states(numpy_to_joint_state(names, np.array([0.04, -0.04, 7.0, 6.0, 5.0, 4.0, 3.0, 2.0, 1.0])))
+    state = inputs.on_object_poses(msg.PoseArray(poses=[_pose(0.6)]))
+    assert state is not None
+    np.testing.assert_array_equal(state.arm_joint_positions_rad, [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])

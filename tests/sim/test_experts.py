@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 
 from robot_rl.errors import SimError
+from robot_rl.safety.filter import ACTION_SCALE, RobotState, SafetyConfig, SafetyFilter
+from robot_rl.safety.kinematics import damped_inverse
 from robot_rl.sim import ObjectPose, Observation, RobosuiteAdapter, SimConfig
 from robot_rl.sim.experts import (
     EXPERTS,
@@ -64,6 +66,7 @@ def test_unknown_task_lists_valid_tasks() -> None:
         ({"release_steps": 2.5}, "release_steps must be an int >= 1"),
         ({"max_translation_action": 1.5}, "max_translation_action must be <= 1"),
         ({"min_grasp_gap_m": 0.07}, "min_grasp_gap_m must be smaller than open_gap_m"),
+        ({"joint_limit_clearance_rad": 0.04}, "joint_limit_clearance_rad must be larger than joint_limit_margin"),
     ],
 )
 def test_config_rejects(kwargs: dict, match: str) -> None:
@@ -89,6 +92,7 @@ def test_from_observation_takes_the_expert_quantities() -> None:
     assert state.ee_quaternion_xyzw is obs.ee_quaternion_xyzw
     assert state.gripper_finger_positions_m is obs.gripper_finger_positions_m
     assert state.object_poses is poses
+    assert state.arm_joint_positions_rad is obs.joint_positions_rad
 
 
 def test_action_is_a_bounded_float32_approach_and_deterministic() -> None:
@@ -240,3 +244,80 @@ def test_lift_expert_regrasps_a_dropped_cube() -> None:
                 break
     assert phases == ["approach", "descend", "grasp", "lift", "approach", "descend", "grasp", "lift"]
     assert flags.success
+
+
+# The elbow stretched next to joint 4's upper limit (-0.0698 rad), past its longest reach: pulling the hand back
+# toward the base pushes joint 4 into its limit (tests/safety/test_kinematics.py)
+STRETCHED = np.array([0.0, 1.2, 0.0, -0.1, 0.0, 1.3, 0.785])
+
+
+def _joint4_speed(action: np.ndarray, joints: np.ndarray) -> float:
+    """Joint 4's motion (rad per tick) that an action asks for, through the Jacobian's inverse."""
+    return float(damped_inverse(joints)[3] @ (action[:6] * np.asarray(ACTION_SCALE)))
+
+
+def test_a_command_into_a_joint_limit_becomes_a_move_off_it_until_clear() -> None:
+    """Hovering over a cube nearer the base would push joint 4 into its limit: the expert moves it off first."""
+    near_cube = np.array([0.3, 0.0, -0.09])
+    blind = _state(np.array([0.7, 0.0, 0.1]), cube=near_cube)
+    assert _joint4_speed(LiftExpert().act(blind), STRETCHED) > 0.0  # without joint positions: into the limit
+    expert = LiftExpert()
+    seeing = ExpertInput(blind.ee_position_m, DOWN, OPEN, blind.object_poses, STRETCHED)
+    action = expert.act(seeing)
+    assert _joint4_speed(action, STRETCHED) < 0.0  # off the limit
+    np.testing.assert_allclose(np.linalg.norm(action[:3]), 1.0, rtol=1e-6)
+    assert np.all(action[3:6] == 0.0)  # no turning
+    assert action[6] == -1.0  # the gripper as planned (open)
+    halfway = STRETCHED.copy()
+    halfway[3] = -0.25  # off the margin but not yet clear: the move goes on
+    assert (
+        _joint4_speed(expert.act(ExpertInput(blind.ee_position_m, DOWN, OPEN, blind.object_poses, halfway)), halfway)
+        < 0
+    )
+    clear = STRETCHED.copy()
+    clear[3] = -0.5  # 0.43 rad off the limit: back to the plan
+    planned = LiftExpert().act(ExpertInput(blind.ee_position_m, DOWN, OPEN, blind.object_poses, clear))
+    np.testing.assert_array_equal(
+        expert.act(ExpertInput(blind.ee_position_m, DOWN, OPEN, blind.object_poses, clear)), planned
+    )
+
+
+def _stretch_onto_joint4_limit(adapter: RobosuiteAdapter, seed: int) -> Observation:
+    """Drive the hand forward and down until joint 4 reaches its upper limit, as a policy that overreaches."""
+    obs = adapter.reset(seed=seed)
+    push = np.array([1.0, 0.0, -0.6, 0.0, 0.0, 0.0, -1.0])
+    for _ in range(100):
+        if obs.joint_positions_rad[3] > -0.075:
+            return obs
+        obs, _, _ = adapter.step(push)
+    raise AssertionError(f"joint 4 did not reach its limit: {obs.joint_positions_rad[3]:.3f} rad")
+
+
+@pytest.mark.parametrize("sees_joints", [True, False])
+def test_the_expert_gets_the_elbow_off_its_limit_through_the_gate(sees_joints: bool) -> None:
+    """PickPlaceCan with the Panda's elbow on joint 4's limit: the expert, through the safety gate, moves it off
+    and carries on; blind to the joints, every command it sends is held (the gate's Jacobian says it pushes in)."""
+    names = [f"panda_joint{i}" for i in range(1, 8)]
+    box = {"workspace_min_m": (-2.0, -2.0, -2.0), "workspace_max_m": (2.0, 2.0, 2.0)}  # only the joint limits
+    gate, expert = SafetyFilter(SafetyConfig(**box)), make_expert("PickPlaceCan")
+    held, phases = 0, {"approach"}
+    with RobosuiteAdapter(SimConfig(task="PickPlaceCan", horizon_steps=400, render_camera=False, seed=0)) as adapter:
+        obs = _stretch_onto_joint4_limit(adapter, seed=0)
+        for _ in range(120):
+            state = ExpertInput.from_observation(obs)
+            if not sees_joints:
+                state = ExpertInput(
+                    state.ee_position_m, state.ee_quaternion_xyzw, state.gripper_finger_positions_m, state.object_poses
+                )
+            robot = RobotState(obs.ee_position_m, names, obs.joint_positions_rad, obs.joint_velocities_rad_s, 0.0, 0.0)
+            result = gate.apply(expert.act(state), 0.0, robot)
+            held += result.held
+            phases.add(expert.phase)
+            obs, _, _ = adapter.step(result.action)
+    if sees_joints:
+        assert held == 0
+        assert obs.joint_positions_rad[3] < -0.0698 - 0.3
+        assert "lift" in phases  # it went on to grasp and lift the can
+    else:
+        assert held > 80  # of 120 ticks
+        assert phases == {"approach"}
