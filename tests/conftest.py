@@ -6,8 +6,10 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
@@ -30,6 +32,17 @@ def checkpoint(demos: Path) -> Path:
     args = ["train-base", "--dataset", str(demos), "--policy", "act", "--out", str(out), "--steps", "20"]
     assert main([*args, "--batch-size", "8"]) == 0
     return out
+
+
+@pytest.fixture(scope="session")
+def mujoco_panda() -> Iterator[Any]:
+    """robosuite's compiled Lift scene (Panda + gripper + mount), the MuJoCo model the sim runs."""
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    import robosuite
+
+    env = robosuite.make("Lift", robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False)
+    yield env.sim.model._model
+    env.close()
 
 
 def load_benchmark(name: str) -> ModuleType:

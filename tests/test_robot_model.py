@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,17 +35,6 @@ TCP = "panda_hand_tcp"  # the grip site's position with the hand body's orientat
 @pytest.fixture(scope="module")
 def model() -> RobotModel:
     return RobotModel(default_urdf_path())
-
-
-@pytest.fixture(scope="module")
-def mujoco_panda() -> Iterator[Any]:
-    """robosuite's compiled Lift scene (Panda + gripper + mount), the model the sim runs."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import robosuite
-
-    env = robosuite.make("Lift", robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False)
-    yield env.sim.model._model
-    env.close()
 
 
 def _pose(position: np.ndarray, rotation: np.ndarray) -> np.ndarray:

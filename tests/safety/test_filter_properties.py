@@ -523,7 +523,8 @@ def test_every_tick_holds_when_it_must_and_stays_within_every_limit(scenario: tu
     """Whatever comes in, what goes out is finite and within the limits, and it holds exactly when it must.
 
     Holds (zero motion, gripper unchanged): e-stop latched (it always wins), stale or missing command or joint
-    state, non-finite command, base action or end-effector position, a joint moving into its limit margin.
+    state, non-finite command, base action or end-effector position, a joint in its margin that the applied
+    command (its Jacobian) or its own motion moves toward the limit.
     Otherwise: the per-axis clamp, speed and acceleration limits, the workspace box and the residual bound hold.
     """
     config, ticks_ = scenario

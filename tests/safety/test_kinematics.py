@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-import pytest
 
 from robot_rl.safety.kinematics import joint_velocities_for_twist, tcp_jacobian
 
 GRIP_SITE_M = 0.097  # robosuite's grip site from the flange along its z axis (the sim's TCP)
-
-
-@pytest.fixture(scope="module")
-def mujoco_panda() -> Iterator[Any]:
-    """robosuite's compiled Lift scene (Panda + gripper + mount), the model the sim runs."""
-    os.environ.setdefault("MUJOCO_GL", "egl")
-    import robosuite
-
-    env = robosuite.make("Lift", robots="Panda", has_renderer=False, has_offscreen_renderer=False, use_camera_obs=False)
-    yield env.sim.model._model
-    env.close()
 
 
 def _mujoco_jacobian(model: Any, q: np.ndarray) -> np.ndarray:
