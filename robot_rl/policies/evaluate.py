@@ -297,8 +297,8 @@ class EpisodeMonitor(Node):
         pose = poses.poses[0]
         z = float(pose.position.z)
         quaternion = np.array([pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w])
-        if not (np.isfinite(z) and np.all(np.isfinite(quaternion))):
-            return  # a pose the sim could not give: nothing to follow this tick
+        if not (np.isfinite(z) and np.all(np.isfinite(quaternion)) and quaternion @ quaternion > 1e-12):
+            return  # a pose the sim could not give (a non-finite or zero quaternion): nothing to follow this tick
         if self.start_z is None:
             self.start_z, self.start_quaternion = z, quaternion
         self.last_rise_m = z - self.start_z

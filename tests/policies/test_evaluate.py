@@ -47,8 +47,8 @@ def test_monitor_follows_the_first_objects_height_per_episode() -> None:
     context, monitor, sim, episode = _monitored()
     poses = sim.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
 
-    def tick(*heights: float) -> None:
-        objects = [msg.Pose(position=msg.Point(x=0.5, y=0.0, z=z)) for z in heights]
+    def tick(*heights: float, w: float = 1.0) -> None:
+        objects = [msg.Pose(position=msg.Point(x=0.5, y=0.0, z=z), orientation=msg.Quaternion(w=w)) for z in heights]
         poses.publish(msg.PoseArray(header=msg.Header(frame_id="base_link"), poses=objects))
         context.spin_until_quiet()
 
@@ -57,6 +57,7 @@ def test_monitor_follows_the_first_objects_height_per_episode() -> None:
         for z in heights:
             tick(z, 0.5)  # the second object's height is not followed
             tick(float("nan"), 0.5)  # a non-finite height is skipped, not followed
+            tick(0.9, 0.5, w=0.0)  # so is a zero quaternion (no orientation to measure a tilt from)
         episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(heights)})))
         context.spin_until_quiet()
     first, second = monitor.results
