@@ -403,7 +403,7 @@ class SafetyFilter:
             return f"no state for {', '.join(missing)} (is robot_model right?)"
         index_of = {name: index for index, name in enumerate(state.joint_names)}
         with_velocities = len(velocities) == len(state.joint_names)
-        joints = {}  # name -> (position rad, measured velocity rad/s)
+        joints: dict[str, tuple[float, float]] = {}  # name -> (position rad, measured velocity rad/s)
         for name in config.joint_limits_rad:
             position = state.joint_positions_rad[index_of[name]]
             moving = velocities[index_of[name]] if with_velocities else 0.0
