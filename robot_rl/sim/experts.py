@@ -119,7 +119,13 @@ class ScriptedExpert(ABC):
 
     def __init__(self, config: ExpertConfig | None = None) -> None:
         self.config = config if config is not None else ExpertConfig()
+        self._forget_joint_limits()
+
+    def _forget_joint_limits(self) -> None:
+        """No joint being moved off its limit, none given up (a new episode, or a takeover)."""
         self._recovery: tuple[int, float, float] | None = None  # (joint index, its limit rad, +1 upper / -1 lower)
+        self._recovery_ticks = 0  # ticks spent on the recovery under way
+        self._given_up: set[int] = set()  # joints whose recovery did not clear them within stall_steps
 
     @abstractmethod
     def reset(self) -> None:
@@ -130,7 +136,10 @@ class ScriptedExpert(ABC):
 
         A recovery starts when ``action`` would move a joint inside ``joint_limit_margin_rad`` of its limit further
         toward it (predicted with the Jacobian's inverse, as the gate predicts it) and lasts until the joint is
-        ``joint_limit_clearance_rad`` off the limit. The gripper command is kept.
+        ``joint_limit_clearance_rad`` off the limit. The gripper command is kept. A recovery that has not cleared
+        its joint after ``stall_steps`` ticks is given up for the rest of the episode (the arm did not follow: a
+        translation barely moves a wrist joint, or another joint stops the arm), so the expert cannot be caught in
+        it; the gate then holds what pushes the joint in.
         """
         cfg = self.config
         positions = state.arm_joint_positions_rad
@@ -139,15 +148,20 @@ class ScriptedExpert(ABC):
         inverse = damped_inverse(positions)
         if self._recovery is not None:
             joint, limit, toward = self._recovery
+            self._recovery_ticks += 1
             if toward * (limit - positions[joint]) >= cfg.joint_limit_clearance_rad:
                 self._recovery = None
+            elif self._recovery_ticks > cfg.stall_steps:
+                self._recovery = None
+                self._given_up.add(joint)
         if self._recovery is None:
             speeds = inverse @ (action[:6] * np.asarray(ACTION_SCALE))  # rad per control tick, per joint
             for joint, (lower, upper) in enumerate(PANDA_JOINT_LIMITS_RAD.values()):
                 for limit, toward in ((upper, 1.0), (lower, -1.0)):
                     near = toward * (limit - positions[joint]) < cfg.joint_limit_margin_rad
-                    if near and toward * speeds[joint] > 0.0 and self._recovery is None:
-                        self._recovery = (joint, limit, toward)
+                    pushes = near and toward * speeds[joint] > 0.0
+                    if pushes and self._recovery is None and joint not in self._given_up:
+                        self._recovery, self._recovery_ticks = (joint, limit, toward), 0
         if self._recovery is None:
             return action
         joint, _limit, toward = self._recovery
@@ -190,7 +204,7 @@ class _PickPlaceExpert(ScriptedExpert):
         self._phase = "approach"
         self._steps_in_phase = 0
         self._carry_z_m = 0.0  # the object's height while lifted and transported, base_link m
-        self._recovery = None
+        self._forget_joint_limits()
 
     @property
     def phase(self) -> str:
@@ -204,7 +218,7 @@ class _PickPlaceExpert(ScriptedExpert):
         """Object between closed fingers: ``grasp`` (close firmly, then lift and carry as after an own grasp); set
         down where it goes, hand open: ``done``; otherwise ``approach``."""
         cfg = self.config
-        self._recovery = None  # decided afresh from the joints at the next act
+        self._forget_joint_limits()  # decided afresh from the joints at the next act
         obj = np.asarray(state.object_poses[self.object_name].position_m, dtype=np.float64)
         ee = np.asarray(state.ee_position_m, dtype=np.float64)
         gap = float(state.gripper_finger_positions_m[0] - state.gripper_finger_positions_m[1])

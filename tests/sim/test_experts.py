@@ -282,6 +282,19 @@ def test_a_command_into_a_joint_limit_becomes_a_move_off_it_until_clear() -> Non
     )
 
 
+def test_a_recovery_the_arm_does_not_follow_is_given_up_after_stall_steps() -> None:
+    """The joint stays on its limit (the arm does not follow): after stall_steps the expert follows its plan again
+    for the rest of the episode, so it is never caught in the recovery; a new episode may recover again."""
+    near_cube = np.array([0.3, 0.0, -0.09])
+    stuck = ExpertInput(np.array([0.7, 0.0, 0.1]), DOWN, OPEN, {"cube": ObjectPose(near_cube, _yawed(0.0))}, STRETCHED)
+    expert = LiftExpert(ExpertConfig(stall_steps=3))
+    speeds = [_joint4_speed(expert.act(stuck), STRETCHED) for _ in range(6)]
+    assert all(speed < 0.0 for speed in speeds[:4])  # the recovery, stall_steps + 1 ticks
+    assert all(speed > 0.0 for speed in speeds[4:])  # given up: the plan, into the limit (the gate holds it)
+    expert.reset()
+    assert _joint4_speed(expert.act(stuck), STRETCHED) < 0.0
+
+
 def _stretch_onto_joint4_limit(adapter: RobosuiteAdapter, seed: int) -> Observation:
     """Drive the hand forward and down until joint 4 reaches its upper limit, as a policy that overreaches."""
     obs = adapter.reset(seed=seed)
