@@ -42,12 +42,14 @@ from robot_rl.data.collect import collect_demos
 from robot_rl.intervention.simulated_human import PHASE_MARKER
 from robot_rl.policies.evaluate import LIFTED_M, EpisodeResult, evaluate, run_monitored
 from robot_rl.policies.train_base import TrainConfig, train_base
+from robot_rl.safety.filter import PANDA_JOINT_LIMITS_RAD
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 from robot_rl.torch_env import prepare_torchvision
 
 INTERVENTION_KEY = "complementary_info.intervention"
 TIPPED_DEG = 45.0  # the first object counts as tipped over when its z axis is this far from how it stood, degrees
+NEAR_LIMIT_RAD = 0.1  # a joint this close to a limit of the safety gate's table is reported, rad
 
 
 def _rate(successes: int, total: int) -> str:
@@ -102,8 +104,22 @@ def takeover_table(results: list[EpisodeResult]) -> list[str]:
     return rows
 
 
+def joints_near_limits(positions: dict[str, float] | None, within_rad: float = NEAR_LIMIT_RAD) -> str:
+    """The arm joints within ``within_rad`` of a limit of the gate's Panda table ('?' when not recorded)."""
+    if positions is None:
+        return "?"
+    near = []
+    for name, position in positions.items():
+        lower, upper = PANDA_JOINT_LIMITS_RAD[name]
+        side, limit = ("lower", lower) if position - lower < upper - position else ("upper", upper)
+        if abs(position - limit) < within_rad or not lower < position < upper:
+            near.append(f"{name} {position:.3f} rad ({side} {limit:.3f})")
+    return ", ".join(near) or "none"
+
+
 def takeover_lines(results: list[EpisodeResult]) -> list[str]:
-    """One line per episode a person took over: seed, step, reason, the object then, outcome."""
+    """One line per episode a person took over: seed, step, reason, the object then, the joints near a limit then
+    and at the end, outcome."""
     lines = []
     for result in results:
         if result.takeover_step is None:
@@ -111,9 +127,13 @@ def takeover_lines(results: list[EpisodeResult]) -> list[str]:
         rise = "?" if result.takeover_rise_m is None else f"{100 * result.takeover_rise_m:.1f} cm"
         tilt = "?" if result.takeover_tilt_deg is None else f"{result.takeover_tilt_deg:.0f} deg"
         outcome = "completed" if result.success else "not completed"
+        joints = (
+            f"joints within {NEAR_LIMIT_RAD} rad of a limit: {joints_near_limits(result.takeover_joint_positions_rad)}"
+            f", at the end {joints_near_limits(result.final_joint_positions_rad)}"
+        )
         lines.append(
             f"- seed {result.seed}: step {result.takeover_step} ({result.takeover_reason}); object up {rise},"
-            f" tilted {tilt}; {outcome} in {result.steps} steps"
+            f" tilted {tilt}; {joints}; {outcome} in {result.steps} steps"
         )
     return lines
 

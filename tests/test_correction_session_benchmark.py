@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import ModuleType
 
 import pytest
@@ -51,5 +52,22 @@ def test_takeover_table_groups_by_object_and_phase_and_counts_completions(bench:
     assert len(lines) == 5
     assert lines[0] == (
         "- seed 1: step 150 (not done by step 150; the expert's phase: approach); object up 0.0 cm, tilted 90 deg;"
-        " not completed in 300 steps"
+        " joints within 0.1 rad of a limit: ?, at the end ?; not completed in 300 steps"
     )
+
+
+def test_the_joints_near_a_limit_at_takeover_and_at_the_end(bench: ModuleType) -> None:
+    inside = {f"panda_joint{i}": 0.0 for i in range(1, 8)}
+    inside["panda_joint4"], inside["panda_joint6"] = -1.5, 1.5
+    assert bench.joints_near_limits(inside) == "none"
+    stretched = {**inside, "panda_joint4": -0.0698, "panda_joint6": -0.05}  # on one limit, past the other
+    assert bench.joints_near_limits(stretched) == (
+        "panda_joint4 -0.070 rad (upper -0.070), panda_joint6 -0.050 rad (lower -0.018)"
+    )
+    taken = _taken(1, False, 0.0, 0.0, "approach")
+    result = replace(taken, takeover_joint_positions_rad=stretched, final_joint_positions_rad=inside)
+    assert (
+        "joints within 0.1 rad of a limit: panda_joint4 -0.070 rad (upper -0.070), panda_joint6"
+        in (bench.takeover_lines([result])[0])
+    )
+    assert bench.takeover_lines([result])[0].endswith("at the end none; not completed in 300 steps")

@@ -27,8 +27,9 @@ from robot_rl.errors import MessageError, PolicyError
 from robot_rl.intervention.node import TAKEOVER_PREFIX
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
-from robot_rl.runtime.msg_numpy import image_to_numpy
+from robot_rl.runtime.msg_numpy import image_to_numpy, joint_state_to_numpy
 from robot_rl.runtime.node_interfaces import OBJECT_POSES
+from robot_rl.safety.filter import PANDA_JOINT_LIMITS_RAD
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
@@ -66,6 +67,10 @@ class EpisodeResult:
     takeover_reason: str = ""
     takeover_rise_m: float | None = None
     takeover_tilt_deg: float | None = None
+    # The arm's joint positions (name -> rad, the joints of /joint_states with a limit in the safety gate's Panda
+    # table) at the first takeover and at the episode's end; None: no such joint state arrived.
+    takeover_joint_positions_rad: dict[str, float] | None = None
+    final_joint_positions_rad: dict[str, float] | None = None
 
 
 @dataclass
@@ -201,6 +206,8 @@ class EpisodeMonitor(Node):
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/policy_action", self.on_policy_action, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe_command, 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
+        self.arm_joints: dict[str, float] | None = None  # the latest arm joint positions, rad
         self.base_gripper_sign = 0.0  # sign of the base's latest gripper command (0: none yet or exactly 0)
         self.gripper_overrides = 0  # in the running episode
         self.residual_gripper_flips = 0  # in the running episode
@@ -228,7 +235,7 @@ class EpisodeMonitor(Node):
             self.intervention_ticks = self.safety_events = self.gripper_overrides = self.residual_gripper_flips = 0
             self.base_gripper_sign = 0.0
             self.start_z = self.max_rise_m = self.last_rise_m = self.last_tilt_deg = None
-            self.start_quaternion = None
+            self.start_quaternion = self.arm_joints = None
             self.ticks, self.takeover = 0, {}
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
@@ -251,6 +258,7 @@ class EpisodeMonitor(Node):
                 self.gripper_overrides,
                 self.residual_gripper_flips,
                 **self.takeover,
+                final_joint_positions_rad=self.arm_joints,
             )
             self.results.append(result)
             self.seed = None
@@ -268,8 +276,17 @@ class EpisodeMonitor(Node):
             self.intervention_ticks += 1
             if "takeover_step" not in self.takeover:
                 self.takeover.update(
-                    takeover_step=self.ticks, takeover_rise_m=self.last_rise_m, takeover_tilt_deg=self.last_tilt_deg
+                    takeover_step=self.ticks,
+                    takeover_rise_m=self.last_rise_m,
+                    takeover_tilt_deg=self.last_tilt_deg,
+                    takeover_joint_positions_rad=self.arm_joints,
                 )
+
+    def on_joint_states(self, joint_state: Any) -> None:
+        """Keep the arm's latest joint positions while an episode runs (a state without them is skipped)."""
+        names, positions, _, _ = joint_state_to_numpy(joint_state)
+        if self.seed is not None and all(name in names for name in PANDA_JOINT_LIMITS_RAD):
+            self.arm_joints = {name: float(positions[names.index(name)]) for name in PANDA_JOINT_LIMITS_RAD}
 
     def on_base_action(self, trajectory: Any) -> None:
         """Remember the sign of the base's gripper command this tick (point 0 of its chunk)."""

@@ -14,6 +14,7 @@ from robot_rl.action_space import actions_to_trajectory
 from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes, tilt_deg
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import numpy_to_joint_state
 
 
 def test_monitor_drops_episode_events_with_non_integer_fields(capsys: pytest.CaptureFixture[str]) -> None:
@@ -132,12 +133,15 @@ def test_monitor_notes_the_first_takeover_its_reason_and_the_object_then() -> No
     flag = graph.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
     poses = graph.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
     diagnostics_pub = graph.create_publisher(msg.DiagnosticArray, "/diagnostics", 10)
+    joints = graph.create_publisher(msg.JointState, "/joint_states", 10)
+    names = [*(f"panda_joint{i}" for i in range(1, 8)), "panda_finger_joint1"]
     side = math.sin(math.pi / 4)
 
     def tick(driving: bool, z: float, quaternion: tuple[float, float, float, float], report: str = "") -> None:
         x, y, qz, w = quaternion
         pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=z), orientation=msg.Quaternion(x=x, y=y, z=qz, w=w))
         poses.publish(msg.PoseArray(header=msg.Header(frame_id="base_link"), poses=[pose]))
+        joints.publish(numpy_to_joint_state(names, np.full(8, z), np.zeros(8)))  # every joint at z rad
         if report:
             status = msg.DiagnosticStatus(name="/intervention", message=report)
             diagnostics_pub.publish(msg.DiagnosticArray(status=[status]))
@@ -159,6 +163,9 @@ def test_monitor_notes_the_first_takeover_its_reason_and_the_object_then() -> No
     assert taken.takeover_reason == "not done by step 3; the expert's phase: approach"
     assert taken.takeover_rise_m == pytest.approx(0.01)
     assert taken.takeover_tilt_deg == pytest.approx(90.0)
+    assert taken.takeover_joint_positions_rad == {f"panda_joint{i}": 0.03 for i in range(1, 8)}  # the arm's only
+    assert taken.final_joint_positions_rad == {f"panda_joint{i}": 0.10 for i in range(1, 8)}
+    assert alone.final_joint_positions_rad == {f"panda_joint{i}": 0.02 for i in range(1, 8)}
     assert (alone.takeover_step, alone.takeover_reason, alone.takeover_rise_m, alone.takeover_tilt_deg) == (
         None, "", None, None,
     )  # fmt: skip
