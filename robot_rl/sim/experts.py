@@ -166,14 +166,6 @@ class ScriptedExpert(ABC):
             return action
         joint, _limit, toward = self._recovery
         away = -toward * inverse[joint, :3]  # the TCP translation that turns the joint away from its limit fastest
-        # ... without turning another joint in its margin further into its limit (reaching out to straighten the
-        # elbow can pitch the shoulder onto its own limit): drop the part of the motion that would
-        for other, (lower, upper) in enumerate(PANDA_JOINT_LIMITS_RAD.values()):
-            row = inverse[other, :3]
-            for limit, other_toward in ((upper, 1.0), (lower, -1.0)):
-                near = other_toward * (limit - positions[other]) < cfg.joint_limit_margin_rad
-                if other != joint and near and other_toward * (row @ away) > 0.0:
-                    away = away - (row @ away) / max(float(row @ row), 1e-12) * row
         recovery = action.copy()
         recovery[:3] = cfg.max_translation_action * away / max(float(np.linalg.norm(away)), 1e-12)
         recovery[3:6] = 0.0
