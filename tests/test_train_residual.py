@@ -136,9 +136,17 @@ def test_train_residual_end_to_end_then_eval(
     split = json.loads(capfd.readouterr().out)
     assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
     rises = ("max_rise_m", "final_rise_m")  # a fresh process's sim reset differs in the 1e-10 m
+    joints = ("takeover_joint_positions_rad", "final_joint_positions_rad")  # which the arm's joints grow to 1e-3 rad
+    measured = (*rises, *joints)
     for half, whole in zip(split["per_episode"], serial[1]["per_episode"], strict=True):
-        assert {k: v for k, v in half.items() if k not in rises} == {k: v for k, v in whole.items() if k not in rises}
+        assert {k: v for k, v in half.items() if k not in measured} == {
+            k: v for k, v in whole.items() if k not in measured
+        }
         assert [half[k] for k in rises] == pytest.approx([whole[k] for k in rises], abs=1e-6)
+        for key in joints:
+            assert (half[key] is None) == (whole[key] is None)
+            if half[key] is not None:
+                assert half[key] == pytest.approx(whole[key], abs=1e-3)
 
 
 @pytest.mark.slow  # about a minute: the training graph with the rendered camera and the real perception node
