@@ -4,8 +4,9 @@ The gate receives end-effector commands but guards joint limits, so it predicts 
 command: ``q_dot = J^T (J J^T + damping^2 I)^-1 twist``, the damped least-squares inverse of the TCP's geometric
 Jacobian. MoveIt Servo, which executes the gate's twist on hardware, turns a twist into joint velocities with the
 same kind of inverse, so the gate predicts what the driver will command. robosuite's operational-space controller
-moves the simulated arm with the dynamically consistent inverse instead; the two agree on the sign of the motion
-of a joint the twist clearly moves (tests/safety/test_kinematics.py measures it on the robosuite Panda).
+moves the simulated arm with the dynamically consistent inverse and a posture task instead, so in simulation a
+joint can move otherwise than predicted (docs/safety.md, item 9); tests/safety/test_kinematics.py checks the
+Jacobian itself against MuJoCo's on the robosuite Panda.
 
 The Panda and the FR3 share Franka's published Denavit-Hartenberg parameters (Craig's modified convention); only
 their joint limits differ (:mod:`robot_rl.safety.filter`). Frames: the chain starts in ``panda_link0``/``fr3_link0``,
