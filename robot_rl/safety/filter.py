@@ -410,22 +410,26 @@ class SafetyFilter:
             if not (np.isfinite(position) and np.isfinite(moving)):
                 return f"{name} state is not finite (position {position}, velocity {moving})"
             joints[name] = (position, moving)
+        near: list[tuple[str, str, float, float]] = []  # (joint, side, limit, +1 upper / -1 lower) in a margin
+        for name, (lower, upper) in config.joint_limits_rad.items():
+            position = joints[name][0]
+            if position >= upper or position > upper - margin:
+                near.append((name, "upper", upper, 1.0))
+            if position <= lower or position < lower + margin:
+                near.append((name, "lower", lower, -1.0))
+        if not near:
+            return None  # the usual tick: no Jacobian needed
         arm = np.array([joints[name][0] for name in config.arm_joint_names])
         commanded = dict(
             zip(config.arm_joint_names, joint_velocities_for_twist(arm, twist, config.tcp_offset_m), strict=True)
         )
-        for name, (lower, upper) in config.joint_limits_rad.items():
+        for name, side, limit, toward in near:
             position, moving = joints[name]
             # The command's own motion of the joint (the Jacobian's inverse, as MoveIt Servo computes it) decides;
             # a joint still moving toward its limit holds too unless the command pulls it back.
             speed = commanded.get(name, 0.0)
-            near_upper = position >= upper or position > upper - margin
-            near_lower = position <= lower or position < lower + margin
-            for side, limit, toward, near in (("upper", upper, 1.0, near_upper), ("lower", lower, -1.0, near_lower)):
-                if not near:
-                    continue
-                pushes = toward * speed > _PREDICTED_AT_REST_RAD_S
-                pulls = toward * speed < -_PREDICTED_AT_REST_RAD_S
-                if pushes or (toward * moving > _AT_REST_RAD_S and not pulls):
-                    return f"{name} at {position:.3f} rad, {side} limit {limit:.3f}, commanded {speed:+.3f} rad/s"
+            pushes = toward * speed > _PREDICTED_AT_REST_RAD_S
+            pulls = toward * speed < -_PREDICTED_AT_REST_RAD_S
+            if pushes or (toward * moving > _AT_REST_RAD_S and not pulls):
+                return f"{name} at {position:.3f} rad, {side} limit {limit:.3f}, commanded {speed:+.3f} rad/s"
         return None
