@@ -179,7 +179,8 @@ class LearnerNode(Node):
                 self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
             if self.mode == "train" and self.trainer.actor_updates:
                 self.publish_weights()
-            summary = self.trainer.summary()
+            # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
+            summary = {**self.trainer.summary(), "dropped_ticks": self.steps.dropped}
             self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
 
     def publish_weights(self) -> None:

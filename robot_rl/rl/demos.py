@@ -10,7 +10,8 @@ frames; ensemble mode and history policies: every frame, in order). Each frame t
 
 - ``obs_t`` = ``observation.state`` then ``observation.environment_state`` (``ObservationFrame.vector()``,
   named by :func:`~robot_rl.policies.features.residual_observation_names`);
-- ``base_action_t`` = the base's action for frame t, ``action_t`` = the dataset's ``action`` (what was applied);
+- ``base_action_t`` = the base's action for frame t, saturated into [-1, 1] as the base node publishes it online
+  (ACT overshoots the bound by a hair), ``action_t`` = the dataset's ``action`` (what was applied);
 - ``reward_t`` = the frame's ``next.reward``: the recorder stores on frame t the reward that frame t's action
   earned (the sim publishes it after the step; :meth:`~robot_rl.data.recorder.EpisodeRecorder.add_reward`);
 - ``next_obs`` / ``next_base_action`` = frame t+1's;
@@ -39,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.action_space import ACTION_DIM
+from robot_rl.action_space import ACTION_DIM, saturate_actions
 from robot_rl.data.recorder import DONE_KEY, INTERVENTION_KEY, REWARD_KEY, SUCCESS_KEY, TRUNCATED_KEY
 from robot_rl.errors import DatasetError, LearnerError, PolicyError
 from robot_rl.perception.slots import SLOT_FIELDS
@@ -388,11 +389,12 @@ def relabel_demonstrations(
 
 
 def _run_base(base: FrozenBasePolicy, episode: DemoEpisode) -> tuple[np.ndarray, np.ndarray]:
-    """Run the base from a reset along the episode in order: (T, obs_dim) observations, (T, 7) base actions."""
+    """Run the base from a reset along the episode in order: (T, obs_dim) observations, (T, 7) base actions,
+    saturated as the base node saturates them before the residual and the learner see them."""
     base.reset()
     observations, actions = [], []
     for t in range(len(episode)):
         frame = episode.frame(t)
         observations.append(frame.vector())
-        actions.append(base.act(frame.features())[0])
+        actions.append(saturate_actions(base.act(frame.features())[0])[0])
     return np.stack(observations), np.stack(actions).astype(np.float32)

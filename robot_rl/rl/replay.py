@@ -95,6 +95,10 @@ class NStepAccumulator:
 
     ``terminated`` wins when both are set. After either the accumulator is empty for the next episode.
 
+    A tick whose ``obs`` is not the pending ticks' last ``next_obs`` follows a gap (ticks were dropped, see
+    :class:`~robot_rl.rl.transitions.StepBuilder`): the pending ticks are finished first as at a time-out,
+    bootstrapping from that ``next_obs``, so no transition sums rewards across the gap or discounts past it.
+
     Args:
         n_step: Ticks per transition, >= 1 (1 is one-step TD).
         gamma: Discount per tick, in (0, 1].
@@ -126,16 +130,22 @@ class NStepAccumulator:
         truncated: bool,
     ) -> list[Transition]:
         """Add one tick (shapes as in :class:`Transition`); returns the transitions it finished, oldest first."""
+        finished = []
+        if self._pending and not np.array_equal(self._pending[-1].next_obs, obs):
+            finished = self._flush(bootstrap=True)  # a gap: the pending ticks end where the data does
         self._pending.append(_Step(obs, base_action, action, float(reward), next_obs, next_base_action))
         if terminated or truncated:
-            finished = [self._emit(start, bootstrap=not terminated) for start in range(len(self._pending))]
-            self._pending.clear()
-            return finished
+            return finished + self._flush(bootstrap=not terminated)
         if len(self._pending) == self.n_step:
-            finished = [self._emit(0, bootstrap=True)]
+            finished.append(self._emit(0, bootstrap=True))
             self._pending.popleft()
-            return finished
-        return []
+        return finished
+
+    def _flush(self, bootstrap: bool) -> list[Transition]:
+        """Every pending tick's transition to the last pending ``next_obs``; the accumulator is empty after."""
+        finished = [self._emit(start, bootstrap) for start in range(len(self._pending))]
+        self._pending.clear()
+        return finished
 
     def _emit(self, start: int, bootstrap: bool) -> Transition:
         """The transition from pending step ``start`` to the last pending step's ``next_obs``."""

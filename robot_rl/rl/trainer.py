@@ -158,7 +158,9 @@ class ResidualTrainer:
         """
         held, self._held = self._held, None
         if held is not None:
-            if step.intervention and not held.intervention and self.config.takeover_penalty:
+            takeover = step.intervention and not held.intervention
+            adjacent = np.array_equal(held.next_obs, step.obs)  # not across dropped ticks: who drove between?
+            if takeover and adjacent and self.config.takeover_penalty:
                 held = replace(held, reward=held.reward - self.config.takeover_penalty)
             self._store(held)
         if step.terminated or step.truncated:

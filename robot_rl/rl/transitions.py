@@ -12,8 +12,9 @@ terminated, truncated)``:
 - ``success`` and a person's ``failure`` end the episode for real (``terminated``: no bootstrap);
   ``timeout`` only ends our view of it (``truncated``: the step waits for the base action on the final
   observation, which the graph still computes, and bootstraps from it);
-- a tick that misses a piece (no base action: the base skipped; no executed command) loses only its own
-  step, counted in :attr:`StepBuilder.dropped`;
+- a tick with no executed command loses its own step; a tick with no base action (the base skipped it) loses
+  its own and the previous one (whose next observation has no base action to bootstrap from); both are counted
+  in :attr:`StepBuilder.dropped`, and the n-step accumulator does not chain steps across the gap;
 - a tick a person drove (``/robot_rl/intervention`` true before its command) is marked ``intervention``: the
   trainer keeps it as a correction too (HIL-SERL: takeovers go into the online and the offline data).
 """
@@ -88,9 +89,19 @@ class StepBuilder:
         self._previous, self._current = self._current, None
 
     def reward(self, value: float) -> None:
-        """The reward of the previous tick's executed action."""
-        if self._previous is not None and self._previous.reward is None:
-            self._previous.reward = float(value)
+        """The reward of the previous tick's executed action.
+
+        A second reward while the previous tick is still open means a whole tick went by without a base action
+        (the base skipped it, the gate held): the open tick would otherwise be closed by the observation after
+        the skipped one, a tick late. Both ticks are dropped, with the skipped tick's reward.
+        """
+        if self._previous is None:
+            return
+        if self._previous.reward is not None:
+            self.dropped += 2
+            self._previous = None
+            return
+        self._previous.reward = float(value)
 
     def end(self, kind: str) -> Step | None:
         """An end event; a terminal one closes the previous tick at once, a time-out waits for the final base action."""

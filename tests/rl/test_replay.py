@@ -69,21 +69,45 @@ def test_n_step_returns_with_truncation_bootstrap_from_the_last_next_obs() -> No
 
 def test_emission_timing_and_the_next_episode_starts_empty() -> None:
     accumulator = NStepAccumulator(n_step=3, gamma=0.9)
-    step = {
-        "obs": _obs(0),
-        "base_action": np.zeros(ACTION_DIM),
-        "action": np.zeros(ACTION_DIM),
-        "reward": 1.0,
-        "next_obs": _obs(1),
-        "next_base_action": np.zeros(ACTION_DIM),
-    }
-    counts = [len(accumulator.add(**step, terminated=False, truncated=False)) for _ in range(5)]
+
+    def step(t: int) -> dict[str, object]:
+        zeros = np.zeros(ACTION_DIM)
+        return {"obs": _obs(t), "base_action": zeros, "action": zeros, "reward": 1.0, "next_obs": _obs(t + 1),
+                "next_base_action": zeros}  # fmt: skip
+
+    counts = [len(accumulator.add(**step(t), terminated=False, truncated=False)) for t in range(5)]
     assert counts == [0, 0, 1, 1, 1]
-    assert len(accumulator.add(**step, terminated=True, truncated=True)) == 3  # terminated wins: no bootstrap
+    ended = accumulator.add(**step(5), terminated=True, truncated=True)
+    assert [t.discount for t in ended] == [0.0, 0.0, 0.0]  # terminated wins: no bootstrap
     assert len(accumulator) == 0
-    assert accumulator.add(**step, terminated=False, truncated=False) == []
+    assert accumulator.add(**step(0), terminated=False, truncated=False) == []
     accumulator.reset()
     assert len(accumulator) == 0
+
+
+def test_a_gap_between_ticks_ends_the_pending_transitions_before_it() -> None:
+    """Ticks 0, 1, then (ticks 2 and 3 dropped) 4, 5, 6: nothing sums rewards across the gap."""
+    accumulator = NStepAccumulator(n_step=3, gamma=0.9)
+    emitted: list[Transition] = []
+    for t, reward in ((0, 1.0), (1, 2.0), (4, 5.0), (5, 6.0), (6, 7.0)):
+        emitted += accumulator.add(
+            obs=_obs(t),
+            base_action=np.zeros(ACTION_DIM),
+            action=np.zeros(ACTION_DIM),
+            reward=reward,
+            next_obs=_obs(t + 1),
+            next_base_action=np.zeros(ACTION_DIM),
+            terminated=False,
+            truncated=t == 6,
+        )
+    assert [float(t.obs[0]) for t in emitted] == [0, 1, 4, 5, 6]
+    # before the gap: bootstrap from observation 2, the last one the data has (1 + .9*2 with .81; 2 with .9);
+    # after it, to the time-out: 5 + .9*6 + .81*7 = 16.07, 6 + .9*7 = 12.3 and 7
+    np.testing.assert_allclose([t.n_step_return for t in emitted[:2]], [2.8, 2.0], rtol=1e-12)
+    np.testing.assert_allclose([t.discount for t in emitted[:2]], [0.81, 0.9], rtol=1e-12)
+    assert [float(t.next_obs[0]) for t in emitted] == [2, 2, 7, 7, 7]
+    np.testing.assert_allclose([t.n_step_return for t in emitted[2:]], [16.07, 12.3, 7.0], rtol=1e-12)
+    np.testing.assert_allclose([t.discount for t in emitted[2:]], [0.729, 0.81, 0.9], rtol=1e-12)
 
 
 def test_one_step_is_plain_td() -> None:

@@ -61,7 +61,8 @@ def steps(count: int, seed: int = 0) -> list[Step]:
 
     zero = np.zeros(7, np.float32)
     last = count - 1
-    return [Step(vector(OBS_DIM), zero, vector(7), float(t == last), vector(OBS_DIM), zero, t == last, False)
+    observations = [vector(OBS_DIM) for _ in range(count + 1)]  # consecutive ticks: each next_obs is the next obs
+    return [Step(observations[t], zero, vector(7), float(t == last), observations[t + 1], zero, t == last, False)
             for t in range(count)]  # fmt: skip
 
 
@@ -132,6 +133,17 @@ def test_the_tick_before_each_takeover_pays_the_penalty(tmp_path: Path) -> None:
     np.testing.assert_allclose(trainer.online.arrays["reward"][:9], rewards)
     assert len(trainer.corrections) == 5  # the person's ticks keep the task's reward
     np.testing.assert_allclose(trainer.corrections.arrays["reward"][:5], [0.0, 0.0, 0.0, 0.0, 1.0])
+
+
+def test_no_penalty_across_dropped_ticks(tmp_path: Path) -> None:
+    # Ticks 0-1 by the policy, then ticks dropped (who drove them is unknown), then the person: no penalty.
+    trainer = make_trainer(tmp_path, learning_starts=100, takeover_penalty=0.5)
+    before, after = steps(2, seed=2), steps(3, seed=3)
+    for step in [dataclasses.replace(before[0]), dataclasses.replace(before[1], terminated=False, reward=0.0)]:
+        trainer.add(step)
+    for step in after:
+        trainer.add(dataclasses.replace(step, intervention=True))
+    np.testing.assert_allclose(trainer.online.arrays["reward"][:5], [0.0, 0.0, 0.0, 0.0, 1.0])
 
 
 def test_without_a_penalty_takeovers_leave_the_rewards_alone(tmp_path: Path) -> None:

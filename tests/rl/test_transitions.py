@@ -80,6 +80,29 @@ def test_a_tick_without_an_executed_command_is_dropped_not_misaligned() -> None:
     assert builder.dropped == 1
 
 
+def test_a_tick_without_a_base_action_drops_it_and_the_tick_before() -> None:
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    step = builder.observe(obs(1), act(1))  # closes tick 0
+    assert step is not None
+    builder.executed(act(1))
+    builder.reward(0.0)  # tick 1's reward; the base skips tick 2 (no observe), the gate holds
+    builder.executed(act(9))  # the hold: nobody's tick
+    builder.reward(0.75)  # tick 2's reward: tick 1 cannot be closed with observation 2's base action
+    assert builder.observe(obs(3), act(3)) is None  # not tick 1 closed a tick late, on observation 3
+    builder.executed(act(3))
+    builder.reward(0.25)
+    step = builder.observe(obs(4), act(4))
+    assert step is not None
+    np.testing.assert_array_equal(step.obs, obs(3))
+    np.testing.assert_array_equal(step.next_obs, obs(4))
+    assert step.reward == 0.25
+    assert builder.dropped == 2  # ticks 1 and 2
+
+
 def test_commands_between_episodes_are_ignored() -> None:
     builder = StepBuilder()
     builder.executed(act(0))
