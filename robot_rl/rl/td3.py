@@ -6,7 +6,8 @@ ensemble scores the EXECUTED action ``Q_h(obs, a)`` (what the safety gate applie
 so it needs no separate base input. One :meth:`ResidualTD3.update` call is one critic update on a batch of n-step
 transitions (``robot_rl.rl.replay``):
 
-    next_a = clip(next_base + actor_target(next_obs, next_base) + clip(N(0, target_noise), +-target_noise_clip), -1, 1)
+    next_r = clip(actor_target(next_obs, next_base) + clip(N(0, target_noise), +-target_noise_clip), +-bound)
+    next_a = clip(next_base + next_r, -1, 1)
     y      = n_step_return + discount * min(Q'_i, Q'_j)(next_obs, next_a)      with {i, j} a random pair of heads
     L_Q    = mean over heads and batch of (Q_h(obs, action) - y)^2
 
@@ -66,7 +67,7 @@ class TD3Config:
     weight_decay: float = 0.0  # AdamW decoupled weight decay of both networks, >= 0
     tau: float = 0.005  # Polyak rate of the target networks per target update, in (0, 1]
     target_noise: float = 0.1  # std of the Gaussian smoothing noise on the target action, >= 0
-    target_noise_clip: float = 0.3  # the target noise is clipped to +-this, >= 0
+    target_noise_clip: float = 0.3  # the target noise is clipped to +-this, >= 0 (then the residual to its bound)
     exploration_noise: float = 0.05  # std of the Gaussian noise on the residual when act(explore=True), >= 0
     residual_scale: float = 0.2  # bound on each motion component of the residual (tanh * scale), in (0, 2]
     # Bound on the gripper component, in (0, 2]. robosuite's gripper moves by the SIGN of its command, so with a
@@ -260,7 +261,12 @@ class ResidualTD3:
         next_base = batch["next_base_action"]
         noise = torch.randn(next_base.shape, generator=self.generator).to(self.device) * self.config.target_noise
         noise = noise.clamp(-self.config.target_noise_clip, self.config.target_noise_clip)
-        next_action = (next_base + self.actor_target(next_obs, next_base) + noise).clamp(-1.0, 1.0)
+        # The smoothed residual stays within the actor's bound, as TD3 keeps its target action in the action
+        # space: the policy can execute nothing beyond it (the safety gate bounds the residual too), so online
+        # data has no such actions and Q there is extrapolation.
+        bound = self.actor_target.bound
+        next_residual = torch.maximum(torch.minimum(self.actor_target(next_obs, next_base) + noise, bound), -bound)
+        next_action = (next_base + next_residual).clamp(-1.0, 1.0)
         next_q = self.critic_target(next_obs, next_action)  # (H, B)
         min_q = next_q[self.random_pair().to(self.device)].min(dim=0).values
         return batch["n_step_return"] + batch["discount"] * min_q

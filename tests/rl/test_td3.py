@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -167,14 +168,19 @@ def test_random_pair_is_two_distinct_heads_covering_all_pairs() -> None:
 
 
 def test_target_action_is_the_clipped_noisy_target_residual_on_the_next_base() -> None:
-    learner = _learner(target_noise=10.0, target_noise_clip=0.3)
+    learner = _learner(target_noise=10.0, target_noise_clip=0.1, residual_scale=0.2, gripper_residual_scale=0.5)
     learner.critic_target = _ConstantHeads([0.0, 0.0])
     batch = _batch(64)
     batch["next_base_action"][:] = 0.0
     learner.compute_target(learner.to_tensors(batch))
     noise = learner.critic_target.last_action  # untrained target actor: residual 0, so this is the noise
     assert noise is not None
-    assert noise.abs().max() == pytest.approx(0.3)  # clipped (std 10 saturates the clip)
+    assert noise.abs().max() == pytest.approx(0.1)  # clipped (std 10 saturates the clip)
+    learner.config = dataclasses.replace(learner.config, target_noise_clip=0.3)
+    learner.compute_target(learner.to_tensors(batch))
+    smoothed = learner.critic_target.last_action.abs().amax(dim=0)
+    # beyond the residual's bound the policy cannot act: the noisy residual is held to it, per component
+    torch.testing.assert_close(smoothed, torch.tensor([0.2] * 6 + [0.3]))
     batch["next_base_action"][:] = 0.9
     learner.compute_target(learner.to_tensors(batch))
     assert learner.critic_target.last_action.max() == 1.0  # the action is clipped to [-1, 1]
