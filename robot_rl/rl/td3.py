@@ -265,7 +265,7 @@ class ResidualTD3:
         # space: the policy can execute nothing beyond it (the safety gate bounds the residual too), so online
         # data has no such actions and Q there is extrapolation.
         bound = self.actor_target.bound
-        next_residual = torch.maximum(torch.minimum(self.actor_target(next_obs, next_base) + noise, bound), -bound)
+        next_residual = (self.actor_target(next_obs, next_base) + noise).clamp(-bound, bound)
         next_action = (next_base + next_residual).clamp(-1.0, 1.0)
         next_q = self.critic_target(next_obs, next_action)  # (H, B)
         min_q = next_q[self.random_pair().to(self.device)].min(dim=0).values
@@ -339,7 +339,7 @@ class ResidualTD3:
         loss = cfg.residual_penalty * (residual / scale).pow(2).mean()
         offline = data.get(OFFLINE_FIELD)
         if cfg.offline_imitation > 0 and offline is not None and bool(offline.any()):
-            data_residual = torch.maximum(torch.minimum(data["action"] - data["base_action"], scale), -scale)
+            data_residual = (data["action"] - data["base_action"]).clamp(-scale, scale)
             per_row = ((residual - data_residual) / scale).pow(2).mean(dim=1)
             loss = loss + cfg.offline_imitation * (per_row * offline).sum() / offline.sum()
         return loss
