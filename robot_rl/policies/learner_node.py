@@ -99,6 +99,7 @@ class LearnerNode(Node):
         self.intervening = False  # the intervention flag of this tick (published before its command)
         self.episode_return = 0.0
         self.episode_length = 0
+        self.ending: str | None = None  # the end event of an episode not logged yet (a time-out's last step due)
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
         self.report = diagnostics.Reporter(self)
         take = self.report.guard
@@ -134,6 +135,8 @@ class LearnerNode(Node):
         if not frame.is_finite():
             raise MessageError("non-finite observation")
         self._store(self.steps.observe(frame.vector(), base))
+        if self.ending is not None:  # that was a time-out's last step: the episode is complete now
+            self._finish()
 
     def on_intervention(self, flag: Any) -> None:
         """Whether a person drives this tick (the arbiter publishes it before the tick's command)."""
@@ -164,6 +167,8 @@ class LearnerNode(Node):
             return
         kind = payload["event"]
         if kind == "start":
+            if self.ending is not None:
+                self._finish()  # the time-out's final base action never came: finish without its last step
             self.trainer.abort_episode()  # n-step leftovers of an episode that never ended
             self.mode = "eval" if payload.get("mode") == "eval" else "train"
             self.intervening = False
@@ -173,15 +178,24 @@ class LearnerNode(Node):
             if not self.steps.running:
                 return  # the sim's outcome after a person's (or vice versa): the episode already ended
             self._store(self.steps.end(kind))
-            try:
-                self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
-            except PolicyError as error:
-                self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
-            if self.mode == "train" and self.trainer.actor_updates:
-                self.publish_weights()
-            # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
-            summary = {**self.trainer.summary(), "dropped_ticks": self.steps.dropped}
-            self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
+            self.ending = kind
+            if not self.steps.awaiting_final_base_action:
+                self._finish()
+            # else a time-out: its last step closes on the final observation's base action, and the episode's
+            # log, weights and checkpoint wait for it (a checkpoint taken now would lose the episode's last steps)
+
+    def _finish(self) -> None:
+        """Log the ended episode, checkpoint when due, publish the actor after a training episode."""
+        kind, self.ending = self.ending, None
+        try:
+            self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
+        except PolicyError as error:
+            self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
+        if self.mode == "train" and self.trainer.actor_updates:
+            self.publish_weights()
+        # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
+        summary = {**self.trainer.summary(), "dropped_ticks": self.steps.dropped}
+        self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
 
     def publish_weights(self) -> None:
         """Send the current actor to the residual node (it takes it at the next episode start)."""

@@ -13,7 +13,9 @@ source at every episode start and swap).
 
 Without ``residual_path`` and before any weights arrive the residual is zero and the base action goes out
 exactly as it came (today's pass-through). With ``explore`` (training only) Gaussian noise of
-``exploration_noise`` is added to the residual, except in episodes whose start event says ``"mode": "eval"``.
+``exploration_noise`` is added to the residual, except in episodes whose start event says ``"mode": "eval"``;
+an episode whose start event names its sim ``seed`` draws its noise from ``(seed parameter, episode seed)``, so a
+training run resumed from a checkpoint explores as it would have without the interruption.
 New weights are taken only between episodes (never mid-episode): they wait until the next ``start`` event.
 A tick whose observation is incomplete or not finite publishes nothing (ERROR diagnostic): the safety
 gate's watchdog then holds.
@@ -54,11 +56,11 @@ class ResidualNode(Node):
         embedding_size = declare("embedding_size", 0, "learned-embedding size per slot (as perception's)").value
         self.explore = declare("explore", False, "add exploration noise to the residual (training only)").value
         self.noise_std = declare("exploration_noise", 0.05, "std of that noise, normalized action units").value
-        seed = declare("seed", 0, "seed of the exploration noise").value
-        if not self.period_s > 0 or num_slots < 1 or embedding_size < 0 or not self.noise_std >= 0:
+        self.seed = declare("seed", 0, "seed of the exploration noise, >= 0").value
+        if not self.period_s > 0 or num_slots < 1 or embedding_size < 0 or not self.noise_std >= 0 or self.seed < 0:
             raise PolicyError(
-                "need control_period_s > 0, num_slots >= 1, embedding_size >= 0, exploration_noise >= 0; got"
-                f" {self.period_s}, {num_slots}, {embedding_size}, {self.noise_std}"
+                "need control_period_s > 0, num_slots >= 1, embedding_size >= 0, exploration_noise >= 0, seed >= 0;"
+                f" got {self.period_s}, {num_slots}, {embedding_size}, {self.noise_std}, {self.seed}"
             )
         self.obs_features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
         self.base_hash = checkpoint_fingerprint(Path(base_path)) if base_path else None
@@ -71,7 +73,7 @@ class ResidualNode(Node):
         self.pending: tuple[ResidualActorBundle, int] | None = None  # weights waiting for the next episode
         self.in_episode = False
         self.exploring = self.explore
-        self.rng = np.random.default_rng(seed)
+        self.rng = np.random.default_rng(self.seed)
         self.assembler = ObservationAssembler(num_slots)
         self.published = 0
         self.action_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10)
@@ -115,6 +117,10 @@ class ResidualNode(Node):
         self.in_episode = True
         self.assembler.clear()
         self.exploring = self.explore and payload.get("mode") != "eval"
+        episode_seed = payload.get("seed")
+        if isinstance(episode_seed, int) and not isinstance(episode_seed, bool) and episode_seed >= 0:
+            # the episode's own stream: a resumed run does not replay the noise its first episodes drew
+            self.rng = np.random.default_rng((self.seed, episode_seed))
         self.report(
             diagnostics.OK,
             f"episode start: {self.source}",

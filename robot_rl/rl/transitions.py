@@ -79,6 +79,11 @@ class StepBuilder:
             self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
         return finished
 
+    @property
+    def awaiting_final_base_action(self) -> bool:
+        """A time-out ended the episode and its last step waits for the base action on the final observation."""
+        return not self.running and self._previous is not None and self._previous.end in TRUNCATING_EVENTS
+
     def executed(self, action: np.ndarray, intervention: bool = False) -> None:
         """The command the safety gate applied for the current tick; ``intervention``: a person drove it."""
         if self._current is None or not self.running:

@@ -174,6 +174,34 @@ def test_exploration_noise_only_while_exploring_and_never_in_eval_episodes(tmp_p
         harness.event(event="timeout", episode=0)
 
 
+def test_exploration_noise_follows_the_episode_seed_so_a_resumed_run_explores_as_before(tmp_path: Path) -> None:
+    save_residual(tmp_path / "actor", trained_learner(), METADATA)
+    args = ["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true", "-p", "exploration_noise:=0.1"]
+
+    def residuals(seeds: list[int], node_seed: int = 0) -> list[np.ndarray]:
+        _, harness = build([*args, "-p", f"seed:={node_seed}"])
+        for seed in seeds:
+            harness.event(event="start", episode=0, mode="train", seed=seed)
+            harness.observation()
+            harness.tick(BASE)
+            harness.tick(BASE)
+            harness.event(event="timeout", episode=0)
+        return harness.residuals
+
+    uninterrupted = residuals([300_000, 300_001])
+    resumed = residuals([300_001])  # a fresh node (a resumed run) starting at the second episode
+    np.testing.assert_array_equal(resumed[0], uninterrupted[2])
+    np.testing.assert_array_equal(resumed[1], uninterrupted[3])
+    assert not np.array_equal(uninterrupted[0], uninterrupted[1])  # the stream runs on within an episode
+    assert not np.array_equal(uninterrupted[0], uninterrupted[2])  # and differs between episodes
+    assert not np.array_equal(residuals([300_000], node_seed=1)[0], uninterrupted[0])  # the node's seed counts
+
+
+def test_a_negative_exploration_seed_is_refused() -> None:
+    with pytest.raises(PolicyError, match=r"seed >= 0; got .* -1$"):
+        build(["-p", "seed:=-1"])
+
+
 def test_a_checkpoint_for_other_features_is_refused_at_startup(tmp_path: Path) -> None:
     other = ResidualMetadata(obs_features=tuple(residual_observation_names(3)), task="Lift", base_weights_hash="0")
     save_residual(tmp_path / "actor", ResidualTD3(TD3Config(), obs_dim=len(other.obs_features)), other)

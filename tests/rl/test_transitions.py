@@ -41,6 +41,20 @@ def test_a_time_out_bootstraps_from_the_final_observation_and_its_base_action() 
     assert [(s.terminated, s.truncated) for s in steps] == [(False, False), (False, False), (False, True)]
 
 
+def test_only_a_time_out_leaves_its_last_step_awaiting_the_final_base_action() -> None:
+    for end, awaiting in (("timeout", True), ("success", False), ("failure", False)):
+        builder = StepBuilder()
+        builder.start()
+        builder.observe(obs(0), act(0))
+        builder.executed(act(0))
+        builder.reward(0.0)
+        assert not builder.awaiting_final_base_action  # running
+        builder.end(end)
+        assert builder.awaiting_final_base_action is awaiting, end
+        assert (builder.observe(obs(1), act(1)) is not None) is awaiting, end
+        assert not builder.awaiting_final_base_action
+
+
 def test_success_terminates_without_waiting_for_the_next_observation() -> None:
     steps = run_episode(StepBuilder(), 3, "success", [0.0, 0.0, 1.0])
     assert len(steps) == 3

@@ -1,0 +1,139 @@
+"""The learner node on the in-process backend: one tick's messages in the graph's order become steps, and an
+episode is logged and checkpointed only once its last step is stored."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robot_rl.action_space import actions_to_trajectory
+from robot_rl.perception.slot_msgs import slots_to_pointcloud2
+from robot_rl.perception.slots import SLOT_FIELDS
+from robot_rl.policies.features import FINGER_JOINTS
+from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.rl.trainer import METRICS_FILE
+from robot_rl.runtime import Node, msg
+from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+
+NUM_SLOTS = 6  # the session's demos (collect-demos' perception) and the checkpoint trained on them
+ACTION = np.array([0.1, 0.0, -0.1, 0.0, 0.0, 0.0, -1.0])
+
+
+class Graph(Node):
+    """Publishes what the sim, base, arbiter and safety gate publish on one control tick."""
+
+    def __init__(self, context: InprocContext) -> None:
+        super().__init__("graph", context=context)
+        self.context = context
+        self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
+        self.slots = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
+        self.reward = self.create_publisher(msg.Float32, "/robot_rl/reward", 10)
+        self.episode = self.create_publisher(msg.String, "/robot_rl/episode", 10)
+        self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.intervention = self.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+        self.safe = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+
+    def event(self, **payload: Any) -> None:
+        self.episode.publish(msg.String(data=json.dumps(payload)))
+        self.context.spin_until_quiet()
+
+    def observation(self, tick: int, reward: float | None) -> None:
+        """The sim's new observation, with the reward of the previous tick's command."""
+        header = msg.Header(frame_id="base_link")
+        pose = msg.Pose(position=msg.Point(x=0.5 + 0.01 * tick, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+        self.ee.publish(msg.PoseStamped(header=header, pose=pose))
+        self.joints.publish(numpy_to_joint_state(list(FINGER_JOINTS), np.array([0.02, -0.02]), header=header))
+        slots = np.zeros((NUM_SLOTS, len(SLOT_FIELDS)), dtype=np.float32)
+        slots[0, :4] = [1.0, 0.6, 0.05, -0.08]
+        self.slots.publish(slots_to_pointcloud2(slots, header))
+        if reward is not None:
+            self.reward.publish(msg.Float32(data=reward))
+        self.context.spin_until_quiet()
+
+    def act(self, command: bool = True) -> None:
+        """The base action for the latest observation, then (unless the episode ended) the applied command."""
+        self.base.publish(actions_to_trajectory(ACTION, 0.05))
+        if command:
+            self.intervention.publish(msg.Bool(data=False))
+            self.safe.publish(actions_to_trajectory(ACTION, 0.05))
+        self.context.spin_until_quiet()
+
+    def run_episode(self, seed: int, ticks: int, end: str, final_base_action: bool = True) -> None:
+        """A training episode of ``ticks`` commands that ends with ``end``."""
+        self.event(event="start", episode=seed, seed=seed, mode="train")
+        for tick in range(ticks):
+            self.observation(tick, reward=None if tick == 0 else 0.0)
+            self.act()
+        self.observation(ticks, reward=1.0 if end == "success" else 0.0)
+        self.event(event=end, episode=seed)
+        if final_base_action:
+            self.act(command=False)  # the graph still computes the base action on the final observation
+
+
+def build(demos: Path, checkpoint: Path, out: Path) -> tuple[LearnerNode, Graph]:
+    context = InprocContext()
+    params = {
+        "out_dir": str(out),
+        "base_path": str(checkpoint),
+        "demos": str(demos),
+        "task": "Lift",
+        "num_slots": NUM_SLOTS,
+        "td3.batch_size": 8,
+        "td3.actor_hidden": [16],
+        "td3.critic_hidden": [16],
+        "trainer.own_process": False,
+        "trainer.learning_starts_steps": 1000,  # no updates: these tests are about what is stored when
+        "trainer.checkpoint_every_steps": 1,  # a checkpoint after every training episode
+    }
+    args = ["--ros-args"]
+    for name, value in params.items():
+        args += ["-p", f"{name}:={json.dumps(value) if not isinstance(value, str) else value}"]
+    return LearnerNode(context=context, cli_args=args), Graph(context)
+
+
+def metrics_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / METRICS_FILE, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_time_out_is_checkpointed_with_its_last_steps(demos: Path, checkpoint: Path, tmp_path: Path) -> None:
+    learner, graph = build(demos, checkpoint, tmp_path)
+    graph.run_episode(seed=1, ticks=5, end="timeout")
+    assert [row["length"] for row in metrics_rows(tmp_path)] == ["5"]
+    assert metrics_rows(tmp_path)[0]["env_steps"] == "5"  # logged after the last step, not at the event
+    resumed, _ = build(demos, checkpoint, tmp_path)
+    assert resumed.trainer.env_steps == 5
+    assert len(resumed.trainer.online) == 5  # the held step and the n-step tail were in the checkpoint
+    assert (resumed.trainer.online.arrays["discount"][:5] > 0).all()  # a time-out: every one bootstraps
+    learner.destroy_node()
+    resumed.destroy_node()
+
+
+def test_a_success_is_logged_and_checkpointed_at_its_event(demos: Path, checkpoint: Path, tmp_path: Path) -> None:
+    learner, graph = build(demos, checkpoint, tmp_path)
+    graph.run_episode(seed=1, ticks=4, end="success", final_base_action=False)
+    assert metrics_rows(tmp_path)[0]["success"] == "1"
+    resumed, _ = build(demos, checkpoint, tmp_path)
+    assert resumed.trainer.env_steps == 4
+    assert len(resumed.trainer.online) == 4
+    assert resumed.trainer.online.arrays["discount"][3] == 0.0  # a success: the last one does not bootstrap
+    learner.destroy_node()
+    resumed.destroy_node()
+
+
+def test_a_time_out_without_its_final_base_action_is_finished_by_the_next_start(
+    demos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    learner, graph = build(demos, checkpoint, tmp_path)
+    graph.run_episode(seed=1, ticks=3, end="timeout", final_base_action=False)
+    assert not (tmp_path / METRICS_FILE).exists()  # still waiting for the last step
+    graph.event(event="start", episode=2, seed=2, mode="train")
+    assert [row["env_steps"] for row in metrics_rows(tmp_path)] == ["2"]  # the last step never closed
+    assert learner.steps.dropped == 1
+    learner.destroy_node()
