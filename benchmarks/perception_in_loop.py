@@ -3,11 +3,14 @@
     MUJOCO_GL=egl .venv/bin/python benchmarks/perception_in_loop.py --task Lift --policy base \\
         --base models/lift_act --episodes 10 [--seed 1000] [--out runs/perception_in_loop_lift_base.json]
     MUJOCO_GL=egl .venv/bin/python benchmarks/perception_in_loop.py --task Stack --policy expert --episodes 10
+    MUJOCO_GL=egl .venv/bin/python benchmarks/perception_in_loop.py --task Stack --policy base \
+        --base models/stack_act --residual RUN/residual/residual --seed 200000 --episodes 20
     MUJOCO_GL=egl .venv/bin/python benchmarks/perception_in_loop.py --task PickPlaceCan --policy expert --episodes 10
 
 Runs the whole graph of ``launch/sim.launch.yaml`` on the in-process backend (sim -> perception -> base
 policy -> residual -> intervention arbiter -> safety -> sim, lockstep, 640x480 agentview RGB-D), episode i
-with seed ``--seed + i``. ``--policy base`` lets the frozen base at ``--base`` act; ``--policy expert``
+with seed ``--seed + i``. ``--policy base`` lets the frozen base at ``--base`` act (with ``--residual``, base +
+that residual actor); ``--policy expert``
 makes the simulated human (``device:=simulated``) take over at step 1 and never give up, so the scripted
 expert acts through the intervention path on every tick (the base still runs, overridden; for a task other
 than the base's, with ``allow_task_mismatch``).
@@ -25,7 +28,9 @@ at all within 2 cm, neither present nor kept with a stale presence (0 < presence
 "missing, identity kept", e.g. an object hidden by the arm down to a few pixels); the distance from each
 visible object to the nearest present slot (median, p95); identity changes (the present slot within 2 cm
 nearest an object changes index from its last one), per episode; the perception pipeline's time per tick
-(``pipeline.process`` wrapped with a timer). Also the success rate with its 95 % Wilson interval.
+(``pipeline.process`` wrapped with a timer). Also the success rate with its 95 % Wilson interval, and the
+approach and contact figures split by the episode's outcome: whether the episodes that failed saw worse slots
+where the grasp is decided.
 """
 
 from __future__ import annotations
@@ -230,6 +235,19 @@ def identity_by_object(ticks: Sequence[TickStats], names: Sequence[str], episode
 # -- the monitor node ----------------------------------------------------------------
 
 
+def outcome_split(ticks: Sequence[TickStats], successes: Sequence[bool]) -> dict[str, dict[str, Any]]:
+    """The approach and contact figures of the episodes that succeeded and of those that failed (``successes``
+    indexed by ``TickStats.episode``; ticks of an episode with no result are left out)."""
+    split: dict[str, dict[str, Any]] = {}
+    for phase in ("approach", "contact"):
+        for success, label in ((True, "succeeded"), (False, "failed")):
+            episodes = [index for index, value in enumerate(successes) if value is success]
+            chosen = set(episodes)
+            rows = [t for t in ticks if t.phase == phase and t.episode in chosen]
+            split[f"{phase}, {label}"] = {**summarize(rows, len(episodes)), "episodes": len(episodes)}
+    return split
+
+
 def _stamp(header: Any) -> tuple[int, int]:
     return header.stamp.sec, header.stamp.nanosec
 
@@ -367,6 +385,8 @@ def launch_arguments(args: argparse.Namespace, workdir: Path) -> dict[str, str]:
         "segmenter": args.segmenter,
         "calibration_dir": str(workdir / "calibration"),
     }
+    if args.residual is not None:
+        arguments["residual"] = str(args.residual)
     if args.policy == "expert":
         arguments.update(
             device="simulated", intervention_params=str(expert_params(workdir)), allow_task_mismatch="true"
@@ -429,6 +449,7 @@ def build_report(args: argparse.Namespace, monitor: PerceptionLoopMonitor, outco
     successes = sum(result.success for result in outcomes.results)
     low, high = wilson_interval(successes, episodes) if episodes else (0.0, 1.0)
     phases = {phase: summarize([t for t in monitor.ticks if t.phase == phase], episodes) for phase in PHASES}
+    by_outcome = outcome_split(monitor.ticks, [result.success for result in outcomes.results])
     return {
         "command": "MUJOCO_GL=egl .venv/bin/python " + " ".join(shlex.quote(arg) for arg in sys.argv),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -436,6 +457,7 @@ def build_report(args: argparse.Namespace, monitor: PerceptionLoopMonitor, outco
         "task": args.task,
         "policy": args.policy,
         "base": str(args.base),
+        "residual": None if args.residual is None else str(args.residual),
         "segmenter": args.segmenter,
         "seeds": [result.seed for result in outcomes.results],
         "episodes": episodes,
@@ -451,6 +473,7 @@ def build_report(args: argparse.Namespace, monitor: PerceptionLoopMonitor, outco
         else f"sim instance segmentation; {monitor.without_segmentation} ticks without it counted all objects",
         "unmatched_slot_messages": monitor.unmatched,
         "phases": phases,
+        "by_outcome": by_outcome,
         "all": summarize(monitor.ticks, episodes),
         "identity_by_object": identity_by_object(monitor.ticks, TASK_OBJECTS[args.task], episodes),
         "episode_results": [asdict(result) for result in outcomes.results],
@@ -465,6 +488,8 @@ def print_report(report: dict) -> None:
     """The Markdown section."""
     low, high = report["ci95"]
     who = f"base {report['base']}" if report["policy"] == "base" else "scripted expert (simulated human, every tick)"
+    if report.get("residual"):
+        who += f" + residual {report['residual']}"
     print(f"### Perception in the loop: {report['task']}, {who}\n")
     print(f"Command: `{report['command']}`\n")
     print(f"Date {report['date']}; {report['machine']}.")
@@ -500,6 +525,18 @@ def print_report(report: dict) -> None:
     row = report["all"]
     visible = f"Visible object-ticks {row['visible_object_ticks']} of {row['object_ticks']}. " if row["ticks"] else ""
     print(f"\n{visible}Objects that changed slot identity: {identity}.")
+    print("\nBy the episode's outcome:\n")
+    print(
+        "| phase | episodes | ticks | visible object with no slot within 2 cm | object to nearest slot, median / p95 |"
+    )
+    print("|---|---|---|---|---|")
+    for key, row in report["by_outcome"].items():
+        if not row["ticks"]:
+            print(f"| {key} | {row['episodes']} | 0 | | |")
+            continue
+        print(
+            f"| {key} | {row['episodes']} | {row['ticks']} | {row['missed_visible_rate']:.0%} | {_cm(row, 'error')} |"
+        )
 
 
 def write_ticks(path: Path, ticks: Sequence[TickStats], names: Sequence[str]) -> None:
@@ -541,6 +578,7 @@ def main() -> None:
     parser.add_argument(
         "--base", type=Path, default=Path("models/lift_act"), help="base checkpoint (runs for expert too)"
     )
+    parser.add_argument("--residual", type=Path, help="residual actor checkpoint on top of the base (--policy base)")
     parser.add_argument("--episodes", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1000, help="seed of episode 0 (episode i: seed + i)")
     parser.add_argument("--horizon-steps", type=int, default=0, help="0 = the task's recommended horizon")
@@ -551,6 +589,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
+    if args.residual is not None and args.policy != "base":
+        parser.error("--residual needs --policy base")
     monitor, outcomes, wall_s = run(args)
     report = build_report(args, monitor, outcomes, wall_s)
     print_report(report)

@@ -142,3 +142,32 @@ def test_ticks_csv_has_a_row_per_object_and_tick(bench: ModuleType, tmp_path: Pa
     assert rows[1][8:] == ["0.40", "0.00", "0.00", "", "0"]  # no slot ids recorded
     assert rows[3][8:] == ["nan", "nan", "nan", "2", "1"]  # cubeA took slot 2, a change
     assert rows[4][8:] == ["nan", "nan", "nan", "", "0"]
+
+
+def test_outcome_split_keeps_each_episodes_ticks_with_its_outcome(bench: ModuleType) -> None:
+    tick = bench.TickStats
+    ticks = [
+        tick(0, "contact", 1, 1, False, (True,), (0.004,), (0,), 40.0),  # episode 0 succeeded
+        tick(1, "contact", 1, 1, False, (True,), (0.05,), (0,), 40.0),  # episode 1 failed: a 5 cm miss
+        tick(1, "approach", 1, 1, False, (True,), (0.002,), (0,), 40.0),
+        tick(2, "contact", 1, 1, False, (True,), (0.5,), (0,), 40.0),  # episode 2 has no result: left out
+    ]
+    split = bench.outcome_split(ticks, [True, False])
+    assert list(split) == ["approach, succeeded", "approach, failed", "contact, succeeded", "contact, failed"]
+    assert split["contact, succeeded"]["ticks"] == 1
+    assert split["contact, succeeded"]["error_median_cm"] == pytest.approx(0.4)
+    assert split["contact, failed"]["missed_visible_rate"] == pytest.approx(1.0)
+    assert split["contact, failed"]["error_median_cm"] == pytest.approx(5.0)
+    assert split["approach, succeeded"] == {"ticks": 0, "episodes": 1}
+    assert split["approach, failed"]["episodes"] == 1
+
+
+def test_a_residual_goes_to_the_launch_file(bench: ModuleType, tmp_path: Path) -> None:
+    import argparse
+
+    args = argparse.Namespace(
+        task="Stack", base=Path("b"), episodes=2, seed=5, horizon_steps=0, segmenter="rgbd_tabletop", policy="base"
+    )
+    assert "residual" not in bench.launch_arguments(argparse.Namespace(**vars(args), residual=None), tmp_path)
+    with_residual = bench.launch_arguments(argparse.Namespace(**vars(args), residual=Path("r")), tmp_path)
+    assert with_residual["residual"] == "r"
