@@ -8,8 +8,10 @@ solved, and the exact McNemar p-value; how each one's failures failed (``failure
 evaluation recorded the object's height); and the ticks whose applied gripper command had the other sign than the
 base's (``gripper_overrides``: the residual's, a person's or a safety hold's doing, which keeps the last applied
 gripper command) and the ticks whose policy action had (``residual_gripper_flips``: the residual's own, whether
-applied or not); '-' for an evaluation that did not record them. A missing or malformed file, or two files that
-ran different seeds, is one ``error:`` line and exit 1.
+applied or not); '-' for an evaluation that did not record them. Then, where recorded
+(``first_close_offset_m``), where each one's TCP was against the object at the first closing command, median over
+the episodes that succeeded and over those that failed: a grasp closed too high or off to the side shows there.
+A missing or malformed file, or two files that ran different seeds, is one ``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from robot_rl.policies.evaluate import FAILURE_MODES, failure_modes, per_seed
 from robot_rl.stats import paired_comparison, wilson_interval
@@ -58,6 +62,15 @@ def main() -> None:
         f"\nPaired on the same {len(results[0])} seeds: only {names[0]} succeeded on {only_first}, only {names[1]}"
         f" on {only_second} (exact McNemar p = {p_value:.3f})."
     )
+    rows = [
+        (name, close_offsets(evaluation["per_episode"])) for name, evaluation in zip(names, evaluations, strict=True)
+    ]
+    if any(row is not None for _, row in rows):
+        print("\nTCP - object at the first closing command (x, y, z, cm; median; episodes that closed), by outcome:\n")
+        print("| policy | succeeded | failed | failed without closing |")
+        print("|---|---|---|---|")
+        for name, row in rows:
+            print(f"| {name} | {' | '.join(row) if row is not None else '- | - | -'} |")
 
 
 GRIPPER_COUNTS = ("gripper_overrides", "residual_gripper_flips")  # per-episode tick counts, EpisodeResult fields
@@ -74,6 +87,25 @@ def gripper_ticks(per_episode: list[dict], key: str) -> str:
         f"{sum(counts)} in {sum(count > 0 for count in counts)} episodes"
         f" ({sum(failed)} in {sum(count > 0 for count in failed)} of the {len(failed)} failures)"
     )
+
+
+def close_offsets(per_episode: list[dict]) -> tuple[str, str, str] | None:
+    """Median TCP - object offset (cm) at the first closing command over the succeeded and the failed episodes that
+    closed, and how many failed episodes never closed; None if the evaluation did not record it."""
+    if any("first_close_offset_m" not in episode for episode in per_episode):
+        return None
+    cells = []
+    for success in (True, False):
+        offsets = [
+            e["first_close_offset_m"] for e in per_episode if e["success"] is success and e["first_close_offset_m"]
+        ]
+        if not offsets:
+            cells.append("none closed")
+            continue
+        median = np.median(np.asarray(offsets, dtype=np.float64), axis=0) * 100.0
+        cells.append(f"({median[0]:+.1f}, {median[1]:+.1f}, {median[2]:+.1f}) in {len(offsets)}")
+    never = sum(1 for e in per_episode if not e["success"] and e["first_close_offset_m"] is None)
+    return cells[0], cells[1], str(never)
 
 
 if __name__ == "__main__":

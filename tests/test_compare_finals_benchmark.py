@@ -77,3 +77,21 @@ def test_prints_the_gripper_counts_where_recorded(tmp_path: Path) -> None:
         " | 5 in 2 episodes (3 in 1 of the 1 failures) |"
     ) in run.stdout
     assert "| B | 1/2 = 50% (9%-91%) | 0 / 0 / 0 / 1 | - | - |" in run.stdout
+
+
+def test_prints_the_tcp_offset_at_the_first_close_by_outcome(tmp_path: Path) -> None:
+    offsets = {1: (0.0, 0.01, 0.002), 2: (0.0, 0.01, 0.004), 3: (0.01, -0.02, 0.03), 4: None}
+    episodes = [{"seed": s, "success": s <= 2, "first_close_offset_m": offset} for s, offset in offsets.items()]
+    first = tmp_path / "a.json"
+    first.write_text(json.dumps({"per_episode": episodes}))
+    second = _write(tmp_path / "b.json", {1: True, 2: True, 3: False, 4: False})  # an older evaluation
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    assert "| A | (+0.0, +1.0, +0.3) in 2 | (+1.0, -2.0, +3.0) in 1 | 1 |" in run.stdout
+    assert "| B | - | - | - |" in run.stdout
+    single = tmp_path / "c.json"
+    single.write_text(json.dumps({"per_episode": [*episodes[:2], episodes[3], {**episodes[3], "seed": 3}]}))
+    run = subprocess.run([sys.executable, str(SCRIPT), str(single), str(single)], capture_output=True, text=True)
+    assert "| none closed | 2 |" in run.stdout  # no failed episode closed the gripper

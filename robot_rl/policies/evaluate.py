@@ -71,6 +71,10 @@ class EpisodeResult:
     # table) at the first takeover and at the episode's end; None: no such joint state arrived.
     takeover_joint_positions_rad: dict[str, float] | None = None
     final_joint_positions_rad: dict[str, float] | None = None
+    # Where the TCP was against the task's first object (TCP - object origin, base_link x, y, z, m) on the episode's
+    # first tick whose applied gripper command closed (> 0): how a grasp was placed (a close 3 cm above a cube's
+    # centre closes on its top edge); None: the gripper never closed, or no TCP pose or object pose arrived.
+    first_close_offset_m: tuple[float, float, float] | None = None
 
 
 @dataclass
@@ -207,6 +211,10 @@ class EpisodeMonitor(Node):
         self.create_subscription(msg.JointTrajectory, "/robot_rl/policy_action", self.on_policy_action, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe_command, 10)
         self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
+        self.tcp_m: np.ndarray | None = None  # the latest TCP position in the running episode, base_link, m
+        self.object_m: np.ndarray | None = None  # the first object's latest position in the running episode, m
+        self.first_close_offset_m: tuple[float, float, float] | None = None  # in the running episode
         self.arm_joints: dict[str, float] | None = None  # the latest arm joint positions, rad
         self.base_gripper_sign = 0.0  # sign of the base's latest gripper command (0: none yet or exactly 0)
         self.gripper_overrides = 0  # in the running episode
@@ -236,6 +244,7 @@ class EpisodeMonitor(Node):
             self.base_gripper_sign = 0.0
             self.start_z = self.max_rise_m = self.last_rise_m = self.last_tilt_deg = None
             self.start_quaternion = self.arm_joints = None
+            self.tcp_m = self.object_m = self.first_close_offset_m = None
             self.ticks, self.takeover = 0, {}
             self._close_video()
             if len(self.results) < self.video_episodes and self.video_dir is not None:
@@ -259,6 +268,7 @@ class EpisodeMonitor(Node):
                 self.residual_gripper_flips,
                 **self.takeover,
                 final_joint_positions_rad=self.arm_joints,
+                first_close_offset_m=self.first_close_offset_m,
             )
             self.results.append(result)
             self.seed = None
@@ -288,6 +298,13 @@ class EpisodeMonitor(Node):
         if self.seed is not None and all(name in names for name in PANDA_JOINT_LIMITS_RAD):
             self.arm_joints = {name: float(positions[names.index(name)]) for name in PANDA_JOINT_LIMITS_RAD}
 
+    def on_ee_pose(self, pose: Any) -> None:
+        """Keep the TCP's latest position while an episode runs."""
+        position = pose.pose.position
+        tcp = np.array([position.x, position.y, position.z], dtype=np.float64)
+        if self.seed is not None and np.all(np.isfinite(tcp)):
+            self.tcp_m = tcp
+
     def on_base_action(self, trajectory: Any) -> None:
         """Remember the sign of the base's gripper command this tick (point 0 of its chunk)."""
         self.base_gripper_sign = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
@@ -298,9 +315,15 @@ class EpisodeMonitor(Node):
             self.residual_gripper_flips += 1
 
     def on_safe_command(self, trajectory: Any) -> None:
-        """Count a tick whose applied gripper command has the other sign than the base's, while an episode runs."""
+        """Count a tick whose applied gripper command has the other sign than the base's, while an episode runs;
+        note where the TCP was against the first object at the episode's first closing command."""
         if self._against_base(trajectory):
             self.gripper_overrides += 1
+        closes = trajectory_to_actions(trajectory)[0, -1] > 0
+        known = self.tcp_m is not None and self.object_m is not None
+        if self.seed is not None and closes and self.first_close_offset_m is None and known:
+            offset = self.tcp_m - self.object_m
+            self.first_close_offset_m = (float(offset[0]), float(offset[1]), float(offset[2]))
 
     def _against_base(self, trajectory: Any) -> bool:
         """Whether an episode runs and point 0's gripper command has the other sign than the base's this tick."""
@@ -318,6 +341,8 @@ class EpisodeMonitor(Node):
             return  # a pose the sim could not give (a non-finite or zero quaternion): nothing to follow this tick
         if self.start_z is None:
             self.start_z, self.start_quaternion = z, quaternion
+        position = np.array([pose.position.x, pose.position.y, z], dtype=np.float64)
+        self.object_m = position if np.all(np.isfinite(position)) else None
         self.last_rise_m = z - self.start_z
         self.last_tilt_deg = tilt_deg(self.start_quaternion, quaternion)
         self.max_rise_m = max(self.max_rise_m if self.max_rise_m is not None else 0.0, self.last_rise_m)

@@ -117,6 +117,31 @@ def test_monitor_counts_the_policy_actions_own_gripper_flips_apart_from_the_appl
     assert (result.residual_gripper_flips, result.gripper_overrides) == (2, 2)
 
 
+def test_monitor_notes_where_the_tcp_was_at_the_first_closing_command() -> None:
+    context, monitor, graph, episode = _monitored()
+    poses = graph.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)
+    tcp = graph.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+    safe = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+
+    def tick(tcp_z: float, gripper: float) -> None:
+        cube = msg.Pose(position=msg.Point(x=0.5, y=0.1, z=0.83), orientation=msg.Quaternion(w=1.0))
+        poses.publish(msg.PoseArray(header=msg.Header(frame_id="base_link"), poses=[cube]))
+        pose = msg.Pose(position=msg.Point(x=0.51, y=0.08, z=tcp_z), orientation=msg.Quaternion(w=1.0))
+        tcp.publish(msg.PoseStamped(header=msg.Header(frame_id="base_link"), pose=pose))
+        safe.publish(actions_to_trajectory(np.array([[0, 0, -0.5, 0, 0, 0, gripper]]), 0.05))
+        context.spin_until_quiet()
+
+    for seed, ticks in ((1, ((0.95, -1.0), (0.86, 0.0), (0.86, 0.7), (0.84, 1.0))), (2, ((0.9, -1.0),))):
+        episode.publish(msg.String(data=json.dumps({"event": "start", "seed": seed})))
+        for pair in ticks:
+            tick(*pair)
+        episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": len(ticks)})))
+        context.spin_until_quiet()
+    closed, never = monitor.results
+    assert closed.first_close_offset_m == pytest.approx((0.01, -0.02, 0.03))  # the first command > 0, not later
+    assert never.first_close_offset_m is None  # the gripper never closed
+
+
 def test_tilt_is_the_angle_of_the_z_axis_from_its_start() -> None:
     upright = np.array([0.0, 0.0, 0.0, 1.0])
     yawed = np.array([0.0, 0.0, math.sin(0.6), math.cos(0.6)])  # turned about z: still upright
