@@ -311,24 +311,24 @@ class EpisodeMonitor(Node):
 
     def on_policy_action(self, trajectory: Any) -> None:
         """Count a tick whose policy action has the other gripper sign than the base's, while an episode runs."""
-        if self._against_base(trajectory):
+        if self._against_base(trajectory_to_actions(trajectory)[0, -1]):
             self.residual_gripper_flips += 1
 
     def on_safe_command(self, trajectory: Any) -> None:
         """Count a tick whose applied gripper command has the other sign than the base's, while an episode runs;
         note where the TCP was against the first object at the episode's first closing command."""
-        if self._against_base(trajectory):
+        gripper = trajectory_to_actions(trajectory)[0, -1]
+        if self._against_base(gripper):
             self.gripper_overrides += 1
-        closes = trajectory_to_actions(trajectory)[0, -1] > 0
+        closes = gripper > 0
         known = self.tcp_m is not None and self.object_m is not None
         if self.seed is not None and closes and self.first_close_offset_m is None and known:
             offset = self.tcp_m - self.object_m
             self.first_close_offset_m = (float(offset[0]), float(offset[1]), float(offset[2]))
 
-    def _against_base(self, trajectory: Any) -> bool:
-        """Whether an episode runs and point 0's gripper command has the other sign than the base's this tick."""
-        gripper_sign = float(np.sign(trajectory_to_actions(trajectory)[0, -1]))
-        return self.seed is not None and gripper_sign * self.base_gripper_sign < 0
+    def _against_base(self, gripper: float) -> bool:
+        """Whether an episode runs and this gripper command has the other sign than the base's this tick."""
+        return self.seed is not None and float(np.sign(gripper)) * self.base_gripper_sign < 0
 
     def on_object_poses(self, poses: Any) -> None:
         """Follow the height of the task's first object while an episode runs."""
