@@ -4,7 +4,7 @@
         (--base-workdir BASE_DIR | --base CHECKPOINT --demos DATASET) [--steps 200000] [--eval-every 10000]
         [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--final-jobs 1] [--seed 0] [--skip-peer]
         [--skip-perception-eval] [--device simulated --intervention-params FILE] [--learner-params FILE]
-        [--safety-params FILE]
+        [--safety-params FILE] [--base-finals DIR]
 
 ``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
 checkpoint and its ``demos/`` dataset). Every stage writes its result under ``--workdir`` and is skipped when
@@ -19,7 +19,9 @@ that result exists, so an interrupted run resumes (the two trainings also resume
    seeds 200000.., in the full rendered graph with real perception (``--perception-episodes`` of them, default
    the same number; rendering costs ~20-40 s per Stack episode here) and with the exact sim slot source;
    ``--final-jobs 2`` runs the base's and the residual's at once, one process each (or, when one of them exists
-   already, the other's seeds split over two processes).
+   already, the other's seeds split over two processes). ``--base-finals DIR`` reuses an earlier run's
+   ``final_base_<slot source>.json`` instead of evaluating the base again (checked: the same task, base path and
+   seeds; the base alone is deterministic on a seed, so the rows are the ones a rerun gives).
 4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
    on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
    base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
@@ -189,6 +191,25 @@ def plot_curves(path: Path, curves: dict[str, list[CurvePoint]], base: CurvePoin
     plt.close(figure)
 
 
+def reused_base_final(path: Path, task: str, base: Path, episodes: int, first_seed: int) -> dict[str, Any]:
+    """An earlier run's final of the base alone (``--base-finals``), if it is one of this run's: else ValueError."""
+    try:
+        record = json.loads(path.read_text())
+        seeds = [episode["seed"] for episode in record["per_episode"]]
+        recorded = (record["task"], Path(record["base"]).resolve(), record["residual"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path}: not a final evaluation of robot-rl eval --json ({error})") from error
+    wanted = (task, base.resolve(), "")
+    if recorded != wanted:
+        raise ValueError(
+            f"{path}: evaluated {recorded[0]} with base {recorded[1]} and residual {recorded[2]!r},"
+            f" this run needs {task} with base {wanted[1]} alone"
+        )
+    if seeds != list(range(first_seed, first_seed + episodes)):
+        raise ValueError(f"{path}: its seeds are not {first_seed}..{first_seed + episodes - 1}")
+    return record
+
+
 def add_base_arguments(parser: argparse.ArgumentParser) -> None:
     """--base-workdir, --base and --demos (read back by :func:`find_base`)."""
     parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
@@ -256,6 +277,11 @@ def main() -> None:
         choices=("sim", "perception"),
         help="slots of the residual's training graph and curve: the sim slot source (default) or real perception",
     )
+    parser.add_argument(
+        "--base-finals",
+        type=Path,
+        help="an earlier run's --workdir: reuse its final_base_*.json (same task, base and seeds) instead of rerunning",
+    )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
@@ -263,6 +289,15 @@ def main() -> None:
     workdir: Path = args.workdir
     workdir.mkdir(parents=True, exist_ok=True)
     horizon = args.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(args.task, 200)
+    final_episodes = {"sim": args.final_episodes, "perception": args.perception_episodes or args.final_episodes}
+    reused: dict[str, dict[str, Any]] = {}  # --base-finals, checked before anything runs
+    for source in SLOT_SOURCES if args.base_finals else ():
+        earlier = args.base_finals / f"final_base_{source}.json"
+        if earlier.exists():
+            try:
+                reused[source] = reused_base_final(earlier, args.task, base, final_episodes[source], FINAL_SEED)
+            except ValueError as error:
+                sys.exit(f"error: --base-finals: {error}")
 
     raw = stage(workdir / "raw_sim.json", lambda: raw_sim_speed(args.task, args.raw_steps, horizon, args.seed))
 
@@ -295,13 +330,14 @@ def main() -> None:
     residual_curve = curve_points(residual["curve"])
 
     finals: dict[tuple[str, str], dict[str, Any] | None] = {}
-    final_episodes = {"sim": args.final_episodes, "perception": args.perception_episodes or args.final_episodes}
     actors = {"base": None, "residual": residual_out / "residual"}
     for source in SLOT_SOURCES:
         if source == "perception" and args.skip_perception_eval:
             finals["base", source] = finals["residual", source] = None
             continue
         paths = {method: workdir / f"final_{method}_{source}.json" for method in actors}
+        if source in reused and not paths["base"].exists():
+            paths["base"].write_text(json.dumps(reused[source]))
         options = {
             "horizon_steps": horizon,
             "progress": False,
@@ -476,6 +512,11 @@ def report(
             modes = " / ".join(str(failed[mode]) for mode in FAILURE_MODES) if failed else ""
             success = rate(result["successes"], result["episodes"])
             print(f"| {labels[method]} | {source} | {success} | {length} | {modes} | {wall} |")
+    if args.base_finals is not None:
+        print(
+            f"\nThe base's rows may be reused from `{args.base_finals}` (--base-finals): their wall times are"
+            " that run's."
+        )
 
     for source in SLOT_SOURCES:
         base_final, residual_final = finals.get(("base", source)), finals.get(("residual", source))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 from types import ModuleType
 
@@ -48,3 +49,35 @@ def test_takeover_penalty_reads_the_shipped_file_then_the_overrides(bench: Modul
     other = tmp_path / "learner.yaml"
     other.write_text("learner:\n  ros__parameters:\n    td3:\n      actor_lr: 0.0001\n")
     assert bench.takeover_penalty(other) == 0.0  # a file that does not set it leaves the shipped value
+
+
+def _base_final(tmp_path: Path, **fields: object) -> Path:
+    record: dict[str, object] = {
+        "task": "Stack",
+        "base": str(tmp_path / "base"),
+        "residual": "",
+        "per_episode": [{"seed": seed, "success": True} for seed in (200000, 200001, 200002)],
+    }
+    record.update(fields)
+    path = tmp_path / "final_base_sim.json"
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_reused_base_final_must_be_the_same_task_base_and_seeds(bench: ModuleType, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    path = _base_final(tmp_path)
+    assert bench.reused_base_final(path, "Stack", base, 3, 200000)["task"] == "Stack"
+    with pytest.raises(ValueError, match=r"seeds are not 200000\.\.200003"):
+        bench.reused_base_final(path, "Stack", base, 4, 200000)
+    with pytest.raises(ValueError, match="this run needs Lift"):
+        bench.reused_base_final(path, "Lift", base, 3, 200000)
+    with pytest.raises(ValueError, match="alone"):
+        bench.reused_base_final(path, "Stack", tmp_path / "other", 3, 200000)
+    with pytest.raises(ValueError, match="alone"):
+        bench.reused_base_final(_base_final(tmp_path, residual="some/residual"), "Stack", base, 3, 200000)
+    with pytest.raises(ValueError, match="not a final evaluation"):
+        bench.reused_base_final(_base_final(tmp_path, per_episode=None), "Stack", base, 3, 200000)
+    path.write_text("{truncated")
+    with pytest.raises(ValueError, match="not a final evaluation"):
+        bench.reused_base_final(path, "Stack", base, 3, 200000)
