@@ -298,6 +298,8 @@ def main() -> None:
                 reused[source] = reused_base_final(earlier, args.task, base, final_episodes[source], FINAL_SEED)
             except ValueError as error:
                 sys.exit(f"error: --base-finals: {error}")
+    if args.base_finals and not reused:
+        sys.exit(f"error: --base-finals: no final_base_<sim|perception>.json in {args.base_finals}")
 
     raw = stage(workdir / "raw_sim.json", lambda: raw_sim_speed(args.task, args.raw_steps, horizon, args.seed))
 
@@ -514,8 +516,8 @@ def report(
             print(f"| {labels[method]} | {source} | {success} | {length} | {modes} | {wall} |")
     if args.base_finals is not None:
         print(
-            f"\nThe base's rows may be reused from `{args.base_finals}` (--base-finals): their wall times are"
-            " that run's."
+            f"\nThe base's rows come from `{args.base_finals}` where it held them (--base-finals): their wall"
+            " times are that run's."
         )
 
     for source in SLOT_SOURCES:
