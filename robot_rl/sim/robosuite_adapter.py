@@ -91,6 +91,11 @@ class SimConfig:
     # 0 renders about twice as fast on a CPU (Mesa llvmpipe) and moves perception's slots by under 1 mm
     # (benchmarks/render_samples.py)
     render_samples: int = 0
+    # mirror reflections in the camera renders (MuJoCo's default is on): robosuite's floor reflects 1 % and its
+    # table legs 80 %, and drawing the mirrored scene nearly doubles a render on a CPU; off changes background
+    # pixels only (by up to ~13 grey levels) and perception's slots not at all (benchmarks/render_samples.py
+    # --setting reflections)
+    render_reflections: bool = False
     render_camera: bool = True  # render images; False gives a state-only, much faster simulation
     depth: bool = False  # also render a depth image in metres (needs render_camera)
     segmentation: bool = False  # also render an instance segmentation image (needs render_camera)
@@ -118,7 +123,7 @@ class SimConfig:
         _check_int("render_samples", self.render_samples, low=0, high=_MAX_RENDER_SAMPLES)
         if not isinstance(self.camera_name, str) or not self.camera_name:
             raise SimError(f"camera_name must be a non-empty string, got {self.camera_name!r}")
-        for name in ("render_camera", "depth", "segmentation", "reward_shaping"):
+        for name in ("render_camera", "render_reflections", "depth", "segmentation", "reward_shaping"):
             if not isinstance(getattr(self, name), bool):
                 raise SimError(f"{name} must be a bool, got {getattr(self, name)!r}")
         if (self.depth or self.segmentation) and not self.render_camera:
@@ -257,6 +262,7 @@ class RobosuiteAdapter:
             self._geom_to_instance[geom_id] = instances.index(instance) + 1
         if cfg.render_camera:
             _set_render_samples(env.sim, cfg.render_samples)
+            _set_render_reflections(env.sim, cfg.render_reflections)
 
     # --- episode ------------------------------------------------------------------------------
 
@@ -469,6 +475,13 @@ def _set_render_samples(sim: Any, samples: int) -> None:
         context.gl_ctx.make_current()
         context.con.free()
         context._set_mujoco_context_and_buffers()
+
+
+def _set_render_reflections(sim: Any, reflections: bool) -> None:
+    """Turn the mirror reflections of the offscreen renders on or off (a flag of robosuite's render scene)."""
+    import mujoco  # after robosuite, which picks the GL backend on import
+
+    sim._render_context_offscreen.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] = int(reflections)
 
 
 @contextmanager

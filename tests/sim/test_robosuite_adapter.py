@@ -9,6 +9,7 @@ os.environ.setdefault("PYOPENGL_PLATFORM", "egl")
 
 from collections.abc import Iterator
 
+import mujoco
 import numpy as np
 import pytest
 
@@ -92,6 +93,7 @@ def test_unknown_task_lists_valid_tasks() -> None:
         ({"render_samples": -1}, "render_samples"),
         ({"render_samples": 17}, "render_samples"),
         ({"render_samples": 2.0}, "render_samples must be an int"),
+        ({"render_reflections": 1}, "render_reflections must be a bool"),
         ({"depth": 1}, "depth must be a bool"),
         ({"render_camera": False, "depth": True}, "need render_camera"),
         ({"render_camera": False, "segmentation": True}, "need render_camera"),
@@ -310,6 +312,24 @@ def test_render_samples_change_only_edges(small_camera_sim: RobosuiteAdapter) ->
     assert plain.depth_m is not None
     relative = np.abs(blended.depth_m - plain.depth_m) / plain.depth_m
     assert np.median(relative) < 0.005  # the multisample depth buffer reads about 0.2 % off
+
+
+def test_render_reflections_change_only_the_background(small_camera_sim: RobosuiteAdapter) -> None:
+    scene = small_camera_sim._env.sim._render_context_offscreen.scn
+    assert scene.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 0  # the default: no mirrored scene
+    config = SimConfig(task="Lift", depth=True, segmentation=True, seed=5, render_reflections=True, **SMALL)
+    with RobosuiteAdapter(config) as mirrored:
+        assert mirrored._env.sim._render_context_offscreen.scn.flags[mujoco.mjtRndFlag.mjRND_REFLECTION] == 1
+        reflected, plain = mirrored.reset(seed=3), small_camera_sim.reset(seed=3)
+    assert reflected.color is not None
+    assert plain.color is not None
+    assert reflected.segmentation is not None
+    assert plain.segmentation is not None
+    assert np.array_equal(reflected.depth_m, plain.depth_m, equal_nan=True)  # the mirror is drawn, not measured
+    changed = np.any(reflected.color != plain.color, axis=2)
+    assert changed.any()  # robosuite's floor reflects
+    assert not (changed & (plain.segmentation > 0)).any()  # on the background only: no object or robot pixel
+    assert np.abs(reflected.color.astype(int) - plain.color.astype(int)).max() <= 32
 
 
 @pytest.fixture(scope="module")
