@@ -25,11 +25,13 @@ from robot_rl.action_space import trajectory_to_actions
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, PolicyError
 from robot_rl.intervention.node import TAKEOVER_PREFIX
+from robot_rl.policies.residual_node import ResidualNode
 from robot_rl.runtime import SENSOR_DATA, Node, diagnostics, msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.runtime.msg_numpy import image_to_numpy, joint_state_to_numpy
 from robot_rl.runtime.node_interfaces import OBJECT_POSES
 from robot_rl.safety.filter import PANDA_JOINT_LIMITS_RAD
+from robot_rl.safety.node import SafetyNode
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
@@ -547,6 +549,22 @@ def comparison_table(results: tuple[EvalResult, ...]) -> str:
     return "\n".join(lines)
 
 
+def check_residual_within_gate(nodes: Sequence[Node]) -> None:
+    """PolicyError when the graph's residual checkpoint may go beyond its safety gate's residual bounds: the gate
+    would clip those ticks, so the run would not measure the residual it names (a residual trained with a gripper
+    bound of 2.0 needs the gate's raised the same way, e.g. ``--safety-params``)."""
+    residuals = [node for node in nodes if isinstance(node, ResidualNode) and node.actor is not None]
+    gates = [node.filter.config for node in nodes if isinstance(node, SafetyNode)]
+    for residual in residuals:
+        for gate in gates:
+            excess = gate.residual_bound_excess(residual.actor.residual_scale, residual.actor.gripper_residual_scale)
+            if excess is not None:
+                raise PolicyError(
+                    f"residual {residual.source}: its {excess}, which would clip it on every such tick: give a"
+                    f" --safety-params file that raises the gate's (benchmarks/params/safety_gripper_residual.yaml)"
+                )
+
+
 def run_monitored(
     launch_file: str,
     arguments: dict[str, str],
@@ -574,6 +592,12 @@ def run_monitored(
 
     plan = read_launch_file(resolve_launch_path("robot_rl", launch_file), arguments)
     context, nodes = build_inproc(plan)
+    try:
+        check_residual_within_gate(nodes)
+    except PolicyError:
+        for node in nodes:
+            node.destroy_node()
+        raise
     args = ["--ros-args", "-p", "use_sim_time:=true"]
     monitor = EpisodeMonitor(video_dir, video_episodes, context=context, cli_args=args)
     with tqdm(total=episodes, desc=description, unit="ep", disable=not progress) as bar:

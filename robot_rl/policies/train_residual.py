@@ -252,16 +252,14 @@ class TrainingDriver(EpisodeMonitor):
 
 
 def check_residual_bounds(td3: TD3Config, gate: SafetyConfig) -> None:
-    """LearnerError when the learner's residual may go beyond the safety gate's residual bound on some axis: the
-    gate would clip every such tick, and the learner would learn from actions its actor did not choose."""
-    for name in ("residual_scale", "gripper_residual_scale"):
-        learned, allowed = getattr(td3, name), getattr(gate, name)
-        if learned > allowed:
-            raise LearnerError(
-                f"the learner's {name} {learned} exceeds the safety gate's {allowed}: give train-residual a"
-                f" --safety-params file that raises the gate's (benchmarks/params/safety_gripper_residual.yaml)"
-                f" or lower the learner's"
-            )
+    """LearnerError when the learner's residual may go beyond the safety gate's residual bound on some axis
+    (:meth:`SafetyConfig.residual_bound_excess`)."""
+    excess = gate.residual_bound_excess(td3.residual_scale, td3.gripper_residual_scale)
+    if excess is not None:
+        raise LearnerError(
+            f"the learner's {excess}: give train-residual a --safety-params file that raises the gate's"
+            f" (benchmarks/params/safety_gripper_residual.yaml) or lower the learner's"
+        )
 
 
 def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:

@@ -153,6 +153,19 @@ class SafetyConfig:
         if not (isinstance(self.tcp_offset_m, (int, float)) and 0 <= self.tcp_offset_m <= 0.5):
             raise SafetyError(f"SafetyConfig.tcp_offset_m must lie in [0, 0.5] m, got {self.tcp_offset_m!r}")
 
+    def residual_bound_excess(self, residual_scale: float, gripper_residual_scale: float) -> str | None:
+        """A one-line description of the first residual bound (normalized action units) above this gate's, or None.
+
+        A residual allowed beyond the gate's bound is clipped by the gate on every such tick: a learner would learn
+        from actions its actor did not choose, and an evaluation would not measure the residual it names. Compared
+        in float32, the precision an actor stores its bounds in (0.2 is 0.2000000030 there).
+        """
+        for name, value in (("residual_scale", residual_scale), ("gripper_residual_scale", gripper_residual_scale)):
+            allowed = getattr(self, name)
+            if np.float32(value) > np.float32(allowed):
+                return f"{name} {round(float(value), 6)} exceeds the safety gate's {allowed}"
+        return None
+
 
 @dataclass
 class RobotState:

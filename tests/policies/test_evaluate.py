@@ -5,16 +5,24 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
 from robot_rl.action_space import actions_to_trajectory
+from robot_rl.cli import main
+from robot_rl.policies.checkpoint_info import checkpoint_fingerprint
 from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes, tilt_deg
+from robot_rl.rl.checkpoint import ResidualMetadata, save_residual
+from robot_rl.rl.td3 import ResidualTD3, TD3Config
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+
+REPO = Path(__file__).resolve().parents[2]
+MODELS = REPO / "models"
 
 
 def test_monitor_drops_episode_events_with_non_integer_fields(capsys: pytest.CaptureFixture[str]) -> None:
@@ -194,3 +202,29 @@ def test_monitor_notes_the_first_takeover_its_reason_and_the_object_then() -> No
     assert (alone.takeover_step, alone.takeover_reason, alone.takeover_rise_m, alone.takeover_tilt_deg) == (
         None, "", None, None,
     )  # fmt: skip
+
+
+def _wide_gripper_residual(directory: Path) -> Path:
+    """A zero residual for the shipped Stack base whose gripper bound (2.0) is above config/safety.yaml's 0.2."""
+    shipped = json.loads((MODELS / "stack_residual" / "config.json").read_text())
+    features = tuple(shipped["obs_features"])
+    learner = ResidualTD3(TD3Config(gripper_residual_scale=2.0), obs_dim=len(features))
+    metadata = ResidualMetadata(features, "Stack", checkpoint_fingerprint(MODELS / "stack_act"))
+    save_residual(directory, learner, metadata)
+    return directory
+
+
+def test_eval_refuses_a_residual_beyond_the_gates_bound_and_runs_with_the_gate_raised(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    residual = _wide_gripper_residual(tmp_path / "wide")
+    command = ["eval", "--task", "Stack", "--base", str(MODELS / "stack_act"), "--residual", str(residual)]
+    command += ["--episodes", "1", "--slot-source", "sim", "--horizon-steps", "3", "--json"]
+    assert main(command) == 1
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith(f"error: residual {residual} (sha256 ")
+    assert "its gripper_residual_scale 2.0 exceeds the safety gate's 0.2" in line
+    raised = ["--safety-params", str(REPO / "benchmarks" / "params" / "safety_gripper_residual.yaml")]
+    assert main(command + raised) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["episodes"], result["safety_params"]) == (1, raised[1])

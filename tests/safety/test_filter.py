@@ -333,3 +333,12 @@ def test_a_joint_limit_hold_keeps_the_gripper_as_applied_last() -> None:
     result = safety.apply(command(-0.3, 0, 0, 0, 0, 0, -1.0), 0.0, state(positions=STRETCHED))  # into the limit
     assert result.held
     np.testing.assert_array_equal(result.action, [0, 0, 0, 0, 0, 0, 1.0])
+
+
+def test_residual_bound_excess_names_the_first_bound_above_the_gates_in_float32() -> None:
+    gate = SafetyConfig()  # 0.2 on both
+    assert gate.residual_bound_excess(float(np.float32(0.2)), 0.2) is None  # an actor's float32 copy of 0.2
+    assert gate.residual_bound_excess(0.1, 0.0) is None
+    assert gate.residual_bound_excess(0.3, 2.0) == "residual_scale 0.3 exceeds the safety gate's 0.2"
+    assert gate.residual_bound_excess(0.2, 2.0) == "gripper_residual_scale 2.0 exceeds the safety gate's 0.2"
+    assert SafetyConfig(gripper_residual_scale=2.0).residual_bound_excess(0.2, 2.0) is None
