@@ -258,11 +258,11 @@ class SimNode(Node):
         observation, reward, flags = self.adapter.step(action)
         self._publish(observation)
         self.reward_pub.publish(msg.Float32(data=float(reward)))
+        self.steps += 1
         if flags.done:
             self.running = False
             outcome = "success" if flags.success else "timeout"
-            self._event(outcome, steps=self.steps, reward=float(reward))
-        self.steps += 1
+            self._event(outcome, steps=self.steps, reward=float(reward))  # steps taken, this one included
 
     def _take_command(self) -> np.ndarray:
         if self.command is None:

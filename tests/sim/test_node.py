@@ -91,6 +91,9 @@ def test_state_only_sim_publishes_no_images_and_holds_without_commands() -> None
         context=context,
         cli_args=["--ros-args", "-p", "render_camera:=false", "-p", "max_episodes:=1", "-p", "horizon_steps:=5"],
     )
+    events: list[dict] = []
+    listener = Node("listener", context=context)
+    listener.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
     try:
         context.spin()
     finally:
@@ -98,6 +101,8 @@ def test_state_only_sim_publishes_no_images_and_holds_without_commands() -> None
     assert context.shutdown_reason == "ran 1 episode(s)"
     assert sim.ticks_without_command == 5
     assert "color" not in sim.image_pubs
+    # the timeout counts the steps taken: all 5 of the horizon
+    assert [(event["event"], event.get("steps")) for event in events] == [("start", None), ("timeout", 5)]
 
 
 def test_object_poses_are_published_in_task_object_order() -> None:
