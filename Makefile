@@ -18,10 +18,13 @@ export PYOPENGL_PLATFORM ?= egl
 TASK ?= Stack
 BASE ?= models/stack_act
 RESIDUAL ?= $(if $(filter models/stack_act,$(BASE)),models/stack_residual,)
+# the shipped residual may open or close the gripper against the base (gripper bound 2.0): the gate must allow it
+SAFETY_PARAMS ?= $(if $(filter models/stack_residual,$(RESIDUAL)),benchmarks/params/safety_gripper_residual.yaml,)
 RUN_EPISODES ?= 10
 run: setup
 	$(VENV)/bin/robot-rl eval --task $(TASK) --base $(BASE) --episodes $(RUN_EPISODES) \
-		--video-dir runs/make_run --video-episodes 1 $(if $(RESIDUAL),--residual $(RESIDUAL) --side-by-side --jobs 2,)
+		--video-dir runs/make_run --video-episodes 1 $(if $(RESIDUAL),--residual $(RESIDUAL) --side-by-side --jobs 2,) \
+		$(if $(SAFETY_PARAMS),--safety-params $(SAFETY_PARAMS),)
 
 test: setup setup-ros lint
 	$(VENV)/bin/python -m pytest -q

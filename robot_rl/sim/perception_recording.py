@@ -1,7 +1,8 @@
 """Record what real perception reports, tick by tick, while a policy acts in the rendered sim graph.
 
     MUJOCO_GL=egl .venv/bin/python -m robot_rl.sim.perception_recording --task Stack --base models/stack_act \\
-        --episodes 12 --seed 200000 --out runs/recordings/stack_base.npz [--residual models/stack_residual]
+        --episodes 12 --seed 200000 --out runs/recordings/stack_base.npz \\
+        [--residual models/stack_residual --safety-params benchmarks/params/safety_gripper_residual.yaml]
 
 Runs ``launch/sim.launch.yaml`` (640x480 agentview RGB-D, the perception node, the frozen base, the
 residual, lockstep on the in-process backend). A probe node in the same graph keeps, for every slots
@@ -112,10 +113,12 @@ def record(
     residual: Path | None = None,
     num_slots: int = 6,
     horizon_steps: int | None = None,
+    safety_params: Path | None = None,
 ) -> dict[str, np.ndarray]:
     """Run the rendered graph for ``episodes`` episodes (seeds ``seed ..``) and return the recording arrays.
 
     ``horizon_steps``: control steps before a time-out (default: the task's recommended horizon).
+    ``safety_params``: a safety-gate params file applied after config/safety.yaml (None = none).
     """
     from robot_rl.policies.evaluate import run_monitored
 
@@ -135,6 +138,8 @@ def record(
             "residual": "" if residual is None else str(residual),
             "horizon_steps": str(horizon_steps or RECOMMENDED_HORIZON_STEPS.get(task, 200)),
         }
+        if safety_params is not None:
+            arguments["safety_params"] = str(safety_params)
         monitor = run_monitored(
             "sim.launch.yaml", arguments, episodes, progress=False, description=f"record {task}",
             episode_lines=True, probes=attach,
@@ -176,13 +181,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--task", required=True, choices=("Lift", "Stack", "PickPlaceCan"))
     parser.add_argument("--base", type=Path, required=True, help="frozen base policy directory")
     parser.add_argument("--residual", type=Path, default=None, help="residual actor directory (default: none)")
+    parser.add_argument(
+        "--safety-params", type=Path, default=None, help="safety-gate params file after config/safety.yaml"
+    )
     parser.add_argument("--episodes", type=int, default=30, help="episodes to run (seeds --seed ..)")
     parser.add_argument("--seed", type=int, default=300000, help="seed of the first episode")
     parser.add_argument("--out", type=Path, required=True, help=".npz file to write")
     args = parser.parse_args(argv)
     if args.episodes < 1:
         parser.error("--episodes must be >= 1")
-    arrays = record(args.task, args.base, args.episodes, args.seed, args.residual)
+    arrays = record(args.task, args.base, args.episodes, args.seed, args.residual, safety_params=args.safety_params)
     save_recording(args.out, arrays, args.task)
     wins = int(arrays["outcomes"][:, 1].sum())
     print(f"{args.out}: {len(arrays['tick'])} ticks, {len(arrays['outcomes'])} episodes, {wins} successes")

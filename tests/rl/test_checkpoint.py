@@ -352,13 +352,6 @@ def test_a_format_1_checkpoint_loads_with_one_bound_on_every_axis(saved: tuple[P
     assert np.array_equal(bundle.act(obs, base)[1], learner.act(obs, base, explore=False)[1])
 
 
-def test_the_shipped_format_1_residual_still_loads() -> None:
-    shipped = Path(__file__).resolve().parents[2] / "models" / "stack_residual"
-    assert json.loads((shipped / CONFIG_FILE).read_text())["format_version"] == 1
-    bundle = load_residual(shipped, expected_obs_features=None)
-    assert bundle.gripper_residual_scale == bundle.residual_scale == pytest.approx(0.2)
-
-
 def test_gripper_bound_round_trip_and_mismatch(tmp_path: Path) -> None:
     learner = _learner(TD3Config(**{**CONFIG.to_dict(), "gripper_residual_scale": 2.0}))
     directory = tmp_path / "residual"

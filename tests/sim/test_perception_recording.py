@@ -28,7 +28,7 @@ def test_a_short_rendered_episode_is_recorded_tick_by_tick(tmp_path: Path) -> No
     assert arrays["perception"].shape == arrays["exact"].shape == (ticks, 6, 11)
     assert arrays["tick"].tolist() == list(range(ticks))
     assert set(arrays["seed"].tolist()) == {5}
-    assert arrays["outcomes"].tolist() == [[5, 0, 5]]  # a time-out (steps as the episode monitor counts them)
+    assert arrays["outcomes"].tolist() == [[5, 0, 6]]  # a time-out after all 6 steps of the horizon
     # perception sees the resting cube where the exact source puts it (the calibration's offsets)
     assert np.all(arrays["perception"][:, 0, 0] == 1.0)
     assert np.abs(arrays["perception"][:, 0, 1:4] - arrays["exact"][:, 0, 1:4]).max() < 0.01
