@@ -18,7 +18,10 @@ from robot_rl.runtime.backend import BACKENDS, select_backend, selected_backend_
 # The sim slot source's noise models (robot_rl.sim.slot_source.NOISE_MODELS, not imported here: it pulls numpy and
 # the perception package into every command's start-up; a test keeps the two equal).
 SLOT_NOISE_MODELS = ("none", "perception_v1", "perception_v2")
-SAFETY_PARAMS_HELP = "params file of the safety gate, applied after config/safety.yaml (overrides)"
+SAFETY_PARAMS_HELP = (
+    "params file of the safety gate, applied after config/safety.yaml (overrides; in sim, config/sim_stack.yaml's"
+    " speed and acceleration limits, timeout_s and tcp_offset_m still win)"
+)
 
 
 def _launch_target(items: list[str]) -> tuple[object, dict[str, str]]:
@@ -440,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="sim",
         choices=("sim", "perception"),
         help="sim (privileged object poses, no rendering; default) or perception (rendered camera and real perception:"
-        " what the residual meets after training, about 3 times slower)",
+        " what the residual meets after training; 21.4 env steps/s in Stack run 22, docs/benchmarks.md)",
     )
     residual.add_argument("--slot-noise", default="perception_v1", choices=SLOT_NOISE_MODELS)
     residual.add_argument(

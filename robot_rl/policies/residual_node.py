@@ -12,8 +12,10 @@ Publishes ``/robot_rl/policy_action`` = ``clip(base + r, -1, 1)`` with ``r = bou
 source at every episode start and swap).
 
 Without ``residual_path`` and before any weights arrive the residual is zero and the base action goes out
-exactly as it came (today's pass-through). With ``explore`` (training only) Gaussian noise of
-``exploration_noise`` is added to the residual, except in episodes whose start event says ``"mode": "eval"``;
+exactly as it came (today's pass-through); in training that holds until the learner's first actor update, so the
+critic's warm-up data is the base's own behaviour. With ``explore`` (training only) Gaussian noise is added to the
+residual, of the std the actor records (``td3_config.exploration_noise``: the learner's, so a learner params file
+sets it), except in episodes whose start event says ``"mode": "eval"``;
 an episode whose start event names its sim ``seed`` draws its noise from ``(seed parameter, episode seed)``, so a
 training run resumed from a checkpoint explores as it would have without the interruption.
 New weights are taken only between episodes (never mid-episode): they wait until the next ``start`` event.
@@ -55,12 +57,11 @@ class ResidualNode(Node):
         num_slots = declare("num_slots", 6, "K, object slots in /robot_rl/slots (as the base policy's)").value
         embedding_size = declare("embedding_size", 0, "learned-embedding size per slot (as perception's)").value
         self.explore = declare("explore", False, "add exploration noise to the residual (training only)").value
-        self.noise_std = declare("exploration_noise", 0.05, "std of that noise, normalized action units").value
         self.seed = declare("seed", 0, "seed of the exploration noise, >= 0").value
-        if not self.period_s > 0 or num_slots < 1 or embedding_size < 0 or not self.noise_std >= 0 or self.seed < 0:
+        if not self.period_s > 0 or num_slots < 1 or embedding_size < 0 or self.seed < 0:
             raise PolicyError(
-                "need control_period_s > 0, num_slots >= 1, embedding_size >= 0, exploration_noise >= 0, seed >= 0;"
-                f" got {self.period_s}, {num_slots}, {embedding_size}, {self.noise_std}, {self.seed}"
+                "need control_period_s > 0, num_slots >= 1, embedding_size >= 0, seed >= 0;"
+                f" got {self.period_s}, {num_slots}, {embedding_size}, {self.seed}"
             )
         self.obs_features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
         self.base_hash = checkpoint_fingerprint(Path(base_path)) if base_path else None
@@ -69,6 +70,7 @@ class ResidualNode(Node):
         self.source = "zero residual"
         if path:
             self.actor = load_residual(Path(path), self.obs_features, expected_base_hash=self.base_hash)
+            self._check_explorable(self.actor, path)
             self.source = f"{path} (sha256 {self.actor.model_sha256[:16]})"
         self.pending: tuple[ResidualActorBundle, int] | None = None  # weights waiting for the next episode
         self.in_episode = False
@@ -93,12 +95,14 @@ class ResidualNode(Node):
     def on_weights(self, message: Any) -> None:
         """Keep new weights from the learner; they are swapped in between episodes."""
         try:
-            self.pending = decode_actor_weights(
+            actor, version = decode_actor_weights(
                 bytes(message.data), self.obs_features, expected_base_hash=self.base_hash
             )
+            self._check_explorable(actor, f"weights v{version}")
         except PolicyError as error:
             self.report(diagnostics.ERROR, f"ignored weights: {error}")
             return
+        self.pending = actor, version
         if not self.in_episode:
             self._swap()
 
@@ -128,6 +132,11 @@ class ResidualNode(Node):
             explore=self.exploring,
         )
 
+    def _check_explorable(self, actor: ResidualActorBundle, name: str) -> None:
+        """With ``explore``, the actor must record the noise it explores with (a learner's always does)."""
+        if self.explore and actor.exploration_noise is None:
+            raise PolicyError(f"explore needs the actor's td3_config.exploration_noise; {name} does not record it")
+
     def _swap(self) -> None:
         if self.pending is None:
             return
@@ -150,7 +159,8 @@ class ResidualNode(Node):
         else:
             try:
                 observation = self.assembler.frame().vector()
-                noise = self.rng.normal(0.0, self.noise_std, base.shape) if self.exploring else None
+                std = self.actor.exploration_noise if self.exploring else None
+                noise = None if std is None else self.rng.normal(0.0, std, base.shape)
                 action, residual = act_numpy(self.actor.normalizer, self.actor.actor, observation, base, noise)
             except (MessageError, LearnerError) as error:
                 self.report(diagnostics.ERROR, f"no action: {error}")

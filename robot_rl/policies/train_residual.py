@@ -56,7 +56,7 @@ class TrainResidualConfig:
     seed: int = 0  # learner and exploration seed
     horizon_steps: int | None = None  # control steps per episode; None = the task's recommended horizon
     # where the slots come from while training and evaluating: sim (the sim slot source, no rendering) or perception
-    # (the rendered camera and the real perception node: what the residual meets after training, ~20x slower)
+    # (the rendered camera and the real perception node: what the residual meets after training)
     slot_source: str = "sim"
     slot_noise: str = "perception_v1"  # noise model of the sim slot source (slot_source sim)
     # params file of the learner, applied after the package's config/learner.yaml; None = that file alone

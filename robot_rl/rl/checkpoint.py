@@ -95,6 +95,13 @@ class ResidualActorBundle:
         return float(self.actor.gripper_residual_scale)
 
     @property
+    def exploration_noise(self) -> float | None:
+        """Std of the Gaussian exploration noise the actor was trained with (``td3_config``), normalized action
+        units; None when the checkpoint does not record it (one written by hand)."""
+        td3_config = self.config.get("td3_config")
+        return None if td3_config is None else float(td3_config["exploration_noise"])
+
+    @property
     def model_sha256(self) -> str:
         """sha256 hex of ``model.safetensors`` (verified at load)."""
         return str(self.config["model_sha256"])
@@ -392,6 +399,13 @@ def _check_config(config: Any, where: str, name: str) -> dict[str, Any]:
         names = config[key]
         if not all(isinstance(item, str) for item in names) or len(names) != config[dim]:
             raise PolicyError(f"{where}: {name} {key} must be {config[dim]} ({dim}) strings")
+    if "td3_config" in config:  # optional; its exploration noise is what a residual node explores with
+        td3_config = config["td3_config"]
+        noise = td3_config.get("exploration_noise") if isinstance(td3_config, dict) else None
+        if isinstance(noise, bool) or not isinstance(noise, int | float) or not math.isfinite(noise) or noise < 0:
+            raise PolicyError(
+                f"{where}: {name} td3_config.exploration_noise must be a finite number >= 0, got {noise!r}"
+            )
     return config
 
 

@@ -27,9 +27,10 @@ NUM_SLOTS = 2
 NAMES = residual_observation_names(NUM_SLOTS)
 
 
-def trained_learner(seed: int = 0, scale: float = 0.2) -> ResidualTD3:
+def trained_learner(seed: int = 0, scale: float = 0.2, exploration_noise: float = 0.05) -> ResidualTD3:
     """A learner whose actor outputs a non-zero residual (its zero-initialized last layer set at random)."""
-    learner = ResidualTD3(TD3Config(seed=seed, residual_scale=scale), obs_dim=len(NAMES))
+    config = TD3Config(seed=seed, residual_scale=scale, exploration_noise=exploration_noise)
+    learner = ResidualTD3(config, obs_dim=len(NAMES))
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         learner.actor.head.weight.copy_(torch.randn(learner.actor.head.weight.shape, generator=generator))
@@ -161,9 +162,8 @@ def test_malformed_weights_are_ignored_with_a_diagnostic() -> None:
 
 
 def test_exploration_noise_only_while_exploring_and_never_in_eval_episodes(tmp_path: Path) -> None:
-    save_residual(tmp_path / "actor", trained_learner(), METADATA)
-    args = ["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true", "-p", "exploration_noise:=0.1"]
-    _, harness = build(args)
+    save_residual(tmp_path / "actor", trained_learner(exploration_noise=0.1), METADATA)
+    _, harness = build(["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true"])
     bundle = load_residual(tmp_path / "actor")
     for mode, noisy in (("train", True), ("eval", False)):
         harness.event(event="start", episode=0, mode=mode)
@@ -174,9 +174,37 @@ def test_exploration_noise_only_while_exploring_and_never_in_eval_episodes(tmp_p
         harness.event(event="timeout", episode=0)
 
 
+def test_the_noise_std_is_the_one_the_actor_records_so_a_learner_params_file_sets_it(tmp_path: Path) -> None:
+    """td3.exploration_noise reaches the residual node through the weights (a learner params file sets it)."""
+    spreads = []
+    for std in (0.0, 0.02, 0.1):
+        save_residual(tmp_path / f"actor{std}", trained_learner(exploration_noise=std), METADATA)
+        _, harness = build(["-p", f"residual_path:={tmp_path / f'actor{std}'}", "-p", "explore:=true"])
+        harness.event(event="start", episode=0, mode="train", seed=7)
+        harness.observation()
+        for _ in range(200):
+            harness.tick(BASE)
+        spreads.append(float(np.std(np.array(harness.residuals)[:, 0, :3], axis=0).mean()))
+    assert spreads[0] == 0.0
+    # one observation throughout: the published residual is the actor's (fixed) plus the noise
+    assert 0.015 < spreads[1] < 0.025, spreads
+    assert 0.07 < spreads[2] < 0.12, spreads
+
+
+def test_exploring_with_a_checkpoint_that_does_not_record_its_noise_is_refused(tmp_path: Path) -> None:
+    directory = tmp_path / "actor"
+    save_residual(directory, trained_learner(), METADATA)
+    config = json.loads((directory / "config.json").read_text())
+    del config["td3_config"]
+    (directory / "config.json").write_text(json.dumps(config))
+    build(["-p", f"residual_path:={directory}"])  # a deterministic actor needs no noise
+    with pytest.raises(PolicyError, match=r"explore needs the actor's td3_config\.exploration_noise"):
+        build(["-p", f"residual_path:={directory}", "-p", "explore:=true"])
+
+
 def test_exploration_noise_follows_the_episode_seed_so_a_resumed_run_explores_as_before(tmp_path: Path) -> None:
-    save_residual(tmp_path / "actor", trained_learner(), METADATA)
-    args = ["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true", "-p", "exploration_noise:=0.1"]
+    save_residual(tmp_path / "actor", trained_learner(exploration_noise=0.1), METADATA)
+    args = ["-p", f"residual_path:={tmp_path / 'actor'}", "-p", "explore:=true"]
 
     def residuals(seeds: list[int], node_seed: int = 0) -> list[np.ndarray]:
         _, harness = build([*args, "-p", f"seed:={node_seed}"])

@@ -98,6 +98,7 @@ def test_actor_checkpoint_round_trip(saved: tuple[Path, ResidualTD3], monkeypatc
     assert bundle.residual_scale == pytest.approx(CONFIG.residual_scale)
     assert bundle.metadata == ResidualMetadata(FEATURES, "Lift", BASE_HASH)
     assert bundle.model_sha256 == file_sha256(directory / MODEL_FILE)
+    assert bundle.exploration_noise == CONFIG.exploration_noise
     for name, tensor in learner.actor.state_dict().items():
         assert torch.equal(bundle.actor.state_dict()[name], tensor), name
     assert torch.equal(bundle.normalizer.mean, learner.normalizer.mean)
@@ -193,6 +194,24 @@ def test_malformed_config(saved: tuple[Path, ResidualTD3]) -> None:
     (directory / CONFIG_FILE).write_text(json.dumps({"format": "robot_rl.residual_actor"}))
     with pytest.raises(PolicyError, match="lacks 'format_version'"):
         load_residual(directory)
+
+
+@pytest.mark.parametrize("noise", [-0.1, float("nan"), "0.05", None])
+def test_a_recorded_exploration_noise_out_of_range_is_refused(saved: tuple[Path, ResidualTD3], noise: Any) -> None:
+    directory, _ = saved
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    config["td3_config"]["exploration_noise"] = noise
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    with pytest.raises(PolicyError, match=r"td3_config\.exploration_noise must be a finite number >= 0"):
+        load_residual(directory)
+
+
+def test_a_checkpoint_without_td3_config_records_no_exploration_noise(saved: tuple[Path, ResidualTD3]) -> None:
+    directory, _ = saved
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    del config["td3_config"]
+    (directory / CONFIG_FILE).write_text(json.dumps(config))
+    assert load_residual(directory).exploration_noise is None
 
 
 def test_save_checks_the_feature_names() -> None:

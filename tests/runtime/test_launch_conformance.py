@@ -264,6 +264,16 @@ def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> No
         assert learner["trainer.takeover_penalty"] == penalty
 
 
+def test_5_the_training_seed_seeds_the_learner_and_the_residuals_exploration(tmp_path: Path) -> None:
+    """train.launch.yaml's seed reaches the learner and the residual node (its exploration noise's seed)."""
+    arguments = {"out": str(tmp_path / "out"), "base": str(tmp_path / "base"), "demos": str(tmp_path / "demos")}
+    for seed in (0, 3):
+        plan = read_launch_file(REPO / "launch" / "train.launch.yaml", arguments | {"seed": str(seed)})
+        index = {spec.executable: i for i, spec in enumerate(plan.nodes)}
+        residual, learner = parameters_of(plan, index["residual_node"]), parameters_of(plan, index["learner_node"])
+        assert (residual["seed"], learner["seed"], residual["explore"]) == (seed, seed, True)
+
+
 # -- 6. undeclared command-line arguments --------------------------------------------------------------------
 
 
