@@ -11,7 +11,9 @@ gripper command) and the ticks whose policy action had (``residual_gripper_flips
 applied or not); '-' for an evaluation that did not record them. Then, where recorded
 (``first_close_offset_m``), where each one's TCP was against the object at the first closing command, median over
 the episodes that succeeded and over those that failed: a grasp closed too high or off to the side shows there.
-A missing or malformed file, or two files that ran different seeds, is one ``error:`` line and exit 1.
+A missing or malformed file, or two files that ran different seeds, is one ``error:`` line and exit 1; with
+``--common-seeds`` both are cut to the seeds both ran (e.g. a 100-seed final against an earlier 60-seed one), and
+the output says so.
 """
 
 from __future__ import annotations
@@ -33,10 +35,13 @@ def main() -> None:
     parser.add_argument("first", type=Path)
     parser.add_argument("second", type=Path)
     parser.add_argument("--names", nargs=2, default=None, help="labels of the two (default: the file paths)")
+    parser.add_argument("--common-seeds", action="store_true", help="compare on the seeds both ran, not all of each")
     args = parser.parse_args()
     names = args.names or [str(args.first), str(args.second)]
     try:
         evaluations = [json.loads(path.read_text()) for path in (args.first, args.second)]
+        if args.common_seeds:
+            evaluations = common_seeds(*evaluations)
         results = [per_seed(evaluation) for evaluation in evaluations]
         only_first, only_second, p_value = paired_comparison(*results)
         failures = [failure_modes(evaluation["per_episode"]) for evaluation in evaluations]
@@ -46,6 +51,8 @@ def main() -> None:
         sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
     except ValueError as error:
         sys.exit(f"error: {error}")
+    if args.common_seeds:
+        print(f"On the {len(results[0])} seeds both evaluations ran (--common-seeds):\n")
     print(
         f"| policy | success (95 % Wilson) | failed: {' / '.join(FAILURE_MODES)} | gripper overrides (ticks)"
         " | residual gripper flips (ticks) |"
@@ -71,6 +78,24 @@ def main() -> None:
         print("|---|---|---|---|")
         for name, row in rows:
             print(f"| {name} | {' | '.join(row) if row is not None else '- | - | -'} |")
+
+
+def common_seeds(first: dict, second: dict) -> tuple[dict, dict]:
+    """Both evaluations with ``per_episode`` cut to the seeds both ran, in each one's order.
+
+    Raises:
+        ValueError: If they share no seed.
+    """
+    shared = {int(episode["seed"]) for episode in first["per_episode"]} & {
+        int(episode["seed"]) for episode in second["per_episode"]
+    }
+    if not shared:
+        raise ValueError("the two evaluations share no seed")
+
+    def cut(evaluation: dict) -> dict:
+        return evaluation | {"per_episode": [e for e in evaluation["per_episode"] if int(e["seed"]) in shared]}
+
+    return cut(first), cut(second)
 
 
 GRIPPER_COUNTS = ("gripper_overrides", "residual_gripper_flips")  # per-episode tick counts, EpisodeResult fields

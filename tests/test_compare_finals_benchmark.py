@@ -35,6 +35,25 @@ def test_refuses_evaluations_of_different_seeds(tmp_path: Path) -> None:
     assert run.stderr.strip() == "error: the two evaluations ran different seeds"
 
 
+def test_common_seeds_compares_on_the_seeds_both_ran(tmp_path: Path) -> None:
+    first = _write(tmp_path / "a.json", {1: True, 2: False, 3: True, 4: True})
+    second = _write(tmp_path / "b.json", {1: True, 2: True})
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(first), str(second), "--names", "A", "B", "--common-seeds"],
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "On the 2 seeds both evaluations ran (--common-seeds)" in run.stdout
+    assert "| A | 1/2 = 50%" in run.stdout
+    assert "only A succeeded on 0, only B on 1 (exact McNemar p = 1.000)" in run.stdout
+    disjoint = _write(tmp_path / "c.json", {9: True})
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(first), str(disjoint), "--common-seeds"], capture_output=True, text=True
+    )
+    assert (run.returncode, run.stderr.strip()) == (1, "error: the two evaluations share no seed")
+
+
 def test_a_missing_or_malformed_file_is_one_error_line(tmp_path: Path) -> None:
     good = _write(tmp_path / "a.json", {1: True})
     (tmp_path / "bad.json").write_text('{"successes": 3}')
