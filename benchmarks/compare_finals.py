@@ -86,9 +86,7 @@ def common_seeds(first: dict, second: dict) -> tuple[dict, dict]:
     Raises:
         ValueError: If they share no seed.
     """
-    shared = {int(episode["seed"]) for episode in first["per_episode"]} & {
-        int(episode["seed"]) for episode in second["per_episode"]
-    }
+    shared = per_seed(first).keys() & per_seed(second).keys()
     if not shared:
         raise ValueError("the two evaluations share no seed")
 
