@@ -36,6 +36,7 @@ from scipy.optimize import linear_sum_assignment
 from robot_rl.perception.pipeline import PerceptionConfig, PerceptionPipeline
 from robot_rl.perception.segmenters import Frame, TabletopConfig
 from robot_rl.sim import TASK_OBJECTS, RobosuiteAdapter, SimConfig
+from robot_rl.stats import wilson_interval
 
 MAIN_TASKS = ("Lift", "Stack", "PickPlaceCan")  # the issue's set; "all" is over these
 WORKSPACE = TabletopConfig(workspace_min_m=(0.15, -0.45, -0.3), workspace_max_m=(0.95, 0.45, 0.3))  # as config/
@@ -167,16 +168,6 @@ def evaluate_tracking(task: str, episodes: int, steps: int, seed: int) -> dict[s
     return {"object_frames": frames, "swaps": swaps, "swap_rate": swaps / frames, "unmatched_rate": unmatched / frames}
 
 
-def wilson(successes: int, total: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion."""
-    if total == 0:
-        return (0.0, 1.0)
-    p = successes / total
-    centre = (p + z * z / (2 * total)) / (1 + z * z / total)
-    half = z * np.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (centre - half, centre + half)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames-per-task", type=int, default=70, help="frames per task (3 tasks)")
@@ -198,7 +189,7 @@ def main() -> None:
             "objects": stats.objects,
             "mean_iou": float(np.mean(stats.ious)) if stats.ious else 0.0,
             "recall": stats.recalled / max(stats.objects, 1),
-            "recall_ci95": wilson(stats.recalled, stats.objects),
+            "recall_ci95": wilson_interval(stats.recalled, stats.objects) if stats.objects else (0.0, 1.0),
             "extra_segments_per_frame": stats.extra_segments / max(stats.frames, 1),
             "centroid_median_cm": float(np.median(errors_cm)) if len(errors_cm) else float("nan"),
             "centroid_p95_cm": float(np.percentile(errors_cm, 95)) if len(errors_cm) else float("nan"),

@@ -79,7 +79,11 @@ def test_a_learner_bound_beyond_the_gate_is_one_error_line(
     assert main(command(checkpoint, demos, tmp_path / "out", params, 10)) == 1
     line = capsys.readouterr().err.strip().splitlines()[-1]
     assert line.startswith("error: the learner's gripper_residual_scale 2.0 exceeds the safety gate's 0.2")
-    assert not (tmp_path / "out" / "metrics.csv").exists()  # nothing trained
+    out = tmp_path / "out"
+    assert not (out / "metrics.csv").exists()  # nothing trained
+    # and nothing saved: a checkpoint would hold the refused bound and block the corrected rerun's resume
+    assert not (out / "training_state").exists()
+    assert not (out / "residual").exists()
 
 
 @pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)

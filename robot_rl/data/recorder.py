@@ -9,7 +9,9 @@ transition (LeRobot HIL-SERL's ``complementary_info.*`` and ``next.*`` keys):
 - ``complementary_info.intervention`` (1,) bool: a human drove this tick;
 - ``complementary_info.safety_clipped`` (1,) bool: the executed action differs from the requested
   command by more than :data:`SAFETY_CLIP_TOLERANCE` on an axis, or no command was requested (a hold);
-- ``next.reward`` (1,): the reward the step earned (it arrives after the step);
+- ``next.reward`` (1,): the reward the step earned (it arrives after the step); a last step nobody scored
+  (a person's success key before the sim stepped, or a robot, where no reward is published) gets
+  :data:`~robot_rl.episode_events.SUCCESS_REWARD` when the episode ended in success, else 0;
 - ``next.done``, ``next.success``, ``next.truncated`` (1,) bool: set on the last frame of an episode
   (done always; success when it ended in success; truncated when it timed out).
 
@@ -41,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from robot_rl.action_space import ACTION_DIM, ACTION_NAMES
+from robot_rl.episode_events import SUCCESS_REWARD
 from robot_rl.errors import DatasetError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.features import ACTION_KEY, ObservationFrame, dataset_features
@@ -182,6 +185,7 @@ class EpisodeRecorder:
         self._dataset: Any = None  # created with the first frame, so a graph that never runs leaves no files
         self.pending: dict[str, Any] | None = None  # the newest frame, waiting for its reward
         self.pending_info: StepInfo | None = None  # the StepInfo of the pending frame
+        self.pending_scored = False  # a reward arrived for the pending frame
         self.recording = False  # an episode is in progress (start_episode or the first add_step)
         self.frames_in_episode = 0
         self.saved_episodes = 0
@@ -234,7 +238,7 @@ class EpisodeRecorder:
         self.recording = True
         frame: dict[str, Any] = {**observation.features(), ACTION_KEY: executed.astype(np.float32), **labels}
         frame[REWARD_KEY] = np.zeros(1, dtype=np.float32)
-        self.pending, self.pending_info = frame, info
+        self.pending, self.pending_info, self.pending_scored = frame, info, False
 
     def replace_last_action(self, action: np.ndarray, info: StepInfo | None = None) -> None:
         """Replace the action of the newest frame (a later command for the same observation superseded it).
@@ -254,6 +258,7 @@ class EpisodeRecorder:
         """Attach the reward of the last step (it arrives after the step, with the next observation)."""
         if self.pending is not None:
             self.pending[REWARD_KEY] = np.array([reward], dtype=np.float32)
+            self.pending_scored = True
 
     # -- episode events --------------------------------------------------------------
 
@@ -355,6 +360,8 @@ class EpisodeRecorder:
         if self.pending is None:
             return
         frame, self.pending, self.pending_info = self.pending, None, None
+        if done and success and not self.pending_scored:  # a person's success key (or a robot): no sim reward
+            frame[REWARD_KEY] = np.array([SUCCESS_REWARD], dtype=np.float32)
         frame[DONE_KEY] = np.array([done])
         frame[SUCCESS_KEY] = np.array([done and success])
         frame[TRUNCATED_KEY] = np.array([done and truncated])

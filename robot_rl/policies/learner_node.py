@@ -191,10 +191,13 @@ class LearnerNode(Node):
             self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
         except PolicyError as error:
             self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
-        if self.mode == "train" and self.trainer.actor_updates:
+        # summary() waits for every step sent, so its actor_updates is current (a child trainer's counters are
+        # otherwise up to max_lag_steps steps behind, and a first actor update in them would publish nothing)
+        counters = self.trainer.summary()
+        if self.mode == "train" and counters["actor_updates"]:
             self.publish_weights()
         # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
-        summary = {**self.trainer.summary(), "dropped_ticks": self.steps.dropped}
+        summary = {**counters, "dropped_ticks": self.steps.dropped}
         self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
 
     def publish_weights(self) -> None:
@@ -208,7 +211,14 @@ class LearnerNode(Node):
         try:
             self.trainer.checkpoint()
         finally:
+            self.discard_node()
+
+    def discard_node(self) -> None:
+        """End the trainer's process and destroy the node without a checkpoint: for a run refused before its
+        first step, whose checkpoint would hold the refused config and block a corrected rerun's resume."""
+        try:
             self.trainer.close()
+        finally:
             super().destroy_node()
 
 

@@ -297,7 +297,10 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         check_residual_bounds(learner.td3_config, gate.filter.config)
     except LearnerError:
         for node in nodes:
-            node.destroy_node()
+            if node is learner:
+                learner.discard_node()  # no checkpoint: it would record the refused bound
+            else:
+                node.destroy_node()
         raise
     args = ["--ros-args", "-p", "use_sim_time:=true"]
     driver = TrainingDriver(config, learner, context=context, cli_args=args)

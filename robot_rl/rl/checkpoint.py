@@ -516,6 +516,13 @@ def load_training_state(
     if version not in READABLE_VERSIONS or isinstance(version, bool):
         readable = "/".join(map(str, READABLE_VERSIONS))
         raise PolicyError(f"{where} is format v{version}, this robot_rl reads v{readable}")
+    bad_counters = (
+        [f"{name}={value!r}" for name, value in counters.items() if not _is_count(value)]
+        if isinstance(counters, dict)
+        else [repr(counters)]
+    )
+    if bad_counters:
+        raise PolicyError(f"{where}: counters must be finite numbers >= 0, got {', '.join(bad_counters)}")
     if version == 1:  # format 1: one bound on every axis
         saved_config = saved_config | {"gripper_residual_scale": saved_config.get("residual_scale")}
     current = learner.config.to_dict()
@@ -561,8 +568,16 @@ def load_training_state(
     except LearnerError as error:
         raise PolicyError(f"{where}: {error}") from None
     if rng is not None:
-        rng.bit_generator.state = rng_state
+        try:
+            rng.bit_generator.state = rng_state
+        except (TypeError, ValueError, KeyError) as error:
+            raise PolicyError(f"{where}: its rng state does not fit this generator ({error})") from None
     return dict(counters)
+
+
+def _is_count(value: Any) -> bool:
+    """A training counter: a finite int or float >= 0 (env steps, episodes, wall seconds)."""
+    return not isinstance(value, bool) and isinstance(value, (int, float)) and math.isfinite(value) and value >= 0
 
 
 # -------------------------------------------------------------------------------------------------- file helpers

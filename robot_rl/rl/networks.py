@@ -229,8 +229,8 @@ def act_numpy(
 
     Returns:
         ``(executed, residual)``: ``executed = clip(base + residual, -1, 1)`` in the base action's float dtype,
-        and the residual (the actor's output plus ``noise``) before that clip. With a zero residual the executed
-        action is the base action exactly (for a base in [-1, 1]).
+        and the residual (the actor's output plus ``noise``, clipped to the actor's bound) before that clip.
+        With a zero residual the executed action is the base action exactly (for a base in [-1, 1]).
     """
     obs_array = np.asarray(obs, dtype=np.float32)
     base = np.asarray(base_action)
@@ -249,5 +249,8 @@ def act_numpy(
         base_t = torch.as_tensor(base.astype(np.float32), device=device).unsqueeze(0)
         residual = actor(obs_t, base_t)[0].cpu().numpy().astype(base.dtype)
     if noise is not None:
-        residual = residual + np.asarray(noise, dtype=base.dtype)
+        # the noise never takes the residual past the actor's own bound: the gate's may be wider, and the critic
+        # learns Q only inside the bound (the learner's target smoothing clamps there too)
+        bound = actor.bound.cpu().numpy().astype(base.dtype)
+        residual = np.clip(residual + np.asarray(noise, dtype=base.dtype), -bound, bound)
     return np.clip(base + residual, -1.0, 1.0), residual

@@ -52,7 +52,7 @@ class TD3Config:
 
     gamma: float = 0.99  # discount per control tick, in (0, 1] (ResFiT: 0.99; 0.995 on long tasks)
     n_step: int = 3  # control ticks per TD backup (n-step return), >= 1; 1 = one-step TD
-    batch_size: int = 256  # transitions per update (half online, half offline with sample_mixed), >= 1
+    batch_size: int = 256  # transitions per update (half online, half offline with sample_mixed), >= 2
     actor_hidden: tuple[int, ...] = (256, 256)  # actor MLP hidden widths (Linear -> LayerNorm -> ReLU each)
     critic_hidden: tuple[int, ...] = (256, 256)  # critic hidden widths, the same for every head
     num_critics: int = 2  # critic heads; the target takes the min of a random pair of them, >= 2
@@ -86,8 +86,10 @@ class TD3Config:
     # scale. 0 = ResFiT's plain -Q.
     # Without it, Adam's per-weight steps add up coherently over a layer: a first Stack run at actor_lr 3e-6
     # drove the residual to 0.15 of its 0.2 bound in 3,000 actor updates, following the critic's extrapolation
-    # outside the data, and success fell from 53 % to 0 % (docs/rl.md). At weight 1 the penalty's pull
-    # (2 r / bound^2) balances a normalized Q gradient of 1 per unit action at r ~ 0.02.
+    # outside the data, and success fell from 53 % to 0 % (docs/rl.md). At weight 1 the penalty's pull on one
+    # component, 2 r / (action_dim * bound^2) (the mean runs over the 7 components), balances a normalized Q
+    # gradient of 1 per unit action at r = 7 * bound^2 / 2: 0.14 for a 0.2 bound (70 % of it); with a gripper
+    # bound of 2.0 that point lies beyond the bound, so on the gripper the penalty never outweighs such a Q slope.
     residual_penalty: float = 0.0
     # Weight of the imitation term on the batch's OFFLINE rows, >= 0: mean((r - r_data) / bound)^2 with
     # r_data = clip(action - base_action, +-bound), the residual the demonstrator or the person who
@@ -104,7 +106,7 @@ class TD3Config:
         self.critic_hidden = check_hidden(_fielded(self.critic_hidden, "critic_hidden"), "TD3Config.critic_hidden")
         for name, minimum in (
             ("n_step", 1),
-            ("batch_size", 1),
+            ("batch_size", 2),
             ("num_critics", 2),
             ("utd_ratio", 1),
             ("actor_update_every", 1),
@@ -236,8 +238,8 @@ class ResidualTD3:
             rng: The noise source when exploring.
 
         Returns:
-            ``(executed, residual)``: ``clip(base + residual, -1, 1)`` and the residual (noise included) before
-            that clip. An untrained actor returns the base action exactly when not exploring.
+            ``(executed, residual)``: ``clip(base + residual, -1, 1)`` and the residual (noise included, within
+            the actor's bound) before that clip. An untrained actor returns the base action exactly when not exploring.
         """
         noise = None
         if explore:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.errors import LearnerError
+from robot_rl.errors import LearnerError, PolicyError
 from robot_rl.rl.checkpoint import (
     ResidualMetadata,
     encode_actor_weights,
@@ -35,6 +35,7 @@ from robot_rl.rl.transitions import Step
 
 ACTOR_DIR = "residual"  # the latest actor checkpoint under the output directory (what the residual node loads)
 STATE_DIR = "training_state"  # the resumable training state under the output directory
+RESUME_COUNTERS = ("env_steps", "episodes", "weights_version", "updates_owed", "wall_s")  # what checkpoint() saves
 METRICS_FILE = "metrics.csv"  # one row per finished episode
 METRICS_FIELDS = (
     "env_steps",
@@ -276,6 +277,9 @@ class ResidualTrainer:
     def _resume(self) -> None:
         buffers = {"online": self.online, "corrections": self.corrections}
         counters = load_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self.rng)
+        missing = [name for name in RESUME_COUNTERS if name not in counters]
+        if missing:
+            raise PolicyError(f"training checkpoint {self.out_dir / STATE_DIR} lacks the counters {', '.join(missing)}")
         self.env_steps = int(counters["env_steps"])
         self.episodes = int(counters["episodes"])
         self.weights_version = int(counters["weights_version"])

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from robot_rl.episode_events import SUCCESS_REWARD
+
 TERMINAL_EVENTS = ("success", "failure")  # true ends of an episode: no bootstrap
 TRUNCATING_EVENTS = ("timeout",)  # the horizon: bootstrap from the final observation
 
@@ -119,8 +121,8 @@ class StepBuilder:
             return None
         self._previous.end = kind
         if kind in TERMINAL_EVENTS:
-            if self._previous.reward is None:
-                self._previous.reward = 0.0  # a person ended it before the sim scored the tick
+            if self._previous.reward is None:  # a person ended it before the sim scored the tick
+                self._previous.reward = SUCCESS_REWARD if kind == "success" else 0.0
             # no bootstrap: the next observation is never used, any array of the right shape will do
             return self._close(self._previous.obs, self._previous.base_action)
         if kind not in TRUNCATING_EVENTS:

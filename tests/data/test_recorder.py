@@ -26,6 +26,7 @@ from robot_rl.data.recorder import (
     recover_dataset,
     step_labels,
 )
+from robot_rl.episode_events import SUCCESS_REWARD
 from robot_rl.errors import DatasetError
 from robot_rl.policies.features import ACTION_KEY, ENVIRONMENT_STATE_KEY, IMAGE_KEY, STATE_KEY, ObservationFrame
 from robot_rl.torch_env import prepare_torchvision
@@ -83,6 +84,24 @@ def test_success_only_keeps_successful_episodes_and_lerobot_loads_them(tmp_path:
     assert not _flag(dataset[3], SUCCESS_KEY)
     assert last["task"] == "Lift"
     assert dataset.meta.features[ENVIRONMENT_STATE_KEY]["names"][:2] == ["slot0_presence", "slot0_x"]
+
+
+def test_a_last_step_nobody_scored_earns_the_success_reward_only_in_a_success(tmp_path: Path) -> None:
+    """A person's success key ends the episode before the sim scores its last step (on a robot nothing scores it)."""
+    root = tmp_path / "corrections"
+    recorder = EpisodeRecorder(RecorderConfig(root=root, task="Lift", num_slots=NUM_SLOTS, success_only=False))
+    for success, scored in ((True, False), (False, False), (True, True)):
+        recorder.add_step(_frame(0), np.zeros(7))
+        recorder.add_reward(0.0)
+        recorder.add_step(_frame(1), np.zeros(7))
+        if scored:
+            recorder.add_reward(0.5)
+        recorder.end_episode(success)
+    recorder.close()
+    dataset = _load(root)
+    rewards = [float(dataset[index][REWARD_KEY]) for index in range(dataset.num_frames)]
+    # unscored success: the success reward; unscored failure: 0; a scored step keeps the sim's reward
+    assert rewards == [0.0, SUCCESS_REWARD, 0.0, 0.0, 0.0, 0.5]
 
 
 def test_failures_are_kept_when_asked_and_images_round_trip(tmp_path: Path) -> None:

@@ -15,8 +15,9 @@ from robot_rl.perception.slot_msgs import slots_to_pointcloud2
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.features import FINGER_JOINTS
 from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
 from robot_rl.rl.trainer import METRICS_FILE
-from robot_rl.runtime import Node, msg
+from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
 
@@ -76,9 +77,11 @@ class Graph(Node):
             self.act(command=False)  # the graph still computes the base action on the final observation
 
 
-def build(demos: Path, checkpoint: Path, out: Path) -> tuple[LearnerNode, Graph]:
+def build(
+    demos: Path, checkpoint: Path, out: Path, overrides: dict[str, Any] | None = None
+) -> tuple[LearnerNode, Graph]:
     context = InprocContext()
-    params = {
+    params: dict[str, Any] = {
         "out_dir": str(out),
         "base_path": str(checkpoint),
         "demos": str(demos),
@@ -90,6 +93,7 @@ def build(demos: Path, checkpoint: Path, out: Path) -> tuple[LearnerNode, Graph]
         "trainer.own_process": False,
         "trainer.learning_starts_steps": 1000,  # no updates: these tests are about what is stored when
         "trainer.checkpoint_every_steps": 1,  # a checkpoint after every training episode
+        **(overrides or {}),
     }
     args = ["--ros-args"]
     for name, value in params.items():
@@ -136,4 +140,24 @@ def test_a_time_out_without_its_final_base_action_is_finished_by_the_next_start(
     graph.event(event="start", episode=2, seed=2, mode="train")
     assert [row["env_steps"] for row in metrics_rows(tmp_path)] == ["2"]  # the last step never closed
     assert learner.steps.dropped == 1
+    learner.destroy_node()
+
+
+def test_a_first_actor_update_on_an_episodes_last_step_publishes_the_weights(
+    demos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    """The trainer in its own process acknowledges steps late; the episode's end must still see that update."""
+    overrides = {
+        "trainer.own_process": True,
+        "trainer.learning_starts_steps": 3,  # the 4th and last step of the episode runs the first update
+        "td3.utd_ratio": 1,
+        "td3.critic_warmup_updates": 0,
+        "td3.actor_update_every": 1,  # so that update moves the actor too
+    }
+    learner, graph = build(demos, checkpoint, tmp_path, overrides)
+    received: list[Any] = []
+    graph.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, received.append, LATCHED)
+    graph.run_episode(seed=1, ticks=4, end="success", final_base_action=False)
+    assert learner.trainer.actor_updates == 1
+    assert len(received) == 1  # published at the episode's end, not one episode late
     learner.destroy_node()

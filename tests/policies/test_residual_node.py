@@ -178,7 +178,12 @@ def test_the_noise_std_is_the_one_the_actor_records_so_a_learner_params_file_set
     """td3.exploration_noise reaches the residual node through the weights (a learner params file sets it)."""
     spreads = []
     for std in (0.0, 0.02, 0.1):
-        save_residual(tmp_path / f"actor{std}", trained_learner(exploration_noise=std), METADATA)
+        # a residual well inside a wide bound, so the noise is never clipped at the bound here
+        learner = trained_learner(scale=2.0, exploration_noise=std)
+        with torch.no_grad():
+            learner.actor.head.weight.mul_(0.01)
+            learner.actor.head.bias.mul_(0.01)
+        save_residual(tmp_path / f"actor{std}", learner, METADATA)
         _, harness = build(["-p", f"residual_path:={tmp_path / f'actor{std}'}", "-p", "explore:=true"])
         harness.event(event="start", episode=0, mode="train", seed=7)
         harness.observation()

@@ -417,3 +417,21 @@ def test_a_training_state_of_another_format_is_refused(tmp_path: Path, version: 
     (path / "training.json").write_text(json.dumps(record))
     with pytest.raises(PolicyError, match=r"training\.json is malformed"):
         load_training_state(path, _learner(), {"online": _filled_buffer(0)})
+
+
+@pytest.mark.parametrize("counters", [{"env_steps": -1}, {"env_steps": "12"}, {"env_steps": True}, [1, 2]])
+def test_training_counters_that_are_not_counts_are_refused(tmp_path: Path, counters: Any) -> None:
+    path = save_training_state(tmp_path / "state", _learner(), {"online": _filled_buffer(0)}, {"env_steps": 1})
+    record = json.loads((path / "training.json").read_text())
+    (path / "training.json").write_text(json.dumps(record | {"counters": counters}))
+    with pytest.raises(PolicyError, match="counters must be finite numbers >= 0"):
+        load_training_state(path, _learner(), {"online": _filled_buffer(0)})
+
+
+def test_an_rng_state_that_does_not_fit_the_generator_is_refused(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = save_training_state(tmp_path / "state", _learner(), {"online": _filled_buffer(0)}, {"env_steps": 1}, rng)
+    record = json.loads((path / "training.json").read_text())
+    (path / "training.json").write_text(json.dumps(record | {"rng_state": {"bit_generator": "MT19937"}}))
+    with pytest.raises(PolicyError, match="rng state does not fit this generator"):
+        load_training_state(path, _learner(), {"online": _filled_buffer(0)}, rng)

@@ -70,6 +70,18 @@ def test_the_gripper_component_has_its_own_bound() -> None:
     assert torch.equal(actor.bound, torch.tensor([0.2] * 6 + [2.0]))
 
 
+def test_exploration_noise_stays_within_the_actors_bound_on_each_axis() -> None:
+    actor = ResidualActor(OBS_DIM, ACTION_DIM, hidden=(32,), residual_scale=0.2, gripper_residual_scale=2.0)
+    normalizer = ObservationNormalizer(np.zeros(OBS_DIM), np.ones(OBS_DIM))
+    rng = np.random.default_rng(0)
+    base = np.zeros(ACTION_DIM)
+    residuals = np.array(
+        [act_numpy(normalizer, actor, np.zeros(OBS_DIM), base, rng.normal(0.0, 5.0, ACTION_DIM))[1] for _ in range(200)]
+    )
+    peak = np.abs(residuals).max(axis=0)
+    np.testing.assert_allclose(peak, [0.2] * 6 + [2.0], rtol=1e-6)  # std 5 reaches each bound, goes no further
+
+
 def test_actor_layers_are_linear_layernorm_relu() -> None:
     actor = ResidualActor(OBS_DIM, ACTION_DIM, hidden=(32, 16))
     kinds = [type(layer).__name__ for layer in actor.trunk]

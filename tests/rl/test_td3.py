@@ -64,6 +64,7 @@ def test_defaults_are_valid_and_documented() -> None:
         ("gamma", math.nan),
         ("n_step", 0),
         ("batch_size", 0),
+        ("batch_size", 1),  # a mixed batch needs a row from each half
         ("batch_size", 2.5),
         ("actor_hidden", ()),
         ("critic_hidden", (256, -1)),

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from robot_rl.errors import LearnerError
+from robot_rl.errors import LearnerError, PolicyError
 from robot_rl.rl.checkpoint import ResidualMetadata, decode_actor_weights, load_residual
 from robot_rl.rl.replay import ReplayBuffer, Transition
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
-from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, ResidualTrainer, TrainerConfig
+from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR, ResidualTrainer, TrainerConfig
 from robot_rl.rl.transitions import Step
 
 OBS_DIM = 5
@@ -106,6 +107,17 @@ def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: P
         rows = list(csv.DictReader(handle))
     assert [int(row["env_steps"]) for row in rows] == [6]
     assert load_residual(tmp_path / ACTOR_DIR, METADATA.obs_features).metadata.base_weights_hash == "0" * 64
+
+
+def test_a_checkpoint_without_a_resume_counter_is_one_error(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    trainer.checkpoint()
+    state = tmp_path / STATE_DIR / "training.json"
+    record = json.loads(state.read_text())
+    del record["counters"]["updates_owed"]
+    state.write_text(json.dumps(record))
+    with pytest.raises(PolicyError, match="lacks the counters updates_owed"):
+        make_trainer(tmp_path)
 
 
 def test_trainer_config_is_validated() -> None:

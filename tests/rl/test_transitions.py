@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from robot_rl.episode_events import SUCCESS_REWARD
 from robot_rl.rl.transitions import Step, StepBuilder
 
 
@@ -71,6 +72,30 @@ def test_a_person_failure_before_the_reward_terminates_with_zero_reward() -> Non
     assert step is not None
     assert step.terminated
     assert step.reward == 0.0
+
+
+def test_a_person_success_before_the_reward_terminates_with_the_success_reward() -> None:
+    """A person's success key ends the episode before the sim scores the tick: the step earns what a success does."""
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    step = builder.end("success")
+    assert step is not None
+    assert step.terminated
+    assert step.reward == SUCCESS_REWARD == 1.0
+
+
+def test_a_scored_tick_keeps_the_sims_reward_whatever_ends_the_episode() -> None:
+    for end in ("success", "failure"):
+        builder = StepBuilder()
+        builder.start()
+        builder.observe(obs(0), act(0))
+        builder.executed(act(0))
+        builder.reward(0.25)
+        step = builder.end(end)
+        assert step is not None
+        assert step.reward == 0.25, end
 
 
 def test_a_tick_without_an_executed_command_is_dropped_not_misaligned() -> None:
