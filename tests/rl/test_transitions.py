@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from robot_rl.episode_events import SUCCESS_REWARD
 from robot_rl.rl.transitions import Step, StepBuilder
@@ -63,27 +64,19 @@ def test_success_terminates_without_waiting_for_the_next_observation() -> None:
     assert [(s.terminated, s.truncated) for s in steps] == [(False, False), (False, False), (True, False)]
 
 
-def test_a_person_failure_before_the_reward_terminates_with_zero_reward() -> None:
+@pytest.mark.parametrize(("end", "reward"), [("failure", 0.0), ("success", SUCCESS_REWARD)])
+def test_a_person_ending_the_episode_before_the_reward_terminates_with_what_the_end_earns(
+    end: str, reward: float
+) -> None:
+    """A person's key ends the episode before the sim scores the tick: a success earns the success reward."""
     builder = StepBuilder()
     builder.start()
     builder.observe(obs(0), act(0))
     builder.executed(act(0))
-    step = builder.end("failure")
+    step = builder.end(end)
     assert step is not None
     assert step.terminated
-    assert step.reward == 0.0
-
-
-def test_a_person_success_before_the_reward_terminates_with_the_success_reward() -> None:
-    """A person's success key ends the episode before the sim scores the tick: the step earns what a success does."""
-    builder = StepBuilder()
-    builder.start()
-    builder.observe(obs(0), act(0))
-    builder.executed(act(0))
-    step = builder.end("success")
-    assert step is not None
-    assert step.terminated
-    assert step.reward == SUCCESS_REWARD == 1.0
+    assert step.reward == reward
 
 
 def test_a_scored_tick_keeps_the_sims_reward_whatever_ends_the_episode() -> None:
