@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -185,7 +186,7 @@ def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_
     resumed_from = load_residual(out / ACTOR_DIR)  # the actor of the checkpoint loads after the kill
     assert resumed_from.metadata.task == "Lift"
     with open(out / STATE_DIR / "training.json") as handle:
-        checkpointed = __import__("json").load(handle)["counters"]["env_steps"]
+        checkpointed = json.load(handle)["counters"]["env_steps"]
     assert checkpointed >= 20
     # the same command with a smaller budget resumes from the checkpoint and finishes
     assert main(command(checkpoint, demos, out, params, checkpointed + 30)) == 0
@@ -194,6 +195,30 @@ def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_
     train_steps = [int(row["env_steps"]) for row in rows if row["mode"] == "train"]
     assert train_steps == sorted(train_steps)  # rows after the checkpoint were dropped, then run again
     assert train_steps[-1] >= checkpointed + 30
+
+
+@pytest.mark.slow  # about a minute: a run stopped with Ctrl-C in its first training episodes
+def test_a_run_stopped_by_ctrl_c_is_an_error_not_a_result(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
+    """A partial curve must not pass for the run's result (benchmarks/residual_rl.py would record it as done)."""
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    out = tmp_path / "run"
+    argv = [ROBOT_RL, *command(checkpoint, demos, out, params, 2000)]
+    process = subprocess.Popen(
+        argv, env={**os.environ, "MUJOCO_GL": "egl"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 300
+    while not (out / METRICS_FILE).exists():  # training episodes are running
+        assert process.poll() is None, "train-residual ended before its first training episode"
+        assert time.monotonic() < deadline, "no training episode within 300 s"
+        time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    last = stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"error: training stopped at \d+ of 2000 env steps \(interrupted \(Ctrl-C\)\); .*", last)
+    assert "residual:" not in stdout  # no result printed
+    assert (out / STATE_DIR / "training.json").exists()  # and the stop was checkpointed, for the rerun
 
 
 def test_the_curve_plot_takes_0_and_all_successes(tmp_path: Path) -> None:

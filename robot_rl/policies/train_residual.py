@@ -189,6 +189,7 @@ class TrainingDriver(EpisodeMonitor):
         self.evaluating: list[EpisodeResult] | None = None  # results of the running evaluation
         self.recent: deque[bool] = deque(maxlen=20)  # successes of the last training episodes
         self.bar: Any = None
+        self.completed = False  # the budget is spent and its final evaluation done
         self.reset_pub = self.create_publisher(msg.String, "/robot_rl/episode", 10)
         self.on_result = self.on_episode_result
         self.request_next()
@@ -205,6 +206,7 @@ class TrainingDriver(EpisodeMonitor):
             self._reset(self.config.eval_seed + index, "eval")
             return
         if finished:
+            self.completed = True
             self.request_shutdown(f"trained {steps} env steps")
             return
         self._reset(self.config.train_seed + self.train_episodes, "train")
@@ -263,7 +265,13 @@ def check_residual_bounds(td3: TD3Config, gate: SafetyConfig) -> None:
 
 
 def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
-    """Run (or resume) a training run; returns the learning curve."""
+    """Run (or resume) a training run; returns the learning curve.
+
+    Raises:
+        LearnerError: If the learner's residual bound exceeds the safety gate's, or the run stopped before its
+            budget and final evaluation (Ctrl-C, a node that ended the graph): its checkpoint is written, and
+            the same call resumes from it.
+    """
     select_backend("inproc")
     from tqdm import tqdm
 
@@ -313,4 +321,9 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
             spin_inproc(context, nodes)
         finally:
             driver.destroy_node()
+    if not driver.completed:  # Ctrl-C, or a node ended the graph: a partial curve is not the run's result
+        raise LearnerError(
+            f"training stopped at {learner.trainer.env_steps} of {config.steps} env steps"
+            f" ({context.shutdown_reason}); the same command resumes from {config.out / 'training_state'}"
+        )
     return driver.curve
