@@ -405,6 +405,10 @@ def evaluate(
     ``jobs=2`` splits the seeds in two halves, each run by its own graph in a fresh process (one core each; a line
     per episode instead of a progress bar): every episode is the one ``jobs=1`` runs for its seed, in half the time
     on two idle cores.
+
+    Raises:
+        PolicyError: On bad arguments, a residual bound beyond the gate's, or a graph that stopped before every
+            episode ended (Ctrl-C, a node that ended it): a partial success rate is never returned.
     """
     if episodes < 1:
         raise PolicyError(f"--episodes must be >= 1, got {episodes}")
@@ -457,6 +461,8 @@ def evaluate(
         "sim.launch.yaml", arguments, episodes, video_dir, video_episodes, progress, label, episode_lines
     )
     wall_time_s = time.perf_counter() - start
+    if len(monitor.results) < episodes:  # Ctrl-C, or a node ended the graph: a partial rate is not the result
+        raise PolicyError(f"{label}: stopped after {len(monitor.results)} of {episodes} episodes; nothing reported")
     return EvalResult(
         task,
         str(base),

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
 
 REPO = Path(__file__).resolve().parents[2]
+ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
 MODELS = REPO / "models"
 
 
@@ -228,3 +235,27 @@ def test_eval_refuses_a_residual_beyond_the_gates_bound_and_runs_with_the_gate_r
     assert main(command + raised) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["episodes"], result["safety_params"]) == (1, raised[1])
+
+
+def test_an_evaluation_stopped_by_ctrl_c_reports_no_rate() -> None:
+    """A partial success rate must not pass for the evaluation's (benchmarks would record it as the result)."""
+    argv = [ROBOT_RL, "eval", "--task", "Lift", "--base", str(MODELS / "lift_act"), "--episodes", "40"]
+    process = subprocess.Popen(
+        [*argv, "--slot-source", "sim"],
+        env={**os.environ, "MUJOCO_GL": "egl"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stderr is not None
+    seen, deadline = b"", time.monotonic() + 300
+    while b" 1/40" not in seen:  # the progress bar after the first episode
+        chunk = os.read(process.stderr.fileno(), 4096)
+        assert chunk, f"eval ended before its first episode: {seen[-500:]!r}"
+        assert time.monotonic() < deadline, "no episode within 300 s"
+        seen += chunk
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    last = stderr.decode().strip().splitlines()[-1]
+    assert re.fullmatch(r"error: eval Lift base: stopped after \d+ of 40 episodes; nothing reported", last), last
+    assert b"Wilson" not in stdout  # no result table
