@@ -4,11 +4,12 @@
 (``robot_rl.action_space``, each in [-1, 1]) into what a real arm under MoveIt Servo and
 ros2_control executes:
 
-- the motion part becomes an end-effector twist in speed units:
-  ``linear_mps = action[:3] * action_scale[:3] / control_period_s`` and
-  ``angular_radps = action[3:6] * action_scale[3:6] / control_period_s``; ``action_scale`` has the
-  meaning and default of the safety gate's (``SafetyConfig.action_scale``: metres or radians per
-  control tick at ``|action| = 1``), so the arm moves what the safety gate allowed;
+- the motion part is the end-effector twist the safety gate allowed, which the safe command carries as its
+  point's ``velocities`` (m/s for dx dy dz, rad/s for droll dpitch dyaw: the gate's
+  ``action * action_scale / control_period_s``, the units its limits apply in). The driver has no
+  ``action_scale`` of its own: a second copy could disagree with the gate's and move the arm faster than the gate
+  allowed. A command without those velocities (not from the safety node), non-finite ones, one stamped older than
+  ``timeout_s`` (or further in the future) or in another frame than ``base_link`` is not executed;
 - the gripper axis becomes an opening width in metres, robosuite's convention (the one the sim and
   the scripted experts use): ``+1`` closes (``gripper_closed_m``), ``-1`` opens (``gripper_open_m``),
   linear in between. A width goes out only when it differs from the last one sent by more than
@@ -16,9 +17,9 @@ ros2_control executes:
   flood the controller.
 
 A watchdog (:meth:`DriverCore.stale`) tells the node to send a zero twist whenever the last valid
-command is older than ``timeout_s`` (or none arrived yet), so the arm stops even if everything
-upstream dies. A command whose motion part is not finite is never executed: it yields a zero twist
-and does not count as a fresh command.
+command is older than ``timeout_s`` (or none arrived yet, or the clock ran back), so the arm stops even if
+everything upstream dies. A command that is not executed yields a zero twist and does not count as a fresh
+command.
 
 It also checks the robot's state before the node republishes it: :func:`joint_state_problem`
 (every position, velocity and effort finite, array lengths consistent) and
@@ -33,7 +34,7 @@ Times are integer nanoseconds of the node clock (sim time in tests). Invalid con
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -68,16 +69,14 @@ def _frame(name: str, value: str) -> str:
 class DriverConfig:
     """Settings of the driver core (units in the names; see config/real_driver.yaml)."""
 
-    control_period_s: float = SafetyConfig.control_period_s  # one control tick, s (the safety gate's)
-    action_scale: tuple[float, ...] = SafetyConfig.action_scale  # m or rad per tick at |action| = 1 (6 values)
-    timeout_s: float = 0.1  # a command older than this is stale: zero twist, s
+    control_period_s: float = SafetyConfig.control_period_s  # the watchdog's period, s (the safety gate's tick)
+    timeout_s: float = 0.1  # a command received or stamped longer ago than this is stale: zero twist, s
     command_frame: str = BASE_FRAME  # frame_id of the outgoing twist
     gripper_open_m: float = 0.08  # opening width sent for gripper = -1, m
     gripper_closed_m: float = 0.0  # opening width sent for gripper = +1, m
     gripper_deadband_m: float = 0.001  # send a new width only when it moves more than this, m
     robot_base_frame: str = BASE_FRAME  # the robot's name for base_link (e.g. fr3_link0), relabelled base_link
     quaternion_tolerance: float = QUATERNION_NORM_TOLERANCE  # max | |q| - 1 | of an incoming pose
-    scale: np.ndarray = field(init=False, repr=False, compare=False)  # action_scale as a (6,) float64 array
 
     def __post_init__(self) -> None:
         _positive("control_period_s", self.control_period_s)
@@ -87,18 +86,6 @@ class DriverConfig:
                 f"timeout_s ({self.timeout_s}) must be >= control_period_s ({self.control_period_s}):"
                 " otherwise every command goes stale before the next one arrives"
             )
-        try:
-            scale = np.array(self.action_scale, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ParameterError(f"action_scale must be 6 numbers, got {self.action_scale!r}") from None
-        if scale.shape != (6,) or not np.all(np.isfinite(scale)) or np.any(scale < 0):
-            raise ParameterError(
-                "action_scale must be 6 finite numbers >= 0 (m or rad per tick for dx dy dz droll dpitch dyaw),"
-                f" got {list(self.action_scale)!r}"
-            )
-        scale.flags.writeable = False
-        object.__setattr__(self, "scale", scale)
-        object.__setattr__(self, "action_scale", tuple(float(v) for v in scale))
         open_m = _non_negative("gripper_open_m", self.gripper_open_m)
         closed_m = _non_negative("gripper_closed_m", self.gripper_closed_m)
         if open_m == closed_m:
@@ -147,28 +134,39 @@ class DriverCore:
             return open_m
         return open_m + (closed_m - open_m) * (float(gripper) + 1.0) / 2.0
 
-    def command(self, action: np.ndarray, now_ns: int) -> DriverCommand:
-        """Convert one normalized action received at ``now_ns``.
+    def command(
+        self, action: np.ndarray, twist: np.ndarray, now_ns: int, stamp_ns: int, frame_id: str
+    ) -> DriverCommand:
+        """Convert one safe command received at ``now_ns``: ``action`` (7,) normalized (the gripper value is used)
+        and ``twist`` (7,), the safety gate's velocities (m/s for dx dy dz, rad/s for droll dpitch dyaw; the
+        gripper's 7th is unused), stamped ``stamp_ns`` in ``frame_id``.
 
-        A wrongly sized action or a non-finite motion part yields a zero twist and no gripper width,
-        and leaves the driver stale until a valid command arrives. A non-finite gripper value alone
-        only skips the gripper. Values outside [-1, 1] are clipped (and reported).
+        Not executed (a zero twist, no gripper width, and stale until a valid command arrives): a wrongly sized
+        action or twist, a frame other than base_link, a stamp more than ``timeout_s`` before or after
+        ``now_ns`` (a replayed or delayed command), a non-finite twist. A non-finite gripper value alone only
+        skips the gripper; one outside [-1, 1] is clipped (and reported).
         """
         values = np.asarray(action, dtype=np.float64).reshape(-1)
-        zero = np.zeros(3)
+        rates = np.asarray(twist, dtype=np.float64).reshape(-1)
+        age_s = (now_ns - stamp_ns) / NS_PER_S
+        problem = None
         if values.shape != (ACTION_DIM,):
+            problem = f"action must have {ACTION_DIM} values, got {values.size}"
+        elif rates.shape != (ACTION_DIM,):
+            problem = f"the safe command carries {rates.size} velocities, not the safety gate's {ACTION_DIM}"
+        elif frame_id != BASE_FRAME:
+            problem = f"safe command in frame {frame_id!r}, not {BASE_FRAME!r}"
+        elif abs(age_s) > self.config.timeout_s:
+            problem = f"safe command stamped {age_s:+.3f} s from now (beyond timeout_s = {self.config.timeout_s} s)"
+        elif not np.all(np.isfinite(rates[:6])):
+            problem = "non-finite twist in the safe command"  # partly garbage: not acted on at all
+        if problem is not None:
             self.reject()
-            return DriverCommand(zero, zero, None, False, (f"action must have {ACTION_DIM} values, got {values.size}",))
-        motion, gripper = values[:6], float(values[6])
-        if not np.all(np.isfinite(motion)):
-            # a partly garbage command is not acted on at all: zero twist, the gripper keeps its width
-            self.reject()
-            return DriverCommand(zero, zero, None, False, ("non-finite motion in the safe command: zero twist",))
+            zero = np.zeros(3)
+            return DriverCommand(zero, zero, None, False, (f"{problem}: zero twist",))
         self.last_command_ns = now_ns
         problems: list[str] = []
-        if np.any(np.abs(motion) > 1.0):
-            problems.append("motion outside [-1, 1] clipped")
-        velocity = np.clip(motion, -1.0, 1.0) * self.config.scale / self.config.control_period_s
+        gripper = float(values[6])
         width: float | None = None
         if not math.isfinite(gripper):
             problems.append("non-finite gripper command ignored: the gripper keeps its last width")
@@ -176,7 +174,7 @@ class DriverCore:
             if abs(gripper) > 1.0:
                 problems.append("gripper outside [-1, 1] clipped")
             width = self._gripper_to_send(self.gripper_width(gripper))
-        return DriverCommand(velocity[:3], velocity[3:], width, True, tuple(problems))
+        return DriverCommand(rates[:3].copy(), rates[3:6].copy(), width, True, tuple(problems))
 
     def _gripper_to_send(self, width_m: float) -> float | None:
         """Return ``width_m`` if it should go out now (and remember it), else None."""
@@ -192,10 +190,12 @@ class DriverCore:
         self.last_command_ns = None
 
     def stale(self, now_ns: int) -> bool:
-        """True when no valid command arrived within ``timeout_s`` of ``now_ns`` (or none ever did)."""
+        """True when no valid command arrived within ``timeout_s`` before ``now_ns`` (or none ever did, or the clock
+        ran back past the last one)."""
         if self.last_command_ns is None:
             return True
-        return now_ns - self.last_command_ns > round(self.config.timeout_s * NS_PER_S)
+        age_ns = now_ns - self.last_command_ns
+        return age_ns < 0 or age_ns > round(self.config.timeout_s * NS_PER_S)
 
 
 # -- robot state checks ----------------------------------------------------------------

@@ -5,7 +5,7 @@ says what to start on the robot side.
 
 | direction | topic | type | what |
 |---|---|---|---|
-| in | ``/robot_rl/safe_command`` | trajectory_msgs/JointTrajectory | the safety gate's action (first point) |
+| in | ``/robot_rl/safe_command`` | trajectory_msgs/JointTrajectory | gate's twist (first point's velocities), gripper |
 | out | ``/servo_node/delta_twist_cmds`` (``-r`` remaps) | geometry_msgs/TwistStamped | m/s, rad/s, ``command_frame`` |
 | out | ``gripper_command_topic`` | std_msgs/Float64MultiArray | ``[width_m]`` for a forward command controller |
 | in | ``joint_states_input_topic`` | sensor_msgs/JointState | the robot's joint states |
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from robot_rl.action_space import trajectory_to_actions
+from robot_rl.action_space import trajectory_to_actions, trajectory_to_velocities
 from robot_rl.calibration.files import WorkspaceLimits, load_workspace_limits
 from robot_rl.errors import CalibrationError, MessageError, ParameterError
 from robot_rl.hardware.driver import (
@@ -66,7 +66,7 @@ class DriverNode(Node):
         """Read and check the parameters and the workspace calibration, then start bridging.
 
         Raises:
-            ParameterError: A malformed parameter (wrong ``action_scale`` length, non-positive period, ...).
+            ParameterError: A malformed parameter (a non-positive period, a frame id with a leading '/', ...).
             CalibrationError: ``workspace_file`` empty, missing, malformed or not in base_link.
         """
         super().__init__("driver", **kwargs)
@@ -75,15 +75,10 @@ class DriverNode(Node):
         workspace_file = param(
             "workspace_file", "", "end-effector workspace box (calibration YAML, base_link); required"
         ).value
-        control_period_s = param("control_period_s", defaults.control_period_s, "one control tick, s").value
-        action_scale = param(
-            "action_scale",
-            list(defaults.action_scale),
-            "m (dx dy dz) or rad (droll dpitch dyaw) per control tick at |action| = 1; as the safety gate's",
-        ).value
+        control_period_s = param("control_period_s", defaults.control_period_s, "the watchdog's period, s").value
         command_frame = param("command_frame", defaults.command_frame, "frame_id of the outgoing twist").value
         timeout_s = param(
-            "timeout_s", defaults.timeout_s, "a safe command older than this is stale: zero twist, s"
+            "timeout_s", defaults.timeout_s, "a safe command received or stamped longer ago is stale: zero twist, s"
         ).value
         gripper_topic = param(
             "gripper_command_topic",
@@ -134,7 +129,6 @@ class DriverNode(Node):
             raise ParameterError(f"ee_pose_input_topic resolves to {EE_POSE_TOPIC}, the driver's output")
         config = DriverConfig(
             control_period_s=control_period_s,
-            action_scale=tuple(action_scale),
             timeout_s=timeout_s,
             command_frame=command_frame,
             gripper_open_m=gripper_open_m,
@@ -182,18 +176,21 @@ class DriverNode(Node):
     # -- commands --------------------------------------------------------------------
 
     def on_safe_command(self, trajectory: Any) -> None:
-        """Convert the first action of a safe command and publish the twist (and gripper width) at once."""
+        """Execute the first point of a safe command (the gate's twist, the gripper value) at once."""
         self.commands += 1
         now = self._now_ns()
         try:
             action = trajectory_to_actions(trajectory)[0]
+            twist = trajectory_to_velocities(trajectory)
         except MessageError as error:
             self.core.reject()  # a malformed command never stays current
             self.rejected_commands += 1
             self.publish_twist(np.zeros(3), np.zeros(3))
             self.problem(diagnostics.ERROR, f"rejected safe command: {error}: zero twist")
             return
-        result = self.core.command(action, now)
+        header = trajectory.header
+        stamp = header.stamp.sec * NS_PER_S + header.stamp.nanosec
+        result = self.core.command(action, twist, now, stamp, header.frame_id)
         self.publish_command(result)
         if not result.executed:
             self.rejected_commands += 1

@@ -218,22 +218,31 @@ def joint_trajectory_to_numpy(trajectory: object) -> tuple[list[str], np.ndarray
 
 
 def numpy_to_joint_trajectory(
-    names: list[str], positions: np.ndarray, time_from_start_s: np.ndarray, header: object | None = None
+    names: list[str],
+    positions: np.ndarray,
+    time_from_start_s: np.ndarray,
+    header: object | None = None,
+    velocities: np.ndarray | None = None,
 ) -> object:
-    """Build a JointTrajectory; ``positions`` is (points, joints), times are seconds from start."""
+    """Build a JointTrajectory; ``positions`` (and ``velocities``, if given) are (points, joints), times are seconds
+    from start."""
     positions = np.asarray(positions, dtype=np.float64)
     times = np.asarray(time_from_start_s, dtype=np.float64).reshape(-1)
     if positions.ndim != 2 or positions.shape[1] != len(names) or times.size != positions.shape[0]:
         raise MessageError(
             f"positions must be (points, {len(names)}) with one time per point, got {positions.shape} and {times.size}"
         )
+    rates = None if velocities is None else np.asarray(velocities, dtype=np.float64)
+    if rates is not None and rates.shape != positions.shape:
+        raise MessageError(f"velocities must be shaped as positions {positions.shape}, got {rates.shape}")
     points = []
-    for row, seconds in zip(positions, times, strict=True):
+    for index, (row, seconds) in enumerate(zip(positions, times, strict=True)):
         total_ns = round(float(seconds) * 1e9)
         sec, nanosec = divmod(total_ns, 1_000_000_000)
-        points.append(
-            msg.JointTrajectoryPoint(positions=row.copy(), time_from_start=msg.Duration(sec=sec, nanosec=nanosec))
-        )
+        point = msg.JointTrajectoryPoint(positions=row.copy(), time_from_start=msg.Duration(sec=sec, nanosec=nanosec))
+        if rates is not None:
+            point.velocities = rates[index].copy()
+        points.append(point)
     return msg.JointTrajectory(
         header=header if header is not None else msg.Header(), joint_names=list(names), points=points
     )

@@ -256,6 +256,11 @@ class SafetyFilter:
 
     # -- the filter ----------------------------------------------------------------
 
+    def twist(self, action: np.ndarray) -> np.ndarray:
+        """The end-effector twist (6,) a normalized action commands: ``action[:6] * action_scale / control_period_s``,
+        m/s (dx dy dz) and rad/s (droll dpitch dyaw), the units every limit here is in."""
+        return np.asarray(action, dtype=np.float64)[:6] * self._scale / self.config.control_period_s
+
     def hold(self) -> np.ndarray:
         """Zero motion, gripper unchanged."""
         action = np.zeros(ACTION_DIM)
@@ -346,7 +351,7 @@ class SafetyFilter:
             else:
                 return self._held("non-finite or malformed base action")
 
-        velocity = action[:6] * self._scale / config.control_period_s
+        velocity = self.twist(action)
         velocity, limited = self._limit_speed(velocity)
         if limited:
             reasons.append("speed limit")
@@ -360,7 +365,7 @@ class SafetyFilter:
             reasons.append("workspace box")
         action[:6] = velocity * config.control_period_s / self._scale
         action = np.clip(action, -1.0, 1.0)
-        joint = self._joint_near_limit(state, action[:6] * self._scale / config.control_period_s)
+        joint = self._joint_near_limit(state, self.twist(action))
         if joint is not None:
             return self._held(f"joint limit margin: {joint}")
         self._applied(velocity)
@@ -414,6 +419,8 @@ class SafetyFilter:
         missing = [name for name in config.joint_limits_rad if name not in state.joint_names]
         if missing:
             return f"no state for {', '.join(missing)} (is robot_model right?)"
+        if len(state.joint_positions_rad) != len(state.joint_names):  # JointState allows an empty position array
+            return f"{len(state.joint_names)} joint names but {len(state.joint_positions_rad)} positions"
         index_of = {name: index for index, name in enumerate(state.joint_names)}
         with_velocities = len(velocities) == len(state.joint_names)
         joints: dict[str, tuple[float, float]] = {}  # name -> (position rad, measured velocity rad/s)

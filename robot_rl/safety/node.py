@@ -1,4 +1,6 @@
-"""The safety node: the only publisher of ``/robot_rl/safe_command``.
+"""The safety node: the only publisher of ``/robot_rl/safe_command`` in every launch file (two in-process tools,
+``robot_rl.sim.slot_calibration`` and ``benchmarks/perception_throughput.py``, publish it directly to a sim of their
+own; neither runs with a robot driver).
 
 Subscribes ``/robot_rl/command`` (JointTrajectory, the first point is the requested action),
 ``/robot_rl/base_action`` (for the residual bound), ``/robot_rl/intervention`` (Bool: a human
@@ -7,7 +9,8 @@ drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` 
 (std_msgs/Empty: releases the latch once the e-stop input is false).
 
 Every command is filtered by :class:`SafetyFilter` and published at once on
-``/robot_rl/safe_command``; the acceleration limits use the real time since the previous output.
+``/robot_rl/safe_command``, with the end-effector twist it allowed (m/s, rad/s) as the point's ``velocities``;
+the acceleration limits use the real time since the previous output.
 A watchdog timer at the control period publishes a hold when no fresh command arrived within
 ``timeout_s``, so the robot never keeps executing an old command. Every input with a watchdog
 (command, joint state, end-effector pose) is fresh only while both its arrival and its
@@ -169,6 +172,9 @@ class SafetyNode(Node):
         except MessageError as error:
             self.report(diagnostics.ERROR, f"dropped /joint_states: {error}")
             return
+        if positions.size != len(names):  # valid for JointState (no positions), useless to the joint-limit check
+            self.report(diagnostics.ERROR, f"dropped /joint_states: {len(names)} names but no positions")
+            return
         self.joints = (names, positions, velocities)
         self.joint_times = (now, _stamp_ns(joint_state.header))
 
@@ -231,7 +237,11 @@ class SafetyNode(Node):
     def _publish(self, result: SafetyResult, now_ns: int) -> None:
         sec, nanosec = divmod(now_ns, 1_000_000_000)
         header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
-        self.safe_pub.publish(actions_to_trajectory(result.action, self.filter.config.control_period_s, header))
+        # the twist it allowed rides along as the point's velocities (the gripper has none): a robot driver executes
+        # exactly that, so no second copy of action_scale and control_period_s can disagree with the gate's
+        velocities = np.append(self.filter.twist(result.action), 0.0)
+        period = self.filter.config.control_period_s
+        self.safe_pub.publish(actions_to_trajectory(result.action, period, header, velocities))
         self.published += 1
         self.last_result = result
         level = (

@@ -1,12 +1,15 @@
-"""The ROS-free driver core: twist scaling, gripper mapping and deadband, watchdog, state checks."""
+"""The ROS-free driver core: the gate's twist, rejected commands, gripper mapping and deadband, watchdog, state
+checks."""
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 import pytest
 
 from robot_rl.errors import ParameterError
-from robot_rl.hardware.driver import DriverConfig, DriverCore, check_ee_pose, joint_state_problem
+from robot_rl.hardware.driver import DriverCommand, DriverConfig, DriverCore, check_ee_pose, joint_state_problem
 from robot_rl.safety.filter import SafetyConfig
 
 S = 1_000_000_000  # ns per s
@@ -19,38 +22,56 @@ def _action(*values: float, gripper: float = -1.0) -> np.ndarray:
     return action
 
 
-def test_defaults_match_the_safety_gate() -> None:
-    config = DriverConfig()
-    assert config.action_scale == SafetyConfig().action_scale
-    assert config.control_period_s == SafetyConfig().control_period_s
+def _send(
+    core: DriverCore,
+    action: np.ndarray,
+    twist: np.ndarray | None = None,
+    now_ns: int = S,
+    stamp_ns: int | None = None,
+    frame_id: str = "base_link",
+) -> DriverCommand:
+    """A safe command as the gate publishes it: its twist (here ``action`` itself unless given), stamped now."""
+    rates = np.asarray(action, dtype=np.float64) if twist is None else twist
+    return core.command(action, rates, now_ns, now_ns if stamp_ns is None else stamp_ns, frame_id)
 
 
-def test_twist_is_action_times_scale_over_period() -> None:
+def test_the_watchdog_period_is_the_safety_gates_tick() -> None:
+    assert DriverConfig().control_period_s == SafetyConfig().control_period_s
+
+
+def test_the_twist_is_the_gates_velocities_whatever_the_normalized_action() -> None:
     core = DriverCore(DriverConfig())
-    result = core.command(_action(1.0, -0.5, 0.2, 0.1, 0.0, -1.0), now_ns=S)
-    # 0.05 m per tick at 20 Hz is 1 m/s at |action| = 1; 0.5 rad per tick is 10 rad/s
-    np.testing.assert_allclose(result.linear_mps, [1.0, -0.5, 0.2])
-    np.testing.assert_allclose(result.angular_radps, [1.0, 0.0, -10.0])
+    twist = np.array([0.25, -0.1, 0.05, 0.0, 0.3, -0.5, 0.0])  # m/s, rad/s: what the gate allowed
+    result = _send(core, _action(1.0, -1.0, 0.2, 0.1, 0.0, -1.0), twist)
+    np.testing.assert_array_equal(result.linear_mps, [0.25, -0.1, 0.05])
+    np.testing.assert_array_equal(result.angular_radps, [0.0, 0.3, -0.5])
     assert result.executed
     assert result.problems == ()
 
 
-def test_out_of_range_motion_is_clipped_and_reported() -> None:
-    core = DriverCore(DriverConfig())
-    result = core.command(_action(3.0), now_ns=S)
-    assert result.linear_mps[0] == pytest.approx(1.0)
-    assert result.problems == ("motion outside [-1, 1] clipped",)
-
-
-def test_non_finite_motion_is_a_zero_twist_and_stays_stale() -> None:
-    core = DriverCore(DriverConfig())
-    core.command(_action(0.5), now_ns=S)
-    result = core.command(_action(np.nan, 1.0, gripper=1.0), now_ns=S + 1)
+@pytest.mark.parametrize(
+    ("twist", "stamp_ns", "frame_id", "problem"),
+    [
+        (np.array([np.nan, 0, 0, 0, 0, 0, 0]), S, "base_link", "non-finite twist in the safe command"),
+        (np.zeros(6), S, "base_link", "carries 6 velocities, not the safety gate's 7"),
+        (np.zeros(7), S, "world", "safe command in frame 'world', not 'base_link'"),
+        (np.zeros(7), S - S // 5, "base_link", r"stamped \+0.200 s from now \(beyond timeout_s = 0.1 s\)"),
+        (np.zeros(7), S + S // 5, "base_link", r"stamped -0.200 s from now"),  # from the future: not trusted either
+    ],
+)
+def test_a_command_the_gate_cannot_have_sent_now_is_a_zero_twist_and_stays_stale(
+    twist: np.ndarray, stamp_ns: int, frame_id: str, problem: str
+) -> None:
+    core = DriverCore(DriverConfig(timeout_s=0.1))
+    _send(core, _action(0.5), now_ns=S - 1)
+    result = _send(core, _action(0.5, gripper=1.0), twist, now_ns=S, stamp_ns=stamp_ns, frame_id=frame_id)
     np.testing.assert_array_equal(result.linear_mps, 0.0)
     np.testing.assert_array_equal(result.angular_radps, 0.0)
-    assert result.gripper_width_m is None  # a garbage command does not move the gripper either
+    assert result.gripper_width_m is None  # a rejected command does not move the gripper either
     assert not result.executed
-    assert core.stale(S + 2)
+    assert len(result.problems) == 1
+    assert re.search(problem, result.problems[0]), result.problems
+    assert core.stale(S + 1)
 
 
 def test_gripper_mapping_follows_robosuite_sign() -> None:
@@ -63,7 +84,7 @@ def test_gripper_mapping_follows_robosuite_sign() -> None:
 
 def test_gripper_deadband_sends_only_changes() -> None:
     core = DriverCore(DriverConfig(gripper_deadband_m=0.002))
-    sent = [core.command(_action(gripper=g), now_ns=S).gripper_width_m for g in (-1.0, -1.0, -0.98, -0.9, -0.9)]
+    sent = [_send(core, _action(gripper=g)).gripper_width_m for g in (-1.0, -1.0, -0.98, -0.9, -0.9)]
     # -1 -> 0.08 (first, sent); again 0.08 (no); -0.98 -> 0.0792 (moved 0.0008 < 0.002, no);
     # -0.9 -> 0.076 (moved 0.004 from the last sent 0.08, sent); again (no)
     assert sent[0] == 0.08
@@ -75,23 +96,22 @@ def test_gripper_deadband_sends_only_changes() -> None:
 
 def test_gripper_end_stops_are_always_reached() -> None:
     core = DriverCore(DriverConfig(gripper_deadband_m=0.01))
-    assert core.command(_action(gripper=0.8), now_ns=S).gripper_width_m == pytest.approx(0.008)
-    assert core.command(_action(gripper=1.0), now_ns=S).gripper_width_m == 0.0  # 0.008 < deadband, but fully closed
+    assert _send(core, _action(gripper=0.8)).gripper_width_m == pytest.approx(0.008)
+    assert _send(core, _action(gripper=1.0)).gripper_width_m == 0.0  # 0.008 < deadband, but fully closed
 
 
 def test_watchdog_goes_stale_after_timeout() -> None:
     core = DriverCore(DriverConfig(timeout_s=0.1))
     assert core.stale(0)  # nothing received yet
-    core.command(_action(0.1), now_ns=S)
+    _send(core, _action(0.1))
     assert not core.stale(S + S // 10)  # exactly timeout_s old: still fresh
     assert core.stale(S + S // 10 + 1)
+    assert core.stale(S - 1)  # the clock ran back past the last command
 
 
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"action_scale": (0.05,) * 5}, "action_scale must be 6 finite numbers"),
-        ({"action_scale": (0.05, 0.05, 0.05, 0.5, 0.5, float("nan"))}, "action_scale must be 6 finite numbers"),
         ({"control_period_s": 0.0}, "control_period_s must be a finite number > 0"),
         ({"control_period_s": -0.05}, "control_period_s must be a finite number > 0"),
         ({"timeout_s": 0.01}, r"timeout_s \(0.01\) must be >= control_period_s"),

@@ -17,6 +17,8 @@ from robot_rl.hardware.driver_node import TWIST_TOPIC, DriverNode, Float64MultiA
 from robot_rl.runtime import Node, diagnostics, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+from robot_rl.safety.filter import SafetyConfig
+from robot_rl.safety.node import SafetyNode
 
 REPO = Path(__file__).resolve().parents[2]
 WORKSPACE = REPO / "calibration" / "workspace.yaml"
@@ -54,18 +56,29 @@ class Harness(Node):
             msg.DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.append(m.status[0]), 10
         )
 
-    def tick(self, command: np.ndarray | None, dt_s: float = 0.05) -> None:
-        """Advance sim time by dt_s, publish a safe command (if any), run the graph until quiet."""
+    def tick(self, command: np.ndarray | None, dt_s: float = 0.05, twist: np.ndarray | None = None) -> None:
+        """Advance sim time by dt_s, publish a safe command (if any) as the safety gate does (stamped now, in
+        base_link, with its twist: ``twist``, else the default gate's ``command * action_scale / period``), run the
+        graph until quiet."""
         self.time_ns += round(dt_s * 1e9)
         sec, nanosec = divmod(self.time_ns, 1_000_000_000)
-        self.clock.publish(msg.Clock(clock=msg.Time(sec=sec, nanosec=nanosec)))
+        stamp = msg.Time(sec=sec, nanosec=nanosec)
+        self.clock.publish(msg.Clock(clock=stamp))
         if command is not None:
-            self.safe.publish(actions_to_trajectory(command, 0.05))
+            velocities = gate_twist(command) if twist is None else twist
+            header = msg.Header(stamp=stamp, frame_id="base_link")
+            self.safe.publish(actions_to_trajectory(command, 0.05, header, velocities))
         self.context.spin_until_quiet()
 
     def messages(self, level: int) -> list[str]:
         """The diagnostic messages reported at ``level``."""
         return [status.message for status in self.diagnostics if diagnostics.level_of(status) == level]
+
+
+def gate_twist(command: np.ndarray) -> np.ndarray:
+    """The velocities a default safety gate publishes with ``command``: m/s, rad/s, 0 for the gripper."""
+    config = SafetyConfig()
+    return np.append(np.asarray(command)[:6] * np.array(config.action_scale) / config.control_period_s, 0.0)
 
 
 def _make(*params: str) -> tuple[DriverNode, Harness]:
@@ -103,26 +116,49 @@ def _pose(frame_id: str, q: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 
 # -- commands -------------------------------------------------------------------------
 
 
-def test_safe_command_becomes_a_scaled_twist_in_base_link(graph: tuple[DriverNode, Harness]) -> None:
+def test_safe_command_becomes_the_gates_twist_in_base_link(graph: tuple[DriverNode, Harness]) -> None:
     _, harness = graph
     harness.tick(_action(0.2, -0.1, 0.05, 0.0, 0.1, -0.2))
     twist = harness.twists[-1]
-    # action * 0.05 m per tick / 0.05 s: 1 m/s per unit; rotation 0.5 rad per tick: 10 rad/s per unit
+    # the default gate: action * 0.05 m per tick / 0.05 s, 1 m/s per unit; rotation 0.5 rad per tick, 10 rad/s
     np.testing.assert_allclose(_vector(twist.twist.linear), [0.2, -0.1, 0.05])
     np.testing.assert_allclose(_vector(twist.twist.angular), [0.0, 1.0, -2.0])
     assert twist.header.frame_id == "base_link"
     assert (twist.header.stamp.sec, twist.header.stamp.nanosec) == divmod(harness.time_ns, 1_000_000_000)
 
 
-def test_scale_period_and_frame_come_from_parameters() -> None:
-    _, harness = _make(
-        "action_scale:=[0.01, 0.02, 0.03, 0.1, 0.2, 0.3]", "control_period_s:=0.1", "command_frame:=fr3_link0"
-    )
-    harness.tick(_action(1.0, 1.0, 1.0, 1.0, 1.0, 1.0), dt_s=0.1)
+def test_period_and_frame_come_from_parameters() -> None:
+    _, harness = _make("control_period_s:=0.1", "command_frame:=fr3_link0")
+    harness.tick(_action(1.0), dt_s=0.1, twist=np.array([0.1, 0.2, 0.3, 1.0, 2.0, 3.0, 0.0]))
     twist = harness.twists[-1]
     np.testing.assert_allclose(_vector(twist.twist.linear), [0.1, 0.2, 0.3])
     np.testing.assert_allclose(_vector(twist.twist.angular), [1.0, 2.0, 3.0])
     assert twist.header.frame_id == "fr3_link0"
+
+
+def test_the_arm_moves_at_the_speed_the_gate_allowed_whatever_its_action_scale() -> None:
+    """The gate and the driver chained, the gate with a quarter of the default action_scale (the sim's 0.0125 m per
+    tick): the twist is the gate's, not a second conversion with another scale (which would move 4x faster)."""
+    context = InprocContext()
+    common = ["--ros-args", "-p", "use_sim_time:=true", "-p", f"workspace_file:={WORKSPACE}"]
+    quarter = "action_scale:=[0.0125, 0.0125, 0.0125, 0.125, 0.125, 0.125]"
+    SafetyNode(context=context, cli_args=[*common, "-p", quarter, "-p", "robot_model:=fr3"])
+    DriverNode(context=context, cli_args=common)
+    harness = Harness(context)
+    command = harness.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
+    for _ in range(30):  # the robot's state through the driver, a full-scale dx request, under the speed limit
+        harness.time_ns += 50_000_000
+        sec, nanosec = divmod(harness.time_ns, 1_000_000_000)
+        header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
+        harness.clock.publish(msg.Clock(clock=header.stamp))
+        harness.robot_joints.publish(numpy_to_joint_state(JOINTS, np.array(HOME_RAD), np.zeros(7), header=header))
+        pose = _pose("base_link")
+        pose.header = header
+        harness.robot_pose.publish(pose)
+        command.publish(actions_to_trajectory(_action(1.0), 0.05, header))
+        harness.context.spin_until_quiet()
+    # dx = 1 is 0.25 m/s at this scale, exactly the gate's speed limit; the old driver sent 1.0 m/s
+    assert harness.twists[-1].twist.linear.x == pytest.approx(0.25)
 
 
 def test_gripper_is_a_width_sent_only_when_it_changes(graph: tuple[DriverNode, Harness]) -> None:
@@ -151,7 +187,29 @@ def test_non_finite_command_is_a_zero_twist(graph: tuple[DriverNode, Harness]) -
     harness.tick(_action(np.nan, gripper=1.0))
     assert _vector(harness.twists[-1].twist.linear) == [0.0, 0.0, 0.0]
     assert harness.gripper == [0.08]  # the garbage command did not close the gripper
-    assert "non-finite motion in the safe command: zero twist" in harness.messages(diagnostics.ERROR)
+    assert "non-finite twist in the safe command: zero twist" in harness.messages(diagnostics.ERROR)
+
+
+@pytest.mark.parametrize(
+    ("stamp_sec", "with_velocities", "problem"),
+    [
+        (None, False, "carries 0 velocities"),  # another publisher, or a bag recorded before the gate sent them
+        (0.5, True, "beyond timeout_s"),  # ``ros2 bag play`` of a recorded /robot_rl/safe_command: seconds old
+    ],
+)
+def test_a_safe_command_the_gate_did_not_just_send_stops_the_arm(
+    graph: tuple[DriverNode, Harness], stamp_sec: float | None, with_velocities: bool, problem: str
+) -> None:
+    driver, harness = graph
+    harness.tick(_action(0.3))
+    sec, nanosec = divmod(harness.time_ns if stamp_sec is None else round(stamp_sec * 1e9), 1_000_000_000)
+    header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
+    velocities = gate_twist(_action(0.3)) if with_velocities else None
+    harness.safe.publish(actions_to_trajectory(_action(0.3), 0.05, header, velocities))
+    harness.context.spin_until_quiet()
+    assert _vector(harness.twists[-1].twist.linear) == [0.0, 0.0, 0.0]
+    assert any(problem in m for m in harness.messages(diagnostics.ERROR))
+    assert driver.core.stale(harness.time_ns)
 
 
 def test_watchdog_sends_zero_twists_when_commands_stop(graph: tuple[DriverNode, Harness]) -> None:
@@ -256,13 +314,12 @@ def test_repeated_problems_are_reported_once_per_period_and_summarized(graph: tu
 # -- startup --------------------------------------------------------------------------
 
 
-def test_params_file_loads_and_matches_the_safety_gate() -> None:
+def test_params_file_loads() -> None:
     context = InprocContext()
     args = ["--ros-args", "--params-file", str(PARAMS_FILE), "-p", f"workspace_file:={WORKSPACE}"]
     driver = DriverNode(context=context, cli_args=args)
     config = driver.core.config
     assert config.robot_base_frame == "fr3_link0"
-    assert config.action_scale == (0.05, 0.05, 0.05, 0.5, 0.5, 0.5)
     assert config.control_period_s == 0.05
     assert config.timeout_s == 0.1
 
@@ -291,10 +348,9 @@ def test_workspace_in_another_frame_is_rejected(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("param", "match"),
     [
-        ("action_scale:=[0.05, 0.05, 0.05]", "action_scale must be 6 finite numbers"),
         ("control_period_s:=0.0", "control_period_s must be a finite number > 0"),
         ("control_period_s:=-0.05", "control_period_s must be a finite number > 0"),
-        ("action_scale:=[1, 1, 1, 1, 1, 1]", "expects double array, got integer array"),
+        ("timeout_s:=1", "expects double, got integer"),
         ("joint_states_input_topic:=/joint_states", "resolves to /joint_states, the driver's output"),
     ],
 )

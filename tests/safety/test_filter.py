@@ -342,3 +342,16 @@ def test_residual_bound_excess_names_the_first_bound_above_the_gates_in_float32(
     assert gate.residual_bound_excess(0.3, 2.0) == "residual_scale 0.3 exceeds the safety gate's 0.2"
     assert gate.residual_bound_excess(0.2, 2.0) == "gripper_residual_scale 2.0 exceeds the safety gate's 0.2"
     assert SafetyConfig(gripper_residual_scale=2.0).residual_bound_excess(0.2, 2.0) is None
+
+
+def test_a_joint_state_without_positions_holds_instead_of_raising() -> None:
+    """sensor_msgs/JointState allows names with an empty position array; the joint-limit check cannot run on it."""
+    result = unlimited().apply(command(0.1), 0.0, state(positions=np.array([])))
+    assert result.held
+    assert result.reasons == ["joint limit margin: 7 joint names but 0 positions"]
+
+
+def test_twist_is_action_times_scale_over_period() -> None:
+    twist = unlimited().twist(command(1.0, -0.5, 0.2, 0.1, 0.0, -1.0, 1.0))
+    # 0.05 m per tick at 20 Hz is 1 m/s at |action| = 1; 0.5 rad per tick is 10 rad/s; the gripper has none
+    np.testing.assert_allclose(twist, [1.0, -0.5, 0.2, 1.0, 0.0, -10.0])

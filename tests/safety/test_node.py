@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
+from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions, trajectory_to_velocities
 from robot_rl.errors import CalibrationError, RobotRLError, SafetyError
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
@@ -30,6 +30,7 @@ class Harness(Node):
         self.context = context
         self.time_ns = 1_000_000_000
         self.safe: list[np.ndarray] = []
+        self.safe_velocities: list[np.ndarray] = []  # the twist each safe command carries, m/s and rad/s
         self.diagnostics: list = []
         self.joint_names, self.joint_positions_rad = JOINTS, np.array(HOME_RAD)  # what /joint_states reports
         self.clock = self.create_publisher(msg.Clock, "/clock", 10)
@@ -39,12 +40,14 @@ class Harness(Node):
         self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
         self.estop = self.create_publisher(msg.Bool, "/robot_rl/estop", LATCHED)
         self.estop_reset = self.create_publisher(msg.Empty, "/robot_rl/estop_reset", 10)
-        self.create_subscription(
-            msg.JointTrajectory, "/robot_rl/safe_command", lambda m: self.safe.append(trajectory_to_actions(m)[0]), 10
-        )
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe, 10)
         self.create_subscription(
             msg.DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.append(m.status[0]), 10
         )
+
+    def on_safe(self, trajectory: msg.JointTrajectory) -> None:
+        self.safe.append(trajectory_to_actions(trajectory)[0])
+        self.safe_velocities.append(trajectory_to_velocities(trajectory))
 
     def stamp(self) -> msg.Header:
         """A header stamped now (sim time), in base_link."""
@@ -98,6 +101,35 @@ def test_speed_limit_scales_and_reports(graph: tuple[SafetyNode, Harness]) -> No
     status = harness.diagnostics[-1]
     assert "speed limit" in status.message
     assert {kv.key: kv.value for kv in status.values}["requested_dx"] == "1.0"
+
+
+def test_each_safe_command_carries_the_twist_it_allowed(graph: tuple[SafetyNode, Harness]) -> None:
+    """What a robot driver executes: the speed-limited twist in m/s and rad/s, 0 for the gripper."""
+    _, harness = graph
+    for _ in range(20):  # up to the 0.25 m/s speed limit
+        harness.tick(_action(1.0, 0, 0, 0, 0, 0.1, 1.0))
+    # 0.25 normalized * 0.05 m per tick / 0.05 s = 0.25 m/s; 0.1 * 0.5 rad per tick / 0.05 s = 1.0 rad/s
+    np.testing.assert_allclose(harness.safe_velocities[-1], [0.25, 0, 0, 0, 0, 1.0, 0], atol=1e-9)
+    harness.tick(_action(np.nan))  # a hold: zero twist
+    np.testing.assert_array_equal(harness.safe_velocities[-1], 0.0)
+
+
+def test_a_joint_state_without_positions_is_dropped_and_held(graph: tuple[SafetyNode, Harness]) -> None:
+    """A valid JointState (names, no positions) cannot be checked against the joint limits: no crash, a hold."""
+    safety, harness = graph
+    harness.tick(_action(0.1))
+    harness.joint_positions_rad = np.array([])
+    harness.joints.publish(numpy_to_joint_state(JOINTS, np.array([]), header=harness.stamp()))
+    harness.context.spin_until_quiet()
+    assert any("7 names but no positions" in status.message for status in harness.diagnostics)
+    for _ in range(4):  # past timeout_s without a usable joint state
+        harness.time_ns += 50_000_000
+        harness.clock.publish(msg.Clock(clock=harness.stamp().stamp))
+        harness.command.publish(actions_to_trajectory(_action(0.1), 0.05, harness.stamp()))
+        harness.context.spin_until_quiet()
+    assert safety.last_result is not None
+    assert safety.last_result.held
+    np.testing.assert_array_equal(harness.safe[-1][:6], 0.0)
 
 
 def test_non_finite_command_is_held(graph: tuple[SafetyNode, Harness]) -> None:
