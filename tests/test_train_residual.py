@@ -19,6 +19,7 @@ from robot_rl.cli import main
 from robot_rl.policies.train_residual import CurvePoint, plot_curve
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
+from tests.policies.test_evaluate import default_sigint
 from tests.rl.test_demos import correction_session
 
 ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
@@ -205,7 +206,12 @@ def test_a_run_stopped_by_ctrl_c_is_an_error_not_a_result(checkpoint: Path, demo
     out = tmp_path / "run"
     argv = [ROBOT_RL, *command(checkpoint, demos, out, params, 2000)]
     process = subprocess.Popen(
-        argv, env={**os.environ, "MUJOCO_GL": "egl"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        argv,
+        env={**os.environ, "MUJOCO_GL": "egl"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=default_sigint,
     )
     deadline = time.monotonic() + 300
     while not (out / METRICS_FILE).exists():  # training episodes are running

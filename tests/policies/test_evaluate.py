@@ -29,6 +29,14 @@ from robot_rl.runtime.msg_numpy import numpy_to_joint_state
 
 REPO = Path(__file__).resolve().parents[2]
 ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
+
+
+def default_sigint() -> None:
+    """In the child before exec: Ctrl-C's default action, which a test run started in the background (``cmd &``
+    in a script) would otherwise pass on as ignored, and Python then raises no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 MODELS = REPO / "models"
 
 
@@ -245,6 +253,7 @@ def test_an_evaluation_stopped_by_ctrl_c_reports_no_rate() -> None:
         env={**os.environ, "MUJOCO_GL": "egl"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
+        preexec_fn=default_sigint,
     )
     assert process.stderr is not None
     seen, deadline = b"", time.monotonic() + 300
