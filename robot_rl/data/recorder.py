@@ -183,9 +183,8 @@ class EpisodeRecorder:
         self.features = features
         self.staging = config.root / STAGING_DIR  # LeRobot's root: what it writes is published to config.root
         self._dataset: Any = None  # created with the first frame, so a graph that never runs leaves no files
-        self.pending: dict[str, Any] | None = None  # the newest frame, waiting for its reward
+        self.pending: dict[str, Any] | None = None  # the newest frame, waiting for its reward (REWARD_KEY once it came)
         self.pending_info: StepInfo | None = None  # the StepInfo of the pending frame
-        self.pending_scored = False  # a reward arrived for the pending frame
         self.recording = False  # an episode is in progress (start_episode or the first add_step)
         self.frames_in_episode = 0
         self.saved_episodes = 0
@@ -237,8 +236,7 @@ class EpisodeRecorder:
         self._flush_pending(done=False)
         self.recording = True
         frame: dict[str, Any] = {**observation.features(), ACTION_KEY: executed.astype(np.float32), **labels}
-        frame[REWARD_KEY] = np.zeros(1, dtype=np.float32)
-        self.pending, self.pending_info, self.pending_scored = frame, info, False
+        self.pending, self.pending_info = frame, info
 
     def replace_last_action(self, action: np.ndarray, info: StepInfo | None = None) -> None:
         """Replace the action of the newest frame (a later command for the same observation superseded it).
@@ -258,7 +256,6 @@ class EpisodeRecorder:
         """Attach the reward of the last step (it arrives after the step, with the next observation)."""
         if self.pending is not None:
             self.pending[REWARD_KEY] = np.array([reward], dtype=np.float32)
-            self.pending_scored = True
 
     # -- episode events --------------------------------------------------------------
 
@@ -360,8 +357,9 @@ class EpisodeRecorder:
         if self.pending is None:
             return
         frame, self.pending, self.pending_info = self.pending, None, None
-        if done and success and not self.pending_scored:  # a person's success key (or a robot): no sim reward
-            frame[REWARD_KEY] = np.array([SUCCESS_REWARD], dtype=np.float32)
+        # a frame nobody scored (a person's success key before the sim stepped, or a robot): 0, or a success's reward
+        unscored = SUCCESS_REWARD if done and success else 0.0
+        frame.setdefault(REWARD_KEY, np.array([unscored], dtype=np.float32))
         frame[DONE_KEY] = np.array([done])
         frame[SUCCESS_KEY] = np.array([done and success])
         frame[TRUNCATED_KEY] = np.array([done and truncated])

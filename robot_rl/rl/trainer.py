@@ -35,7 +35,6 @@ from robot_rl.rl.transitions import Step
 
 ACTOR_DIR = "residual"  # the latest actor checkpoint under the output directory (what the residual node loads)
 STATE_DIR = "training_state"  # the resumable training state under the output directory
-RESUME_COUNTERS = ("env_steps", "episodes", "weights_version", "updates_owed", "wall_s")  # what checkpoint() saves
 METRICS_FILE = "metrics.csv"  # one row per finished episode
 METRICS_FIELDS = (
     "env_steps",
@@ -264,20 +263,23 @@ class ResidualTrainer:
         """Write the actor (``residual/``) and the training state (``training_state/``)."""
         save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
         buffers = {"online": self.online, "corrections": self.corrections}
-        counters = {
+        save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self._resume_counters(), self.rng)
+        self.last_checkpoint_step = self.env_steps
+
+    def _resume_counters(self) -> dict[str, float]:
+        """The counters a checkpoint saves and a resume restores."""
+        return {
             "env_steps": self.env_steps,
             "episodes": self.episodes,
             "weights_version": self.weights_version,
             "updates_owed": self.updates_owed,
             "wall_s": self.wall_s(),
         }
-        save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, counters, self.rng)
-        self.last_checkpoint_step = self.env_steps
 
     def _resume(self) -> None:
         buffers = {"online": self.online, "corrections": self.corrections}
         counters = load_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self.rng)
-        missing = [name for name in RESUME_COUNTERS if name not in counters]
+        missing = [name for name in self._resume_counters() if name not in counters]
         if missing:
             raise PolicyError(f"training checkpoint {self.out_dir / STATE_DIR} lacks the counters {', '.join(missing)}")
         self.env_steps = int(counters["env_steps"])
