@@ -41,6 +41,7 @@ from robot_rl.rl.trainer import ResidualTrainer, TrainerConfig
 from robot_rl.rl.transitions import Step
 
 START_TIMEOUT_S = 120.0  # the child imports torch and loads a resumed training state (large buffers) in this time
+REQUESTS = ("weights", "checkpoint", "summary", "close")  # the messages the child answers with one of the same kind
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,9 @@ class TrainerProcess:
         self._process.start()
         child_end.close()
         self._unacknowledged = 0  # add messages sent and not yet acknowledged
+        # requests sent and not yet answered, by kind: a wait cut short (Ctrl-C) leaves its answer in the pipe, and
+        # the next request must skip it instead of taking it for its own
+        self._unanswered: dict[str, int] = {kind: 0 for kind in REQUESTS}
         self._failed = False  # a failure or the death of the child was raised
         self._counters: dict[str, Any] = {}
         try:
@@ -264,6 +268,8 @@ class TrainerProcess:
             self._connection.send((kind, *payload))
         except (BrokenPipeError, ConnectionResetError, OSError):
             self._raise_dead()
+        if kind in REQUESTS:
+            self._unanswered[kind] += 1
 
     def _receive(self, kind: str, timeout_s: float | None = None) -> Any:
         """Wait for the next ``kind`` answer, handling acknowledgements on the way."""
@@ -279,6 +285,11 @@ class TrainerProcess:
                 message = self._connection.recv()
             except (EOFError, OSError):
                 self._raise_dead()
+            if self._unanswered.get(message[0], 0) > 0:
+                self._unanswered[message[0]] -= 1
+                if message[0] == kind and self._unanswered[kind] == 0:
+                    return message[1]
+                continue  # the answer to a request whose wait was cut short
             if message[0] == kind and kind != "ack":
                 return message[1]
             handled = self._handle(message)
