@@ -56,6 +56,7 @@ class InprocSubscription:
     msg_type: type  # message class
     callback: Callable[[Any], None]  # called with each message
     qos: QoSProfile  # depth, history, reliability, durability
+    on_incompatible_qos: Callable[[str], None] | None = None  # called with why a publisher cannot reach it
     queue: deque = field(default_factory=deque)  # pending (sequence, message)
 
     def __post_init__(self) -> None:
@@ -133,6 +134,9 @@ class InprocGraph:
         self.publishers: list[InprocPublisher] = []
         self._subscriptions: list[InprocSubscription] = []
         self.timers: list[InprocTimer] = []
+        # (subscriber, its callback, reason) of incompatible-QoS events, run before any message (as rclpy reports
+        # them on discovery)
+        self.events: deque[tuple[InprocNode, Callable[[str], None], str]] = deque()
 
     def system_time_ns(self) -> int:
         """Return wall time (realtime mode) or the virtual wall time."""
@@ -158,15 +162,27 @@ class InprocGraph:
                 f" cannot use it as {msg.message_type_name(msg_type)}"
             )
 
+    def _check_match(self, publisher: InprocPublisher, subscription: InprocSubscription) -> None:
+        """Queue the subscription's incompatible-QoS event when ``publisher`` cannot reach it."""
+        reason = incompatibility(publisher.qos, subscription.qos)
+        if reason is not None and subscription.on_incompatible_qos is not None:
+            reason = f"{publisher.node.fqn} on {publisher.topic_name}: {reason}"
+            self.events.append((subscription.node, subscription.on_incompatible_qos, reason))
+
     def add_publisher(self, publisher: InprocPublisher) -> None:
-        """Register a publisher, checking the topic's type."""
+        """Register a publisher, checking the topic's type and each subscription's QoS against it."""
         self._check_type(publisher.topic_name, publisher.msg_type, publisher.node.fqn)
         self.publishers.append(publisher)
+        for subscription in self.subscriptions(publisher.topic_name):
+            self._check_match(publisher, subscription)
 
     def add_subscription(self, subscription: InprocSubscription) -> None:
         """Register a subscription; a TRANSIENT_LOCAL one gets the publishers' kept messages."""
         self._check_type(subscription.topic_name, subscription.msg_type, subscription.node.fqn)
         self._subscriptions.append(subscription)
+        for publisher in self.publishers:
+            if publisher.topic_name == subscription.topic_name:
+                self._check_match(publisher, subscription)
         if subscription.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL:
             for publisher in self.publishers:
                 if (
@@ -180,6 +196,7 @@ class InprocGraph:
         """Drop every endpoint and timer of a node."""
         self.publishers = [p for p in self.publishers if p.node is not node]
         self._subscriptions = [s for s in self._subscriptions if s.node is not node]
+        self.events = deque(event for event in self.events if event[0] is not node)
         self.timers = [t for t in self.timers if t.node is not node]
 
     def deliver(self, publisher: InprocPublisher, message: Any) -> None:
@@ -238,9 +255,16 @@ class InprocNode(NodeImpl):
         return publisher
 
     def create_subscription(
-        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile
+        self,
+        msg_type: type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile,
+        on_incompatible_qos: Callable[[str], None] | None,
     ) -> InprocSubscription:
-        subscription = InprocSubscription(self, self.resolve_topic_name(topic), msg_type, callback, qos)
+        subscription = InprocSubscription(
+            self, self.resolve_topic_name(topic), msg_type, callback, qos, on_incompatible_qos
+        )
         self.graph.add_subscription(subscription)
         return subscription
 
@@ -356,6 +380,9 @@ class InprocContext(Context):
         return lambda: subscription.callback(message)
 
     def _next_ready(self) -> Callable[[], None] | None:
+        if self.graph.events:
+            _, report, reason = self.graph.events.popleft()
+            return lambda: report(reason)
         work = self._pop_oldest(self.graph.all_subscriptions())
         if work is not None:
             return work

@@ -61,7 +61,12 @@ class NodeImpl(abc.ABC):
     def create_publisher(self, msg_type: type, topic: str, qos: QoSProfile) -> Publisher: ...
     @abc.abstractmethod
     def create_subscription(
-        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile
+        self,
+        msg_type: type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile,
+        on_incompatible_qos: Callable[[str], None] | None,
     ) -> Any: ...
     @abc.abstractmethod
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any: ...
@@ -223,15 +228,25 @@ class Node(metaclass=_NodeType):
         return self._impl.create_publisher(msg_type, topic, as_qos(qos))
 
     def create_subscription(
-        self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile | int
+        self,
+        msg_type: type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile | int,
+        *,
+        on_incompatible_qos: Callable[[str], None] | None = None,
     ) -> Any:
         """Create a subscription whose callback receives each message.
 
         A :class:`MessageError` raised by ``callback`` (a malformed message) drops that message with an
         error log line, at most one per ``DROP_LOG_PERIOD_S`` per subscription, instead of stopping the
-        node; any other exception (a bug) propagates.
+        node; any other exception (a bug) propagates. ``on_incompatible_qos`` is called with a one-line reason
+        when a publisher on the topic offers a QoS this subscription cannot receive from (under DDS its
+        messages never arrive, and nothing else says so).
         """
-        return self._impl.create_subscription(msg_type, topic, _DropMalformed(self, topic, callback), as_qos(qos))
+        return self._impl.create_subscription(
+            msg_type, topic, _DropMalformed(self, topic, callback), as_qos(qos), on_incompatible_qos
+        )
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
         """Call ``callback`` every ``period_s`` seconds of the node's ROS clock (sim time if enabled)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import rclpy
 from rcl_interfaces.msg import ParameterDescriptor
+from rclpy.event_handler import QoSRequestedIncompatibleQoSInfo, SubscriptionEventCallbacks
 from rclpy.exceptions import (
     InvalidNamespaceException,
     InvalidNodeNameException,
@@ -25,6 +26,7 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node as RclpyNode
 from rclpy.qos import DurabilityPolicy as RclpyDurability
 from rclpy.qos import HistoryPolicy as RclpyHistory
+from rclpy.qos import QoSPolicyKind
 from rclpy.qos import QoSProfile as RclpyQoSProfile
 from rclpy.qos import ReliabilityPolicy as RclpyReliability
 from rclpy.signals import SignalHandlerOptions
@@ -118,9 +120,24 @@ class RclpyNodeImpl(NodeImpl):
         except InvalidTopicNameException as error:
             raise InvalidNameError(str(error).splitlines()[0]) from None
 
-    def create_subscription(self, msg_type: type, topic: str, callback: Callable[[Any], None], qos: QoSProfile) -> Any:
+    def create_subscription(
+        self,
+        msg_type: type,
+        topic: str,
+        callback: Callable[[Any], None],
+        qos: QoSProfile,
+        on_incompatible_qos: Callable[[str], None] | None,
+    ) -> Any:
+        events = None
+        if on_incompatible_qos is not None:
+
+            def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
+                policy = QoSPolicyKind(info.last_policy_kind).name
+                on_incompatible_qos(f"a publisher offers a {policy} QoS this subscription cannot receive from")
+
+            events = SubscriptionEventCallbacks(incompatible_qos=incompatible)
         try:
-            return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos))
+            return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos), event_callbacks=events)
         except InvalidTopicNameException as error:
             raise InvalidNameError(str(error).splitlines()[0]) from None
 

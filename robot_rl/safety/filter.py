@@ -247,6 +247,11 @@ class SafetyFilter:
         if active:
             self.estop_latched = True
 
+    def latch_estop(self) -> None:
+        """Latch the e-stop without an e-stop input (a fault that would keep the e-stop from arriving);
+        :meth:`reset_estop` releases it."""
+        self.estop_latched = True
+
     def reset_estop(self) -> bool:
         """Release the latch; refused (returns False) while the e-stop input is still true."""
         if self.estop_input:

@@ -5,8 +5,9 @@ own; neither runs with a robot driver).
 Subscribes ``/robot_rl/command`` (JointTrajectory, the first point is the requested action),
 ``/robot_rl/base_action`` (for the residual bound), ``/robot_rl/intervention`` (Bool: a human
 drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` (base_link),
-``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop) and ``/robot_rl/estop_reset``
-(std_msgs/Empty: releases the latch once the e-stop input is false).
+``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop; a publisher that is not latched, whose messages
+DDS would never deliver, latches it too) and ``/robot_rl/estop_reset`` (std_msgs/Empty: releases the latch once the
+e-stop input is false).
 
 Every command is filtered by :class:`SafetyFilter` and published at once on
 ``/robot_rl/safe_command``, with the end-effector twist it allowed (m/s, rad/s) as the point's ``velocities``;
@@ -113,7 +114,9 @@ class SafetyNode(Node):
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
-        self.create_subscription(msg.Bool, "/robot_rl/estop", self.on_estop, LATCHED)
+        self.create_subscription(
+            msg.Bool, "/robot_rl/estop", self.on_estop, LATCHED, on_incompatible_qos=self.on_estop_qos_incompatible
+        )
         self.create_subscription(msg.Empty, "/robot_rl/estop_reset", self.on_estop_reset, 10)
         self.create_timer(config.control_period_s, self.watchdog)
 
@@ -195,6 +198,17 @@ class SafetyNode(Node):
         self.filter.set_estop(bool(flag.data))
         if flag.data:
             self.publish_safe()
+
+    def on_estop_qos_incompatible(self, reason: str) -> None:
+        """An e-stop publisher whose messages cannot reach the gate (a volatile one): latch the e-stop and say why."""
+        self.filter.latch_estop()
+        line = (
+            f"e-stop latched: {reason}; its e-stop would never arrive. Publish /robot_rl/estop with"
+            " durability transient_local (latched), then reset on /robot_rl/estop_reset"
+        )
+        self.get_logger().error(line)
+        self.report(diagnostics.ERROR, line)
+        self.publish_safe()
 
     def on_estop_reset(self, _: Any) -> None:
         """Release the e-stop latch, unless the e-stop input is still true."""

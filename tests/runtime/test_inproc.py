@@ -111,6 +111,25 @@ def test_incompatible_qos_does_not_deliver() -> None:
     assert context.spin_until_quiet() == 0
 
 
+@pytest.mark.parametrize("publisher_first", [True, False])
+def test_incompatible_qos_is_reported_to_the_subscription(publisher_first: bool) -> None:
+    context = InprocContext()
+    node = Probe(context=context)
+    reasons: list[str] = []
+
+    def subscribe() -> None:
+        node.create_subscription(msg.Bool, "estop", lambda m: None, LATCHED, on_incompatible_qos=reasons.append)
+
+    if not publisher_first:
+        subscribe()
+    node.create_publisher(msg.Bool, "estop", LATCHED)  # compatible: no event
+    node.create_publisher(msg.Bool, "estop", 10)  # VOLATILE
+    if publisher_first:
+        subscribe()
+    context.spin_until_quiet()
+    assert reasons == ["/probe on /estop: a TRANSIENT_LOCAL subscription does not receive from a VOLATILE publisher"]
+
+
 def test_one_type_per_topic() -> None:
     node = Probe(context=InprocContext())
     node.create_publisher(msg.String, "chatter", 10)

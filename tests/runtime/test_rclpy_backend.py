@@ -51,6 +51,7 @@ from robot_rl.runtime.msg_numpy import joint_state_to_numpy
 from robot_rl.runtime.node import Context
 from robot_rl.runtime.params import ParameterType, ParameterValue
 from robot_rl.runtime.rclpy_backend import RclpyContext
+from robot_rl.safety.node import SafetyNode
 from tests.runtime.test_params import FILE_1, FILE_2, FILE_NS
 
 pytestmark = pytest.mark.rclpy
@@ -521,6 +522,30 @@ def test_latched_message_reaches_late_subscriber_on_real_rclpy(rclpy_context: Rc
     while not received and time.monotonic() < deadline:
         rclpy_context.spin_once(timeout_s=0.1)
     assert received == ["kept"]
+
+
+def test_incompatible_qos_is_reported_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    """A volatile publisher never reaches a latched subscription under DDS; rclpy's event reaches the callback."""
+    node = Node("gate", context=rclpy_context)
+    reasons: list[str] = []
+    node.create_subscription(msg.Bool, "estop", lambda m: None, LATCHED, on_incompatible_qos=reasons.append)
+    Node("dashboard", context=rclpy_context).create_publisher(msg.Bool, "estop", 10)
+    deadline = time.monotonic() + 5.0
+    while not reasons and time.monotonic() < deadline:
+        rclpy_context.spin_once(timeout_s=0.1)
+    assert reasons == ["a publisher offers a DURABILITY QoS this subscription cannot receive from"]
+
+
+def test_safety_gate_latches_on_a_volatile_estop_publisher_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    """The e-stop a volatile publisher sends never arrives under DDS: the gate latches the e-stop instead."""
+    workspace = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
+    gate = SafetyNode(context=rclpy_context, cli_args=["--ros-args", "-p", f"workspace_file:={workspace}"])
+    Node("dashboard", context=rclpy_context).create_publisher(msg.Bool, "/robot_rl/estop", 10)
+    deadline = time.monotonic() + 5.0
+    while not gate.filter.estop_latched and time.monotonic() < deadline:
+        rclpy_context.spin_once(timeout_s=0.1)
+    assert gate.filter.estop_latched
+    assert gate.last_result is not None and gate.last_result.reasons == ["e-stop latched"]
 
 
 def test_malformed_message_is_dropped_on_real_rclpy(rclpy_context: RclpyContext) -> None:

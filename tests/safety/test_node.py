@@ -12,7 +12,7 @@ import pytest
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions, trajectory_to_velocities
 from robot_rl.errors import CalibrationError, RobotRLError, SafetyError
-from robot_rl.runtime import LATCHED, Node, msg
+from robot_rl.runtime import LATCHED, Node, diagnostics, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
 from robot_rl.safety.node import SafetyNode
@@ -168,6 +168,32 @@ def test_estop_latches_until_released(graph: tuple[SafetyNode, Harness]) -> None
     assert harness.safe[-1][0] == 0.0  # still latched: releasing the input is not a reset
     harness.estop_reset.publish(msg.Empty())
     harness.tick(command)
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+
+
+def test_volatile_estop_publisher_latches_the_estop(graph: tuple[SafetyNode, Harness]) -> None:
+    """Under DDS a volatile publisher never reaches the latched e-stop subscription: the gate holds and says so."""
+    safety, harness = graph
+    command = _action(0.1)
+    harness.tick(command)
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+    dashboard = Node("dashboard", context=harness.context)
+    dashboard.create_publisher(msg.Bool, "/robot_rl/estop", 10)  # volatile: its e-stop could never arrive
+    harness.tick(command)
+    assert safety.filter.estop_latched
+    assert harness.safe[-1][0] == 0.0
+    errors = [status.message for status in harness.diagnostics if diagnostics.level_of(status) == diagnostics.ERROR]
+    assert any("e-stop latched: /dashboard on /robot_rl/estop" in line and "VOLATILE" in line for line in errors)
+    harness.estop_reset.publish(msg.Empty())  # the input never went true: a person may release it
+    harness.tick(command)
+    np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+
+
+def test_latched_estop_publisher_does_not_latch(graph: tuple[SafetyNode, Harness]) -> None:
+    safety, harness = graph
+    Node("dashboard", context=harness.context).create_publisher(msg.Bool, "/robot_rl/estop", LATCHED)
+    harness.tick(_action(0.1))
+    assert not safety.filter.estop_latched
     np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
 
 
