@@ -194,13 +194,13 @@ INTERFACES: dict[str, NodeInterface] = {
         (
             publisher("/robot_rl/safe_command", TRAJECTORY),
             publisher("/diagnostics", DIAGNOSTICS),
-            subscription("/robot_rl/command", TRAJECTORY),
-            subscription("/robot_rl/base_action", TRAJECTORY),
-            subscription("/robot_rl/intervention", BOOL),
-            subscription("/joint_states", JOINT_STATE),
-            subscription(EE_POSE, POSE),
             subscription("/robot_rl/estop", BOOL),
             subscription("/robot_rl/estop_reset", EMPTY),
+            subscription("/joint_states", JOINT_STATE),
+            subscription(EE_POSE, POSE),
+            subscription("/robot_rl/base_action", TRAJECTORY),
+            subscription("/robot_rl/intervention", BOOL),
+            subscription("/robot_rl/command", TRAJECTORY),
         ),
     ),
     # robot_rl/data/recorder_node.py

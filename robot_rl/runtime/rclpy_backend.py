@@ -238,5 +238,9 @@ class RclpyContext(Context):
         return self.rclpy_context.ok()
 
     def shutdown(self, reason: str = "") -> None:
+        # destroy the nodes first: their endpoints leave the DDS graph now, not whenever the process exits (a
+        # publisher left behind still matches, or mismatches, later subscribers)
+        for node in self.executor.get_nodes():
+            node.destroy_node()
         self.executor.shutdown(timeout_sec=0)
         rclpy.try_shutdown(context=self.rclpy_context)

@@ -109,15 +109,17 @@ class SafetyNode(Node):
         self.published = 0
         self.safe_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
         self.report = diagnostics.Reporter(self)
-        self.create_subscription(msg.JointTrajectory, "/robot_rl/command", self.on_command, 10)
-        self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
-        self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
-        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
-        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
+        # the command last: when a tick's messages wait together, rclpy's executor runs callbacks in subscription
+        # order, so the command is checked against this tick's state, base action and flag, not the previous tick's
         self.create_subscription(
             msg.Bool, "/robot_rl/estop", self.on_estop, LATCHED, on_incompatible_qos=self.on_estop_qos_incompatible
         )
         self.create_subscription(msg.Empty, "/robot_rl/estop_reset", self.on_estop_reset, 10)
+        self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
+        self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
+        self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/command", self.on_command, 10)
         self.create_timer(config.control_period_s, self.watchdog)
 
     def _now_ns(self) -> int:

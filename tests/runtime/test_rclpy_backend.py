@@ -47,7 +47,7 @@ from robot_rl.errors import (
 )
 from robot_rl.runtime import LATCHED, Node, NodeMain, msg
 from robot_rl.runtime.inproc import InprocContext
-from robot_rl.runtime.msg_numpy import joint_state_to_numpy
+from robot_rl.runtime.msg_numpy import joint_state_to_numpy, numpy_to_joint_state
 from robot_rl.runtime.node import Context
 from robot_rl.runtime.params import ParameterType, ParameterValue
 from robot_rl.runtime.rclpy_backend import RclpyContext
@@ -545,7 +545,59 @@ def test_safety_gate_latches_on_a_volatile_estop_publisher_on_real_rclpy(rclpy_c
     while not gate.filter.estop_latched and time.monotonic() < deadline:
         rclpy_context.spin_once(timeout_s=0.1)
     assert gate.filter.estop_latched
-    assert gate.last_result is not None and gate.last_result.reasons == ["e-stop latched"]
+    assert gate.last_result is not None
+    assert gate.last_result.reasons == ["e-stop latched"]
+
+
+class GateHarness(Node):
+    """Publishes one tick of robot state, base action, intervention flag and command."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("gate_harness", **kwargs)
+        self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
+        self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
+        self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.flag = self.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+        self.command = self.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
+
+    def tick(self, base_gripper: float, command_gripper: float, intervening: bool) -> None:
+        """Publish in the arbiter's order: state, base action, flag, then the command."""
+        sec, nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
+        header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
+        home = np.array([0.0, 0.2, 0.0, -2.4, 0.0, 2.6, 0.8])
+        names = [f"panda_joint{i}" for i in range(1, 8)]
+        self.joints.publish(numpy_to_joint_state(names, home, np.zeros(7), header=header))
+        pose = msg.Pose(position=msg.Point(x=0.5, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
+        self.ee.publish(msg.PoseStamped(header=header, pose=pose))
+        action = np.zeros(7)
+        action[-1] = base_gripper
+        self.base.publish(actions_to_trajectory(action, 0.05, header))
+        self.flag.publish(msg.Bool(data=intervening))
+        action[-1] = command_gripper
+        self.command.publish(actions_to_trajectory(action, 0.05, header))
+
+
+def test_safety_gate_reads_base_and_flag_before_the_command_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+    """When a tick's messages wait together, rclpy runs callbacks in subscription order: the gate must check the
+    command against this tick's base action and intervention flag, not the previous tick's."""
+    workspace = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
+    gate = SafetyNode(context=rclpy_context, cli_args=["--ros-args", "-p", f"workspace_file:={workspace}"])
+    harness = GateHarness(context=rclpy_context)
+    applied = []  # (gripper command the gate allowed, its reasons) for each tick's command
+    # (base gripper, commanded gripper, intervening): the policy inside the bound of this tick's base, then a
+    # person closing the gripper against the base
+    for tick in [(-1.0, -1.0, False), (1.0, 1.0, False), (1.0, -1.0, True)]:
+        commands_before = gate.command_times
+        time.sleep(0.3)  # discovery on the first tick; later ticks start from an idle graph
+        harness.tick(*tick)
+        time.sleep(0.03)  # every message of the tick waits in the gate's queues before it spins
+        deadline = time.monotonic() + 5.0
+        while gate.command_times == commands_before and time.monotonic() < deadline:
+            rclpy_context.spin_once(timeout_s=0.01)
+        assert gate.command_times != commands_before, "the command never reached the gate"
+        assert gate.last_result is not None
+        applied.append((float(gate.last_result.action[-1]), gate.last_result.reasons))
+    assert applied == [(-1.0, []), (1.0, []), (-1.0, [])]
 
 
 def test_malformed_message_is_dropped_on_real_rclpy(rclpy_context: RclpyContext) -> None:
