@@ -408,7 +408,8 @@ def main() -> None:
     if peer is not None:
         curves["SAC from scratch"] = curve_points(peer["curve"])
     base_point = residual_curve[0] if residual_curve and residual_curve[0].env_steps == 0 else None
-    plot_curves(workdir / "curves.png", curves, base_point, f"{args.task}: residual vs SAC from scratch")
+    title = f"{args.task}: residual" + (" vs SAC from scratch" if peer is not None else f" (learner seed {args.seed})")
+    plot_curves(workdir / "curves.png", curves, base_point, title)
     report(args, residual_config, base, demos, raw, residual, peer, curves, base_point, finals)
 
 
