@@ -103,14 +103,17 @@ class LearnerNode(Node):
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
         self.report = diagnostics.Reporter(self)
         take = self.report.guard
+        # in the order a transition needs them (the reward and end event of the last tick before the base action that
+        # closes it; this tick's flag before its executed command): the in-process backend delivers in publish order,
+        # which keeps that order, rclpy's executor runs callbacks that are ready together in subscription order
+        self.create_subscription(msg.Float32, "/robot_rl/reward", self.on_reward, 10)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", take(self.assembler.on_ee_pose), 10)
         self.create_subscription(msg.JointState, "/joint_states", take(self.assembler.on_joint_states), 10)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", take(self.assembler.on_slots), 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", take(self.on_base_action), 10)
-        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", take(self.on_safe_command), 10)
-        self.create_subscription(msg.Float32, "/robot_rl/reward", self.on_reward, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
-        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", take(self.on_safe_command), 10)
         if self.trainer.actor_updates:
             self.publish_weights()  # a resumed run: the actor continues from its checkpointed weights
 

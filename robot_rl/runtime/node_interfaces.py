@@ -158,14 +158,14 @@ INTERFACES: dict[str, NodeInterface] = {
         (
             publisher(WEIGHTS, BYTES),
             publisher("/diagnostics", DIAGNOSTICS),
+            subscription("/robot_rl/reward", FLOAT32),
+            subscription(EPISODE, STRING),
             subscription(EE_POSE, POSE),
             subscription("/joint_states", JOINT_STATE),
             subscription(SLOTS, POINT_CLOUD),
             subscription("/robot_rl/base_action", TRAJECTORY),
-            subscription("/robot_rl/safe_command", TRAJECTORY),
-            subscription("/robot_rl/reward", FLOAT32),
             subscription("/robot_rl/intervention", BOOL),
-            subscription(EPISODE, STRING),
+            subscription("/robot_rl/safe_command", TRAJECTORY),
         ),
     ),
     # robot_rl/intervention/node.py

@@ -161,3 +161,21 @@ def test_a_first_actor_update_on_an_episodes_last_step_publishes_the_weights(
     assert learner.trainer.actor_updates == 1
     assert len(received) == 1  # published at the episode's end, not one episode late
     learner.destroy_node()
+
+
+def test_subscriptions_follow_the_order_a_transition_needs(demos: Path, checkpoint: Path, tmp_path: Path) -> None:
+    """rclpy runs callbacks that are ready together in subscription order: reward and events before the base action
+    that closes the last tick, the flag before the executed command."""
+    learner, graph = build(demos, checkpoint, tmp_path / "out")
+    topics = [sub.topic_name for sub in graph.context.graph.all_subscriptions() if sub.node.fqn == "/learner"]
+    assert topics == [
+        "/robot_rl/reward",
+        "/robot_rl/episode",
+        "/robot_rl/ee_pose",
+        "/joint_states",
+        "/robot_rl/slots",
+        "/robot_rl/base_action",
+        "/robot_rl/intervention",
+        "/robot_rl/safe_command",
+    ]
+    learner.destroy_node()
