@@ -7,10 +7,11 @@
 ``robot-rl eval --json``). It names the task, the base, the residual (or none), the slot source and noise and the
 safety params file; this script evaluates exactly that on ``--episodes`` seeds starting right after the last seed
 ``FINAL.json`` ran (so none is shared), writes that evaluation to ``--out`` (an existing ``--out`` for the same
-policy and seeds is reused, not rerun), and prints both and their pool with 95 % Wilson intervals, as Markdown.
-The horizon is not in the JSON: ``--horizon-steps`` must match the earlier run's (default: the task's recommended
-horizon, which benchmarks/residual_rl.py also uses by default). A file that is not an evaluation, seeds that are not
-one consecutive run, or an ``--out`` of another policy or seeds is one ``error:`` line and exit 1.
+policy, horizon and seeds is reused, not rerun), and prints both and their pool with 95 % Wilson intervals, as
+Markdown. ``FINAL.json`` does not record its horizon: ``--horizon-steps`` must match the earlier run's (default: the
+task's recommended horizon, which benchmarks/residual_rl.py also uses by default); ``--out`` records it. A file that
+is not an evaluation, seeds that are not one consecutive run, or an ``--out`` of another policy, horizon or seeds is
+one ``error:`` line and exit 1.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import Any
 
 from robot_rl.errors import RobotRLError
 from robot_rl.policies.evaluate import evaluate, per_seed
+from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.stats import wilson_interval
 
 POLICY_KEYS = ("task", "base", "residual", "slot_source", "slot_noise", "safety_params")  # what makes two the same
@@ -42,26 +44,40 @@ def rate(successes: int, episodes: int) -> str:
     return f"{successes}/{episodes} = {successes / episodes:.1%} ({low:.1%}-{high:.1%})"
 
 
+def read_evaluation(path: Path) -> tuple[dict[str, Any], dict[int, bool]]:
+    """An evaluation's JSON and its {seed: success}. Raises ValueError when it is not one."""
+    evaluation = json.loads(path.read_text())
+    if not isinstance(evaluation, dict):
+        raise ValueError(f"{path}: not an evaluation's JSON")
+    missing = [key for key in POLICY_KEYS if key not in evaluation]
+    if missing:
+        raise ValueError(f"{path}: not an evaluation's JSON (no {', '.join(missing)})")
+    try:
+        return evaluation, per_seed(evaluation)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(
+            f"{path}: not an evaluation's JSON (needs per_episode with seed and success): {error!r}"
+        ) from None
+
+
 def run(final_path: Path, episodes: int, out: Path, jobs: int, horizon_steps: int | None) -> None:
     """Evaluate the policy of ``final_path`` on the next ``episodes`` seeds (or reuse ``out``); print the pool."""
-    final = json.loads(final_path.read_text())
-    missing = [key for key in POLICY_KEYS if key not in final]
-    if missing:
-        raise ValueError(f"{final_path}: not an evaluation's JSON (no {', '.join(missing)})")
+    final, earlier = read_evaluation(final_path)
     first_seed = next_seeds(final)
     wanted = set(range(first_seed, first_seed + episodes))
+    horizon = horizon_steps or RECOMMENDED_HORIZON_STEPS.get(final["task"], 200)  # as evaluate() resolves it
     if out.exists():
-        more = json.loads(out.read_text())
+        more, later = read_evaluation(out)
         same = all((more.get(key) or None) == (final[key] or None) for key in POLICY_KEYS)  # '' or null: none
-        if not same or set(per_seed(more)) != wanted:
-            raise ValueError(f"{out} holds another policy's or other seeds' evaluation: move it away to rerun")
+        if not same or more.get("horizon_steps") != horizon or set(later) != wanted:
+            raise ValueError(f"{out} holds another policy's, horizon's or seeds' evaluation: move it away to rerun")
     else:
         result = evaluate(
             final["task"],
             Path(final["base"]),
             episodes,
             seed=first_seed,
-            horizon_steps=horizon_steps,
+            horizon_steps=horizon,
             progress=False,
             residual=Path(final["residual"]) if final["residual"] else None,
             slot_source=final["slot_source"],
@@ -69,9 +85,8 @@ def run(final_path: Path, episodes: int, out: Path, jobs: int, horizon_steps: in
             jobs=jobs,
             safety_params=Path(final["safety_params"]) if final["safety_params"] else None,
         )
-        out.write_text(result.to_json())
-        more = json.loads(out.read_text())
-    earlier, later = per_seed(final), per_seed(more)
+        out.write_text(json.dumps(json.loads(result.to_json()) | {"horizon_steps": horizon}))
+        more, later = read_evaluation(out)
     policy = f"base + residual `{final['residual']}`" if final["residual"] else "the base alone"
     print(f"{final['task']}, {policy} on `{final['base']}`, slot source {final['slot_source']}:\n")
     print("| seeds | success (95 % Wilson) |")
@@ -94,8 +109,6 @@ def main() -> None:
         run(args.final, args.episodes, args.out, args.jobs, args.horizon_steps)
     except (OSError, json.JSONDecodeError, ValueError, RobotRLError) as error:
         sys.exit(f"error: {error}")
-    except (KeyError, TypeError) as error:
-        sys.exit(f"error: not an evaluation's JSON (needs per_episode with seed and success): {error!r}")
 
 
 if __name__ == "__main__":

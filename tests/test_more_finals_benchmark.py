@@ -34,23 +34,28 @@ def test_evaluates_the_next_seeds_and_pools_them(tmp_path: Path) -> None:
     more = json.loads(out.read_text())
     assert [episode["seed"] for episode in more["per_episode"]] == [7]
     assert more["episodes"] == 1
+    assert more["horizon_steps"] == 5
     assert more["per_episode"][0]["steps"] == 5  # five ticks cannot stack a cube: the base failed
     assert "| 5..6 | 1/2 = 50.0% (9.5%-90.5%) |" in run.stdout
     assert "| 7..7 | 0/1 = 0.0% (0.0%-79.3%) |" in run.stdout
     assert "| pooled 5..7 | 1/3 = 33.3% (6.1%-79.2%) |" in run.stdout
-    again = _run(final, "--episodes", 1, "--out", out)  # reused: no graph runs, the same table
+    assert "base_policy" in run.stderr  # the graph's base node logged
+    again = _run(final, "--episodes", 1, "--out", out, "--horizon-steps", 5)  # reused: no graph, the same table
     assert again.returncode == 0, again.stderr
     assert again.stdout == run.stdout
     assert "base_policy" not in again.stderr
+    other_horizon = _run(final, "--episodes", 1, "--out", out)  # the task's default horizon, not 5
+    assert other_horizon.returncode == 1
+    assert "holds another policy's, horizon's or seeds' evaluation" in other_horizon.stderr
 
 
 def test_refuses_an_out_of_another_policy_or_seeds(tmp_path: Path) -> None:
-    out = _final(tmp_path / "more.json", {7: True})
+    out = _final(tmp_path / "more.json", {7: True}, horizon_steps=200)
     other_policy = _final(tmp_path / "final.json", {5: True, 6: True}, residual="models/other")
     run = _run(other_policy, "--episodes", 1, "--out", out)
     assert (run.returncode, run.stderr.strip()) == (
         1,
-        f"error: {out} holds another policy's or other seeds' evaluation: move it away to rerun",
+        f"error: {out} holds another policy's, horizon's or seeds' evaluation: move it away to rerun",
     )
     more_seeds = _final(tmp_path / "final.json", {5: True, 6: True})
     assert _run(more_seeds, "--episodes", 2, "--out", out).returncode == 1

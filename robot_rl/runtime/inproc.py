@@ -2,7 +2,8 @@
 
 Delivery is deterministic. Each subscription keeps a queue of ``depth`` messages
 (the oldest are dropped, like KEEP_LAST). The executor always runs the ready
-callback that became ready first: pending messages in global publish order, then due
+callback that became ready first: incompatible-QoS events (queued when a publisher and a
+subscription that cannot match meet), then pending messages in global publish order, then due
 timers in (due time, creation) order. Messages are passed by reference.
 
 Time. Nodes with ``use_sim_time`` read the last ``/clock`` value (zero before the
@@ -267,6 +268,10 @@ class InprocNode(NodeImpl):
         )
         self.graph.add_subscription(subscription)
         return subscription
+
+    def publishers_info(self, topic: str) -> list[tuple[str, QoSProfile]]:
+        name = self.resolve_topic_name(topic)
+        return [(pub.node.fqn, pub.qos) for pub in self.graph.publishers if pub.topic_name == name]
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> InprocTimer:
         period_ns = max(1, round(period_s * 1e9))

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, Protocol
 from robot_rl.errors import MessageError, ParameterError, RobotRLError
 from robot_rl.runtime.backend import selected_backend_name
 from robot_rl.runtime.params import Parameter, ParameterOverride, ParameterValue
-from robot_rl.runtime.qos import QoSProfile, as_qos
+from robot_rl.runtime.qos import QoSProfile, as_qos, incompatibility
 
 DROP_LOG_PERIOD_S = 1.0  # at most one "dropped a message" log line per subscription per this much wall time
 
@@ -68,6 +68,10 @@ class NodeImpl(abc.ABC):
         qos: QoSProfile,
         on_incompatible_qos: Callable[[str], None] | None,
     ) -> Any: ...
+    @abc.abstractmethod
+    def publishers_info(self, topic: str) -> list[tuple[str, QoSProfile]]:
+        """Return (node's fully qualified name, offered QoS) of every publisher on ``topic`` (resolved)."""
+
     @abc.abstractmethod
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any: ...
     @abc.abstractmethod
@@ -247,6 +251,17 @@ class Node(metaclass=_NodeType):
         return self._impl.create_subscription(
             msg_type, topic, _DropMalformed(self, topic, callback), as_qos(qos), on_incompatible_qos
         )
+
+    def incompatible_publishers(self, topic: str, qos: QoSProfile | int) -> list[str]:
+        """Return ``"<node>: <why>"`` for each publisher on ``topic`` that a subscription with ``qos`` cannot receive
+        from (under DDS its messages never arrive); empty when every one matches."""
+        wanted = as_qos(qos)
+        found = []
+        for node, offered in self._impl.publishers_info(topic):
+            reason = incompatibility(offered, wanted)
+            if reason is not None:
+                found.append(f"{node}: {reason}")
+        return found
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
         """Call ``callback`` every ``period_s`` seconds of the node's ROS clock (sim time if enabled)."""

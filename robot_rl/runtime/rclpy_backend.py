@@ -71,6 +71,27 @@ def to_rclpy_qos(qos: QoSProfile) -> RclpyQoSProfile:
     )
 
 
+def from_rclpy_qos(qos: RclpyQoSProfile) -> QoSProfile:
+    """The reliability and durability a publisher offers, as a robot_rl QoSProfile (what decides a match)."""
+    return QoSProfile(
+        depth=max(1, int(qos.depth)),
+        reliability=(
+            ReliabilityPolicy.BEST_EFFORT
+            if qos.reliability == RclpyReliability.BEST_EFFORT
+            else ReliabilityPolicy.RELIABLE
+        ),
+        durability=(
+            DurabilityPolicy.TRANSIENT_LOCAL
+            if qos.durability == RclpyDurability.TRANSIENT_LOCAL
+            else DurabilityPolicy.VOLATILE
+        ),
+    )
+
+
+def _fqn(namespace: str, name: str) -> str:
+    return ("" if namespace in ("", "/") else namespace.rstrip("/")) + "/" + name
+
+
 class RclpyNodeImpl(NodeImpl):
     """Forwards the robot_rl node API to an ``rclpy.node.Node``."""
 
@@ -132,7 +153,10 @@ class RclpyNodeImpl(NodeImpl):
         if on_incompatible_qos is not None:
 
             def incompatible(info: QoSRequestedIncompatibleQoSInfo) -> None:
-                policy = QoSPolicyKind(info.last_policy_kind).name
+                try:
+                    policy = QoSPolicyKind(info.last_policy_kind).name
+                except ValueError:  # a kind this rclpy does not name: still report it
+                    policy = str(info.last_policy_kind)
                 on_incompatible_qos(f"a publisher offers a {policy} QoS this subscription cannot receive from")
 
             events = SubscriptionEventCallbacks(incompatible_qos=incompatible)
@@ -140,6 +164,10 @@ class RclpyNodeImpl(NodeImpl):
             return self.node.create_subscription(msg_type, topic, callback, to_rclpy_qos(qos), event_callbacks=events)
         except InvalidTopicNameException as error:
             raise InvalidNameError(str(error).splitlines()[0]) from None
+
+    def publishers_info(self, topic: str) -> list[tuple[str, QoSProfile]]:
+        infos = self.node.get_publishers_info_by_topic(self.resolve_topic_name(topic))
+        return [(_fqn(info.node_namespace, info.node_name), from_rclpy_qos(info.qos_profile)) for info in infos]
 
     def create_timer(self, period_s: float, callback: Callable[[], None]) -> Any:
         return self.node.create_timer(period_s, callback)

@@ -238,6 +238,7 @@ class SafetyFilter:
         self._gripper = -float(config.max_action[-1])  # last applied gripper command (open, within the clamp)
         self.estop_latched = False
         self.estop_input = False
+        self.estop_cause: str | None = None  # why the e-stop latched without its input (latch_estop), for the reasons
 
     # -- e-stop --------------------------------------------------------------------
 
@@ -247,16 +248,18 @@ class SafetyFilter:
         if active:
             self.estop_latched = True
 
-    def latch_estop(self) -> None:
-        """Latch the e-stop without an e-stop input (a fault that would keep the e-stop from arriving);
-        :meth:`reset_estop` releases it."""
+    def latch_estop(self, cause: str) -> None:
+        """Latch the e-stop without an e-stop input, for a fault that would keep the e-stop from arriving; ``cause``
+        goes into every hold's reason until :meth:`reset_estop` releases it."""
         self.estop_latched = True
+        self.estop_cause = cause
 
     def reset_estop(self) -> bool:
         """Release the latch; refused (returns False) while the e-stop input is still true."""
         if self.estop_input:
             return False
         self.estop_latched = False
+        self.estop_cause = None
         return True
 
     # -- the filter ----------------------------------------------------------------
@@ -326,7 +329,7 @@ class SafetyFilter:
         config = self.config
         self._start(now_s)
         if self.estop_latched:
-            return self._held("e-stop latched")
+            return self._held("e-stop latched" + (f": {self.estop_cause}" if self.estop_cause else ""))
         if command is None or not _fresh(command_age_s, config.timeout_s):
             return self._held("watchdog: no fresh command")
         if not _fresh(state.joint_state_age_s, config.timeout_s):

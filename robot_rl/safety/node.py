@@ -5,9 +5,9 @@ own; neither runs with a robot driver).
 Subscribes ``/robot_rl/command`` (JointTrajectory, the first point is the requested action),
 ``/robot_rl/base_action`` (for the residual bound), ``/robot_rl/intervention`` (Bool: a human
 drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` (base_link),
-``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop; a publisher that is not latched, whose messages
-DDS would never deliver, latches it too) and ``/robot_rl/estop_reset`` (std_msgs/Empty: releases the latch once the
-e-stop input is false).
+``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop; a volatile or best-effort publisher, whose
+messages DDS would never deliver, latches it too) and ``/robot_rl/estop_reset`` (std_msgs/Empty: releases the latch
+once the e-stop input is false and every e-stop publisher can reach the gate).
 
 Every command is filtered by :class:`SafetyFilter` and published at once on
 ``/robot_rl/safe_command``, with the end-effector twist it allowed (m/s, rad/s) as the point's ``velocities``;
@@ -45,6 +45,8 @@ from robot_rl.safety.filter import (
 )
 
 NS_PER_S = 1e9
+ESTOP_TOPIC = "/robot_rl/estop"
+ESTOP_QOS_ADVICE = "publish the e-stop reliable and transient_local (latched)"
 
 
 def _stamp_ns(header: Any) -> int:
@@ -112,7 +114,7 @@ class SafetyNode(Node):
         # the command last: when a tick's messages wait together, rclpy's executor runs callbacks in subscription
         # order, so the command is checked against this tick's state, base action and flag, not the previous tick's
         self.create_subscription(
-            msg.Bool, "/robot_rl/estop", self.on_estop, LATCHED, on_incompatible_qos=self.on_estop_qos_incompatible
+            msg.Bool, ESTOP_TOPIC, self.on_estop, LATCHED, on_incompatible_qos=self.on_estop_qos_incompatible
         )
         self.create_subscription(msg.Empty, "/robot_rl/estop_reset", self.on_estop_reset, 10)
         self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
@@ -202,19 +204,22 @@ class SafetyNode(Node):
             self.publish_safe()
 
     def on_estop_qos_incompatible(self, reason: str) -> None:
-        """An e-stop publisher whose messages cannot reach the gate (a volatile one): latch the e-stop and say why."""
-        self.filter.latch_estop()
-        line = (
-            f"e-stop latched: {reason}; its e-stop would never arrive. Publish /robot_rl/estop with"
-            " durability transient_local (latched), then reset on /robot_rl/estop_reset"
-        )
-        self.get_logger().error(line)
-        self.report(diagnostics.ERROR, line)
+        """An e-stop publisher whose messages cannot reach the gate (volatile or best effort): latch the e-stop and
+        say why; the reason stays in every hold's diagnostic until a reset, refused while such a publisher remains."""
+        cause = f"{reason}; its e-stop would never arrive ({ESTOP_QOS_ADVICE})"
+        self.filter.latch_estop(cause)
+        self.get_logger().error(f"e-stop latched: {cause}")
         self.publish_safe()
 
     def on_estop_reset(self, _: Any) -> None:
-        """Release the e-stop latch, unless the e-stop input is still true."""
-        if self.filter.reset_estop():
+        """Release the e-stop latch, unless the e-stop input is still true or an e-stop publisher cannot reach us."""
+        unreachable = self.incompatible_publishers(ESTOP_TOPIC, LATCHED)
+        if unreachable:
+            self.report(
+                diagnostics.ERROR,
+                f"e-stop reset refused: {'; '.join(unreachable)} on {ESTOP_TOPIC} ({ESTOP_QOS_ADVICE})",
+            )
+        elif self.filter.reset_estop():
             self.report(diagnostics.OK, "e-stop released")
         else:
             self.report(diagnostics.ERROR, "e-stop reset refused: the e-stop input is still true")

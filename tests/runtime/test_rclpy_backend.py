@@ -546,7 +546,11 @@ def test_safety_gate_latches_on_a_volatile_estop_publisher_on_real_rclpy(rclpy_c
         rclpy_context.spin_once(timeout_s=0.1)
     assert gate.filter.estop_latched
     assert gate.last_result is not None
-    assert gate.last_result.reasons == ["e-stop latched"]
+    (reason,) = gate.last_result.reasons
+    assert reason.startswith("e-stop latched: a publisher offers a DURABILITY QoS this subscription cannot receive")
+    assert gate.incompatible_publishers("/robot_rl/estop", LATCHED) == [
+        "/dashboard: a TRANSIENT_LOCAL subscription does not receive from a VOLATILE publisher"
+    ]
 
 
 class GateHarness(Node):
@@ -581,16 +585,21 @@ def test_safety_gate_reads_base_and_flag_before_the_command_on_real_rclpy(rclpy_
     """When a tick's messages wait together, rclpy runs callbacks in subscription order: the gate must check the
     command against this tick's base action and intervention flag, not the previous tick's."""
     workspace = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
-    gate = SafetyNode(context=rclpy_context, cli_args=["--ros-args", "-p", f"workspace_file:={workspace}"])
+    # inputs stay fresh for 1 s, so a loaded machine's slow delivery cannot make the gate hold for stale ones
+    args = ["--ros-args", "-p", f"workspace_file:={workspace}", "-p", "timeout_s:=1.0"]
+    gate = SafetyNode(context=rclpy_context, cli_args=args)
     harness = GateHarness(context=rclpy_context)
+    publishers = (harness.joints, harness.ee, harness.base, harness.flag, harness.command)
+    deadline = time.monotonic() + 10.0
+    while min(pub.get_subscription_count() for pub in publishers) < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)  # discovery
     applied = []  # (gripper command the gate allowed, its reasons) for each tick's command
     # (base gripper, commanded gripper, intervening): the policy inside the bound of this tick's base, then a
     # person closing the gripper against the base
     for tick in [(-1.0, -1.0, False), (1.0, 1.0, False), (1.0, -1.0, True)]:
         commands_before = gate.command_times
-        time.sleep(0.3)  # discovery on the first tick; later ticks start from an idle graph
         harness.tick(*tick)
-        time.sleep(0.03)  # every message of the tick waits in the gate's queues before it spins
+        time.sleep(0.2)  # every message of the tick waits in the gate's queues before it spins
         deadline = time.monotonic() + 5.0
         while gate.command_times == commands_before and time.monotonic() < deadline:
             rclpy_context.spin_once(timeout_s=0.01)

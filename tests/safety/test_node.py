@@ -12,9 +12,10 @@ import pytest
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions, trajectory_to_velocities
 from robot_rl.errors import CalibrationError, RobotRLError, SafetyError
-from robot_rl.runtime import LATCHED, Node, diagnostics, msg
+from robot_rl.runtime import LATCHED, Node, QoSProfile, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+from robot_rl.runtime.qos import DurabilityPolicy, ReliabilityPolicy
 from robot_rl.safety.node import SafetyNode
 
 WORKSPACE = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
@@ -171,22 +172,43 @@ def test_estop_latches_until_released(graph: tuple[SafetyNode, Harness]) -> None
     np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
 
 
-def test_volatile_estop_publisher_latches_the_estop(graph: tuple[SafetyNode, Harness]) -> None:
-    """Under DDS a volatile publisher never reaches the latched e-stop subscription: the gate holds and says so."""
+@pytest.mark.parametrize(
+    ("qos", "why"),
+    [
+        (QoSProfile(depth=10), "a TRANSIENT_LOCAL subscription does not receive from a VOLATILE publisher"),
+        (
+            QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, durability=DurabilityPolicy.TRANSIENT_LOCAL),
+            "a RELIABLE subscription does not receive from a BEST_EFFORT publisher",
+        ),
+    ],
+)
+def test_unreachable_estop_publisher_latches_until_it_is_gone(
+    graph: tuple[SafetyNode, Harness], qos: QoSProfile, why: str
+) -> None:
+    """Under DDS a volatile or best-effort publisher never reaches the latched e-stop subscription: the gate holds,
+    every hold says why, and a reset is refused while that publisher is there (its e-stop would still be lost)."""
     safety, harness = graph
     command = _action(0.1)
     harness.tick(command)
     np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
     dashboard = Node("dashboard", context=harness.context)
-    dashboard.create_publisher(msg.Bool, "/robot_rl/estop", 10)  # volatile: its e-stop could never arrive
+    dashboard.create_publisher(msg.Bool, "/robot_rl/estop", qos)
     harness.tick(command)
     assert safety.filter.estop_latched
     assert harness.safe[-1][0] == 0.0
-    errors = [status.message for status in harness.diagnostics if diagnostics.level_of(status) == diagnostics.ERROR]
-    assert any("e-stop latched: /dashboard on /robot_rl/estop" in line and "VOLATILE" in line for line in errors)
-    harness.estop_reset.publish(msg.Empty())  # the input never went true: a person may release it
+    cause = f"e-stop latched: /dashboard on /robot_rl/estop: {why}; its e-stop would never arrive"
+    assert harness.diagnostics[-1].message.startswith(cause)  # the latest status, every hold
+    assert "reliable and transient_local" in harness.diagnostics[-1].message
+    harness.estop_reset.publish(msg.Empty())
+    harness.tick(command)
+    assert harness.safe[-1][0] == 0.0
+    refused = f"e-stop reset refused: /dashboard: {why} on /robot_rl/estop"
+    assert any(status.message.startswith(refused) for status in harness.diagnostics)
+    dashboard.destroy_node()  # the publisher is gone (or fixed): a person may release the latch
+    harness.estop_reset.publish(msg.Empty())
     harness.tick(command)
     np.testing.assert_allclose(harness.safe[-1][0], 0.1, atol=1e-6)
+    assert harness.diagnostics[-1].message == "command passed unchanged"
 
 
 def test_latched_estop_publisher_does_not_latch(graph: tuple[SafetyNode, Harness]) -> None:
