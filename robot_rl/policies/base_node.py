@@ -118,14 +118,16 @@ class BasePolicyNode(Node):
             self.create_publisher(msg.JointTrajectory, "/robot_rl/policy_action", 10) if publish_policy_action else None
         )
         self.report = diagnostics.Reporter(self)
+        # the slots that trigger an action last, an episode's start first: rclpy's executor runs callbacks that are
+        # ready together in subscription order (the in-process backend in publish order, which is the same here)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.report.guard(self.assembler.on_ee_pose), 10)
         self.create_subscription(msg.JointState, "/joint_states", self.report.guard(self.assembler.on_joint_states), 10)
-        self.create_subscription(msg.PointCloud2, "/robot_rl/slots", self.on_slots, 10)
         if use_image:
             self.create_subscription(
                 msg.Image, "/camera/color/image_raw", self.report.guard(self.assembler.on_image), SENSOR_DATA
             )
-        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.create_subscription(msg.PointCloud2, "/robot_rl/slots", self.on_slots, 10)
         self.get_logger().info(
             f"{self.policy.policy_type} policy from {path}: chunk {self.policy.chunk_size}, {mode} mode"
             f" ({self.policy.chunker.config.n_action_steps} steps), weights sha256 {self.policy.loaded_hash[:16]}"

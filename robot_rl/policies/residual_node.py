@@ -82,12 +82,14 @@ class ResidualNode(Node):
         self.residual_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/residual", 10)
         self.report = diagnostics.Reporter(self)
         take = self.report.guard
+        # weights and episode events first, the base action that triggers an action last: rclpy's executor runs
+        # callbacks that are ready together in subscription order (the in-process backend in publish order)
+        self.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, self.on_weights, LATCHED)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", take(self.assembler.on_ee_pose), 10)
         self.create_subscription(msg.JointState, "/joint_states", take(self.assembler.on_joint_states), 10)
         self.create_subscription(msg.PointCloud2, "/robot_rl/slots", take(self.assembler.on_slots), 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
-        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
-        self.create_subscription(UInt8MultiArray, WEIGHTS_TOPIC, self.on_weights, LATCHED)
         self.get_logger().info(f"residual: {self.source}; explore {str(self.explore).lower()}")
 
     # -- weights and episodes ------------------------------------------------------------------------

@@ -124,6 +124,54 @@ def test_policy_declarations_match_the_nodes(executable: str, params: tuple[str,
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(
+    ("executable", "params", "order"),
+    [
+        (
+            "base_policy_node",
+            (f"pretrained_path:={BASE}", "task:=Lift", "use_image:=true"),
+            ["/robot_rl/episode", "/robot_rl/ee_pose", "/joint_states", "/camera/color/image_raw", "/robot_rl/slots"],
+        ),
+        (
+            "residual_node",
+            (f"base_path:={BASE}",),
+            [
+                "/robot_rl/residual/weights",
+                "/robot_rl/episode",
+                "/robot_rl/ee_pose",
+                "/joint_states",
+                "/robot_rl/slots",
+                "/robot_rl/base_action",
+            ],
+        ),
+        (
+            "safety_node",
+            (f"workspace_file:={WORKSPACE}",),
+            [
+                "/robot_rl/estop",
+                "/robot_rl/estop_reset",
+                "/joint_states",
+                "/robot_rl/ee_pose",
+                "/robot_rl/base_action",
+                "/robot_rl/intervention",
+                "/robot_rl/command",
+            ],
+        ),
+    ],
+)
+def test_a_ticks_trigger_is_subscribed_last(executable: str, params: tuple[str, ...], order: list[str]) -> None:
+    """rclpy runs callbacks that are ready together in subscription order: what a tick's output needs (an episode's
+    start, this tick's observation, base action, flag) must be subscribed before the message that triggers it."""
+    cli_args = ["--ros-args"] + [arg for param in params for arg in ("-p", param)]
+    context = InprocContext()
+    node = node_class("robot_rl", executable)(context=context, cli_args=cli_args)
+    try:
+        assert [subscription.topic_name for subscription in context.graph.all_subscriptions()] == order
+    finally:
+        node.destroy_node()
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("render_camera", ["true", "false"])
 def test_sim_declaration_matches_the_node(tmp_path: Path, render_camera: str) -> None:
     check("sim_node", f"render_camera:={render_camera}", f"calibration_dir:={tmp_path}")
