@@ -163,35 +163,30 @@ class InprocGraph:
                 f" cannot use it as {msg.message_type_name(msg_type)}"
             )
 
-    def _check_match(self, publisher: InprocPublisher, subscription: InprocSubscription) -> None:
-        """Queue the subscription's incompatible-QoS event when ``publisher`` cannot reach it."""
+    def _match(self, publisher: InprocPublisher, subscription: InprocSubscription) -> bool:
+        """Whether ``publisher`` reaches ``subscription``; if not, queue the subscription's incompatible-QoS event."""
         reason = incompatibility(publisher.qos, subscription.qos)
         if reason is not None and subscription.on_incompatible_qos is not None:
             reason = f"{publisher.node.fqn} on {publisher.topic_name}: {reason}"
             self.events.append((subscription.node, subscription.on_incompatible_qos, reason))
+        return reason is None
 
     def add_publisher(self, publisher: InprocPublisher) -> None:
         """Register a publisher, checking the topic's type and each subscription's QoS against it."""
         self._check_type(publisher.topic_name, publisher.msg_type, publisher.node.fqn)
         self.publishers.append(publisher)
         for subscription in self.subscriptions(publisher.topic_name):
-            self._check_match(publisher, subscription)
+            self._match(publisher, subscription)
 
     def add_subscription(self, subscription: InprocSubscription) -> None:
         """Register a subscription; a TRANSIENT_LOCAL one gets the publishers' kept messages."""
         self._check_type(subscription.topic_name, subscription.msg_type, subscription.node.fqn)
         self._subscriptions.append(subscription)
+        latched = subscription.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL
         for publisher in self.publishers:
-            if publisher.topic_name == subscription.topic_name:
-                self._check_match(publisher, subscription)
-        if subscription.qos.durability == DurabilityPolicy.TRANSIENT_LOCAL:
-            for publisher in self.publishers:
-                if (
-                    publisher.topic_name == subscription.topic_name
-                    and incompatibility(publisher.qos, subscription.qos) is None
-                ):
-                    for message in publisher.history:
-                        subscription.queue.append((next(self._sequence), message))
+            if publisher.topic_name == subscription.topic_name and self._match(publisher, subscription) and latched:
+                for message in publisher.history:
+                    subscription.queue.append((next(self._sequence), message))
 
     def remove_node(self, node: InprocNode) -> None:
         """Drop every endpoint and timer of a node."""
