@@ -34,16 +34,17 @@ test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 # The rclpy tier: the same node classes on real rclpy (ROS2 Jazzy wheels), loopback-only DDS.
+RCLPY_TESTS := tests/runtime/test_rclpy_backend.py tests/policies/test_rl_nodes_on_rclpy.py
 test-rclpy: setup-ros
 	ROBOT_RL_REQUIRE_RCLPY=1 ROBOT_RL_BACKEND=rclpy ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
-		$(ROS_VENV)/bin/python -m pytest -q -m rclpy tests/runtime/test_rclpy_backend.py
+		$(ROS_VENV)/bin/python -m pytest -q -m rclpy $(RCLPY_TESTS)
 
 lint: setup
 	$(VENV)/bin/ruff check robot_rl tests benchmarks
 	$(VENV)/bin/ruff format --check robot_rl tests benchmarks
 
 setup: system-deps $(STAMP)
-setup-ros: $(ROS_STAMP)
+setup-ros: setup $(ROS_STAMP)
 
 # Debian packages: libusb for pyrealsense2, EGL/Mesa for headless MuJoCo, Xvfb for the keyboard teleop test. Installed only when missing and root.
 system-deps:
@@ -63,11 +64,16 @@ $(STAMP): requirements.lock setup.py setup.cfg
 	$(VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
-$(ROS_STAMP): requirements-ros.txt requirements.lock setup.py setup.cfg
+# rclpy and its pure-Python needs in .venv-ros; a .pth file then appends the main venv's site-packages to its
+# path, so the nodes that need the rest of the stack (torch, LeRobot, robosuite) run on real rclpy too, with
+# the packages `make run` uses (both venvs come from the same $(PYTHON); .venv-ros's own copies come first).
+$(ROS_STAMP): requirements-ros.txt $(STAMP) Makefile
 	$(PYTHON) -m venv $(ROS_VENV)
 	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check --no-cache-dir -r requirements-ros.txt \
 		$$(grep -iE '^(numpy|pyyaml|rosbags|ruamel.yaml|ruamel.yaml.clib|lz4|zstandard|typing_extensions|pytest|iniconfig|packaging|pluggy|pygments)==' requirements.lock)
 	$(ROS_VENV)/bin/pip install -q --disable-pip-version-check --no-deps -e .
+	$(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' \
+		> "$$($(ROS_VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/robot_rl_main_venv.pth"
 	touch $(ROS_STAMP)
 
 clean:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+from robot_rl.runtime.node import Context
 
 NUM_SLOTS = 6  # the session's demos (collect-demos' perception) and the checkpoint trained on them
 ACTION = np.array([0.1, 0.0, -0.1, 0.0, 0.0, 0.0, -1.0])
@@ -28,9 +30,11 @@ ACTION = np.array([0.1, 0.0, -0.1, 0.0, 0.0, 0.0, -1.0])
 class Graph(Node):
     """Publishes what the sim, base, arbiter and safety gate publish on one control tick."""
 
-    def __init__(self, context: InprocContext) -> None:
+    def __init__(self, context: Context, settle: Callable[[], object]) -> None:
+        """``settle`` runs every callback the graph's messages trigger (the backend's own way)."""
         super().__init__("graph", context=context)
         self.context = context
+        self.settle = settle
         self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
         self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.slots = self.create_publisher(msg.PointCloud2, "/robot_rl/slots", 10)
@@ -41,11 +45,20 @@ class Graph(Node):
         self.safe = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
 
     def event(self, **payload: Any) -> None:
+        self.publish_event(**payload)
+        self.settle()
+
+    def publish_event(self, **payload: Any) -> None:
+        """Publish an episode event, without spinning."""
         self.episode.publish(msg.String(data=json.dumps(payload)))
-        self.context.spin_until_quiet()
 
     def observation(self, tick: int, reward: float | None) -> None:
-        """The sim's new observation, with the reward of the previous tick's command."""
+        """The sim's new observation, with the reward of the previous tick's command; the learner takes it."""
+        self.publish_observation(tick, reward)
+        self.settle()
+
+    def publish_observation(self, tick: int, reward: float | None) -> None:
+        """Publish the sim's new observation and the reward of the previous tick's command, without spinning."""
         header = msg.Header(frame_id="base_link")
         pose = msg.Pose(position=msg.Point(x=0.5 + 0.01 * tick, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
         self.ee.publish(msg.PoseStamped(header=header, pose=pose))
@@ -55,15 +68,18 @@ class Graph(Node):
         self.slots.publish(slots_to_pointcloud2(slots, header))
         if reward is not None:
             self.reward.publish(msg.Float32(data=reward))
-        self.context.spin_until_quiet()
 
     def act(self, command: bool = True) -> None:
         """The base action for the latest observation, then (unless the episode ended) the applied command."""
+        self.publish_act(command)
+        self.settle()
+
+    def publish_act(self, command: bool = True, intervening: bool = False) -> None:
+        """Publish what :meth:`act` publishes (``intervening``: the arbiter's flag), without spinning."""
         self.base.publish(actions_to_trajectory(ACTION, 0.05))
         if command:
-            self.intervention.publish(msg.Bool(data=False))
+            self.intervention.publish(msg.Bool(data=intervening))
             self.safe.publish(actions_to_trajectory(ACTION, 0.05))
-        self.context.spin_until_quiet()
 
     def run_episode(self, seed: int, ticks: int, end: str, final_base_action: bool = True) -> None:
         """A training episode of ``ticks`` commands that ends with ``end``."""
@@ -77,10 +93,8 @@ class Graph(Node):
             self.act(command=False)  # the graph still computes the base action on the final observation
 
 
-def build(
-    demos: Path, checkpoint: Path, out: Path, overrides: dict[str, Any] | None = None
-) -> tuple[LearnerNode, Graph]:
-    context = InprocContext()
+def learner_args(demos: Path, checkpoint: Path, out: Path, overrides: dict[str, Any] | None = None) -> list[str]:
+    """The learner's command line: a tiny TD3 on the session's demos and base, no update unless overridden."""
     params: dict[str, Any] = {
         "out_dir": str(out),
         "base_path": str(checkpoint),
@@ -98,7 +112,15 @@ def build(
     args = ["--ros-args"]
     for name, value in params.items():
         args += ["-p", f"{name}:={json.dumps(value) if not isinstance(value, str) else value}"]
-    return LearnerNode(context=context, cli_args=args), Graph(context)
+    return args
+
+
+def build(
+    demos: Path, checkpoint: Path, out: Path, overrides: dict[str, Any] | None = None
+) -> tuple[LearnerNode, Graph]:
+    context = InprocContext()
+    learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, out, overrides))
+    return learner, Graph(context, context.spin_until_quiet)
 
 
 def metrics_rows(out: Path) -> list[dict[str, str]]:

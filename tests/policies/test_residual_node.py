@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.diagnostics import ERROR, level_of
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.msg_numpy import numpy_to_joint_state
+from robot_rl.runtime.node import Context
 
 NUM_SLOTS = 2
 NAMES = residual_observation_names(NUM_SLOTS)
@@ -44,9 +46,10 @@ METADATA = ResidualMetadata(obs_features=tuple(NAMES), task="Lift", base_weights
 class Harness(Node):
     """Publishes one tick's observation and base chunk; records the node's outputs."""
 
-    def __init__(self, context: InprocContext) -> None:
+    def __init__(self, context: Context, settle: Callable[[], object]) -> None:
+        """``settle`` runs every callback the harness's messages trigger (the backend's own way)."""
         super().__init__("harness", context=context)
-        self.context = context
+        self.settle = settle
         self.actions: list[np.ndarray] = []
         self.residuals: list[np.ndarray] = []
         self.statuses: list[Any] = []
@@ -65,7 +68,13 @@ class Harness(Node):
         self.create_subscription(msg.DiagnosticArray, "/diagnostics", lambda m: self.statuses.extend(m.status), 10)
 
     def observation(self, x: float = 0.5) -> np.ndarray:
-        """Publish an observation; return its vector as the node assembles it."""
+        """Publish an observation and let the node take it; return its vector as the node assembles it."""
+        vector = self.publish_observation(x)
+        self.settle()
+        return vector
+
+    def publish_observation(self, x: float = 0.5) -> np.ndarray:
+        """Publish an observation (end-effector pose ``x`` m); return its vector as the node assembles it."""
         header = msg.Header(frame_id="base_link")
         pose = msg.Pose(position=msg.Point(x=x, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
         self.ee.publish(msg.PoseStamped(header=header, pose=pose))
@@ -73,24 +82,27 @@ class Harness(Node):
         slots = np.zeros((NUM_SLOTS, len(SLOT_FIELDS)), dtype=np.float32)
         slots[0, :4] = [1.0, 0.6, 0.05, -0.08]
         self.slots.publish(slots_to_pointcloud2(slots, header))
-        self.context.spin_until_quiet()
         state = np.array([x, 0.0, 0.1, 0.0, 0.0, 0.0, 1.0, 0.02, -0.02], dtype=np.float32)
         return np.concatenate([state, slots.reshape(-1)])
 
     def tick(self, base: np.ndarray) -> None:
         """Publish a two-point base chunk starting with ``base``."""
+        self.publish_base(base)
+        self.settle()
+
+    def publish_base(self, base: np.ndarray) -> None:
+        """Publish a two-point base chunk starting with ``base``, without spinning."""
         self.base.publish(actions_to_trajectory(np.stack([base, np.zeros(7)]), 0.05))
-        self.context.spin_until_quiet()
 
     def event(self, **payload: Any) -> None:
         self.episode.publish(msg.String(data=json.dumps(payload)))
-        self.context.spin_until_quiet()
+        self.settle()
 
 
 def build(args: list[str] | None = None) -> tuple[ResidualNode, Harness]:
     context = InprocContext()
     node = ResidualNode(context=context, cli_args=["--ros-args", "-p", f"num_slots:={NUM_SLOTS}", *(args or [])])
-    return node, Harness(context)
+    return node, Harness(context, context.spin_until_quiet)
 
 
 BASE = np.array([0.3, -0.2, 0.1, 0.0, 0.05, -0.05, 0.9])
@@ -138,7 +150,7 @@ def test_weights_from_the_learner_are_taken_only_between_episodes() -> None:
     harness.event(event="start", episode=0)
     blob = encode_actor_weights(trained_learner(), METADATA, version=3)
     harness.weights.publish(UInt8MultiArray(data=list(blob)))
-    harness.context.spin_until_quiet()
+    harness.settle()
     harness.observation()
     harness.tick(BASE)
     assert harness.actions[-1][0].tobytes() == BASE.tobytes()  # mid-episode: still the zero residual
@@ -155,7 +167,7 @@ def test_malformed_weights_are_ignored_with_a_diagnostic() -> None:
     node, harness = build()
     blob = encode_actor_weights(trained_learner(), METADATA, version=1)
     harness.weights.publish(UInt8MultiArray(data=list(blob[: len(blob) // 2])))
-    harness.context.spin_until_quiet()
+    harness.settle()
     assert node.actor is None
     assert level_of(harness.statuses[-1]) == ERROR
     assert "ignored weights: residual weights message is truncated or corrupt" in harness.statuses[-1].message
@@ -254,7 +266,7 @@ def test_a_residual_trained_on_another_base_is_refused(tmp_path: Path) -> None:
 def test_drops_a_malformed_base_action() -> None:
     _, harness = build()
     harness.base.publish(msg.JointTrajectory(joint_names=list(ACTION_NAMES)))  # no points
-    harness.context.spin_until_quiet()
+    harness.settle()
     assert [(level_of(s), s.message) for s in harness.statuses] == [
         (ERROR, "dropped base action: action trajectory has no points")
     ]

@@ -22,19 +22,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-# Keep DDS traffic on loopback, in a domain of its own (read by rclpy.init).
-os.environ.setdefault("ROS_DOMAIN_ID", "42")
-os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+from tests.rclpy_tier import skip_without_rclpy
 
 try:
     import rclpy.node  # loads rclpy's C extension, not just the package
 except ImportError as _error:
-    if os.environ.get("ROBOT_RL_REQUIRE_RCLPY") == "1":
-        raise ImportError(
-            f"ROBOT_RL_REQUIRE_RCLPY=1 but rclpy cannot be imported ({_error}); run `make setup-ros`"
-            " and use .venv-ros/bin/python"
-        ) from _error
-    pytest.skip(f"rclpy is not installed ({_error})", allow_module_level=True)
+    skip_without_rclpy(_error)
 
 # Imported after the rclpy check: robot_rl.runtime.msg validates ROBOT_RL_BACKEND at import.
 from robot_rl.action_space import actions_to_trajectory, trajectory_to_actions
