@@ -45,6 +45,18 @@ def mujoco_panda() -> Iterator[Any]:
     env.close()
 
 
+@pytest.fixture
+def rclpy_context() -> Iterator[Any]:
+    """A real rclpy context (an ``RclpyContext``; the rclpy tier only), shut down after the test."""
+    from robot_rl.runtime.rclpy_backend import RclpyContext  # imports rclpy: only where the tier runs
+
+    context = RclpyContext([])
+    try:
+        yield context
+    finally:
+        context.shutdown("test done")
+
+
 def load_benchmark(name: str) -> ModuleType:
     """benchmarks/<name>.py imported as a module (benchmarks/ is not a package), to test its pure functions."""
     script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"

@@ -9,7 +9,6 @@ Run with ``make test-rclpy``.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,16 +33,6 @@ from tests.policies.test_learner_node import Graph, learner_args
 from tests.policies.test_residual_node import BASE, METADATA, NUM_SLOTS, Harness, trained_learner
 
 pytestmark = pytest.mark.rclpy
-
-
-@pytest.fixture
-def rclpy_context() -> Iterator[RclpyContext]:
-    """A real rclpy context, shut down after the test."""
-    context = RclpyContext([])
-    try:
-        yield context
-    finally:
-        context.shutdown("test done")
 
 
 def wait_for_subscribers(node: Node, context: RclpyContext, count: int = 1) -> None:

@@ -70,16 +70,6 @@ def contexts() -> Iterator[dict[str, Context]]:
             context.shutdown("test done")
 
 
-@pytest.fixture
-def rclpy_context() -> Iterator[RclpyContext]:
-    """A real rclpy context, shut down after the test."""
-    context = RclpyContext([])
-    try:
-        yield context
-    finally:
-        context.shutdown("test done")
-
-
 class Talker(Node):
     """A minimal node named 'talker' in code."""
 
