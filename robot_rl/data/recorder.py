@@ -9,9 +9,10 @@ transition (LeRobot HIL-SERL's ``complementary_info.*`` and ``next.*`` keys):
 - ``complementary_info.intervention`` (1,) bool: a human drove this tick;
 - ``complementary_info.safety_clipped`` (1,) bool: the executed action differs from the requested
   command by more than :data:`SAFETY_CLIP_TOLERANCE` on an axis, or no command was requested (a hold);
-- ``next.reward`` (1,): the reward the step earned (it arrives after the step); a last step nobody scored
-  (a person's success key before the sim stepped, or a robot, where no reward is published) gets
-  :data:`~robot_rl.episode_events.SUCCESS_REWARD` when the episode ended in success, else 0;
+- ``next.reward`` (1,): the reward the step earned (it arrives after the step; 0 where nobody scored it, as on
+  a robot, where no reward is published); the last step of a success earns at least
+  :data:`~robot_rl.episode_events.SUCCESS_REWARD` (a person's success key comes after the sim scored the
+  judged step without seeing a success);
 - ``next.done``, ``next.success``, ``next.truncated`` (1,) bool: set on the last frame of an episode
   (done always; success when it ended in success; truncated when it timed out).
 
@@ -357,9 +358,11 @@ class EpisodeRecorder:
         if self.pending is None:
             return
         frame, self.pending, self.pending_info = self.pending, None, None
-        # a frame nobody scored (a person's success key before the sim stepped, or a robot): 0, or a success's reward
-        unscored = SUCCESS_REWARD if done and success else 0.0
-        frame.setdefault(REWARD_KEY, np.array([unscored], dtype=np.float32))
+        # a frame nobody scored (a robot publishes no reward): 0; a success's last frame earns at least the success
+        # reward (a person's key comes after the sim scored the judged tick without seeing a success)
+        scored = float(frame[REWARD_KEY][0]) if REWARD_KEY in frame else 0.0
+        reward = max(scored, SUCCESS_REWARD) if done and success else scored
+        frame[REWARD_KEY] = np.array([reward], dtype=np.float32)
         frame[DONE_KEY] = np.array([done])
         frame[SUCCESS_KEY] = np.array([done and success])
         frame[TRUNCATED_KEY] = np.array([done and truncated])

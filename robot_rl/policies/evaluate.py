@@ -256,12 +256,17 @@ class EpisodeMonitor(Node):
                 path = self.video_dir / f"episode_{len(self.results):03d}.mp4"
                 self.writer = imageio.get_writer(path, fps=self.fps, macro_block_size=1)
                 self.videos.append(str(path))
-        elif kind in ("success", "timeout") and "source" not in payload and self.seed is not None:  # the sim's
+        elif self.seed is not None and (
+            (kind in ("success", "timeout") and "source" not in payload)  # the sim's outcome
+            or (kind in ("success", "failure") and payload.get("source") == "human")  # a person's key ends it too
+        ):
+            # a key comes after its tick's flag, in a tick whose command the sim never executes
+            steps = self.ticks - 1 if "source" in payload else payload.get("steps", 0)
             result = EpisodeResult(
                 len(self.results),
                 int(self.seed),
                 kind == "success",
-                int(payload.get("steps", 0)),
+                int(steps),
                 self.intervention_ticks,
                 self.safety_events,
                 self.max_rise_m,

@@ -71,13 +71,20 @@ class LearnerNode(Node):
                 raise LearnerError(f"parameter {name} is empty: the learner needs it")
         td3_config = TD3Config(**td3, seed=seed, num_threads=torch_threads)
         self.td3_config = td3_config  # what train-residual checks against the safety gate's residual bounds
-        self.features = residual_observation_names(num_slots, len(SLOT_FIELDS) + embedding_size)
+        slot_size = len(SLOT_FIELDS) + embedding_size  # values per slot in /robot_rl/slots and the datasets
+        self.features = residual_observation_names(num_slots, slot_size)
         base = load_base_policy(Path(base_path), "cpu", "", ChunkingConfig(), task)
-        demonstrations = relabel_demonstrations(Path(demos), base, num_slots, td3_config)
+        demonstrations = relabel_demonstrations(Path(demos), base, num_slots, td3_config, slot_size=slot_size)
         offline = demonstrations.buffer
         if corrections:  # a past session's takeovers: offline data like the demonstrations, reloaded at each start
             recorded = relabel_demonstrations(
-                Path(corrections), base, num_slots, td3_config, corrections_only=True, role="--corrections"
+                Path(corrections),
+                base,
+                num_slots,
+                td3_config,
+                slot_size=slot_size,
+                corrections_only=True,
+                role="--corrections",
             )
             offline = concatenate(offline, recorded.buffer)
             self.get_logger().info(
@@ -147,7 +154,7 @@ class LearnerNode(Node):
 
     def on_safe_command(self, trajectory: Any) -> None:
         """The executed action of the current tick."""
-        self.steps.executed(trajectory_to_actions(trajectory)[0], self.intervening)
+        self._store(self.steps.executed(trajectory_to_actions(trajectory)[0], self.intervening))
 
     def on_reward(self, reward: Any) -> None:
         """The reward of the previous tick's executed action."""

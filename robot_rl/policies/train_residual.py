@@ -196,7 +196,9 @@ class TrainingDriver(EpisodeMonitor):
 
     def request_next(self) -> None:
         """Start an evaluation when due, else the next training episode; end the run when the budget is spent."""
-        steps = self.learner.trainer.env_steps
+        # a training time-out's last step is stored on the final observation's base action, after this event
+        pending = self.learner.mode == "train" and self.learner.steps.awaiting_final_base_action
+        steps = self.learner.trainer.env_steps + int(pending)
         finished = steps >= self.config.steps
         evaluated_now = bool(self.curve) and self.curve[-1].env_steps == steps
         if self.evaluating is None and (steps >= self.next_eval_at or finished) and not evaluated_now:

@@ -480,6 +480,14 @@ def save_training_state(
     return path
 
 
+def training_state_exists(path: str | Path) -> bool:
+    """Whether a run saved a training state at ``path``: its directory, or the ``.old`` copy that a kill between the
+    two renames of :func:`save_training_state` leaves alone (:func:`load_training_state` reads it then, and says
+    what is wrong with a damaged one)."""
+    path = Path(path)
+    return path.exists() or path.with_name(path.name + ".old").exists()
+
+
 def load_training_state(
     path: str | Path,
     learner: ResidualTD3,

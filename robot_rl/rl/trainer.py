@@ -28,6 +28,7 @@ from robot_rl.rl.checkpoint import (
     load_training_state,
     save_residual,
     save_training_state,
+    training_state_exists,
 )
 from robot_rl.rl.replay import NStepAccumulator, PooledBuffer, ReplayBuffer, sample_mixed
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
@@ -135,7 +136,7 @@ class ResidualTrainer:
         self.wall_offset_s = 0.0  # wall time of earlier (resumed) runs
         self._rate: tuple[float, int] = (time.monotonic(), 0)  # (since, updates then) for updates/s
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        if (self.out_dir / STATE_DIR).exists():
+        if training_state_exists(self.out_dir / STATE_DIR):
             self._resume()
 
     @property

@@ -12,6 +12,10 @@ terminated, truncated)``:
 - ``success`` and a person's ``failure`` end the episode for real (``terminated``: no bootstrap);
   ``timeout`` only ends our view of it (``truncated``: the step waits for the base action on the final
   observation, which the graph still computes, and bootstraps from it);
+- a person's key (``success``, ``failure`` with ``"source": "human"``) arrives after the base acted on the
+  observation the person judged, in the same tick as a command that is never executed; so a step is released
+  only when the next tick's command shows that the episode went on, and a key makes the held step the
+  episode's last (terminated; a success key gives it the success reward);
 - a tick with no executed command loses its own step; a tick with no base action (the base skipped it) loses
   its own and the previous one (whose next observation has no base action to bootstrap from); both are counted
   in :attr:`StepBuilder.dropped`, and the n-step accumulator does not chain steps across the gap;
@@ -21,7 +25,7 @@ terminated, truncated)``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -64,36 +68,50 @@ class StepBuilder:
     def __init__(self) -> None:
         self._current: _Open | None = None  # this tick: observation and base action, then the executed action
         self._previous: _Open | None = None  # the last tick: executed, waiting for reward and next observation
+        # the last tick's complete step, held until this tick's command shows that the episode went on: a
+        # person's end key comes after this tick's base action and makes it the episode's last step
+        self._closed: Step | None = None
         self.running = False  # between a start and an end event
         self.dropped = 0  # ticks lost because a piece was missing
 
     def start(self) -> None:
         """An episode starts: forget any open tick."""
-        self.dropped += int(self._previous is not None) + int(self._current is not None)
-        self._current = self._previous = None
+        self.dropped += int(self._previous is not None) + int(self._current is not None) + int(self._closed is not None)
+        self._current = self._previous = self._closed = None
         self.running = True
 
     def observe(self, obs: np.ndarray, base_action: np.ndarray) -> Step | None:
-        """The base action for a new observation; returns the previous tick's step if it is complete now."""
+        """The base action for a new observation: closes the previous tick's step.
+
+        Returns the step released now: after a time-out, the episode's last step at once; while the episode runs,
+        a step closed earlier whose next tick got no command (the one closed now waits for this tick's command).
+        """
         finished = self._close(obs, base_action)
-        if self.running:
-            self.dropped += int(self._current is not None)  # the last tick got no executed action
-            self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
-        return finished
+        if not self.running:
+            return finished
+        self.dropped += int(self._current is not None)  # the last tick got no executed action
+        self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
+        released, self._closed = self._closed, finished
+        return released
 
     @property
     def awaiting_final_base_action(self) -> bool:
         """A time-out ended the episode and its last step waits for the base action on the final observation."""
         return not self.running and self._previous is not None and self._previous.end in TRUNCATING_EVENTS
 
-    def executed(self, action: np.ndarray, intervention: bool = False) -> None:
-        """The command the safety gate applied for the current tick; ``intervention``: a person drove it."""
+    def executed(self, action: np.ndarray, intervention: bool = False) -> Step | None:
+        """The command the safety gate applied for the current tick; ``intervention``: a person drove it.
+
+        Returns the previous tick's step: the episode went on past it.
+        """
         if self._current is None or not self.running:
-            return  # a hold between episodes, or a tick the base skipped
+            return None  # a hold between episodes, or a tick the base skipped
         self._current.action = np.asarray(action, np.float32)
         self._current.intervention = bool(intervention)
         self.dropped += int(self._previous is not None)  # it never got its reward and next observation
         self._previous, self._current = self._current, None
+        released, self._closed = self._closed, None
+        return released
 
     def reward(self, value: float) -> None:
         """The reward of the previous tick's executed action.
@@ -111,14 +129,25 @@ class StepBuilder:
         self._previous.reward = float(value)
 
     def end(self, kind: str) -> Step | None:
-        """An end event; a terminal one closes the previous tick at once, a time-out waits for the final base action."""
+        """An end event; a terminal one closes the previous tick at once, a time-out waits for the final base action.
+
+        A person's key comes after the base acted on the observation the person judged (the arbiter publishes it
+        after that tick's command, which is never executed): the step held since that base action is then the
+        episode's last, terminated with the success reward on a success key, its own reward on a failure key.
+        """
         if not self.running:
             return None
         self.running = False
         self.dropped += int(self._current is not None)
         self._current = None
+        closed, self._closed = self._closed, None
         if self._previous is None:
-            return None
+            if closed is None:
+                return None
+            if kind in TERMINAL_EVENTS:
+                reward = SUCCESS_REWARD if kind == "success" else closed.reward
+                return replace(closed, reward=reward, terminated=True)
+            return replace(closed, truncated=True)  # its tick's command never came: bootstrap from what it saw
         self._previous.end = kind
         if kind in TERMINAL_EVENTS:
             if self._previous.reward is None:  # a person ended it before the sim scored the tick

@@ -86,8 +86,9 @@ def test_success_only_keeps_successful_episodes_and_lerobot_loads_them(tmp_path:
     assert dataset.meta.features[ENVIRONMENT_STATE_KEY]["names"][:2] == ["slot0_presence", "slot0_x"]
 
 
-def test_a_last_step_nobody_scored_earns_the_success_reward_only_in_a_success(tmp_path: Path) -> None:
-    """A person's success key ends the episode before the sim scores its last step (on a robot nothing scores it)."""
+def test_the_last_step_of_a_success_earns_at_least_the_success_reward(tmp_path: Path) -> None:
+    """A person's success key comes after the sim scored the judged step (0: it saw no success); on a robot nothing
+    scores it. A failure keeps what the step earned (0 unscored)."""
     root = tmp_path / "corrections"
     recorder = EpisodeRecorder(RecorderConfig(root=root, task="Lift", num_slots=NUM_SLOTS, success_only=False))
     for success, scored in ((True, False), (False, False), (True, True)):
@@ -100,8 +101,8 @@ def test_a_last_step_nobody_scored_earns_the_success_reward_only_in_a_success(tm
     recorder.close()
     dataset = _load(root)
     rewards = [float(dataset[index][REWARD_KEY]) for index in range(dataset.num_frames)]
-    # unscored success: the success reward; unscored failure: 0; a scored step keeps the sim's reward
-    assert rewards == [0.0, SUCCESS_REWARD, 0.0, 0.0, 0.0, 0.5]
+    # unscored success: the success reward; unscored failure: 0; a success scored below it: the success reward
+    assert rewards == [0.0, SUCCESS_REWARD, 0.0, 0.0, 0.0, SUCCESS_REWARD]
 
 
 def test_failures_are_kept_when_asked_and_images_round_trip(tmp_path: Path) -> None:

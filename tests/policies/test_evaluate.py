@@ -67,6 +67,25 @@ def _monitored() -> tuple[InprocContext, EpisodeMonitor, Node, Any]:
     return context, monitor, graph, graph.create_publisher(msg.String, "/robot_rl/episode", 10)
 
 
+def test_a_persons_key_ends_the_monitored_episode_and_the_sims_next_event_does_not_count_again() -> None:
+    """The sim ends an episode on a person's success or failure key: the monitor reports it (a training driver
+    waits for that report to reset), with the ticks the sim executed; other keys end nothing."""
+    context, monitor, graph, episode = _monitored()
+    flag = graph.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+    for seed, key in ((1, "success"), (2, "rerecord"), (3, "failure")):
+        episode.publish(msg.String(data=json.dumps({"event": "start", "seed": seed})))
+        for _ in range(4):  # ticks 0..3; the key comes in tick 3, after its flag
+            flag.publish(msg.Bool(data=False))
+        episode.publish(msg.String(data=json.dumps({"event": key, "source": "human"})))
+        episode.publish(msg.String(data=json.dumps({"event": "timeout", "steps": 9})))  # not this episode's
+        context.spin_until_quiet()
+    assert [(result.seed, result.success, result.steps) for result in monitor.results] == [
+        (1, True, 3),
+        (2, False, 9),  # a rerecord ends nothing: the sim's own outcome does
+        (3, False, 3),
+    ]
+
+
 def test_monitor_follows_the_first_objects_height_per_episode() -> None:
     context, monitor, sim, episode = _monitored()
     poses = sim.create_publisher(msg.PoseArray, "/robot_rl/sim/object_poses", 10)

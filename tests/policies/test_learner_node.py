@@ -165,6 +165,31 @@ def test_a_time_out_without_its_final_base_action_is_finished_by_the_next_start(
     learner.destroy_node()
 
 
+def test_a_persons_success_key_ends_the_episode_on_the_tick_the_person_judged(
+    demos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    """The arbiter publishes a key after its tick's command, before the gate passes it: that tick's base action has
+    closed the tick before, which becomes the episode's last step, terminated with the success reward."""
+    learner, graph = build(demos, checkpoint, tmp_path)
+    graph.event(event="start", episode=1, seed=1, mode="train")
+    for tick in range(3):
+        graph.observation(tick, reward=None if tick == 0 else 0.0)
+        graph.act()
+    graph.observation(3, reward=0.0)  # the sim saw no success; the person does
+    graph.base.publish(actions_to_trajectory(ACTION, 0.05))
+    graph.intervention.publish(msg.Bool(data=False))
+    graph.publish_event(event="success", source="human")
+    graph.safe.publish(actions_to_trajectory(ACTION, 0.05))  # the gate passes the command after the key
+    graph.settle()
+    assert [(row["success"], row["length"]) for row in metrics_rows(tmp_path)] == [("1", "3")]
+    online = learner.trainer.online
+    assert len(online) == 3
+    assert online.arrays["reward"][2] == 1.0  # the last step: the person's success
+    assert online.arrays["discount"][2] == 0.0  # terminated
+    assert learner.steps.dropped == 1  # the key's tick: its command is never executed
+    learner.destroy_node()
+
+
 def test_a_first_actor_update_on_an_episodes_last_step_publishes_the_weights(
     demos: Path, checkpoint: Path, tmp_path: Path
 ) -> None:

@@ -109,6 +109,17 @@ def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: P
     assert load_residual(tmp_path / ACTOR_DIR, METADATA.obs_features).metadata.base_weights_hash == "0" * 64
 
 
+def test_a_kill_between_the_renames_of_a_checkpoint_resumes_from_the_old_copy(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    for step in steps(5):
+        trainer.add(step)
+    trainer.checkpoint()
+    (tmp_path / STATE_DIR).rename(tmp_path / f"{STATE_DIR}.old")  # the new copy never got its name
+    resumed = make_trainer(tmp_path)
+    assert resumed.env_steps == 5
+    assert len(resumed.online) == 5
+
+
 def test_a_checkpoint_without_a_resume_counter_is_one_error(tmp_path: Path) -> None:
     trainer = make_trainer(tmp_path)
     trainer.checkpoint()

@@ -27,7 +27,7 @@ def run_episode(builder: StepBuilder, ticks: int, end: str, rewards: list[float]
             if t == ticks:
                 steps.append(builder.end(end))
         steps.append(builder.observe(obs(t), act(t) + 1))  # the base action for observation t
-        builder.executed(act(t))  # the graph still runs after the end: the sim ignores it
+        steps.append(builder.executed(act(t)))  # the graph still runs after the end: the sim ignores it
     return [step for step in steps if step is not None]
 
 
@@ -64,6 +64,29 @@ def test_success_terminates_without_waiting_for_the_next_observation() -> None:
     assert [(s.terminated, s.truncated) for s in steps] == [(False, False), (False, False), (True, False)]
 
 
+@pytest.mark.parametrize(("end", "reward"), [("failure", 0.25), ("success", SUCCESS_REWARD)])
+def test_a_persons_key_in_the_graphs_order_ends_the_episode_on_the_tick_the_person_judged(
+    end: str, reward: float
+) -> None:
+    """The arbiter publishes a key after the command of the tick whose observation the person judged; the base
+    action for that observation came first. The step before it is the episode's last, and nothing is dropped."""
+    builder = StepBuilder()
+    builder.start()
+    found = [builder.observe(obs(0), act(0)), builder.executed(act(0))]
+    builder.reward(0.0)
+    found += [builder.observe(obs(1), act(1)), builder.executed(act(1))]  # releases tick 0's step
+    builder.reward(0.25)  # the sim scored tick 1 without seeing a success
+    found.append(builder.observe(obs(2), act(2)))  # the base acts on what the person judges
+    found.append(builder.end(end))  # the key, before the gate passed tick 2's command
+    found.append(builder.executed(act(2)))  # tick 2's command after the end: never executed
+    steps = [step for step in found if step is not None]
+    assert len(steps) == 2
+    np.testing.assert_array_equal(steps[1].obs, obs(1))
+    np.testing.assert_array_equal(steps[1].next_obs, obs(2))
+    assert [(s.terminated, s.reward) for s in steps] == [(False, 0.0), (True, reward)]
+    assert builder.dropped == 1  # tick 2, whose command the sim never executed
+
+
 @pytest.mark.parametrize(("end", "reward"), [("failure", 0.0), ("success", SUCCESS_REWARD)])
 def test_a_person_ending_the_episode_before_the_reward_terminates_with_what_the_end_earns(
     end: str, reward: float
@@ -97,15 +120,16 @@ def test_a_tick_without_an_executed_command_is_dropped_not_misaligned() -> None:
     assert builder.observe(obs(0), act(0)) is None
     builder.executed(act(0))
     builder.reward(0.5)
-    step = builder.observe(obs(1), act(1))  # closes tick 0
-    assert step is not None
-    assert step.reward == 0.5
+    assert builder.observe(obs(1), act(1)) is None  # closes tick 0, held until tick 1's command
     # tick 1 never gets an executed action (the gate held without a command); tick 2 continues
     builder.reward(0.0)
-    assert builder.observe(obs(2), act(2)) is None
+    step = builder.observe(obs(2), act(2))  # the episode went on: tick 0's step is released
+    assert step is not None
+    assert step.reward == 0.5
     builder.executed(act(2))
     builder.reward(0.25)
-    step = builder.observe(obs(3), act(3))
+    assert builder.observe(obs(3), act(3)) is None
+    step = builder.executed(act(3))
     assert step is not None
     np.testing.assert_array_equal(step.obs, obs(2))
     assert step.reward == 0.25
@@ -118,21 +142,35 @@ def test_a_tick_without_a_base_action_drops_it_and_the_tick_before() -> None:
     builder.observe(obs(0), act(0))
     builder.executed(act(0))
     builder.reward(0.5)
-    step = builder.observe(obs(1), act(1))  # closes tick 0
-    assert step is not None
-    builder.executed(act(1))
+    assert builder.observe(obs(1), act(1)) is None  # closes tick 0
+    assert builder.executed(act(1)) is not None  # releases it
     builder.reward(0.0)  # tick 1's reward; the base skips tick 2 (no observe), the gate holds
     builder.executed(act(9))  # the hold: nobody's tick
     builder.reward(0.75)  # tick 2's reward: tick 1 cannot be closed with observation 2's base action
     assert builder.observe(obs(3), act(3)) is None  # not tick 1 closed a tick late, on observation 3
-    builder.executed(act(3))
+    assert builder.executed(act(3)) is None
     builder.reward(0.25)
-    step = builder.observe(obs(4), act(4))
+    assert builder.observe(obs(4), act(4)) is None
+    step = builder.executed(act(4))
     assert step is not None
     np.testing.assert_array_equal(step.obs, obs(3))
     np.testing.assert_array_equal(step.next_obs, obs(4))
     assert step.reward == 0.25
     assert builder.dropped == 2  # ticks 1 and 2
+
+
+def test_a_time_out_after_a_tick_without_a_command_truncates_the_step_before() -> None:
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    assert builder.observe(obs(1), act(1)) is None  # tick 1 gets no command
+    step = builder.end("timeout")
+    assert step is not None
+    assert (step.truncated, step.terminated, step.reward) == (True, False, 0.5)
+    np.testing.assert_array_equal(step.next_obs, obs(1))  # it bootstraps from what tick 1 saw
+    assert builder.dropped == 1
 
 
 def test_commands_between_episodes_are_ignored() -> None:
@@ -151,8 +189,8 @@ def test_a_tick_a_person_drove_is_marked_as_an_intervention() -> None:
     for t, person in enumerate([False, True, True, False]):
         if t > 0:
             builder.reward(0.0)
-        step = builder.observe(obs(t), act(t))
+        builder.observe(obs(t), act(t))
+        step = builder.executed(act(t), intervention=person)
         if step is not None:
             found.append(step)
-        builder.executed(act(t), intervention=person)
     assert [step.intervention for step in found] == [False, True, True]
