@@ -15,10 +15,14 @@ from pathlib import Path
 import pytest
 
 from robot_rl.cli import main
-from robot_rl.policies.train_residual import CurvePoint, plot_curve
+from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.policies.train_residual import CurvePoint, TrainingDriver, TrainResidualConfig, plot_curve
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
+from robot_rl.runtime import Node, msg
+from robot_rl.runtime.inproc import InprocContext
 from tests.policies.test_evaluate import default_sigint
+from tests.policies.test_learner_node import learner_args
 from tests.rl.test_demos import correction_session
 
 ROBOT_RL = str(Path(sys.executable).parent / "robot-rl")
@@ -225,6 +229,43 @@ def test_a_run_stopped_by_ctrl_c_is_an_error_not_a_result(checkpoint: Path, demo
     assert stderr.strip().splitlines()[-1].startswith("error: ") or process.returncode == 130, stderr[-2000:]
     assert "residual:" not in stdout  # no result printed
     assert (out / STATE_DIR / "training.json").exists()  # and the stop was checkpointed, for the rerun
+
+
+def test_a_persons_key_ends_a_training_episode_and_the_driver_requests_the_next(
+    checkpoint: Path, demos: Path, tmp_path: Path
+) -> None:
+    """The sim ends an episode on a person's key and publishes no outcome of its own: the driver must count the key
+    (it used to wait for the sim's outcome forever)."""
+    context = InprocContext()
+    learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, tmp_path))
+    config = TrainResidualConfig("Lift", checkpoint, demos, tmp_path, steps=100, eval_episodes=1, progress=False)
+    graph = Node("graph", context=context)
+    events: list[dict[str, object]] = []
+    graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
+    episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+    flag = graph.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+    driver = TrainingDriver(config, learner, context=context)
+    context.spin_until_quiet()
+
+    def publish(**event: object) -> None:
+        episode.publish(msg.String(data=json.dumps(event)))
+        context.spin_until_quiet()
+
+    publish(event="start", seed=config.eval_seed, mode="eval")  # the base alone, at 0 env steps
+    publish(event="timeout", steps=5)
+    publish(event="start", seed=config.train_seed, mode="train")
+    for _ in range(3):
+        flag.publish(msg.Bool(data=True))
+    publish(event="success", source="human")
+    requests = [(event["seed"], event["mode"]) for event in events if event["event"] == "reset"]
+    assert requests == [
+        (config.eval_seed, "eval"),
+        (config.train_seed, "train"),
+        (config.train_seed + 1, "train"),
+    ]
+    assert driver.train_episodes == 1
+    assert list(driver.recent) == [True]
+    learner.destroy_node()
 
 
 def test_the_curve_plot_takes_0_and_all_successes(tmp_path: Path) -> None:
