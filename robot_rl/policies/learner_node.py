@@ -217,8 +217,18 @@ class LearnerNode(Node):
         self.report(diagnostics.OK, f"published residual weights v{version}", version=version)
 
     def destroy_node(self) -> None:
-        """Write a last checkpoint (after every step sent) and end the trainer's process."""
+        """Write a last checkpoint (after every step sent) and end the trainer's process.
+
+        A training episode still running (a stop in the middle of it) ends at its last complete step, as a time-out
+        would, and is logged: the checkpoint keeps its steps, and a resumed run starts the next episode instead of
+        replaying this one's seed.
+        """
         try:
+            if self.mode == "train" and (self.steps.running or self.ending is not None):
+                self._store(self.steps.cut())
+                self.trainer.cut_episode()
+                self.trainer.episode_finished("train", False, self.episode_return, self.episode_length)
+                self.ending = None
             self.trainer.checkpoint()
         finally:
             self.discard_node()

@@ -189,6 +189,13 @@ class ResidualTrainer:
             if self._pending_interventions.popleft():  # transitions come out oldest first, one per step
                 self.corrections.add(transition)
 
+    def cut_episode(self) -> None:
+        """End the running episode at its last stored step, as a time-out would (a stop in the middle of it): the held
+        step bootstraps from its next observation and the n-step tail is stored with it."""
+        held, self._held = self._held, None
+        if held is not None:
+            self._store(replace(held, truncated=True))
+
     def abort_episode(self) -> None:
         """Drop steps not stored yet (an episode that ended without an end event)."""
         self._held = None

@@ -9,7 +9,7 @@ child process with :class:`~robot_rl.rl.trainer.ResidualTrainer`'s interface, so
 The two talk over one pipe, messages handled in order (pickled Python objects between two processes of one run;
 nothing read from disk is unpickled):
 
-- parent to child: ``("add", Step)``, ``("abort",)``, ``("episode", mode, success, return, length)``,
+- parent to child: ``("add", Step)``, ``("abort",)``, ``("cut",)``, ``("episode", mode, success, return, length)``,
   ``("weights",)``, ``("checkpoint",)``, ``("summary",)``, ``("close",)``;
 - child to parent: ``("ready", counters)`` once, ``("ack", counters)`` after every ``add`` and its updates, the
   answer to each request, and ``("error", text)`` before it exits on a failure.
@@ -100,6 +100,8 @@ def _serve(connection: Connection, arguments: tuple[Any, ...]) -> None:
                 connection.send(("ack", _counters(trainer)))
             elif kind == "abort":
                 trainer.abort_episode()
+            elif kind == "cut":
+                trainer.cut_episode()
             elif kind == "episode":
                 trainer.episode_finished(*payload)
             elif kind == "weights":
@@ -218,6 +220,10 @@ class TrainerProcess:
     def abort_episode(self) -> None:
         """Drop steps still pending in the n-step accumulator."""
         self._send("abort")
+
+    def cut_episode(self) -> None:
+        """End the running episode at its last stored step, as a time-out would."""
+        self._send("cut")
 
     def episode_finished(self, mode: str, success: bool, episode_return: float, length: int) -> None:
         """Log one finished episode; the child checkpoints when due."""

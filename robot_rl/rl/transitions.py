@@ -159,6 +159,17 @@ class StepBuilder:
             self._previous = None
         return None
 
+    def cut(self) -> Step | None:
+        """A stop in the middle of an episode ends it like a time-out at its last complete step: returns that step
+        (truncated: it bootstraps from the observation it saw next) if it was still held; open ticks are dropped."""
+        if not self.running:
+            return None
+        self.running = False
+        self.dropped += int(self._current is not None) + int(self._previous is not None)
+        self._current = self._previous = None
+        closed, self._closed = self._closed, None
+        return replace(closed, truncated=True) if closed is not None else None
+
     def _close(self, next_obs: np.ndarray, next_base_action: np.ndarray) -> Step | None:
         previous = self._previous
         if previous is None or previous.action is None or previous.reward is None:

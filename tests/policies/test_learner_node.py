@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from robot_rl.action_space import actions_to_trajectory
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
@@ -188,6 +189,29 @@ def test_a_persons_success_key_ends_the_episode_on_the_tick_the_person_judged(
     assert online.arrays["discount"][2] == 0.0  # terminated
     assert learner.steps.dropped == 1  # the key's tick: its command is never executed
     learner.destroy_node()
+
+
+@pytest.mark.parametrize("own_process", [False, True])
+def test_a_stop_in_the_middle_of_an_episode_keeps_its_steps_and_moves_on_to_the_next_seed(
+    demos: Path, checkpoint: Path, tmp_path: Path, own_process: bool
+) -> None:
+    """Ctrl-C mid-episode: the episode ends at its last complete step, as a time-out would, and is counted, so the
+    resumed run neither loses its last steps nor replays its seed."""
+    learner, graph = build(demos, checkpoint, tmp_path, {"trainer.own_process": own_process})
+    graph.event(event="start", episode=1, seed=1, mode="train")
+    for tick in range(3):
+        graph.observation(tick, reward=None if tick == 0 else 0.0)
+        graph.act()
+    graph.observation(3, reward=0.0)
+    graph.act()  # tick 3 executed, never scored: it is dropped
+    learner.destroy_node()  # the stop
+    resumed, _ = build(demos, checkpoint, tmp_path)
+    assert resumed.trainer.env_steps == 3
+    assert len(resumed.trainer.online) == 3  # ticks 0-2, the n-step tail included
+    assert (resumed.trainer.online.arrays["discount"][:3] > 0).all()  # truncated: every one bootstraps
+    assert resumed.trainer.episodes == 1  # the next run starts the next seed
+    assert [(row["success"], row["length"]) for row in metrics_rows(tmp_path)] == [("0", "3")]
+    resumed.destroy_node()
 
 
 def test_a_first_actor_update_on_an_episodes_last_step_publishes_the_weights(

@@ -173,6 +173,21 @@ def test_a_time_out_after_a_tick_without_a_command_truncates_the_step_before() -
     assert builder.dropped == 1
 
 
+def test_a_cut_ends_the_episode_at_its_last_complete_step() -> None:
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    assert builder.observe(obs(1), act(1)) is None  # tick 0's step, held for tick 1's command
+    step = builder.cut()  # a stop before that command
+    assert step is not None
+    assert (step.truncated, step.terminated, step.reward) == (True, False, 0.5)
+    assert not builder.running
+    assert builder.cut() is None
+    assert builder.dropped == 1  # tick 1
+
+
 def test_commands_between_episodes_are_ignored() -> None:
     builder = StepBuilder()
     builder.executed(act(0))
