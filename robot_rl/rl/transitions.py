@@ -162,13 +162,10 @@ class StepBuilder:
     def cut(self) -> Step | None:
         """A stop in the middle of an episode ends it like a time-out at its last complete step: returns that step
         (truncated: it bootstraps from the observation it saw next) if it was still held; open ticks are dropped."""
-        if not self.running:
-            return None
-        self.running = False
-        self.dropped += int(self._current is not None) + int(self._previous is not None)
-        self._current = self._previous = None
-        closed, self._closed = self._closed, None
-        return replace(closed, truncated=True) if closed is not None else None
+        if self.running:
+            self.dropped += int(self._previous is not None)  # executed, but never scored: no time-out waits for it
+            self._previous = None
+        return self.end("timeout")
 
     def _close(self, next_obs: np.ndarray, next_base_action: np.ndarray) -> Step | None:
         previous = self._previous
