@@ -10,13 +10,20 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from robot_rl.cli import main
 from robot_rl.policies.learner_node import LearnerNode
-from robot_rl.policies.train_residual import CurvePoint, TrainingDriver, TrainResidualConfig, plot_curve
+from robot_rl.policies.train_residual import (
+    CURVE_FILE,
+    CurvePoint,
+    TrainingDriver,
+    TrainResidualConfig,
+    plot_curve,
+)
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
 from robot_rl.runtime import Node, msg
@@ -265,6 +272,40 @@ def test_a_persons_key_ends_a_training_episode_and_the_driver_requests_the_next(
     ]
     assert driver.train_episodes == 1
     assert list(driver.recent) == [True]
+    learner.destroy_node()
+
+
+def test_an_evaluation_a_stop_cut_short_is_logged_once_when_redone(
+    checkpoint: Path, demos: Path, tmp_path: Path
+) -> None:
+    """A stop during an evaluation checkpoints at the evaluation's step; the resumed run redoes the evaluation, and its
+    rows must replace the cut one's in metrics.csv, not follow them."""
+
+    def start() -> tuple[LearnerNode, InprocContext, Callable[..., None]]:
+        context = InprocContext()
+        learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, tmp_path))
+        config = TrainResidualConfig("Lift", checkpoint, demos, tmp_path, steps=100, eval_episodes=2, progress=False)
+        episode = Node("graph", context=context).create_publisher(msg.String, "/robot_rl/episode", 10)
+        TrainingDriver(config, learner, context=context)
+
+        def publish(**event: object) -> None:
+            episode.publish(msg.String(data=json.dumps(event)))
+            context.spin_until_quiet()
+
+        return learner, context, publish
+
+    learner, _, publish = start()
+    publish(event="start", seed=100_000, mode="eval")
+    publish(event="timeout", steps=5)  # the first of the 2 episodes is logged, then the stop
+    learner.destroy_node()
+    learner, _, publish = start()
+    for seed in (100_000, 100_001):
+        publish(event="start", seed=seed, mode="eval")
+        publish(event="timeout", steps=5)
+    with open(tmp_path / METRICS_FILE, newline="") as handle:
+        assert [row["mode"] for row in csv.DictReader(handle)] == ["eval", "eval"]
+    with open(tmp_path / CURVE_FILE, newline="") as handle:
+        assert [row["episodes"] for row in csv.DictReader(handle)] == ["2"]
     learner.destroy_node()
 
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from robot_rl.action_space import trajectory_to_actions
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import LearnerError, MessageError, PolicyError
+from robot_rl.errors import LearnerError, MessageError
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.base import ChunkingConfig, load_base_policy
 from robot_rl.policies.checkpoint_info import checkpoint_fingerprint
@@ -197,10 +197,7 @@ class LearnerNode(Node):
     def _finish(self) -> None:
         """Log the ended episode, checkpoint when due, publish the actor after a training episode."""
         kind, self.ending = self.ending, None
-        try:
-            self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
-        except PolicyError as error:
-            self.report(diagnostics.ERROR, f"checkpoint failed: {error}")
+        self.trainer.episode_finished(self.mode, kind == "success", self.episode_return, self.episode_length)
         # summary() waits for every step sent, so its actor_updates is current (a child trainer's counters are
         # otherwise up to max_lag_steps steps behind, and a first actor update in them would publish nothing)
         counters = self.trainer.summary()
@@ -217,13 +214,16 @@ class LearnerNode(Node):
         self.report(diagnostics.OK, f"published residual weights v{version}", version=version)
 
     def destroy_node(self) -> None:
-        """Write a last checkpoint (after every step sent) and end the trainer's process.
+        """Write a last checkpoint (after every step sent) and end the trainer's process; after a failure of the
+        trainer (a diverged critic, a checkpoint that could not be written) no checkpoint, the last good one stands.
 
         A training episode still running (a stop in the middle of it) ends at its last complete step, as a time-out
         would, and is logged: the checkpoint keeps its steps, and a resumed run starts the next episode instead of
         replaying this one's seed.
         """
         try:
+            if self.trainer.failed:  # its last good checkpoint stands; the failure was raised already
+                return
             if self.mode == "train" and (self.steps.running or self.ending is not None):
                 self._store(self.steps.cut())
                 self.trainer.cut_episode()

@@ -26,6 +26,7 @@ from robot_rl.errors import LearnerError
 from robot_rl.policies.evaluate import EpisodeMonitor, EpisodeResult
 from robot_rl.policies.learner_node import LearnerNode
 from robot_rl.rl.td3 import TD3Config
+from robot_rl.rl.trainer import discard_evaluation_rows
 from robot_rl.runtime import msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.safety.filter import SafetyConfig
@@ -184,6 +185,9 @@ class TrainingDriver(EpisodeMonitor):
         self.learner = learner
         trainer = learner.trainer
         self.curve = read_curve(config.out / CURVE_FILE, trainer.env_steps)
+        if not self.curve or self.curve[-1].env_steps != trainer.env_steps:
+            # an evaluation at the checkpoint's step that a stop cut short is redone in full: its rows go
+            discard_evaluation_rows(config.out, trainer.env_steps)
         self.next_eval_at = self.curve[-1].env_steps + config.eval_every_steps if self.curve else 0
         self.train_episodes = trainer.episodes
         self.evaluating: list[EpisodeResult] | None = None  # results of the running evaluation

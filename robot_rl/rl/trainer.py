@@ -15,6 +15,7 @@ import csv
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,7 @@ class ResidualTrainer:
         self.updates_owed = 0  # updates the env steps so far call for
         self.last_stats: dict[str, float] = {}
         self.last_checkpoint_step = 0
+        self.failed = False  # an update or a checkpoint raised: the run's state is not one to checkpoint
         self.started = time.monotonic()
         self.wall_offset_s = 0.0  # wall time of earlier (resumed) runs
         self._rate: tuple[float, int] = (time.monotonic(), 0)  # (since, updates then) for updates/s
@@ -214,8 +216,12 @@ class ResidualTrainer:
         )
 
     def _run_owed_updates(self) -> None:
-        while self.learner.critic_updates < self.updates_owed:
-            self.last_stats = self.learner.update(self._sample())
+        try:
+            while self.learner.critic_updates < self.updates_owed:
+                self.last_stats = self.learner.update(self._sample())
+        except BaseException:
+            self.failed = True
+            raise
 
     # -- episodes, weights, checkpoints ------------------------------------------------------------------
 
@@ -268,10 +274,19 @@ class ResidualTrainer:
         return encode_actor_weights(self.learner, self.metadata, self.weights_version), self.weights_version
 
     def checkpoint(self) -> None:
-        """Write the actor (``residual/``) and the training state (``training_state/``)."""
-        save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
-        buffers = {"online": self.online, "corrections": self.corrections}
-        save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self._resume_counters(), self.rng)
+        """Write the actor (``residual/``) and the training state (``training_state/``).
+
+        Raises:
+            LearnerError: If either cannot be written (a full disk, a path taken, non-finite weights); the run is
+                then :attr:`failed`, and ends: training on without checkpoints would lose its work at the next stop.
+        """
+        try:
+            save_residual(self.out_dir / ACTOR_DIR, self.learner, self.metadata)
+            buffers = {"online": self.online, "corrections": self.corrections}
+            save_training_state(self.out_dir / STATE_DIR, self.learner, buffers, self._resume_counters(), self.rng)
+        except (OSError, PolicyError) as error:
+            self.failed = True
+            raise LearnerError(f"checkpoint to {self.out_dir} failed: {error}") from None
         self.last_checkpoint_step = self.env_steps
 
     def _resume_counters(self) -> dict[str, float]:
@@ -317,10 +332,22 @@ class ResidualTrainer:
 
 def _truncate_metrics(path: Path, env_steps: int) -> None:
     """Drop the metrics rows logged after the checkpoint a run resumes from (they are run again)."""
+    _rewrite_metrics(path, lambda row: int(row["env_steps"]) <= env_steps)
+
+
+def discard_evaluation_rows(out_dir: Path, env_steps: int) -> None:
+    """Drop the rows of an evaluation at ``env_steps`` from ``metrics.csv``: for a resumed run that redoes an
+    evaluation its stop interrupted (its rows were logged at the checkpoint's step, and would be logged again)."""
+    _rewrite_metrics(
+        Path(out_dir) / METRICS_FILE, lambda row: row["mode"] != "eval" or int(row["env_steps"]) != env_steps
+    )
+
+
+def _rewrite_metrics(path: Path, keep: Callable[[dict[str, str]], bool]) -> None:
     if not path.exists():
         return
     with open(path, newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if int(row["env_steps"]) <= env_steps]
+        rows = [row for row in csv.DictReader(handle) if keep(row)]
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=METRICS_FIELDS)
         writer.writeheader()

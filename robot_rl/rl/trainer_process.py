@@ -195,6 +195,11 @@ class TrainerProcess:
         """Actor updates done."""
         return int(self._counters["actor_updates"])
 
+    @property
+    def failed(self) -> bool:
+        """The child failed or died (the failure was raised): its state is not one to checkpoint."""
+        return self._failed
+
     def updates_per_s(self) -> float:
         """Learner updates per wall second since the last call."""
         since, before = self._rate

@@ -87,9 +87,20 @@ def spin_inproc(context: InprocContext, nodes: list[Node]) -> None:
     except KeyboardInterrupt:
         context.shutdown("interrupted (Ctrl-C)")
     finally:
-        for node in nodes:
-            if all(node is not ended for ended in context.ended):  # a node that ended alone is destroyed already
-                node.destroy_node()
+        _destroy_all([node for node in nodes if all(node is not ended for ended in context.ended)])
+
+
+def _destroy_all(nodes: list[Node]) -> None:
+    """Destroy every node, even after one raised (a recorder behind a failed learner still closes its dataset);
+    the first error is raised once all are destroyed."""
+    first: BaseException | None = None
+    for node in nodes:
+        try:
+            node.destroy_node()
+        except BaseException as error:
+            first = first or error
+    if first is not None:
+        raise first
 
 
 def run_inproc(plan: LaunchPlan, realtime: bool = False) -> InprocContext:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import numpy as np
 import pytest
 
 from robot_rl.action_space import actions_to_trajectory
+from robot_rl.errors import LearnerError
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.features import FINGER_JOINTS
@@ -189,6 +191,26 @@ def test_a_persons_success_key_ends_the_episode_on_the_tick_the_person_judged(
     assert online.arrays["discount"][2] == 0.0  # terminated
     assert learner.steps.dropped == 1  # the key's tick: its command is never executed
     learner.destroy_node()
+
+
+@pytest.mark.parametrize("own_process", [False, True])
+def test_a_failed_checkpoint_ends_training_and_keeps_the_last_good_one(
+    demos: Path, checkpoint: Path, tmp_path: Path, own_process: bool
+) -> None:
+    """A checkpoint that cannot be written (a full disk, a path taken) ends training with one error, in either
+    placement of the trainer, and the stop writes nothing over the last good checkpoint."""
+    learner, graph = build(demos, checkpoint, tmp_path, {"trainer.own_process": own_process})
+    graph.run_episode(seed=1, ticks=3, end="timeout")
+    shutil.rmtree(tmp_path / "residual")
+    (tmp_path / "residual").write_text("a file where the actor's directory goes")
+    with pytest.raises(LearnerError, match=r"checkpoint to .* failed: "):
+        graph.run_episode(seed=2, ticks=3, end="timeout")
+    learner.destroy_node()  # the stop that follows: no second error, no checkpoint
+    (tmp_path / "residual").unlink()
+    resumed, _ = build(demos, checkpoint, tmp_path)
+    assert resumed.trainer.env_steps == 3  # the first episode's checkpoint, not the failed one's
+    assert [row["episode"] for row in metrics_rows(tmp_path)] == ["1"]
+    resumed.destroy_node()
 
 
 @pytest.mark.parametrize("own_process", [False, True])

@@ -15,7 +15,14 @@ from robot_rl.errors import LearnerError, PolicyError
 from robot_rl.rl.checkpoint import ResidualMetadata, decode_actor_weights, load_residual
 from robot_rl.rl.replay import ReplayBuffer, Transition
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
-from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR, ResidualTrainer, TrainerConfig
+from robot_rl.rl.trainer import (
+    ACTOR_DIR,
+    METRICS_FILE,
+    STATE_DIR,
+    ResidualTrainer,
+    TrainerConfig,
+    discard_evaluation_rows,
+)
 from robot_rl.rl.transitions import Step
 
 OBS_DIM = 5
@@ -107,6 +114,19 @@ def test_checkpoint_resume_restores_counters_and_drops_later_metrics(tmp_path: P
         rows = list(csv.DictReader(handle))
     assert [int(row["env_steps"]) for row in rows] == [6]
     assert load_residual(tmp_path / ACTOR_DIR, METADATA.obs_features).metadata.base_weights_hash == "0" * 64
+
+
+def test_discarding_an_evaluation_keeps_training_rows_and_other_evaluations(tmp_path: Path) -> None:
+    trainer = make_trainer(tmp_path)
+    trainer.episode_finished("eval", True, 1.0, 4)  # the evaluation at 0 env steps
+    for step in steps(6):
+        trainer.add(step)
+    trainer.episode_finished("train", True, 1.0, 6)
+    trainer.episode_finished("eval", False, 0.0, 4)  # an evaluation at 6 env steps, cut short
+    discard_evaluation_rows(tmp_path, 6)
+    with open(tmp_path / METRICS_FILE, newline="") as handle:
+        rows = [(row["mode"], int(row["env_steps"])) for row in csv.DictReader(handle)]
+    assert rows == [("eval", 0), ("train", 6)]
 
 
 def test_a_kill_between_the_renames_of_a_checkpoint_resumes_from_the_old_copy(tmp_path: Path) -> None:
