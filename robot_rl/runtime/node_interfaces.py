@@ -201,7 +201,9 @@ INTERFACES: dict[str, NodeInterface] = {
             subscription("/robot_rl/base_action", TRAJECTORY),
             subscription("/robot_rl/intervention", BOOL),
             subscription("/robot_rl/command", TRAJECTORY),
+            subscription(EPISODE, STRING, lambda p: p["sim_episode_resets"] is True),
         ),
+        {"sim_episode_resets": False},
     ),
     # robot_rl/data/recorder_node.py
     "recorder_node": NodeInterface(

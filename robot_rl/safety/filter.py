@@ -262,6 +262,20 @@ class SafetyFilter:
         self.estop_cause = None
         return True
 
+    def forget_motion(self) -> None:
+        """Forget the applied velocity and gripper command, as a new filter would; the e-stop latch stays.
+
+        For a sim that has just put the arm back in its initial pose, at rest, gripper open: limiting the next
+        episode's first commands against the last one's velocity, or holding its gripper command, would couple each
+        episode to the one before (a resumed or split run would not replay a continuous one). Never on a robot: the
+        arm does not teleport, and the velocity in force is what the acceleration limit must start from.
+        """
+        self._last_velocity = np.zeros(6)
+        self._last_time_s = None
+        self._reference = (np.zeros(6), None)
+        self._now_s = None
+        self._gripper = -float(self.config.max_action[-1])
+
     # -- the filter ----------------------------------------------------------------
 
     def twist(self, action: np.ndarray) -> np.ndarray:

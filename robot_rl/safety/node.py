@@ -7,7 +7,8 @@ Subscribes ``/robot_rl/command`` (JointTrajectory, the first point is the reques
 drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` (base_link),
 ``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop; a volatile or best-effort publisher, whose
 messages DDS would never deliver, latches it too) and ``/robot_rl/estop_reset`` (std_msgs/Empty: releases the latch
-once the e-stop input is false and every e-stop publisher can reach the gate).
+once the e-stop input is false and every e-stop publisher can reach the gate). With ``sim_episode_resets`` (sim
+launch files only) it also subscribes ``/robot_rl/episode`` and starts each episode as a new gate would.
 
 Every command is filtered by :class:`SafetyFilter` and published at once on
 ``/robot_rl/safe_command``, with the end-effector twist it allowed (m/s, rad/s) as the point's ``velocities``;
@@ -32,6 +33,7 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM, actions_to_trajectory, trajectory_to_actions
 from robot_rl.calibration.files import load_workspace_limits
+from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import CalibrationError, MessageError, SafetyError
 from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
 from robot_rl.runtime.msg_numpy import joint_state_to_numpy
@@ -96,6 +98,12 @@ class SafetyNode(Node):
                 "max_clock_skew_s", defaults.max_clock_skew_s, "how far a header.stamp may be ahead of our clock, s"
             ).value,
         )
+        sim_episode_resets = param(
+            "sim_episode_resets",
+            False,
+            "sim only: forget the applied velocity and gripper command at each episode start on /robot_rl/episode"
+            " (the sim puts the arm back at rest); never on a robot, whose arm does not teleport",
+        ).value
         self.filter = SafetyFilter(config)
         self.command: np.ndarray | None = None
         self.base_action: np.ndarray | None = None
@@ -122,6 +130,8 @@ class SafetyNode(Node):
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
         self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/command", self.on_command, 10)
+        if sim_episode_resets:
+            self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
         self.create_timer(config.control_period_s, self.watchdog)
 
     def _now_ns(self) -> int:
@@ -223,6 +233,15 @@ class SafetyNode(Node):
             self.report(diagnostics.OK, "e-stop released")
         else:
             self.report(diagnostics.ERROR, "e-stop reset refused: the e-stop input is still true")
+
+    def on_episode(self, event: Any) -> None:
+        """With ``sim_episode_resets``: at an episode start, forget the motion and the last command, as a new gate
+        would (the e-stop latch stays)."""
+        payload = parse_episode_event(event)
+        if payload is not None and payload["event"] == "start":
+            self.filter.forget_motion()
+            self.command = None  # the last episode's command never applies to the new one
+            self.command_times = None
 
     def watchdog(self) -> None:
         """Publish a hold when the last command is too old (the filter decides; a fresh one is not repeated)."""

@@ -20,7 +20,7 @@ import pytest
 from robot_rl.action_space import actions_to_trajectory
 from robot_rl.cli import main
 from robot_rl.policies.checkpoint_info import checkpoint_fingerprint
-from robot_rl.policies.evaluate import EpisodeMonitor, failure_modes, tilt_deg
+from robot_rl.policies.evaluate import EpisodeMonitor, evaluate, failure_modes, tilt_deg
 from robot_rl.rl.checkpoint import ResidualMetadata, save_residual
 from robot_rl.rl.td3 import ResidualTD3, TD3Config
 from robot_rl.runtime import Node, msg
@@ -262,6 +262,20 @@ def test_eval_refuses_a_residual_beyond_the_gates_bound_and_runs_with_the_gate_r
     assert main(command + raised) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["episodes"], result["safety_params"]) == (1, raised[1])
+
+
+def test_an_episode_does_not_depend_on_the_episodes_before_it_in_the_graph() -> None:
+    """One graph runs many episodes (and jobs=2 or a resumed training splits them differently): the episode of a
+    seed must be the same after another episode as alone. The safety gate's memory of the last episode's motion
+    and gripper coupled them (config/sim_stack.yaml: sim_episode_resets)."""
+    common: dict[str, Any] = {"slot_source": "sim", "horizon_steps": 30, "progress": False}
+    after = evaluate("Stack", MODELS / "stack_act", episodes=2, seed=5000, **common).episodes[1]
+    alone = evaluate("Stack", MODELS / "stack_act", episodes=1, seed=5001, **common).episodes[0]
+    assert (after.seed, after.steps, after.safety_events) == (alone.seed, alone.steps, alone.safety_events)
+    assert after.final_joint_positions_rad is not None
+    assert alone.final_joint_positions_rad is not None
+    for joint, position in alone.final_joint_positions_rad.items():
+        assert after.final_joint_positions_rad[joint] == pytest.approx(position, abs=1e-9), joint
 
 
 def test_an_evaluation_stopped_by_ctrl_c_reports_no_rate() -> None:

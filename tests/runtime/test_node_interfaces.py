@@ -66,6 +66,7 @@ def test_every_executable_has_a_declaration() -> None:
         ("demo_joint_publisher", (), ("joint_states:=/joint_states", "__ns:=/robot")),
         ("demo_monitor", (), ("__node:=watcher",)),
         ("safety_node", (f"workspace_file:={WORKSPACE}",), ()),
+        ("safety_node", (f"workspace_file:={WORKSPACE}", "sim_episode_resets:=true"), ()),
         ("driver_node", (f"workspace_file:={WORKSPACE}",), ()),
         ("driver_node", (f"workspace_file:={WORKSPACE}", "gripper_command_topic:=/hand/cmd"), ()),
         ("intervention_node", (), ()),

@@ -179,6 +179,23 @@ def test_hold_resets_the_rate_limiter() -> None:
     assert safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state()).action[0] == pytest.approx(0.1)
 
 
+def test_forgetting_the_motion_starts_like_a_new_filter_and_keeps_the_estop() -> None:
+    """A sim episode start: the arm is back at rest with the gripper open, whatever the last episode did."""
+    safety = unlimited(max_lin_acc_mps2=2.0)
+    for _ in range(4):
+        safety.apply(command(-1.0, 0, 0, 0, 0, 0, 1.0), 0.0, state())  # moving at -0.4 m/s, gripper closed
+    safety.forget_motion()
+    assert safety.hold()[-1] == -1.0  # a hold keeps the open gripper of the reset, not the closed one
+    new = unlimited(max_lin_acc_mps2=2.0)
+    for _ in range(3):  # ramps up from rest: 0.1, 0.2, 0.3, not from -0.4 m/s
+        forgot = safety.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state())
+        np.testing.assert_array_equal(forgot.action, new.apply(command(1.0, 0, 0, 0, 0, 0, 0), 0.0, state()).action)
+    safety.set_estop(True)
+    safety.set_estop(False)
+    safety.forget_motion()
+    assert safety.estop_latched  # only a reset releases it
+
+
 def test_residual_bound_never_undoes_the_per_axis_clamp() -> None:
     # the band around the base 0.9 is [0.7, 1.1]; the clamp 0.5 wins: as close to the base as it allows
     result = unlimited(max_action=(0.5,) * 7).apply(command(0.5, 0, 0, 0, 0, 0, 0.5), 0.0, state(), command(0.9))

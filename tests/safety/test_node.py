@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -335,6 +336,26 @@ def test_a_burst_of_commands_at_one_instant_does_not_add_up(graph: tuple[SafetyN
         harness.command.publish(actions_to_trajectory(_action(1.0), 0.05, harness.stamp()))
     harness.context.spin_until_quiet()
     np.testing.assert_allclose([action[0] for action in harness.safe[-10:]], first)
+
+
+@pytest.mark.parametrize("sim_episode_resets", [True, False])
+def test_a_sim_episode_start_forgets_the_motion_only_where_configured(sim_episode_resets: bool) -> None:
+    """In sim (config/sim_stack.yaml) an episode starts as with a new gate; on a robot the ramp continues."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", "use_sim_time:=true", "-p", f"workspace_file:={WORKSPACE}"]
+    args += ["-p", f"sim_episode_resets:={str(sim_episode_resets).lower()}"]
+    SafetyNode(context=context, cli_args=args)
+    harness = Harness(context)
+    episode = harness.create_publisher(msg.String, "/robot_rl/episode", 10)
+    harness.tick(_action(0.0))
+    for _ in range(3):
+        harness.tick(_action(-1.0))  # ramping down toward -0.25 m/s
+    episode.publish(msg.String(data=json.dumps({"event": "start", "episode": 1, "seed": 7})))
+    harness.tick(_action(1.0))
+    # action 1 = 1 m/s; 2.5 m/s^2 allows 0.125 m/s more per 0.05 s tick; the speed limit is 0.25 m/s
+    np.testing.assert_allclose([action[0] for action in harness.safe[1:4]], [-0.125, -0.25, -0.25])
+    expected = 0.125 if sim_episode_resets else -0.25 + 0.125  # from rest, or from the last episode's twist
+    np.testing.assert_allclose(harness.safe[-1][0], expected)
 
 
 def test_a_malformed_joint_state_is_dropped_and_the_gate_keeps_running(graph: tuple[SafetyNode, Harness]) -> None:
