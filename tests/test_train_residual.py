@@ -151,9 +151,13 @@ def test_train_residual_end_to_end_then_eval(
     assert main([*halves, "--safety-params", str(gate)]) == 0
     split = json.loads(capfd.readouterr().out)
     assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
-    rises = ("max_rise_m", "final_rise_m")  # a fresh process's sim reset differs in the 1e-10 m
-    joints = ("takeover_joint_positions_rad", "final_joint_positions_rad")  # which the arm's joints grow to 1e-3 rad
-    measured = (*rises, *joints)
+    # Lift's cube size is drawn when the sim is built, from its first episode's seed: a process that starts at
+    # seed 1001 grasps a cube a hair bigger than one that starts at 1000, so the measured positions differ in the
+    # 1e-3 (the other Stack and PickPlaceCan objects have fixed sizes; tests/policies/test_evaluate.py checks that
+    # an episode there does not depend on the episodes before it)
+    rises = ("max_rise_m", "final_rise_m")
+    joints = ("takeover_joint_positions_rad", "final_joint_positions_rad")
+    measured = (*rises, *joints, "first_close_offset_m")
     for half, whole in zip(split["per_episode"], serial[1]["per_episode"], strict=True):
         assert {k: v for k, v in half.items() if k not in measured} == {
             k: v for k, v in whole.items() if k not in measured
@@ -206,6 +210,30 @@ def test_train_residual_resumes_after_a_kill(checkpoint: Path, demos: Path, tmp_
     train_steps = [int(row["env_steps"]) for row in rows if row["mode"] == "train"]
     assert train_steps == sorted(train_steps)  # rows after the checkpoint were dropped, then run again
     assert train_steps[-1] >= checkpointed + 30
+
+
+@pytest.mark.slow  # about two minutes: the same 80-step run straight through, and stopped at 40 then resumed
+def test_a_resumed_run_learns_what_the_uninterrupted_one_learns(checkpoint: Path, demos: Path, tmp_path: Path) -> None:
+    """Every episode is seeded and starts from a fresh state of every node (the safety gate included), and a
+    checkpoint holds the learner, its buffers and its generator: stopping and resuming must not change the run."""
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    assert main(command(checkpoint, demos, straight, params, 80)) == 0
+    assert main(command(checkpoint, demos, resumed, params, 40)) == 0
+    assert main(command(checkpoint, demos, resumed, params, 80)) == 0
+
+    def training(out: Path) -> list[tuple[str, ...]]:
+        with open(out / METRICS_FILE, newline="") as handle:
+            fields = ("env_steps", "mode", "success", "return", "length", "updates", "critic_loss", "q_mean")
+            return [tuple(row[name] for name in fields) for row in csv.DictReader(handle)]
+
+    assert training(resumed) == training(straight)
+    with open(straight / CURVE_FILE, newline="") as a, open(resumed / CURVE_FILE, newline="") as b:
+        assert [row["successes"] for row in csv.DictReader(a)] == [row["successes"] for row in csv.DictReader(b)]
+    assert (resumed / ACTOR_DIR / "model.safetensors").read_bytes() == (
+        straight / ACTOR_DIR / "model.safetensors"
+    ).read_bytes()
 
 
 @pytest.mark.slow  # about a minute: a run stopped with Ctrl-C in its first training episodes

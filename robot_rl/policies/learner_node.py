@@ -189,10 +189,10 @@ class LearnerNode(Node):
                 return  # the sim's outcome after a person's (or vice versa): the episode already ended
             self._store(self.steps.end(kind))
             self.ending = kind
-            if not self.steps.awaiting_final_base_action:
-                self._finish()
-            # else a time-out: its last step closes on the final observation's base action, and the episode's
-            # log, weights and checkpoint wait for it (a checkpoint taken now would lose the episode's last steps)
+            if self.mode == "eval" or not self.steps.awaiting_final_base_action:
+                self._finish()  # an evaluation stores no step: nothing to wait for (the run may end right after it)
+            # else a training time-out: its last step closes on the final observation's base action, and the
+            # episode's log, weights and checkpoint wait for it (a checkpoint now would lose the episode's last steps)
 
     def _finish(self) -> None:
         """Log the ended episode, checkpoint when due, publish the actor after a training episode."""
