@@ -219,7 +219,7 @@ class ResidualTrainer:
         try:
             while self.learner.critic_updates < self.updates_owed:
                 self.last_stats = self.learner.update(self._sample())
-        except BaseException:
+        except Exception:  # not Ctrl-C: a stop mid-update still checkpoints the state before it
             self.failed = True
             raise
 
