@@ -5,6 +5,8 @@
         [--eval-episodes 50] [--final-episodes 100] [--perception-episodes N] [--final-jobs 1] [--seed 0] [--skip-peer]
         [--skip-perception-eval] [--device simulated --intervention-params FILE] [--learner-params FILE]
         [--safety-params FILE] [--base-finals DIR]
+    MUJOCO_GL=egl .venv/bin/python benchmarks/residual_rl.py --workdir DIR --peer-beside RESULTS_DIR [--task ...]
+        [--steps N] [--eval-every N] [--eval-episodes N] [--final-episodes N] [--seed S]
 
 ``--base-workdir`` is the ``--workdir`` of ``benchmarks/base_policy.py`` (its ``act/`` or ``diffusion/``
 checkpoint and its ``demos/`` dataset). Every stage writes its result under ``--workdir`` and is skipped when
@@ -25,6 +27,10 @@ that result exists, so an interrupted run resumes (the two trainings also resume
 4. ``peer/``, ``peer.json``, ``final_sac_sim.json``: Stable-Baselines3 SAC from scratch (``benchmarks/sb3_peer.py``)
    on the same observation vector, sparse reward, horizon, slot noise, env-step budget and evaluation seeds; no
    base and no safety gate. Its final evaluation uses the exact sim slot source only (it is not a graph node).
+
+``--peer-beside RESULTS_DIR`` runs stages 1 and 4 only and reports the SAC peer beside an earlier run's residual:
+RESULTS_DIR is that run's ``benchmarks/results/`` directory (``residual.json``, ``final_<method>_<source>.json``),
+checked to hold the same task, budget and curve seeds (SAC does not need the base or the demos).
 
 Prints a Markdown section (command, date, machine, seeds, budget; learning curves side by side; final success
 with 95 % Wilson intervals; speeds; wall time to each success level) and writes ``curves.png`` in the workdir.
@@ -210,6 +216,84 @@ def reused_base_final(path: Path, task: str, base: Path, episodes: int, first_se
     return record
 
 
+def run_peer_stages(
+    args: argparse.Namespace, workdir: Path, horizon: int, train_seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stage 4: SAC from scratch (``peer.json``) and its final evaluation (``final_sac_sim.json``)."""
+    peer_config = PeerConfig(
+        task=args.task,
+        out=workdir / "peer",
+        steps=args.steps,
+        eval_every_steps=args.eval_every,
+        eval_episodes=args.eval_episodes,
+        eval_seed=EVAL_SEED,
+        train_seed=train_seed,
+        seed=args.seed,
+        horizon_steps=horizon,
+        slot_noise=args.slot_noise,
+    )
+
+    def run_peer() -> dict[str, Any]:
+        result = train_sac(peer_config)
+        return {
+            "curve": curve_rows(result.curve),
+            "env_steps": result.env_steps,
+            "updates": result.updates,
+            "train_wall_s": result.train_wall_s,
+            "wall_s": result.curve[-1].wall_s,
+            "model": str(result.model_path),
+            "time_to_level": time_to_levels(result.curve),
+        }
+
+    peer = stage(workdir / "peer.json", run_peer)
+
+    def run_peer_final() -> dict[str, Any]:
+        start = time.perf_counter()
+        successes, episodes = final_success(peer_config, Path(peer["model"]), args.final_episodes, FINAL_SEED)
+        return {"successes": successes, "episodes": episodes, "wall_time_s": time.perf_counter() - start}
+
+    return peer, stage(workdir / "final_sac_sim.json", run_peer_final)
+
+
+def earlier_residual(
+    results: Path, task: str, steps: int, eval_episodes: int, final_episodes: int
+) -> tuple[dict[str, Any], dict[tuple[str, str], dict[str, Any] | None]]:
+    """``--peer-beside``: an earlier run's residual stage and finals, if they match this run: else ValueError.
+
+    The same task and final seeds, a curve on ``eval_episodes`` seeds that ends at the budget (the evaluation that
+    ends a training runs at the end of the episode crossing it, so up to one horizon later).
+    """
+    try:
+        residual = json.loads((results / "residual.json").read_text())
+        curve = curve_points(residual["curve"])
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{results}: no residual stage of benchmarks/residual_rl.py ({error})") from error
+    if not curve or any(point.episodes != eval_episodes for point in curve):
+        raise ValueError(f"{results}: its curve was not evaluated on {eval_episodes} episodes per point")
+    if not steps <= curve[-1].env_steps < steps + max(RECOMMENDED_HORIZON_STEPS.values()):
+        raise ValueError(f"{results}: its training ended at {curve[-1].env_steps} env steps, not at {steps}")
+    finals: dict[tuple[str, str], dict[str, Any] | None] = {}
+    for method in ("base", "residual"):
+        for source in SLOT_SOURCES:
+            path = results / f"final_{method}_{source}.json"
+            if not path.exists():
+                finals[method, source] = None
+                continue
+            try:
+                record = json.loads(path.read_text())
+                seeds = [episode["seed"] for episode in record["per_episode"]]
+                recorded_task = record["task"]
+            except (OSError, ValueError, KeyError, TypeError) as error:
+                raise ValueError(f"{path}: not a final evaluation of robot-rl eval --json ({error})") from error
+            if recorded_task != task:
+                raise ValueError(f"{path}: evaluated {recorded_task}, this run is {task}")
+            count = final_episodes if source == "sim" else len(seeds)  # --perception-episodes may differ
+            if seeds != list(range(FINAL_SEED, FINAL_SEED + count)):
+                raise ValueError(f"{path}: its seeds are not {FINAL_SEED}..{FINAL_SEED + count - 1}")
+            finals[method, source] = record
+    return residual, finals
+
+
 def add_base_arguments(parser: argparse.ArgumentParser) -> None:
     """--base-workdir, --base and --demos (read back by :func:`find_base`)."""
     parser.add_argument("--base-workdir", type=Path, help="benchmarks/base_policy.py's --workdir (act/, demos/)")
@@ -283,12 +367,20 @@ def main() -> None:
         help="an earlier run's --workdir: reuse its final_base_*.json (same task, base and seeds) instead of rerunning",
     )
     parser.add_argument("--skip-peer", action="store_true", help="no SAC peer")
+    parser.add_argument(
+        "--peer-beside",
+        type=Path,
+        help="only the SAC peer, reported beside an earlier run's residual (its benchmarks/results/ directory)",
+    )
     parser.add_argument("--skip-perception-eval", action="store_true", help="no final evaluation with perception")
     args = parser.parse_args()
-    base, demos = find_base(args)
     workdir: Path = args.workdir
-    workdir.mkdir(parents=True, exist_ok=True)
     horizon = args.horizon_steps or RECOMMENDED_HORIZON_STEPS.get(args.task, 200)
+    if args.peer_beside is not None:
+        peer_beside(args, workdir, horizon)
+        return
+    base, demos = find_base(args)
+    workdir.mkdir(parents=True, exist_ok=True)
     final_episodes = {"sim": args.final_episodes, "perception": args.perception_episodes or args.final_episodes}
     reused: dict[str, dict[str, Any]] = {}  # --base-finals, checked before anything runs
     for source in SLOT_SOURCES if args.base_finals else ():
@@ -370,40 +462,7 @@ def main() -> None:
 
     peer: dict[str, Any] | None = None
     if not args.skip_peer:
-        peer_config = PeerConfig(
-            task=args.task,
-            out=workdir / "peer",
-            steps=args.steps,
-            eval_every_steps=args.eval_every,
-            eval_episodes=args.eval_episodes,
-            eval_seed=EVAL_SEED,
-            train_seed=residual_config.train_seed,
-            seed=args.seed,
-            horizon_steps=horizon,
-            slot_noise=args.slot_noise,
-        )
-
-        def run_peer() -> dict[str, Any]:
-            result = train_sac(peer_config)
-            return {
-                "curve": curve_rows(result.curve),
-                "env_steps": result.env_steps,
-                "updates": result.updates,
-                "train_wall_s": result.train_wall_s,
-                "wall_s": result.curve[-1].wall_s,
-                "model": str(result.model_path),
-                "time_to_level": time_to_levels(result.curve),
-            }
-
-        peer = stage(workdir / "peer.json", run_peer)
-
-        def run_peer_final() -> dict[str, Any]:
-            start = time.perf_counter()
-            successes, episodes = final_success(peer_config, Path(peer["model"]), args.final_episodes, FINAL_SEED)
-            return {"successes": successes, "episodes": episodes, "wall_time_s": time.perf_counter() - start}
-
-        finals["sac", "sim"] = stage(workdir / "final_sac_sim.json", run_peer_final)
-
+        peer, finals["sac", "sim"] = run_peer_stages(args, workdir, horizon, residual_config.train_seed)
     curves = {"base + residual": residual_curve}
     if peer is not None:
         curves["SAC from scratch"] = curve_points(peer["curve"])
@@ -411,6 +470,37 @@ def main() -> None:
     title = f"{args.task}: residual" + (" vs SAC from scratch" if peer is not None else f" (learner seed {args.seed})")
     plot_curves(workdir / "curves.png", curves, base_point, title)
     report(args, residual_config, base, demos, raw, residual, peer, curves, base_point, finals)
+
+
+def peer_beside(args: argparse.Namespace, workdir: Path, horizon: int) -> None:
+    """``--peer-beside``: stages 1 and 4 (raw sim speed, SAC) and a report beside an earlier run's residual."""
+    try:
+        residual, finals = earlier_residual(
+            args.peer_beside, args.task, args.steps, args.eval_episodes, args.final_episodes
+        )
+    except ValueError as error:
+        sys.exit(f"error: --peer-beside: {error}")
+    workdir.mkdir(parents=True, exist_ok=True)
+    raw = stage(workdir / "raw_sim.json", lambda: raw_sim_speed(args.task, args.raw_steps, horizon, args.seed))
+    peer, finals["sac", "sim"] = run_peer_stages(args, workdir, horizon, PeerConfig.train_seed)
+    residual_curve = curve_points(residual["curve"])
+    curves = {"base + residual": residual_curve, "SAC from scratch": curve_points(peer["curve"])}
+    base_point = residual_curve[0] if residual_curve[0].env_steps == 0 else None
+    plot_curves(workdir / "curves.png", curves, base_point, f"{args.task}: residual vs SAC from scratch")
+
+    command = " ".join(["benchmarks/residual_rl.py", *sys.argv[1:]])
+    print(f"### SAC from scratch beside an earlier residual: {args.task}\n")
+    print(f"`MUJOCO_GL=egl .venv/bin/python {command}` — {date.today().isoformat()}, {platform.machine()},")
+    print(f"{os.cpu_count()} CPU(s), Python {platform.python_version()}. Budget {args.steps} env steps, horizon")
+    print(f"{horizon} steps; training seeds {PeerConfig.train_seed}..; SAC/slot noise seed {args.seed}; curve:")
+    last_eval = EVAL_SEED + args.eval_episodes - 1
+    print(f"deterministic policy every {args.eval_every} steps on seeds {EVAL_SEED}..{last_eval};")
+    print(f"final: seeds {FINAL_SEED}... SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the")
+    print(f"residual's observation vector, sparse reward and `{args.slot_noise}` slot noise but has no base and no")
+    print("safety gate (clipped [-1, 1] actions); its final uses the exact sim slot source. The base's and the")
+    print(f"residual's rows (curve, finals, residual speeds) are the earlier run's, read from `{args.peer_beside}`")
+    print("(the same task, budget, curve seeds and final seeds, checked); the raw robosuite row is this run's.\n")
+    report_tables(args, raw, residual, peer, curves, base_point, finals)
 
 
 def takeover_penalty(learner_params: Path | None) -> float:
@@ -476,6 +566,25 @@ def report(
     rules = f" with `{config.intervention_params}`" if config.device != "none" and config.intervention_params else ""
     gate = f"; safety gate overrides `{config.safety_params}`" if config.safety_params is not None else ""
     print(f"Learner params `{learner_params}` ({shown}); corrections device: {config.device}{rules}{gate}.\n")
+    if config.device != "none":
+        driven, corrected, episodes = corrections_summary(config.out / METRICS_FILE)
+        print(
+            f"The {config.device} device drove {driven} training transitions (takeovers in {corrected} of"
+            f" {episodes} training episodes); nobody drives in an evaluation.\n"
+        )
+    report_tables(args, raw, residual, peer, curves, base_point, finals)
+
+
+def report_tables(
+    args: argparse.Namespace,
+    raw: dict[str, Any],
+    residual: dict[str, Any],
+    peer: dict[str, Any] | None,
+    curves: dict[str, list[CurvePoint]],
+    base_point: CurvePoint | None,
+    finals: dict[tuple[str, str], dict[str, Any] | None],
+) -> None:
+    """Print the curves, finals, paired comparisons, speeds and time to each level."""
 
     print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
     print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")
@@ -529,12 +638,6 @@ def report(
                 f"\nPaired on the same {source} seeds: base + residual alone succeeded on {only_residual}, the base"
                 f" alone on {only_base} (exact McNemar p = {p_value:.3f})."
             )
-    if config.device != "none":
-        driven, corrected, episodes = corrections_summary(config.out / METRICS_FILE)
-        print(
-            f"\nThe {config.device} device drove {driven} training transitions (takeovers in {corrected} of"
-            f" {episodes} training episodes); nobody drives in an evaluation."
-        )
 
     speeds = residual["speeds"]
     print("\nSpeeds (rates over training episodes only, evaluations excluded; whole-run rows include them):\n")
@@ -573,7 +676,7 @@ def report(
             reached = result["time_to_level"][str(level)]
             cells.append("not reached" if reached is None else f"{int(reached[0])} steps, {reached[1] / 60:.1f} min")
         print(f"| {name} | {' | '.join(cells)} |")
-    print(f"\nArtifacts (curves.png, stage JSON, both trainings) in {args.workdir}.")
+    print(f"\nArtifacts (curves.png, stage JSON, trainings) in {args.workdir}.")
 
 
 if __name__ == "__main__":

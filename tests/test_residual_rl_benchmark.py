@@ -81,3 +81,58 @@ def test_reused_base_final_must_be_the_same_task_base_and_seeds(bench: ModuleTyp
     path.write_text("{truncated")
     with pytest.raises(ValueError, match="not a final evaluation"):
         bench.reused_base_final(path, "Stack", base, 3, 200000)
+
+
+def _earlier_run(tmp_path: Path, last_steps: int = 60_150, episodes: int = 20) -> Path:
+    """A results directory as benchmarks/results/ holds it: residual.json and two finals."""
+    results = tmp_path / "results"
+    results.mkdir()
+    curve = [
+        {"env_steps": steps, "wall_s": "1.0", "episodes": episodes, "successes": 1, "updates": 0}
+        for steps in (0, 30_020, last_steps)
+    ]
+    (results / "residual.json").write_text(json.dumps({"curve": curve, "speeds": {}}))
+    for method in ("base", "residual"):
+        record = {"task": "PickPlaceCan", "per_episode": [{"seed": 200000 + i, "success": True} for i in range(3)]}
+        (results / f"final_{method}_sim.json").write_text(json.dumps(record))
+    return results
+
+
+def test_earlier_residual_reads_a_matching_run(bench: ModuleType, tmp_path: Path) -> None:
+    residual, finals = bench.earlier_residual(_earlier_run(tmp_path), "PickPlaceCan", 60_000, 20, 3)
+    assert [point["env_steps"] for point in residual["curve"]] == [0, 30_020, 60_150]
+    assert finals["base", "sim"]["task"] == "PickPlaceCan"
+    assert finals["base", "perception"] is None  # a final the earlier run did not make
+
+
+@pytest.mark.parametrize(
+    ("wanted", "match"),
+    [
+        ({"task": "Stack"}, "evaluated PickPlaceCan, this run is Stack"),
+        ({"steps": 100_000}, "ended at 60150 env steps, not at 100000"),
+        ({"eval_episodes": 50}, "not evaluated on 50 episodes"),
+        ({"final_episodes": 4}, r"seeds are not 200000\.\.200003"),
+    ],
+)
+def test_earlier_residual_refuses_another_run(
+    bench: ModuleType, tmp_path: Path, wanted: dict[str, object], match: str
+) -> None:
+    arguments: dict[str, object] = {"task": "PickPlaceCan", "steps": 60_000, "eval_episodes": 20, "final_episodes": 3}
+    arguments.update(wanted)
+    with pytest.raises(ValueError, match=match):
+        bench.earlier_residual(_earlier_run(tmp_path), *arguments.values())
+
+
+def test_earlier_residual_refuses_a_directory_without_a_residual_stage(bench: ModuleType, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no residual stage"):
+        bench.earlier_residual(tmp_path, "PickPlaceCan", 60_000, 20, 3)
+
+
+def test_the_shipped_pickplacecan_results_match_a_60k_peer(bench: ModuleType) -> None:
+    residual, finals = bench.earlier_residual(
+        REPO / "benchmarks/results/pickplacecan_run2", "PickPlaceCan", 60_000, 20, 100
+    )
+    assert len(residual["curve"]) == 7
+    assert all(
+        finals[method, source] is not None for method in ("base", "residual") for source in ("sim", "perception")
+    )
