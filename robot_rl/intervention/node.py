@@ -15,7 +15,8 @@ device's inputs, by the ``device`` parameter:
 
 Publishes, every tick: ``/robot_rl/command`` (the person's action while they intervene, else the
 policy's) and ``/robot_rl/intervention`` (std_msgs/Bool); while the person drives also
-``/robot_rl/teleop_action``. Episode keys go to ``/robot_rl/episode`` as
+``/robot_rl/teleop_action``, the same message with the same ``header.stamp``, published before the command: the
+safety gate knows a person's command by it. Episode keys go to ``/robot_rl/episode`` as
 ``{"event": "success" | "failure" | "rerecord" | "stop", "source": "human"}``; ``stop`` also ends
 the session. On a real robot (``publish_episode_starts``) this node also starts the episodes: one at
 its first tick and a new one after each success, failure or rerecord key. When the policy falls
@@ -206,7 +207,9 @@ class InterventionNode(Node):
                 self.interventions += 1
                 reason = self.human.reason if self.human is not None else "button"
                 self.report(diagnostics.OK, f"{TAKEOVER_PREFIX}{reason})", interventions=self.interventions)
-        # The flag goes first: the safety gate lifts the residual bound for the command that follows it.
+        # The flag goes first (the learner and the recorder label the tick's command with it), then a person's
+        # command on teleop_action before /robot_rl/command with the same stamp: the safety gate lifts the residual
+        # bound only for a command whose stamp a teleop copy carries, however DDS orders the topics.
         self.flag_pub.publish(msg.Bool(data=intervening))
         header = msg.Header(stamp=self.get_clock().now().to_msg(), frame_id="base_link")
         if decision_command is not None:

@@ -199,7 +199,7 @@ INTERFACES: dict[str, NodeInterface] = {
             subscription("/joint_states", JOINT_STATE),
             subscription(EE_POSE, POSE),
             subscription("/robot_rl/base_action", TRAJECTORY),
-            subscription("/robot_rl/intervention", BOOL),
+            subscription("/robot_rl/teleop_action", TRAJECTORY),
             subscription("/robot_rl/command", TRAJECTORY),
             subscription(EPISODE, STRING, lambda p: p["sim_episode_resets"] is True),
         ),

@@ -3,8 +3,9 @@
 own; neither runs with a robot driver).
 
 Subscribes ``/robot_rl/command`` (JointTrajectory, the first point is the requested action),
-``/robot_rl/base_action`` (for the residual bound), ``/robot_rl/intervention`` (Bool: a human
-drives, the residual bound is lifted), ``/joint_states``, ``/robot_rl/ee_pose`` (base_link),
+``/robot_rl/base_action`` (for the residual bound), ``/robot_rl/teleop_action`` (the arbiter's copy of a person's
+command: a command with the same ``header.stamp`` is the person's, and the residual bound is lifted for it alone),
+``/joint_states``, ``/robot_rl/ee_pose`` (base_link),
 ``/robot_rl/estop`` (Bool, latched QoS: true latches the e-stop; a volatile or best-effort publisher, whose
 messages DDS would never deliver, latches it too) and ``/robot_rl/estop_reset`` (std_msgs/Empty: releases the latch
 once the e-stop input is false and every e-stop publisher can reach the gate). With ``sim_episode_resets`` (sim
@@ -107,7 +108,11 @@ class SafetyNode(Node):
         self.filter = SafetyFilter(config)
         self.command: np.ndarray | None = None
         self.base_action: np.ndarray | None = None
-        self.intervening = False
+        # header.stamp (ns) of the last /robot_rl/teleop_action not yet matched by a command: the command carrying
+        # the same stamp is the person's. A stamp, not the /robot_rl/intervention flag: DDS does not order messages
+        # across topics, so a flag can arrive after its command and lift the residual bound for the policy's.
+        self.teleop_stamp_ns: int | None = None
+        self.intervening = False  # the current command is a person's
         self.ee_position: np.ndarray | None = None
         self.joints: tuple[list[str], np.ndarray, np.ndarray] = ([], np.zeros(0), np.zeros(0))
         # (arrival, header.stamp) of the last accepted message of each watched input, ns on our clock
@@ -120,7 +125,8 @@ class SafetyNode(Node):
         self.safe_pub = self.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
         self.report = diagnostics.Reporter(self)
         # the command last: when a tick's messages wait together, rclpy's executor runs callbacks in subscription
-        # order, so the command is checked against this tick's state, base action and flag, not the previous tick's
+        # order, so the command is checked against this tick's state, base action and teleop action, not the
+        # previous tick's
         self.create_subscription(
             msg.Bool, ESTOP_TOPIC, self.on_estop, LATCHED, on_incompatible_qos=self.on_estop_qos_incompatible
         )
@@ -128,7 +134,7 @@ class SafetyNode(Node):
         self.create_subscription(msg.JointState, "/joint_states", self.on_joint_states, 10)
         self.create_subscription(msg.PoseStamped, "/robot_rl/ee_pose", self.on_ee_pose, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/base_action", self.on_base_action, 10)
-        self.create_subscription(msg.Bool, "/robot_rl/intervention", self.on_intervention, 10)
+        self.create_subscription(msg.JointTrajectory, "/robot_rl/teleop_action", self.on_teleop_action, 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/command", self.on_command, 10)
         if sim_episode_resets:
             self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
@@ -166,7 +172,11 @@ class SafetyNode(Node):
         except MessageError as error:
             self.command = None  # a malformed command never stays current
             self.report(diagnostics.ERROR, f"rejected command: {error}")
-        self.command_times = (now, _stamp_ns(trajectory.header))
+        stamp_ns = _stamp_ns(trajectory.header)
+        self.command_times = (now, stamp_ns)
+        # a person's command only with its own teleop copy (an unstamped one never matches); the copy is used once
+        self.intervening = stamp_ns != 0 and stamp_ns == self.teleop_stamp_ns
+        self.teleop_stamp_ns = None
         self.publish_safe()
 
     def on_base_action(self, trajectory: Any) -> None:
@@ -177,9 +187,9 @@ class SafetyNode(Node):
             self.base_action = np.full(ACTION_DIM, np.nan)  # the filter holds on a malformed base action
             self.report(diagnostics.ERROR, f"malformed base action: {error}")
 
-    def on_intervention(self, flag: Any) -> None:
-        """Track whether a human is driving."""
-        self.intervening = bool(flag.data)
+    def on_teleop_action(self, trajectory: Any) -> None:
+        """Remember the stamp of a person's command: the command with that stamp is theirs."""
+        self.teleop_stamp_ns = _stamp_ns(trajectory.header)
 
     def on_joint_states(self, joint_state: Any) -> None:
         """Keep the latest joint state and when it arrived; a malformed one is dropped (the watchdog then holds)."""

@@ -154,7 +154,7 @@ def test_policy_declarations_match_the_nodes(executable: str, params: tuple[str,
                 "/joint_states",
                 "/robot_rl/ee_pose",
                 "/robot_rl/base_action",
-                "/robot_rl/intervention",
+                "/robot_rl/teleop_action",
                 "/robot_rl/command",
             ],
         ),
@@ -162,7 +162,8 @@ def test_policy_declarations_match_the_nodes(executable: str, params: tuple[str,
 )
 def test_a_ticks_trigger_is_subscribed_last(executable: str, params: tuple[str, ...], order: list[str]) -> None:
     """rclpy runs callbacks that are ready together in subscription order: what a tick's output needs (an episode's
-    start, this tick's observation, base action, flag) must be subscribed before the message that triggers it."""
+    start, this tick's observation, base action, flag or teleop copy) must be subscribed before the message that
+    triggers it."""
     cli_args = ["--ros-args"] + [arg for param in params for arg in ("-p", param)]
     context = InprocContext()
     node = node_class("robot_rl", executable)(context=context, cli_args=cli_args)

@@ -537,18 +537,18 @@ def test_safety_gate_latches_on_a_volatile_estop_publisher_on_real_rclpy(rclpy_c
 
 
 class GateHarness(Node):
-    """Publishes one tick of robot state, base action, intervention flag and command."""
+    """Publishes one tick of robot state, base action, a person's teleop copy and the command."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__("gate_harness", **kwargs)
         self.joints = self.create_publisher(msg.JointState, "/joint_states", 10)
         self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
         self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
-        self.flag = self.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+        self.teleop = self.create_publisher(msg.JointTrajectory, "/robot_rl/teleop_action", 10)
         self.command = self.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
 
     def tick(self, base_gripper: float, command_gripper: float, intervening: bool) -> None:
-        """Publish in the arbiter's order: state, base action, flag, then the command."""
+        """Publish in the arbiter's order: state, base action, a person's teleop copy, then the command."""
         sec, nanosec = divmod(self.get_clock().now().nanoseconds, 1_000_000_000)
         header = msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
         home = np.array([0.0, 0.2, 0.0, -2.4, 0.0, 2.6, 0.8])
@@ -559,20 +559,21 @@ class GateHarness(Node):
         action = np.zeros(7)
         action[-1] = base_gripper
         self.base.publish(actions_to_trajectory(action, 0.05, header))
-        self.flag.publish(msg.Bool(data=intervening))
         action[-1] = command_gripper
+        if intervening:
+            self.teleop.publish(actions_to_trajectory(action, 0.05, header))
         self.command.publish(actions_to_trajectory(action, 0.05, header))
 
 
-def test_safety_gate_reads_base_and_flag_before_the_command_on_real_rclpy(rclpy_context: RclpyContext) -> None:
+def test_safety_gate_reads_base_and_teleop_copy_before_the_command_on_real_rclpy(rclpy_context: RclpyContext) -> None:
     """When a tick's messages wait together, rclpy runs callbacks in subscription order: the gate must check the
-    command against this tick's base action and intervention flag, not the previous tick's."""
+    command against this tick's base action and teleop copy, not the previous tick's."""
     workspace = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
     # inputs stay fresh for 1 s, so a loaded machine's slow delivery cannot make the gate hold for stale ones
     args = ["--ros-args", "-p", f"workspace_file:={workspace}", "-p", "timeout_s:=1.0"]
     gate = SafetyNode(context=rclpy_context, cli_args=args)
     harness = GateHarness(context=rclpy_context)
-    publishers = (harness.joints, harness.ee, harness.base, harness.flag, harness.command)
+    publishers = (harness.joints, harness.ee, harness.base, harness.teleop, harness.command)
     deadline = time.monotonic() + 10.0
     while min(pub.get_subscription_count() for pub in publishers) < 1 and time.monotonic() < deadline:
         time.sleep(0.05)  # discovery

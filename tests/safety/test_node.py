@@ -40,6 +40,8 @@ class Harness(Node):
         self.ee = self.create_publisher(msg.PoseStamped, "/robot_rl/ee_pose", 10)
         self.command = self.create_publisher(msg.JointTrajectory, "/robot_rl/command", 10)
         self.base = self.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+        self.flag = self.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
+        self.teleop = self.create_publisher(msg.JointTrajectory, "/robot_rl/teleop_action", 10)
         self.estop = self.create_publisher(msg.Bool, "/robot_rl/estop", LATCHED)
         self.estop_reset = self.create_publisher(msg.Empty, "/robot_rl/estop_reset", 10)
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_safe, 10)
@@ -56,8 +58,19 @@ class Harness(Node):
         sec, nanosec = divmod(self.time_ns, 1_000_000_000)
         return msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
 
-    def tick(self, command: np.ndarray | None, dt_s: float = 0.05, pose: bool = True, ee_x_m: float = 0.5) -> None:
-        """Advance sim time by dt_s, publish the state (and a command), run the graph until quiet."""
+    def tick(
+        self,
+        command: np.ndarray | None,
+        dt_s: float = 0.05,
+        pose: bool = True,
+        ee_x_m: float = 0.5,
+        teleop: msg.Header | None = None,
+    ) -> None:
+        """Advance sim time by dt_s, publish the state (and a command), run the graph until quiet.
+
+        ``teleop``: publish the command's copy on /robot_rl/teleop_action first, with this header (the arbiter's
+        own copy of a person's command carries the command's header).
+        """
         self.time_ns += round(dt_s * 1e9)
         header = self.stamp()
         self.clock.publish(msg.Clock(clock=header.stamp))
@@ -67,6 +80,8 @@ class Harness(Node):
             ee = msg.Pose(position=msg.Point(x=ee_x_m, y=0.0, z=0.1), orientation=msg.Quaternion(w=1.0))
             self.ee.publish(msg.PoseStamped(header=header, pose=ee))
         if command is not None:
+            if teleop is not None:
+                self.teleop.publish(actions_to_trajectory(command, 0.05, teleop))
             self.command.publish(actions_to_trajectory(command, 0.05, header))
         self.context.spin_until_quiet()
 
@@ -241,6 +256,50 @@ def test_residual_bound_keeps_command_near_base(graph: tuple[SafetyNode, Harness
     # 2.5 m/s^2 * 0.05 s = 0.125 m/s, which is 0.125 normalized at 0.05 m per tick and 20 Hz
     np.testing.assert_allclose(harness.safe[-1][1], 0.125, atol=1e-6)
     assert harness.diagnostics[-1].message == "residual bound; acceleration limit"
+
+
+def _next_stamp(harness: Harness) -> msg.Header:
+    """The header Harness.tick stamps its next tick's messages with (dt 0.05 s)."""
+    sec, nanosec = divmod(harness.time_ns + 50_000_000, 1_000_000_000)
+    return msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec), frame_id="base_link")
+
+
+def test_a_persons_command_is_not_held_to_the_residual_bound(graph: tuple[SafetyNode, Harness]) -> None:
+    """The command whose teleop copy carries its stamp is the person's: no residual bound, the other limits stay."""
+    safety, harness = graph
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05, harness.stamp()))
+    harness.tick(_action(0.0, 0.5, 0.0), teleop=_next_stamp(harness))
+    assert safety.intervening
+    np.testing.assert_allclose(harness.safe[-1][1], 0.125, atol=1e-6)  # the acceleration limit from rest
+    assert harness.diagnostics[-1].message == "speed limit; acceleration limit"  # no residual bound
+
+
+def test_the_policys_command_after_a_takeover_is_bounded_whatever_the_flag_says(
+    graph: tuple[SafetyNode, Harness],
+) -> None:
+    """DDS does not order topics: the policy's first command after the person let go can arrive before the flag
+    that says so. The gate goes by the command's own stamp, so a stale intervention flag lifts nothing."""
+    safety, harness = graph
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05, harness.stamp()))
+    harness.flag.publish(msg.Bool(data=True))  # the person's tick, as the arbiter publishes it
+    harness.tick(_action(0.0, 0.1, 0.0), teleop=_next_stamp(harness))
+    assert safety.intervening
+    harness.tick(_action(0.0, 0.5, 0.0))  # the policy's command; its flag (false) has not arrived
+    assert not safety.intervening
+    assert harness.diagnostics[-1].message.startswith("residual bound")
+    assert harness.safe[-1][1] <= 0.2 + 1e-9  # base 0 + residual_scale 0.2
+
+
+def test_a_teleop_copy_of_another_tick_lifts_nothing(graph: tuple[SafetyNode, Harness]) -> None:
+    """A teleop copy that does not carry the command's stamp (a late one, or an unstamped one) is not a match."""
+    safety, harness = graph
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05, harness.stamp()))
+    harness.tick(_action(0.0, 0.1, 0.0), teleop=harness.stamp())  # the previous tick's stamp
+    assert not safety.intervening
+    harness.teleop.publish(actions_to_trajectory(_action(0.0, 0.1, 0.0), 0.05, msg.Header(frame_id="base_link")))
+    harness.command.publish(actions_to_trajectory(_action(0.0, 0.1, 0.0), 0.05, msg.Header(frame_id="base_link")))
+    harness.context.spin_until_quiet()
+    assert not safety.intervening  # both unstamped: stale anyway, and never a person's
 
 
 # -- regressions of the outside review (issue 9) ------------------------------------------------------------------
