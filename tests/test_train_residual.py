@@ -151,22 +151,9 @@ def test_train_residual_end_to_end_then_eval(
     assert main([*halves, "--safety-params", str(gate)]) == 0
     split = json.loads(capfd.readouterr().out)
     assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
-    # Lift's cube size is drawn when the sim is built, from its first episode's seed: a process that starts at
-    # seed 1001 grasps a cube a hair bigger than one that starts at 1000, so the measured positions differ in the
-    # 1e-3 (the other Stack and PickPlaceCan objects have fixed sizes; tests/policies/test_evaluate.py checks that
-    # an episode there does not depend on the episodes before it)
-    rises = ("max_rise_m", "final_rise_m")
-    joints = ("takeover_joint_positions_rad", "final_joint_positions_rad")
-    measured = (*rises, *joints, "first_close_offset_m")
-    for half, whole in zip(split["per_episode"], serial[1]["per_episode"], strict=True):
-        assert {k: v for k, v in half.items() if k not in measured} == {
-            k: v for k, v in whole.items() if k not in measured
-        }
-        assert [half[k] for k in rises] == pytest.approx([whole[k] for k in rises], abs=1e-6)
-        for key in joints:
-            assert (half[key] is None) == (whole[key] is None)
-            if half[key] is not None:
-                assert half[key] == pytest.approx(whole[key], abs=1e-3)
+    # every sim of Lift builds the same cube (SimConfig.model_seed) and the gate starts each sim episode afresh, so
+    # the half that starts at seed 1001 runs what the whole run runs there, to the last bit
+    assert split["per_episode"] == serial[1]["per_episode"]
 
 
 @pytest.mark.slow  # about a minute: the training graph with the rendered camera and the real perception node

@@ -409,7 +409,7 @@ def evaluate(
     ``safety_params`` is a params file of the safety gate applied after config/safety.yaml (None = none).
     ``jobs=2`` splits the seeds in two halves, each run by its own graph in a fresh process (one core each; a line
     per episode instead of a progress bar): every episode is the one ``jobs=1`` runs for its seed, in half the time
-    on two idle cores (on Lift within the cube's size, drawn when each process builds its sim from its first seed).
+    on two idle cores.
 
     Raises:
         PolicyError: On bad arguments, a residual bound beyond the gate's, or a graph that stopped before every

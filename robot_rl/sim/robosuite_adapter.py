@@ -101,6 +101,9 @@ class SimConfig:
     segmentation: bool = False  # also render an instance segmentation image (needs render_camera)
     reward_shaping: bool = False  # robosuite's dense shaped reward instead of the sparse success reward
     seed: int | None = None  # seed of the episode seed sequence; None draws fresh entropy
+    # seed of what robosuite draws once, when it builds the model (Lift's cube size): fixed, so that every sim of a
+    # task holds the same objects whatever its episode seeds (an evaluation split over two processes, a resumed run)
+    model_seed: int = 0
 
     def __post_init__(self) -> None:
         if self.task not in TASK_OBJECTS:
@@ -130,6 +133,7 @@ class SimConfig:
             raise SimError("depth and segmentation images need render_camera=True")
         if self.seed is not None:
             _check_int("seed", self.seed, low=0, high=2**32 - 1)
+        _check_int("model_seed", self.model_seed, low=0, high=2**32 - 1)
 
     @property
     def control_period_s(self) -> float:
@@ -207,8 +211,8 @@ class RobosuiteAdapter:
 
         arm = load_part_controller_config(default_controller="OSC_POSE")
         arm["gripper"] = {"type": "GRIP"}
-        # Building the model samples numpy's global RNG too (e.g. Lift's cube size), so seed it from config.seed.
-        with _seeded_global_numpy(int(self._episode_seeds.integers(0, 2**32))):
+        # Building the model samples numpy's global RNG too (e.g. Lift's cube size), so seed it from model_seed.
+        with _seeded_global_numpy(config.model_seed):
             self._env = robosuite.make(
                 config.task,
                 robots=config.robot,
@@ -272,8 +276,8 @@ class RobosuiteAdapter:
         ``seed`` fixes the object placement and the arm's initial joint noise: with the same
         config, the same seed gives identical observations (and actions then identical steps).
         Without it the next seed of the sequence started from ``config.seed`` is used. Object
-        sizes (Lift's cube) are drawn once, when the adapter is built, from ``config.seed``; they
-        stay fixed across resets. numpy's global RNG, which robosuite samples, is restored afterwards.
+        sizes (Lift's cube) are drawn once, when the adapter is built, from ``config.model_seed``;
+        they stay fixed across resets. numpy's global RNG, which robosuite samples, is restored afterwards.
         """
         if seed is None:
             seed = int(self._episode_seeds.integers(0, 2**32))

@@ -65,7 +65,7 @@ from robot_rl.sim.slot_source import (
 from robot_rl.sim.slot_source_node import pose_array_positions, pose_array_yaws
 
 CALIBRATED_TASKS = ("Lift", "Stack", "PickPlaceCan")
-GRAPH_EPISODES = 10  # reset frames per sim graph (each graph builds its simulator from its first seed)
+GRAPH_EPISODES = 10  # reset frames per sim graph
 MATCH_RADIUS_M = 0.03  # a present slot within this x-y distance of an object's origin is that object's
 _COLUMN = {name: index for index, name in enumerate(SLOT_FIELDS)}
 
@@ -288,9 +288,9 @@ def table_from_reset_frames(task: str, records: list[Record], perception: Percep
 def measure_slot_features(task: str, episodes: int, seed: int) -> SlotTable:
     """Render ``episodes`` reset frames of ``task`` through the sim graph with perception; return the table.
 
-    Episode i uses seed ``seed + i``. The frames come from sim graphs of ``GRAPH_EPISODES`` episodes each,
-    every one started with its first episode's seed, because the sim seed also draws object sizes once per
-    simulator (Lift's cube half size, 2.0-2.2 cm): the table covers that spread as training runs see it.
+    Episode i uses seed ``seed + i``. The frames come from sim graphs of ``GRAPH_EPISODES`` episodes each. The
+    shipped tables were measured when each graph's first seed also drew Lift's cube half size (2.0-2.2 cm), so
+    they cover that spread; since ``SimConfig.model_seed`` every sim builds the same cube.
     The returned table holds the one task; ``frames`` counts the frames whose slot order was the majority
     order (the statistics use only those).
     """

@@ -295,6 +295,21 @@ def test_seed_sequence_from_config_is_reproducible() -> None:
     assert not np.array_equal(cube[0], cube[2])  # another config seed gives other episodes
 
 
+def test_lift_builds_the_same_cube_whatever_the_episode_seeds() -> None:
+    """The cube's size is drawn when the model is built, from model_seed: two sims of Lift whose episode seeds
+    differ (two halves of a split evaluation) grasp the same cube; another model_seed draws another size."""
+
+    def cube_half_size_m(**fields: int) -> np.ndarray:
+        with RobosuiteAdapter(SimConfig(render_camera=False, **fields)) as adapter:
+            return np.asarray(adapter._env.cube.size, dtype=np.float64)
+
+    first = cube_half_size_m(seed=0)
+    np.testing.assert_array_equal(cube_half_size_m(seed=200_050), first)
+    assert not np.array_equal(cube_half_size_m(seed=0, model_seed=1), first)
+    low, high = LIFT_CUBE_HALF_SIZE_M
+    assert np.all((first >= low) & (first <= high))
+
+
 def test_render_samples_change_only_edges(small_camera_sim: RobosuiteAdapter) -> None:
     assert small_camera_sim._env.sim.model.vis.quality.offsamples == 0  # the default: no anti-aliasing
     config = SimConfig(task="Lift", depth=True, segmentation=True, seed=5, render_samples=4, **SMALL)
