@@ -75,6 +75,19 @@ EVAL_SEED = 100_000  # the learning curves' evaluation seeds (TrainResidualConfi
 FINAL_SEED = 200_000  # the final evaluation's seeds, unseen by training and by the curves
 LEVELS = (0.5, 0.8, 0.9, 0.95)  # success levels whose wall time to reach is reported
 SLOT_SOURCES = ("perception", "sim")
+# options of the residual's training and finals: --peer-beside refuses them rather than ignore them
+RESIDUAL_OPTIONS = (
+    "base_workdir",
+    "base",
+    "demos",
+    "base_finals",
+    "skip_peer",
+    "skip_perception_eval",
+    "perception_episodes",
+    "learner_params",
+    "safety_params",
+    "intervention_params",
+)
 
 
 def raw_sim_speed(task: str, steps: int, horizon_steps: int, seed: int) -> dict[str, Any]:
@@ -256,12 +269,14 @@ def run_peer_stages(
 
 
 def earlier_residual(
-    results: Path, task: str, steps: int, eval_episodes: int, final_episodes: int
+    results: Path, task: str, steps: int, eval_every: int, eval_episodes: int, final_episodes: int
 ) -> tuple[dict[str, Any], dict[tuple[str, str], dict[str, Any] | None]]:
     """``--peer-beside``: an earlier run's residual stage and finals, if they match this run: else ValueError.
 
-    The same task and final seeds, a curve on ``eval_episodes`` seeds that ends at the budget (the evaluation that
-    ends a training runs at the end of the episode crossing it, so up to one horizon later).
+    The same task and final seeds (the sim finals of the base and the residual must be there: they record the
+    task), a curve evaluated every ``eval_every`` env steps on ``eval_episodes`` seeds that ends at the budget (an
+    evaluation runs at the end of the episode crossing its mark, so up to one horizon later). The slot noise and
+    the horizon are not recorded there: they are this command line's.
     """
     try:
         residual = json.loads((results / "residual.json").read_text())
@@ -272,10 +287,15 @@ def earlier_residual(
         raise ValueError(f"{results}: its curve was not evaluated on {eval_episodes} episodes per point")
     if not steps <= curve[-1].env_steps < steps + max(RECOMMENDED_HORIZON_STEPS.values()):
         raise ValueError(f"{results}: its training ended at {curve[-1].env_steps} env steps, not at {steps}")
+    marks = [point.env_steps // eval_every for point in curve[:-1]]  # the last one is the budget's (above)
+    if marks != list(range(len(marks))) or len(curve) != -(-steps // eval_every) + 1:
+        raise ValueError(f"{results}: its curve was not evaluated every {eval_every} env steps")
     finals: dict[tuple[str, str], dict[str, Any] | None] = {}
     for method in ("base", "residual"):
         for source in SLOT_SOURCES:
             path = results / f"final_{method}_{source}.json"
+            if not path.exists() and source == "sim":
+                raise ValueError(f"{path}: missing (the sim finals record the task this run is checked against)")
             if not path.exists():
                 finals[method, source] = None
                 continue
@@ -474,9 +494,15 @@ def main() -> None:
 
 def peer_beside(args: argparse.Namespace, workdir: Path, horizon: int) -> None:
     """``--peer-beside``: stages 1 and 4 (raw sim speed, SAC) and a report beside an earlier run's residual."""
+    ignored = [f"--{name.replace('_', '-')}" for name in RESIDUAL_OPTIONS if getattr(args, name)]
+    ignored += ["--device"] if args.device != "none" else []
+    ignored += ["--train-slot-source"] if args.train_slot_source != "sim" else []
+    ignored += ["--final-jobs"] if args.final_jobs != 1 else []
+    if ignored:
+        sys.exit(f"error: --peer-beside trains only the SAC peer; {', '.join(ignored)} would be ignored")
     try:
         residual, finals = earlier_residual(
-            args.peer_beside, args.task, args.steps, args.eval_episodes, args.final_episodes
+            args.peer_beside, args.task, args.steps, args.eval_every, args.eval_episodes, args.final_episodes
         )
     except ValueError as error:
         sys.exit(f"error: --peer-beside: {error}")
@@ -496,11 +522,12 @@ def peer_beside(args: argparse.Namespace, workdir: Path, horizon: int) -> None:
     last_eval = EVAL_SEED + args.eval_episodes - 1
     print(f"deterministic policy every {args.eval_every} steps on seeds {EVAL_SEED}..{last_eval};")
     print(f"final: seeds {FINAL_SEED}... SAC (Stable-Baselines3 defaults, replay buffer sized to the budget) sees the")
-    print(f"residual's observation vector, sparse reward and `{args.slot_noise}` slot noise but has no base and no")
-    print("safety gate (clipped [-1, 1] actions); its final uses the exact sim slot source. The base's and the")
+    print(f"residual's observation vector and sparse reward, with `{args.slot_noise}` slot noise, but has no base and")
+    print("no safety gate (clipped [-1, 1] actions); its final uses the exact sim slot source. The base's and the")
     print(f"residual's rows (curve, finals, residual speeds) are the earlier run's, read from `{args.peer_beside}`")
-    print("(the same task, budget, curve seeds and final seeds, checked); the raw robosuite row is this run's.\n")
-    report_tables(args, raw, residual, peer, curves, base_point, finals)
+    print("(checked: the same task, budget, curve marks and seeds, final seeds; not recorded there, so taken from")
+    print("this command line: the slot noise and the horizon); the raw robosuite row is this run's.\n")
+    report_tables(args, raw, residual, peer, curves, base_point, finals, missing=f"not in `{args.peer_beside}`")
 
 
 def takeover_penalty(learner_params: Path | None) -> float:
@@ -583,8 +610,10 @@ def report_tables(
     curves: dict[str, list[CurvePoint]],
     base_point: CurvePoint | None,
     finals: dict[tuple[str, str], dict[str, Any] | None],
+    missing: str = "skipped (--skip-perception-eval)",
 ) -> None:
-    """Print the curves, finals, paired comparisons, speeds and time to each level."""
+    """Print the curves, finals, paired comparisons, speeds and time to each level; ``missing``: why a residual's
+    or a base's final has no row."""
 
     print("Learning curves (success, 95 % Wilson interval; an evaluation runs at the end of the episode that")
     print("crosses its mark, so its actual env steps follow the rate when they differ from the row's):\n")
@@ -613,9 +642,7 @@ def report_tables(
                 continue
             result = finals.get((method, source))
             if result is None:
-                why = (
-                    "not a graph node: sim slot source only" if method == "sac" else "skipped (--skip-perception-eval)"
-                )
+                why = "not a graph node: sim slot source only" if method == "sac" else missing
                 print(f"| {labels[method]} | {source} | {why} | | | |")
                 continue
             length = f"{result['mean_steps']:.1f}" if "mean_steps" in result else ""

@@ -99,7 +99,7 @@ def _earlier_run(tmp_path: Path, last_steps: int = 60_150, episodes: int = 20) -
 
 
 def test_earlier_residual_reads_a_matching_run(bench: ModuleType, tmp_path: Path) -> None:
-    residual, finals = bench.earlier_residual(_earlier_run(tmp_path), "PickPlaceCan", 60_000, 20, 3)
+    residual, finals = bench.earlier_residual(_earlier_run(tmp_path), "PickPlaceCan", 60_000, 30_000, 20, 3)
     assert [point["env_steps"] for point in residual["curve"]] == [0, 30_020, 60_150]
     assert finals["base", "sim"]["task"] == "PickPlaceCan"
     assert finals["base", "perception"] is None  # a final the earlier run did not make
@@ -111,13 +111,20 @@ def test_earlier_residual_reads_a_matching_run(bench: ModuleType, tmp_path: Path
         ({"task": "Stack"}, "evaluated PickPlaceCan, this run is Stack"),
         ({"steps": 100_000}, "ended at 60150 env steps, not at 100000"),
         ({"eval_episodes": 50}, "not evaluated on 50 episodes"),
+        ({"eval_every": 20_000}, "not evaluated every 20000 env steps"),
         ({"final_episodes": 4}, r"seeds are not 200000\.\.200003"),
     ],
 )
 def test_earlier_residual_refuses_another_run(
     bench: ModuleType, tmp_path: Path, wanted: dict[str, object], match: str
 ) -> None:
-    arguments: dict[str, object] = {"task": "PickPlaceCan", "steps": 60_000, "eval_episodes": 20, "final_episodes": 3}
+    arguments: dict[str, object] = {
+        "task": "PickPlaceCan",
+        "steps": 60_000,
+        "eval_every": 30_000,
+        "eval_episodes": 20,
+        "final_episodes": 3,
+    }
     arguments.update(wanted)
     with pytest.raises(ValueError, match=match):
         bench.earlier_residual(_earlier_run(tmp_path), *arguments.values())
@@ -125,14 +132,34 @@ def test_earlier_residual_refuses_another_run(
 
 def test_earlier_residual_refuses_a_directory_without_a_residual_stage(bench: ModuleType, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="no residual stage"):
-        bench.earlier_residual(tmp_path, "PickPlaceCan", 60_000, 20, 3)
+        bench.earlier_residual(tmp_path, "PickPlaceCan", 60_000, 30_000, 20, 3)
 
 
-def test_the_shipped_pickplacecan_results_match_a_60k_peer(bench: ModuleType) -> None:
-    residual, finals = bench.earlier_residual(
-        REPO / "benchmarks/results/pickplacecan_run2", "PickPlaceCan", 60_000, 20, 100
-    )
-    assert len(residual["curve"]) == 7
+def test_earlier_residual_needs_the_sim_finals_that_record_the_task(bench: ModuleType, tmp_path: Path) -> None:
+    results = _earlier_run(tmp_path)
+    (results / "final_base_sim.json").unlink()
+    with pytest.raises(ValueError, match="missing"):
+        bench.earlier_residual(results, "PickPlaceCan", 60_000, 30_000, 20, 3)
+
+
+@pytest.mark.parametrize(
+    ("results", "task", "steps"), [("pickplacecan_run2", "PickPlaceCan", 60_000), ("stack_run23", "Stack", 200_000)]
+)
+def test_the_committed_results_a_peer_was_run_beside_pass_the_checks(
+    bench: ModuleType, results: str, task: str, steps: int
+) -> None:
+    residual, finals = bench.earlier_residual(REPO / "benchmarks/results" / results, task, steps, 10_000, 20, 100)
+    assert len(residual["curve"]) == steps // 10_000 + 1
     assert all(
         finals[method, source] is not None for method in ("base", "residual") for source in ("sim", "perception")
     )
+
+
+def test_peer_beside_refuses_the_residuals_options(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    argv = ["residual_rl.py", "--workdir", str(tmp_path / "work"), "--peer-beside", str(_earlier_run(tmp_path))]
+    monkeypatch.setattr("sys.argv", [*argv, "--skip-peer", "--device", "simulated"])
+    with pytest.raises(SystemExit, match="--skip-peer, --device would be ignored"):
+        bench.main()
+    assert not (tmp_path / "work").exists()  # refused before anything ran

@@ -147,6 +147,7 @@ class SafetyNode(Node):
             jump_s = (self.last_now_ns - now) / NS_PER_S
             self.command = None
             self.command_times = self.joint_times = self.ee_pose_times = None
+            self.teleop_stamp_ns = None
             self.last_now_ns = now
             reason = f"clock jumped back by {jump_s:.3f} s: holding until fresh inputs arrive"
             result = self.filter.hold_for(reason, now / NS_PER_S)
@@ -188,8 +189,14 @@ class SafetyNode(Node):
             self.report(diagnostics.ERROR, f"malformed base action: {error}")
 
     def on_teleop_action(self, trajectory: Any) -> None:
-        """Remember the stamp of a person's command: the command with that stamp is theirs."""
-        self.teleop_stamp_ns = _stamp_ns(trajectory.header)
+        """Remember the stamp of a person's command: the next command with that stamp is theirs.
+
+        A copy no newer than the last command is ignored: its command came first (and was checked as the
+        policy's), and under sim time a later tick can carry the same stamp, which must not match it.
+        """
+        stamp_ns = _stamp_ns(trajectory.header)
+        if self.command_times is None or stamp_ns > self.command_times[1]:
+            self.teleop_stamp_ns = stamp_ns
 
     def on_joint_states(self, joint_state: Any) -> None:
         """Keep the latest joint state and when it arrived; a malformed one is dropped (the watchdog then holds)."""
@@ -251,7 +258,7 @@ class SafetyNode(Node):
         if payload is not None and payload["event"] == "start":
             self.filter.forget_motion()
             self.command = None  # the last episode's command never applies to the new one
-            self.command_times = None
+            self.command_times = self.teleop_stamp_ns = None
 
     def watchdog(self) -> None:
         """Publish a hold when the last command is too old (the filter decides; a fresh one is not repeated)."""

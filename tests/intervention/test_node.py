@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +14,10 @@ from robot_rl.errors import InterventionError, SimError
 from robot_rl.intervention.node import InterventionNode
 from robot_rl.runtime import Node, msg
 from robot_rl.runtime.inproc import InprocContext
+from robot_rl.safety.node import SafetyNode
 
 POLICY = np.array([0.2, 0.0, 0.0, 0.0, 0.0, 0.0, -1.0])
+WORKSPACE = Path(__file__).resolve().parents[2] / "calibration" / "workspace.yaml"
 
 
 class Harness(Node):
@@ -92,6 +95,47 @@ def test_joy_deadman_takes_over_and_hands_back() -> None:
     assert len(harness.teleop) == 2
     assert node.interventions == 1
     assert node.intervention_ticks == 2
+
+
+def test_a_persons_command_goes_out_twice_with_one_stamp_copy_first() -> None:
+    """The safety gate knows a person's command by its teleop copy: the copy must come first, with the command's
+    header, on every tick the person drives, and the policy's commands must have no copy."""
+    _node, harness = _graph("device:=joy")
+    sent: list[tuple[str, int]] = []  # (topic, header stamp in ns) in arrival order
+
+    def record(topic: str) -> Callable[[msg.JointTrajectory], None]:
+        return lambda m: sent.append((topic, m.header.stamp.sec * 1_000_000_000 + m.header.stamp.nanosec))
+
+    harness.create_subscription(msg.JointTrajectory, "/robot_rl/teleop_action", record("teleop"), 10)
+    harness.create_subscription(msg.JointTrajectory, "/robot_rl/command", record("command"), 10)
+    harness.tick()
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])
+    harness.tick()
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[])
+    harness.tick()
+    topics = [topic for topic, _ in sent]
+    assert topics == ["command", "teleop", "command", "teleop", "command", "command"]
+    stamps = [stamp for _, stamp in sent]
+    assert stamps[1] == stamps[2] != 0
+    assert stamps[3] == stamps[4] != 0
+    assert len(set(stamps[::2] + stamps[5:])) == 4  # each tick its own stamp
+
+
+def test_the_gate_lifts_the_residual_bound_on_exactly_the_persons_ticks() -> None:
+    """The arbiter and the real safety gate in one graph: the gate's view of who drives follows the person."""
+    _node, harness = _graph("device:=joy")
+    args = ["--ros-args", "-p", "use_sim_time:=true", "-p", f"workspace_file:={WORKSPACE}"]
+    gate = SafetyNode(context=harness.context, cli_args=args)
+    seen: list[bool] = []
+    harness.create_subscription(msg.JointTrajectory, "/robot_rl/command", lambda _: seen.append(gate.intervening), 10)
+    harness.tick()
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])
+    harness.tick()
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[])
+    harness.tick()
+    assert seen == harness.flags == [False, True, True, False]
 
 
 def test_nobody_takes_over_in_an_evaluation_episode() -> None:

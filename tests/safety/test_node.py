@@ -302,6 +302,26 @@ def test_a_teleop_copy_of_another_tick_lifts_nothing(graph: tuple[SafetyNode, Ha
     assert not safety.intervening  # both unstamped: stale anyway, and never a person's
 
 
+def test_a_teleop_copy_is_used_once_and_never_after_its_command(graph: tuple[SafetyNode, Harness]) -> None:
+    """Under sim time two ticks can share a stamp. A copy matches one command only; a copy that arrives after its
+    command (DDS reordered them) is ignored, so the policy's next command at that stamp is still bounded."""
+    safety, harness = graph
+    harness.base.publish(actions_to_trajectory(_action(0.0, 0.0, 0.0), 0.05, harness.stamp()))
+    header = _next_stamp(harness)
+    harness.tick(_action(0.0, 0.1, 0.0), teleop=header)
+    assert safety.intervening
+    harness.command.publish(actions_to_trajectory(_action(0.0, 0.5, 0.0), 0.05, header))  # same stamp, no copy
+    harness.context.spin_until_quiet()
+    assert not safety.intervening
+    header = _next_stamp(harness)
+    harness.tick(_action(0.0, 0.1, 0.0))  # a person's command whose copy is late: checked as the policy's
+    harness.teleop.publish(actions_to_trajectory(_action(0.0, 0.1, 0.0), 0.05, header))
+    harness.command.publish(actions_to_trajectory(_action(0.0, 0.5, 0.0), 0.05, header))  # the policy's, same stamp
+    harness.context.spin_until_quiet()
+    assert not safety.intervening
+    assert harness.diagnostics[-1].message.startswith("residual bound")
+
+
 # -- regressions of the outside review (issue 9) ------------------------------------------------------------------
 
 
