@@ -6,11 +6,11 @@
 Episode i of a task runs in a fresh adapter with seed ``--seed + i`` (object placement and arm
 noise; Lift's cube size comes from ``SimConfig.model_seed``, the same in every adapter). The expert
 acts on ExpertInput.from_observation each control step (20 Hz) until the task's success check first
-holds (the episode ends there, as StepFlags.done says) or the horizon runs out (each task's RECOMMENDED_HORIZON_STEPS unless
-``--horizon-steps``). Prints a Markdown table (paste into docs/benchmarks.md): successes, the
-success rate with its 95 % Wilson interval, mean and longest control steps to success (what the
-horizon must cover) and wall time (including building each episode's adapter, ~0.3 s).
-"""
+holds (the episode ends there, as StepFlags.done says) or the horizon runs out (each task's
+RECOMMENDED_HORIZON_STEPS unless ``--horizon-steps``). Prints a Markdown table (paste into
+docs/benchmarks.md): successes, the success rate with its 95 % Wilson interval, mean and longest
+control steps to success (what the horizon must cover) and wall time (including building each
+episode's adapter, ~0.3 s)."""
 
 from __future__ import annotations
 
