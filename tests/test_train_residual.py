@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 from robot_rl.cli import main
 from robot_rl.policies.learner_node import LearnerNode
@@ -135,25 +136,32 @@ def test_train_residual_end_to_end_then_eval(
     assert "| base + residual | " in table
     for policy in ("base", "base + residual"):
         assert f"eval Lift {policy}: episode 1/1 (seed 1000) " in lines
-    # the same two evaluations in two processes give the same rows
-    side_by_side = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]
-    assert main([*side_by_side, "--json"]) == 0
-    serial = json.loads(capfd.readouterr().out)
-    assert main([*side_by_side, "--json", "--jobs", "2"]) == 0
-    parallel = json.loads(capfd.readouterr().out)
-    assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
-    assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
-    # one policy's seeds split over two processes: the same episodes, numbered in seed order
-    # (with a gate params file that restates config/safety.yaml's residual bounds: recorded, nothing changes)
-    gate = tmp_path / "gate.yaml"
-    gate.write_text("safety:\n  ros__parameters:\n    residual_scale: 0.2\n    gripper_residual_scale: 0.2\n")
-    halves = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--json", "--jobs", "2"]
-    assert main([*halves, "--safety-params", str(gate)]) == 0
-    split = json.loads(capfd.readouterr().out)
-    assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
-    # every sim of Lift builds the same cube (SimConfig.model_seed) and the gate starts each sim episode afresh, so
-    # the half that starts at seed 1001 runs what the whole run runs there, to the last bit
-    assert split["per_episode"] == serial[1]["per_episode"]
+    # the same two evaluations in two processes give the same rows, whatever this process's torch threads: the
+    # workers take them (the base's inference rounds differently on another thread count); 1 here, unlike a fresh
+    # process's default on 2 cores
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        side_by_side = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--side-by-side"]
+        assert main([*side_by_side, "--json"]) == 0
+        serial = json.loads(capfd.readouterr().out)
+        assert main([*side_by_side, "--json", "--jobs", "2"]) == 0
+        parallel = json.loads(capfd.readouterr().out)
+        assert [r["residual"] for r in parallel] == ["", str(out / ACTOR_DIR)]
+        assert [r["per_episode"] for r in parallel] == [r["per_episode"] for r in serial]
+        # one policy's seeds split over two processes: the same episodes, numbered in seed order
+        # (with a gate params file that restates config/safety.yaml's residual bounds: recorded, nothing changes)
+        gate = tmp_path / "gate.yaml"
+        gate.write_text("safety:\n  ros__parameters:\n    residual_scale: 0.2\n    gripper_residual_scale: 0.2\n")
+        halves = [*args, "--episodes", "2", "--horizon-steps", "10", "--slot-source", "sim", "--json", "--jobs", "2"]
+        assert main([*halves, "--safety-params", str(gate)]) == 0
+        split = json.loads(capfd.readouterr().out)
+        assert (split["safety_params"], serial[1]["safety_params"]) == (str(gate), "")
+        # every sim of Lift builds the same cube (SimConfig.model_seed) and the gate starts each sim episode afresh, so
+        # the half that starts at seed 1001 runs what the whole run runs there, to the last bit
+        assert split["per_episode"] == serial[1]["per_episode"]
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow  # about a minute: the training graph with the rendered camera and the real perception node

@@ -408,7 +408,8 @@ def evaluate(
     ``episode_lines`` prints one line per finished episode to stderr (where a progress bar cannot be shown).
     ``safety_params`` is a params file of the safety gate applied after config/safety.yaml (None = none).
     ``jobs=2`` splits the seeds in two halves, each run by its own graph in a fresh process (one core each; a line
-    per episode instead of a progress bar): every episode is the one ``jobs=1`` runs for its seed, in half the time
+    per episode instead of a progress bar): every episode is the one ``jobs=1`` runs for its seed (each process
+    takes this one's torch threads: the base's inference rounds differently on another count), in half the time
     on two idle cores.
 
     Raises:
@@ -443,7 +444,9 @@ def evaluate(
         ]
         start = time.perf_counter()
         with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-            first, second = (future.result() for future in [pool.submit(_evaluate_kwargs, h) for h in halves])
+            threads = _torch_threads()
+            futures = [pool.submit(_evaluate_kwargs, half, threads) for half in halves]
+            first, second = (future.result() for future in futures)
         return merge_results(first, second, time.perf_counter() - start)
     arguments = {
         "task": task,
@@ -524,7 +527,7 @@ def side_by_side(
         return first, second
     # spawn: a forked child would inherit this process's renderer and torch state
     with ProcessPoolExecutor(max_workers=2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_evaluate_kwargs, call) for call in calls]
+        futures = [pool.submit(_evaluate_kwargs, call, _torch_threads()) for call in calls]
         return futures[0].result(), futures[1].result()
 
 
@@ -538,8 +541,22 @@ def merge_results(first: EvalResult, second: EvalResult, wall_time_s: float) -> 
     return replace(first, episodes=episodes, wall_time_s=wall_time_s, videos=videos, safety_reasons=dict(reasons))
 
 
-def _evaluate_kwargs(call: dict[str, Any]) -> EvalResult:
-    """:func:`evaluate` with keyword arguments from a dict (a picklable target for a worker process)."""
+def _torch_threads() -> int:
+    """This process's torch threads, for a worker process to use the same."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def _evaluate_kwargs(call: dict[str, Any], torch_threads: int) -> EvalResult:
+    """:func:`evaluate` with keyword arguments from a dict (a picklable target for a worker process).
+
+    The worker first takes the caller's torch threads: the base policy's inference rounds differently on another
+    thread count, and a worker's episodes must be the ones the caller would run itself, bit for bit.
+    """
+    import torch
+
+    torch.set_num_threads(torch_threads)
     return evaluate(**call)
 
 
