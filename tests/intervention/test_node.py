@@ -63,6 +63,16 @@ def _first(trajectory: object) -> np.ndarray:
     return trajectory_to_actions(trajectory)[0]
 
 
+def _joy_takeover(harness: Harness) -> None:
+    """Four ticks: the policy's, two with the joy's deadman held and the stick forward, the policy's again."""
+    harness.tick()
+    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])  # left stick forward, right bumper held
+    harness.tick()
+    harness.tick()
+    harness.send_joy([0.0] * 6, pressed=[])
+    harness.tick()
+
+
 def _graph(*params: str) -> tuple[InterventionNode, Harness]:
     context = InprocContext()
     args = ["--ros-args", "-p", "use_sim_time:=true"]
@@ -83,12 +93,7 @@ def test_without_a_device_the_policy_passes_through() -> None:
 
 def test_joy_deadman_takes_over_and_hands_back() -> None:
     node, harness = _graph("device:=joy")
-    harness.tick()
-    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])  # left stick forward, right bumper held
-    harness.tick()
-    harness.tick()
-    harness.send_joy([0.0] * 6, pressed=[])
-    harness.tick()
+    _joy_takeover(harness)
     assert harness.flags == [False, True, True, False]
     np.testing.assert_allclose(harness.commands[1], [0.5, 0, 0, 0, 0, 0, -1])
     np.testing.assert_allclose(harness.commands[3], POLICY)
@@ -108,12 +113,7 @@ def test_a_persons_command_goes_out_twice_with_one_stamp_copy_first() -> None:
 
     harness.create_subscription(msg.JointTrajectory, "/robot_rl/teleop_action", record("teleop"), 10)
     harness.create_subscription(msg.JointTrajectory, "/robot_rl/command", record("command"), 10)
-    harness.tick()
-    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])
-    harness.tick()
-    harness.tick()
-    harness.send_joy([0.0] * 6, pressed=[])
-    harness.tick()
+    _joy_takeover(harness)
     topics = [topic for topic, _ in sent]
     assert topics == ["command", "teleop", "command", "teleop", "command", "command"]
     stamps = [stamp for _, stamp in sent]
@@ -129,12 +129,7 @@ def test_the_gate_lifts_the_residual_bound_on_exactly_the_persons_ticks() -> Non
     gate = SafetyNode(context=harness.context, cli_args=args)
     seen: list[bool] = []
     harness.create_subscription(msg.JointTrajectory, "/robot_rl/command", lambda _: seen.append(gate.intervening), 10)
-    harness.tick()
-    harness.send_joy([0.0, 1.0, 0.0, 0.0, 0.0, 0.0], pressed=[5])
-    harness.tick()
-    harness.tick()
-    harness.send_joy([0.0] * 6, pressed=[])
-    harness.tick()
+    _joy_takeover(harness)
     assert seen == harness.flags == [False, True, True, False]
 
 
