@@ -62,7 +62,8 @@ from stages import stage
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.policies.evaluate import FAILURE_MODES, evaluate, failure_modes, per_seed, side_by_side
-from robot_rl.policies.train_residual import CurvePoint, TrainResidualConfig, train_residual
+from robot_rl.policies.learning_curve import CurvePoint
+from robot_rl.policies.train_residual import TrainResidualConfig, train_residual
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.runtime.params import load_params_file
 from robot_rl.runtime.substitutions import package_share

@@ -27,7 +27,7 @@ import numpy as np
 
 from robot_rl.action_space import ACTION_DIM
 from robot_rl.policies.features import residual_observation_names
-from robot_rl.policies.train_residual import CURVE_FILE, PLOT_FILE, CurvePoint, plot_curve, read_curve, write_curve
+from robot_rl.policies.learning_curve import CURVE_FILE, PLOT_FILE, CurvePoint, plot_curve, read_curve, write_curve
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
 from robot_rl.sim.slot_source import SimSlotSource, load_slot_table, yaw_about_z

@@ -245,6 +245,7 @@ def test_topics_runs_nothing_and_is_quick(path: Path, tmp_path: Path) -> None:
         "workspace_file": tmp_path / "no_workspace.yaml",
     }
     arguments = [f"{name}:={value}" for name, value in wanted.items() if name in declared]
+    arguments += ["steps:=100"] if "steps" in declared else []
     scratch = tmp_path / "tmp"
     scratch.mkdir()
     env = {key: value for key, value in os.environ.items() if key not in ("DISPLAY", "WAYLAND_DISPLAY")}

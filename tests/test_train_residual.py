@@ -18,13 +18,9 @@ import torch
 
 from robot_rl.cli import main
 from robot_rl.policies.learner_node import LearnerNode
-from robot_rl.policies.train_residual import (
-    CURVE_FILE,
-    CurvePoint,
-    TrainingDriver,
-    TrainResidualConfig,
-    plot_curve,
-)
+from robot_rl.policies.learning_curve import CURVE_FILE, CurvePoint, plot_curve
+from robot_rl.policies.train_residual import TrainResidualConfig
+from robot_rl.policies.training_driver import TrainingDriver
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
 from robot_rl.runtime import Node, msg
@@ -76,6 +72,15 @@ def command(base: Path, demos: Path, out: Path, params: Path, steps: int) -> lis
         str(params),
         "--quiet",
     ]
+
+
+def driver_args(config: TrainResidualConfig) -> list[str]:
+    """The training driver's parameters for ``config``'s schedule, as train.launch.yaml passes them."""
+    schedule = config.schedule()
+    args = ["--ros-args", "-p", f"out_dir:={config.out}", "-p", f"task:={config.task}"]
+    for name in ("steps", "eval_every_steps", "eval_episodes", "eval_seed", "train_seed"):
+        args += ["-p", f"{name}:={getattr(schedule, name)}"]
+    return args
 
 
 def curve_steps(out: Path) -> list[int]:
@@ -274,7 +279,7 @@ def test_a_persons_key_ends_a_training_episode_and_the_driver_requests_the_next(
     graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
     episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
     flag = graph.create_publisher(msg.Bool, "/robot_rl/intervention", 10)
-    driver = TrainingDriver(config, learner, context=context)
+    driver = TrainingDriver(context=context, cli_args=driver_args(config))
     context.spin_until_quiet()
 
     def publish(**event: object) -> None:
@@ -309,7 +314,7 @@ def test_an_evaluation_a_stop_cut_short_is_logged_once_when_redone(
         learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, tmp_path))
         config = TrainResidualConfig("Lift", checkpoint, demos, tmp_path, steps=100, eval_episodes=2, progress=False)
         episode = Node("graph", context=context).create_publisher(msg.String, "/robot_rl/episode", 10)
-        TrainingDriver(config, learner, context=context)
+        TrainingDriver(context=context, cli_args=driver_args(config))
 
         def publish(**event: object) -> None:
             episode.publish(msg.String(data=json.dumps(event)))

@@ -192,8 +192,15 @@ def tilt_deg(start_xyzw: np.ndarray, now_xyzw: np.ndarray) -> float:
 class EpisodeMonitor(Node):
     """Collect episode outcomes, interventions and safety events; record the camera of the first episodes."""
 
-    def __init__(self, video_dir: Path | None = None, video_episodes: int = 0, fps: int = 20, **kwargs: Any) -> None:
-        super().__init__("eval_monitor", **kwargs)
+    def __init__(
+        self,
+        video_dir: Path | None = None,
+        video_episodes: int = 0,
+        fps: int = 20,
+        node_name: str = "eval_monitor",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(node_name, **kwargs)
         self.results: list[EpisodeResult] = []
         self.seed: int | None = None
         self.video_dir = video_dir

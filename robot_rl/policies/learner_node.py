@@ -12,8 +12,10 @@ At startup it relabels the demonstrations (``demos``) with the frozen base (``ba
 in order, for the offline half of every batch and the observation statistics. After every training episode it
 publishes the actor on ``/robot_rl/residual/weights`` (latched; the residual node swaps it in at the next
 episode start), logs the episode to ``metrics.csv`` and writes checkpoints when due; episodes whose start event
-says ``"mode": "eval"`` are logged but not learned from. An existing ``training_state/`` in ``out_dir`` is
-resumed.
+says ``"mode": "eval"`` are logged but not learned from. After every logged episode, and once at startup, it
+reports its counters on ``/robot_rl/learner/progress`` (latched), which the training driver
+(:mod:`robot_rl.policies.training_driver`) waits for before it requests the next episode. An existing
+``training_state/`` in ``out_dir`` is resumed.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from robot_rl.policies.base import ChunkingConfig, load_base_policy
 from robot_rl.policies.checkpoint_info import checkpoint_fingerprint
 from robot_rl.policies.features import ObservationAssembler, residual_observation_names
 from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
+from robot_rl.policies.training_driver import PROGRESS_TOPIC, LearnerProgress
 from robot_rl.rl.checkpoint import ResidualMetadata
 from robot_rl.rl.demos import relabel_demonstrations
 from robot_rl.rl.replay import concatenate
@@ -107,7 +110,9 @@ class LearnerNode(Node):
         self.episode_return = 0.0
         self.episode_length = 0
         self.ending: str | None = None  # the end event of an episode not logged yet (a time-out's last step due)
+        self.episode: tuple[int, str] | None = None  # (seed, mode) of the running episode, from its start event
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
+        self.progress_pub = self.create_publisher(msg.String, PROGRESS_TOPIC, LATCHED)
         self.report = diagnostics.Reporter(self)
         take = self.report.guard
         # in the order a transition needs them (the reward and end event of the last tick before the base action that
@@ -123,6 +128,7 @@ class LearnerNode(Node):
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", take(self.on_safe_command), 10)
         if self.trainer.actor_updates:
             self.publish_weights()  # a resumed run: the actor continues from its checkpointed weights
+        self.publish_progress(self.trainer.summary(), None)  # where a resumed run stands; 0 steps for a new one
 
     def _declare_dataclass(self, prefix: str, cls: type, skip: tuple[str, ...]) -> dict[str, Any]:
         values = {}
@@ -181,6 +187,8 @@ class LearnerNode(Node):
                 self._finish()  # the time-out's final base action never came: finish without its last step
             self.trainer.abort_episode()  # n-step leftovers of an episode that never ended
             self.mode = "eval" if payload.get("mode") == "eval" else "train"
+            seed = payload.get("seed")
+            self.episode = (seed, self.mode) if isinstance(seed, int) else None
             self.intervening = False
             self.episode_return, self.episode_length = 0.0, 0
             self.steps.start()
@@ -206,6 +214,19 @@ class LearnerNode(Node):
         # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
         summary = {**counters, "dropped_ticks": self.steps.dropped}
         self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
+        self.publish_progress(counters, self.episode)
+
+    def publish_progress(self, counters: dict[str, Any], finished: tuple[int, str] | None) -> None:
+        """Report the counters after the episode ``finished`` was logged (None: at startup)."""
+        progress = LearnerProgress(
+            counters["env_steps"],
+            counters["episodes"],
+            counters["updates"],
+            self.trainer.wall_s(),
+            finished,
+            self.steps.dropped,
+        )
+        self.progress_pub.publish(progress.to_message())
 
     def publish_weights(self) -> None:
         """Send the current actor to the residual node (it takes it at the next episode start)."""

@@ -2,41 +2,26 @@
 
 The graph is ``launch/train.launch.yaml`` on the in-process backend, in lockstep under sim time: sim (no rendering)
 -> sim slot source (or, with ``slot_source`` perception, the rendering sim -> real perception) -> frozen base ->
-residual actor (exploring) -> intervention arbiter -> safety gate -> sim, plus the learner. A
-:class:`TrainingDriver` requests every episode through the graph (``{"event": "reset", "seed": s, "mode": "train" |
-"eval"}`` on ``/robot_rl/episode``): training episodes on seeds ``train_seed + i``, and every
-``eval_every_steps`` env steps an evaluation of the deterministic residual on the same ``eval_episodes`` unseen
-seeds (``eval_seed + j``), and once more when the budget is spent (at the end of the episode that reached it).
-The first evaluation, at 0 steps, runs before any update: the residual is zero, so it measures the base alone
-through the same graph. The curve goes to ``curve.csv`` and ``curve.png`` (success vs env
-steps and vs wall time, with the base's rate as a line). A run resumes from ``OUT/training_state`` after an
-interruption (the learner restores its networks, buffers and counters; the driver its schedule from curve.csv).
+residual actor (exploring) -> intervention arbiter -> safety gate -> sim, plus the learner and the training driver
+(:mod:`robot_rl.policies.training_driver`), which requests every episode and writes ``curve.csv`` and
+``curve.png``. A run resumes from ``OUT/training_state`` after an interruption (the learner restores its networks,
+buffers and counters; the driver its schedule from curve.csv).
 """
 
 from __future__ import annotations
 
-import csv
-import json
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from robot_rl.errors import LearnerError
-from robot_rl.policies.evaluate import EpisodeMonitor, EpisodeResult
 from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.policies.learning_curve import CurvePoint
+from robot_rl.policies.training_driver import TrainingDriver, TrainingSchedule
 from robot_rl.rl.td3 import TD3Config
-from robot_rl.rl.trainer import discard_evaluation_rows
-from robot_rl.runtime import msg
 from robot_rl.runtime.backend import select_backend
 from robot_rl.safety.filter import SafetyConfig
 from robot_rl.safety.node import SafetyNode
 from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
-from robot_rl.stats import wilson_interval
-
-CURVE_FILE = "curve.csv"
-PLOT_FILE = "curve.png"
-CURVE_FIELDS = ("env_steps", "wall_s", "episodes", "successes", "success_rate", "ci_low", "ci_high", "updates")
 
 
 @dataclass(frozen=True)
@@ -73,190 +58,17 @@ class TrainResidualConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
-        for name in ("steps", "eval_every_steps", "eval_episodes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise LearnerError(f"--{name.replace('_', '-')} must be an int >= 1, got {value!r}")
+        self.schedule()  # raises LearnerError for a bad budget, evaluation size or seed
         if self.slot_source not in ("sim", "perception"):
             raise LearnerError(f"--slot-source must be sim or perception, got {self.slot_source!r}")
         if self.device not in ("none", "keyboard", "joy", "spacemouse", "simulated"):
             raise LearnerError(f"--device must be none, keyboard, joy, spacemouse or simulated, got {self.device!r}")
-        for name in ("eval_seed", "train_seed", "seed"):
-            if getattr(self, name) < 0:
-                raise LearnerError(f"--{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise LearnerError(f"--seed must be >= 0, got {self.seed}")
 
-
-@dataclass(frozen=True)
-class CurvePoint:
-    """One evaluation of the deterministic residual."""
-
-    env_steps: int  # training env steps before it
-    wall_s: float  # training wall time before it, s
-    successes: int  # successful episodes
-    episodes: int  # evaluated episodes
-    updates: int  # learner critic updates before it
-
-    @property
-    def success_rate(self) -> float:
-        """Fraction of successful episodes."""
-        return self.successes / self.episodes
-
-    def row(self) -> dict[str, Any]:
-        """The point as a curve.csv row."""
-        low, high = wilson_interval(self.successes, self.episodes)
-        return {
-            "env_steps": self.env_steps,
-            "wall_s": f"{self.wall_s:.1f}",
-            "episodes": self.episodes,
-            "successes": self.successes,
-            "success_rate": f"{self.success_rate:.4f}",
-            "ci_low": f"{low:.4f}",
-            "ci_high": f"{high:.4f}",
-            "updates": self.updates,
-        }
-
-
-def read_curve(path: Path, up_to_steps: int) -> list[CurvePoint]:
-    """The evaluations in curve.csv made at or before ``up_to_steps`` (a resumed run redoes the later ones)."""
-    if not path.exists():
-        return []
-    with open(path, newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [
-        CurvePoint(int(r["env_steps"]), float(r["wall_s"]), int(r["successes"]), int(r["episodes"]), int(r["updates"]))
-        for r in rows
-        if int(r["env_steps"]) <= up_to_steps
-    ]
-
-
-def write_curve(path: Path, points: list[CurvePoint]) -> None:
-    """Write curve.csv from scratch (small: one row per evaluation)."""
-    with open(path, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=CURVE_FIELDS)
-        writer.writeheader()
-        writer.writerows(point.row() for point in points)
-
-
-def plot_curve(
-    path: Path,
-    points: list[CurvePoint],
-    title: str,
-    label: str = "base + residual (deterministic)",
-    base_line: bool = True,
-) -> None:
-    """Success vs env steps and vs wall time, with 95 % Wilson bars and, with ``base_line``, the base's rate (the
-    0-step point of a residual is the base alone)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    rates = [point.success_rate for point in points]
-    intervals = [wilson_interval(point.successes, point.episodes) for point in points]
-    errors = [
-        [rate - low for rate, (low, _) in zip(rates, intervals, strict=True)],
-        [high - rate for rate, (_, high) in zip(rates, intervals, strict=True)],
-    ]
-    for axis, xs, label in (
-        (axes[0], [point.env_steps for point in points], "env steps"),
-        (axes[1], [point.wall_s / 60.0 for point in points], "wall time, min"),
-    ):
-        axis.errorbar(xs, rates, yerr=errors, marker="o", capsize=3, label=label)
-        if base_line and points and points[0].env_steps == 0:
-            axis.axhline(points[0].success_rate, color="grey", linestyle="--", label="base alone (0 steps)")
-        axis.set_xlabel(label)
-        axis.set_ylim(-0.02, 1.02)
-        axis.grid(alpha=0.3)
-    axes[0].set_ylabel(f"success ({points[0].episodes if points else 0} unseen seeds, 95 % Wilson)")
-    axes[0].legend(loc="lower right")
-    figure.suptitle(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-
-
-class TrainingDriver(EpisodeMonitor):
-    """Requests every episode (training seeds, then evaluations when due) and records the learning curve."""
-
-    def __init__(self, config: TrainResidualConfig, learner: LearnerNode, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.config = config
-        self.learner = learner
-        trainer = learner.trainer
-        self.curve = read_curve(config.out / CURVE_FILE, trainer.env_steps)
-        if not self.curve or self.curve[-1].env_steps != trainer.env_steps:
-            # an evaluation at the checkpoint's step that a stop cut short is redone in full: its rows go
-            discard_evaluation_rows(config.out, trainer.env_steps)
-        self.next_eval_at = self.curve[-1].env_steps + config.eval_every_steps if self.curve else 0
-        self.train_episodes = trainer.episodes
-        self.evaluating: list[EpisodeResult] | None = None  # results of the running evaluation
-        self.recent: deque[bool] = deque(maxlen=20)  # successes of the last training episodes
-        self.bar: Any = None
-        self.completed = False  # the budget is spent and its final evaluation done
-        self.reset_pub = self.create_publisher(msg.String, "/robot_rl/episode", 10)
-        self.on_result = self.on_episode_result
-        self.request_next()
-
-    def request_next(self) -> None:
-        """Start an evaluation when due, else the next training episode; end the run when the budget is spent."""
-        # a training time-out's last step is stored on the final observation's base action, after this event
-        pending = self.learner.mode == "train" and self.learner.steps.awaiting_final_base_action
-        steps = self.learner.trainer.env_steps + int(pending)
-        finished = steps >= self.config.steps
-        evaluated_now = bool(self.curve) and self.curve[-1].env_steps == steps
-        if self.evaluating is None and (steps >= self.next_eval_at or finished) and not evaluated_now:
-            self.evaluating = []  # due, or the final evaluation after the budget
-        if self.evaluating is not None:
-            index = len(self.evaluating)
-            self._reset(self.config.eval_seed + index, "eval")
-            return
-        if finished:
-            self.completed = True
-            self.request_shutdown(f"trained {steps} env steps")
-            return
-        self._reset(self.config.train_seed + self.train_episodes, "train")
-
-    def _reset(self, seed: int, mode: str) -> None:
-        self.reset_pub.publish(msg.String(data=json.dumps({"event": "reset", "seed": seed, "mode": mode})))
-
-    def on_episode_result(self, result: EpisodeResult) -> None:
-        """An episode ended: record it and request the next one."""
-        trainer = self.learner.trainer
-        if self.evaluating is not None:
-            self.evaluating.append(result)
-            if len(self.evaluating) == self.config.eval_episodes:
-                self._finish_evaluation()
-        else:
-            self.train_episodes += 1
-            self.recent.append(result.success)
-        if self.bar is not None:
-            self.bar.n = min(trainer.env_steps, self.config.steps)
-            last = self.curve[-1].success_rate if self.curve else float("nan")
-            self.bar.set_postfix(
-                recent=f"{sum(self.recent)}/{len(self.recent)}",
-                eval=f"{last:.2f}",
-                upd_s=f"{trainer.updates_per_s():.0f}",
-                mode="eval" if self.evaluating is not None else "train",
-            )
-            self.bar.refresh()
-        self.request_next()
-
-    def _finish_evaluation(self) -> None:
-        trainer = self.learner.trainer
-        results = self.evaluating or []
-        point = CurvePoint(
-            trainer.env_steps,
-            trainer.wall_s(),
-            sum(result.success for result in results),
-            len(results),
-            trainer.critic_updates,
-        )
-        self.curve.append(point)
-        self.evaluating = None
-        self.next_eval_at = point.env_steps + self.config.eval_every_steps
-        write_curve(self.config.out / CURVE_FILE, self.curve)
-        plot_curve(self.config.out / PLOT_FILE, self.curve, f"residual TD3 on {self.config.task}")
+    def schedule(self) -> TrainingSchedule:
+        """The episodes the training driver asks for."""
+        return TrainingSchedule(self.steps, self.eval_every_steps, self.eval_episodes, self.eval_seed, self.train_seed)
 
 
 def check_residual_bounds(td3: TD3Config, gate: SafetyConfig) -> None:
@@ -294,6 +106,11 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
         "slot_source": config.slot_source,
         "slot_noise": config.slot_noise,
         "device": config.device,
+        "steps": str(config.steps),
+        "eval_every_steps": str(config.eval_every_steps),
+        "eval_episodes": str(config.eval_episodes),
+        "eval_seed": str(config.eval_seed),
+        "train_seed": str(config.train_seed),
     }
     if config.learner_params is not None:
         arguments["learner_params"] = str(config.learner_params)
@@ -316,17 +133,13 @@ def train_residual(config: TrainResidualConfig) -> list[CurvePoint]:
             else:
                 node.destroy_node()
         raise
-    args = ["--ros-args", "-p", "use_sim_time:=true"]
-    driver = TrainingDriver(config, learner, context=context, cli_args=args)
+    driver = next(node for node in nodes if isinstance(node, TrainingDriver))
     with tqdm(
         total=config.steps, desc=f"train residual {config.task}", unit="step", disable=not config.progress
     ) as bar:
         bar.n = min(learner.trainer.env_steps, config.steps)
         driver.bar = bar
-        try:
-            spin_inproc(context, nodes)
-        finally:
-            driver.destroy_node()
+        spin_inproc(context, nodes)
     if not driver.completed:  # Ctrl-C, or a node ended the graph: a partial curve is not the run's result
         raise LearnerError(
             f"training stopped at {learner.trainer.env_steps} of {config.steps} env steps"

@@ -110,6 +110,12 @@ class InprocTimer:
         """Stop the timer."""
         self.canceled = True
 
+    def reset(self) -> None:
+        """Start the timer again (also after a cancel): the next call one period from now, as rclpy's
+        ``Timer.reset``."""
+        self.canceled = False
+        self.next_due_ns = self.clock.now().nanoseconds + self.period_ns
+
     def is_ready(self) -> bool:
         """Return True when the clock has reached the next due time."""
         return not self.canceled and self.clock.now().nanoseconds >= self.next_due_ns

@@ -37,6 +37,7 @@ SLOTS = "/robot_rl/slots"
 OBJECT_POSES = "/robot_rl/sim/object_poses"
 COLOR = "/camera/color/image_raw"
 WEIGHTS = "/robot_rl/residual/weights"
+PROGRESS = "/robot_rl/learner/progress"
 
 
 def _panda_urdf() -> str:
@@ -157,6 +158,7 @@ INTERFACES: dict[str, NodeInterface] = {
         "learner",
         (
             publisher(WEIGHTS, BYTES),
+            publisher(PROGRESS, STRING),
             publisher("/diagnostics", DIAGNOSTICS),
             subscription("/robot_rl/reward", FLOAT32),
             subscription(EPISODE, STRING),
@@ -166,6 +168,23 @@ INTERFACES: dict[str, NodeInterface] = {
             subscription("/robot_rl/base_action", TRAJECTORY),
             subscription("/robot_rl/intervention", BOOL),
             subscription("/robot_rl/safe_command", TRAJECTORY),
+        ),
+    ),
+    # robot_rl/policies/training_driver.py (an EpisodeMonitor: its subscriptions first)
+    "training_driver": NodeInterface(
+        "training_driver",
+        (
+            subscription(EPISODE, STRING),
+            subscription("/robot_rl/intervention", BOOL),
+            subscription("/diagnostics", DIAGNOSTICS),
+            subscription(OBJECT_POSES, POSE_ARRAY),
+            subscription("/robot_rl/base_action", TRAJECTORY),
+            subscription("/robot_rl/policy_action", TRAJECTORY),
+            subscription("/robot_rl/safe_command", TRAJECTORY),
+            subscription("/joint_states", JOINT_STATE),
+            subscription(EE_POSE, POSE),
+            publisher(EPISODE, STRING),
+            subscription(PROGRESS, STRING),
         ),
     ),
     # robot_rl/intervention/node.py

@@ -13,13 +13,16 @@ it runs in lockstep, as fast as the graph settles) the node:
    ``/robot_rl/episode``.
 
 Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}`` received on
-``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the request names one. A
-request's ``"mode"`` (e.g. ``"train"``, ``"eval"``) is echoed in the episode's start event, so the
-residual and the learner know how to treat the episode. A person's episode keys (``"source":
-"human"``, from the intervention node) end the running episode (``success``, ``failure``), restart
-it with the same seed (``rerecord``) or end the session (``stop``). The camera calibration is
-written to ``calibration_dir`` at start (camera_info YAML + hand-eye YAML), so perception reads it
-the same way on sim and real.
+``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the request names one. A request's ``"mode"``
+(e.g. ``"train"``, ``"eval"``) is echoed in the episode's start event, so the residual and the learner know how to
+treat the episode; so is its ``"request"`` (an int id), and a request with the id of the last one taken is a repeat
+and is ignored (a requester that resends until it sees the start, as the training driver does while the sim's
+process may not be up yet, never restarts an episode). A person's episode keys (``"source": "human"``, from the
+intervention node) end the running episode (``success``, ``failure``), restart it with the same seed
+(``rerecord``) or end the session (``stop``). The graph's nodes read the sim's calibration from the package
+(``calibration/sim_workspace_<task>.yaml``, ``calibration/sim_hand_eye_<task>.yaml``) as they read a real one; the
+sim checks at start that the files it is given (``workspace_file``, ``hand_eye_file``) hold its own values, and
+writes a copy of its calibration to ``calibration_dir``.
 """
 
 from __future__ import annotations
@@ -33,23 +36,19 @@ import numpy as np
 from robot_rl.action_space import ACTION_DIM, trajectory_to_actions
 from robot_rl.calibration import (
     CameraIntrinsics,
-    HandEyeCalibration,
-    WorkspaceLimits,
     save_camera_info,
     save_hand_eye,
     save_workspace_limits,
     to_camera_info_msg,
 )
 from robot_rl.episode_events import parse_episode_event
-from robot_rl.errors import MessageError, SimError
-from robot_rl.perception.geometry import quaternion_xyzw
+from robot_rl.errors import MessageError, RobotRLError, SimError
 from robot_rl.runtime import Node, NodeMain, QoSProfile, diagnostics, msg
 from robot_rl.runtime.msg_numpy import numpy_to_image, numpy_to_joint_state
+from robot_rl.sim.fixtures import BASE_FRAME, CAMERA_FRAME, camera_hand_eye, check_calibration, task_workspace
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
 
 NS_PER_S = 1_000_000_000
-CAMERA_FRAME = "camera_color_optical_frame"
-BASE_FRAME = "base_link"
 # /joint_states names of the arm joints (robosuite's robot0_joint1..7) and the two fingers: the Panda URDF's
 URDF_JOINT_NAMES = (*(f"panda_joint{i}" for i in range(1, 8)), "panda_finger_joint1", "panda_finger_joint2")
 
@@ -58,17 +57,6 @@ def urdf_joint_positions(observation: Observation) -> dict[str, float]:
     """The positions this node publishes on /joint_states, by URDF joint name (rad; fingers m)."""
     positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])
     return dict(zip(URDF_JOINT_NAMES, (float(value) for value in positions), strict=True))
-
-
-# The end-effector box of each task scene, base_link, m: (min, max). Lift, Stack and NutAssemblySquare share
-# robosuite's table (surface at z = -0.112 m in base_link, see calibration/workspace.yaml); PickPlaceCan's
-# bins sit left and right of the robot's front and need a wider box.
-TASK_WORKSPACES_M: dict[str, tuple[tuple[float, float, float], tuple[float, float, float]]] = {
-    "Lift": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
-    "Stack": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
-    "NutAssemblySquare": ((0.3, -0.35, -0.1), (0.9, 0.35, 0.4)),
-    "PickPlaceCan": ((0.3, -0.6, -0.1), (0.9, 0.6, 0.4)),
-}
 
 
 def calibration_paths(directory: str | Path) -> tuple[Path, Path]:
@@ -108,6 +96,12 @@ class SimNode(Node):
         calibration_dir = declare(
             "calibration_dir", "", "where to write the camera calibration and workspace box; '' = none"
         ).value
+        workspace_file = declare(
+            "workspace_file", "", "the workspace box the graph reads: checked against the sim's at start; '' = none"
+        ).value
+        hand_eye_file = declare(
+            "hand_eye_file", "", "the camera hand-eye pose the graph reads: checked against the sim's; '' = none"
+        ).value
         if self.depth_encoding not in ("32FC1", "16UC1"):
             raise SimError(f"depth_encoding must be 32FC1 or 16UC1, got {self.depth_encoding!r}")
         self.adapter = RobosuiteAdapter(
@@ -132,6 +126,8 @@ class SimNode(Node):
         self.running = False
         self.pending_reset_seed: int | None = None
         self.pending_reset_mode: str | None = None  # a reset request's "mode" (train, eval), echoed in its start event
+        self.pending_request: int | None = None  # a reset request's "request" id, echoed in its start event
+        self.last_request: int | None = None  # the id of the last reset request taken: a repeat of it is ignored
         self.episode_seed = self.seed  # seed of the running episode
         self.command: np.ndarray | None = None
         self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
@@ -141,6 +137,11 @@ class SimNode(Node):
         self.steps = 0  # control steps in the running episode
         self.last_observation: Observation | None = None  # what was published last (for tests and tools)
         self.intrinsics = self._intrinsics() if render else None
+        try:
+            check_calibration(task, self.adapter, workspace_file, hand_eye_file)
+        except RobotRLError:
+            self.adapter.close()  # no node to destroy: release the simulator and its OpenGL context now
+            raise
         if calibration_dir:
             self._write_calibration(calibration_dir, task)
         self.clock_pub = self.create_publisher(msg.Clock, "/clock", 10)
@@ -185,22 +186,12 @@ class SimNode(Node):
 
     def _write_calibration(self, directory: str, task: str) -> None:
         Path(directory).mkdir(parents=True, exist_ok=True)
-        low, high = TASK_WORKSPACES_M[task]
-        save_workspace_limits(WorkspaceLimits(np.array(low), np.array(high), BASE_FRAME), workspace_path(directory))
+        save_workspace_limits(task_workspace(task), workspace_path(directory))
         if self.intrinsics is None:
             return  # state only: no camera to calibrate
         camera_path, hand_eye_path = calibration_paths(directory)
         save_camera_info(self.intrinsics, camera_path)  # type: ignore[arg-type]
-        pose = self.adapter.camera_pose_in_base()
-        save_hand_eye(
-            HandEyeCalibration(
-                parent_frame=BASE_FRAME,
-                child_frame=CAMERA_FRAME,
-                translation_m=pose[:3, 3],
-                quaternion_xyzw=quaternion_xyzw(pose[:3, :3]),
-            ),
-            hand_eye_path,
-        )
+        save_hand_eye(camera_hand_eye(self.adapter), hand_eye_path)
         self.get_logger().info(f"wrote sim camera calibration to {camera_path} and {hand_eye_path}")
 
     # -- inputs --------------------------------------------------------------------
@@ -236,10 +227,21 @@ class SimNode(Node):
             return
         seed = payload.get("seed", self.seed + self.episode + 1)
         mode = payload.get("mode")
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0 or not isinstance(mode, (str, type(None))):
-            self.report(diagnostics.WARN, f"ignored reset with bad seed {seed!r} or mode {mode!r}")
+        request = payload.get("request")
+        if (
+            not isinstance(seed, int)
+            or isinstance(seed, bool)
+            or seed < 0
+            or not isinstance(mode, (str, type(None)))
+            or not isinstance(request, (int, type(None)))
+            or isinstance(request, bool)
+        ):
+            self.report(diagnostics.WARN, f"ignored reset with bad seed {seed!r}, mode {mode!r} or request {request!r}")
             return
+        if request is not None and request == self.last_request:
+            return  # a repeat of the request taken last
         self.pending_reset_seed, self.pending_reset_mode = seed, mode
+        self.pending_request = self.last_request = request
 
     # -- the control tick ------------------------------------------------------------
 
@@ -277,8 +279,8 @@ class SimNode(Node):
 
     def _start_episode(self) -> None:
         seed = self.pending_reset_seed if self.pending_reset_seed is not None else self.seed + self.episode + 1
-        mode = self.pending_reset_mode
-        self.pending_reset_seed = self.pending_reset_mode = None
+        mode, request = self.pending_reset_mode, self.pending_request
+        self.pending_reset_seed = self.pending_reset_mode = self.pending_request = None
         self.episode_seed = seed
         self.episode += 1
         self.steps = 0
@@ -286,7 +288,8 @@ class SimNode(Node):
         self.gripper = -1.0
         observation = self.adapter.reset(seed=seed)
         self.running = True
-        self._event("start", seed=seed, **({"mode": mode} if mode is not None else {}))
+        echoed = {key: value for key, value in (("mode", mode), ("request", request)) if value is not None}
+        self._event("start", seed=seed, **echoed)
         self._publish(observation)
 
     def _event(self, kind: str, **fields: Any) -> None:

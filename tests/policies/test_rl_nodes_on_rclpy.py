@@ -8,6 +8,8 @@ Run with ``make test-rclpy``.
 
 from __future__ import annotations
 
+import csv
+import os
 import time
 from pathlib import Path
 
@@ -26,6 +28,7 @@ from robot_rl.policies.learner_node import LearnerNode
 from robot_rl.policies.residual_node import ResidualNode, UInt8MultiArray
 from robot_rl.rl.checkpoint import encode_actor_weights, load_residual, save_residual
 from robot_rl.rl.replay import FIELDS
+from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE
 from robot_rl.runtime import Node
 from robot_rl.runtime.inproc import InprocContext
 from robot_rl.runtime.rclpy_backend import RclpyContext
@@ -152,3 +155,57 @@ def test_the_learner_stores_the_steps_it_stores_in_process_on_real_rclpy(
             )
     learner.destroy_node()
     reference.destroy_node()
+
+
+def test_the_whole_training_graph_trains_as_separate_processes_on_real_rclpy(
+    demos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    """train.launch.yaml under `robot-rl launch --backend rclpy`: one process per node (sim, sim slot source, base,
+    residual actor, arbiter, safety gate, learner, training driver) as ros2 launch starts them, every message over
+    Fast DDS, and the sim stepping on its wall timer instead of in lockstep. The driver requests every episode,
+    waits for the learner's reports, and ends the launch once the budget and its final evaluation are done."""
+    import signal
+    import subprocess
+    import sys
+
+    from tests.test_train_residual import LEARNER_PARAMS, curve_steps
+
+    params = tmp_path / "learner.yaml"
+    params.write_text(LEARNER_PARAMS)
+    out = tmp_path / "run"
+    command = [
+        str(Path(sys.executable).parent / "robot-rl"),
+        "launch",
+        "--backend",
+        "rclpy",
+        "launch/train.launch.yaml",
+        "task:=Lift",
+        f"base:={checkpoint}",
+        f"demos:={demos}",
+        f"out:={out}",
+        "steps:=60",
+        "eval_every_steps:=1000",
+        "eval_episodes:=1",
+        "horizon_steps:=25",
+        f"learner_params:={params}",
+        f"calibration_dir:={tmp_path / 'calibration'}",
+    ]
+    repo = Path(__file__).resolve().parents[2]
+    launcher = subprocess.Popen(command, cwd=repo, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        output = launcher.communicate(timeout=600)[1]  # no Ctrl-C: the driver ends the launch
+    finally:
+        if launcher.poll() is None:
+            os.killpg(launcher.pid, signal.SIGKILL)  # the launcher and every node it started
+    assert "[training_driver]: shutdown requested: trained" in output, output[-5000:]
+    assert launcher.returncode == 0, output[-5000:]
+    steps = curve_steps(out)
+    assert steps[0] == 0, steps  # the base alone, before any update
+    assert steps[-1] >= 60, steps  # the final evaluation, at the budget
+    with open(out / METRICS_FILE, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    train = [row for row in rows if row["mode"] == "train"]
+    assert train
+    assert int(train[-1]["env_steps"]) >= 60
+    assert int(train[-1]["updates"]) > 0  # the learner trained on what crossed DDS
+    assert load_residual(out / ACTOR_DIR).metadata.task == "Lift"

@@ -211,6 +211,26 @@ def test_wall_timers_run_in_virtual_time_and_drive_lockstep() -> None:
     assert context.shutdown_reason == "done"
 
 
+def test_a_canceled_timer_resets_one_period_from_now() -> None:
+    """As rclpy's Timer.reset: a node re-arms one timer instead of creating one per use (the training driver)."""
+    context = InprocContext()
+    node = Node("waiter", context=context)
+    fired: list[int] = []
+    timer = node.create_timer(2.0, lambda: fired.append(node.get_clock().now().nanoseconds))
+    timer.cancel()
+    start = node.get_clock().now().nanoseconds
+    context.graph.advance_virtual_time(start + 5 * 10**9)
+    context.spin_until_quiet()
+    assert fired == []  # canceled: nothing
+    timer.reset()
+    context.graph.advance_virtual_time(start + 6 * 10**9)
+    context.spin_until_quiet()
+    assert fired == []  # one period after the reset, not after the creation
+    context.graph.advance_virtual_time(start + 7 * 10**9)
+    context.spin_until_quiet()
+    assert fired == [start + 7 * 10**9]
+
+
 def test_destroyed_node_stops_receiving() -> None:
     context = InprocContext()
     node = Probe(context=context)

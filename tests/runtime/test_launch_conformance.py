@@ -247,7 +247,12 @@ def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> No
     """train.launch.yaml's safety_params and learner_params are applied after config/safety.yaml and
     config/learner.yaml: the benchmark's one-key files change that key and keep every other shipped value."""
     params = REPO / "benchmarks" / "params"
-    arguments = {"out": str(tmp_path / "out"), "base": str(tmp_path / "base"), "demos": str(tmp_path / "demos")}
+    arguments = {
+        "out": str(tmp_path / "out"),
+        "base": str(tmp_path / "base"),
+        "demos": str(tmp_path / "demos"),
+        "steps": "100",
+    }
     gate = {"safety_params": str(params / "safety_gripper_residual.yaml")}
     for overrides, gripper, penalty in (
         ({}, 0.2, 0.0),
@@ -266,7 +271,12 @@ def test_5_override_params_files_layer_on_the_shipped_ones(tmp_path: Path) -> No
 
 def test_5_the_training_seed_seeds_the_learner_and_the_residuals_exploration(tmp_path: Path) -> None:
     """train.launch.yaml's seed reaches the learner and the residual node (its exploration noise's seed)."""
-    arguments = {"out": str(tmp_path / "out"), "base": str(tmp_path / "base"), "demos": str(tmp_path / "demos")}
+    arguments = {
+        "out": str(tmp_path / "out"),
+        "base": str(tmp_path / "base"),
+        "demos": str(tmp_path / "demos"),
+        "steps": "100",
+    }
     for seed in (0, 3):
         plan = read_launch_file(REPO / "launch" / "train.launch.yaml", arguments | {"seed": str(seed)})
         index = {spec.executable: i for i, spec in enumerate(plan.nodes)}
@@ -370,6 +380,7 @@ def test_8_group_without_forwarding_starts_from_its_keep_entries(tmp_path: Path)
 # -- 9. dead arguments ---------------------------------------------------------------------------------------
 
 REQUIRED = {"out": "out", "base": "base", "demos": "demos", "hand_eye_file": "he.yaml", "workspace_file": "ws.yaml"}
+REQUIRED_VALUES = {"steps": "100"}  # required arguments that are not paths
 
 
 def _choices(path: Path) -> dict[str, list[str]]:
@@ -414,6 +425,7 @@ def test_9_every_argument_can_change_the_graph(path: Path, tmp_path: Path) -> No
     own = [e["arg"]["name"] for e in yaml.safe_load(path.read_text())["launch"] if "arg" in e]
     declared = {argument.name for argument in launch_arguments(path)}
     base = {name: str(tmp_path / value) for name, value in REQUIRED.items() if name in declared}
+    base |= {name: value for name, value in REQUIRED_VALUES.items() if name in declared}
     choices = _choices(path)
     plan = read_launch_file(path, base)
     contexts = [base] + [

@@ -298,6 +298,7 @@ def test_shipped_launch_files_build(path: Path, tmp_path: Path) -> None:
         "demos": str(tmp_path / "demos"),
         "hand_eye_file": str(tmp_path / "hand_eye.yaml"),
         "workspace_file": str(tmp_path / "workspace.yaml"),
+        "steps": "100",
     }
     declared = {entry["arg"]["name"] for entry in yaml.safe_load(path.read_text())["launch"] if "arg" in entry}
     plan = read_launch_file(path, {name: value for name, value in arguments.items() if name in declared})

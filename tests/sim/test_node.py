@@ -124,3 +124,33 @@ def test_object_poses_are_published_in_task_object_order() -> None:
         np.testing.assert_allclose(position, expected.position_m)
         quaternion = [pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w]
         np.testing.assert_allclose(quaternion, expected.quaternion_xyzw)
+
+
+def test_a_repeated_reset_request_is_ignored_and_its_id_echoed() -> None:
+    """The training driver resends a request no start answered (the sim's process may not be up yet): a repeat of the
+    request taken last must not restart the episode, a new request does."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", "render_camera:=false", "-p", "auto_reset:=false", "-p", "horizon_steps:=50"]
+    sim = SimNode(context=context, cli_args=args)
+    graph = Node("graph", context=context)
+    events: list[dict] = []
+    graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
+    requests = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+
+    def request(seed: int, request_id: int) -> None:
+        payload = {"event": "reset", "seed": seed, "mode": "train", "request": request_id}
+        requests.publish(msg.String(data=json.dumps(payload)))
+        context.spin_until_quiet()
+        sim.tick()
+        context.spin_until_quiet()
+
+    try:
+        request(5, 1)
+        sim.tick()
+        request(5, 1)  # the same request again: the episode goes on
+        request(6, 2)
+    finally:
+        sim.destroy_node()
+    starts = [(event["seed"], event["request"]) for event in events if event["event"] == "start"]
+    assert starts == [(5, 1), (6, 2)]
+    assert sim.episode == 1

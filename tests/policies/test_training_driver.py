@@ -1,0 +1,169 @@
+"""The training driver node on its own: the schedule it requests, the learner's reports it waits for, and the two
+waits that only matter across processes (a resent request, a report that never comes). The whole training graph
+runs in tests/test_train_residual.py (in-process) and tests/policies/test_rl_nodes_on_rclpy.py (as processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from robot_rl.errors import LearnerError
+from robot_rl.policies.learning_curve import CURVE_FILE, CurvePoint, write_curve
+from robot_rl.policies.training_driver import PROGRESS_TOPIC, LearnerProgress, TrainingDriver, TrainingSchedule
+from robot_rl.runtime import LATCHED, Node, msg
+from robot_rl.runtime.inproc import InprocContext
+
+EVAL_SEED, TRAIN_SEED = 100_000, 300_000
+
+
+class Graph(Node):
+    """Stands in for the sim (episode events) and the learner (progress reports); records the driver's requests."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__("graph", **kwargs)
+        self.requests: list[dict[str, Any]] = []
+        self.episode = self.create_publisher(msg.String, "/robot_rl/episode", 10)
+        self.progress = self.create_publisher(msg.String, PROGRESS_TOPIC, LATCHED)
+        self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+
+    def on_episode(self, message: Any) -> None:
+        payload = json.loads(message.data)
+        if payload["event"] == "reset":
+            self.requests.append(payload)
+
+    def event(self, **payload: Any) -> None:
+        self.episode.publish(msg.String(data=json.dumps(payload)))
+        self.context.spin_until_quiet()
+
+    def report(self, env_steps: int, finished: tuple[int, str] | None, episodes: int = 0, dropped: int = 0) -> None:
+        progress = LearnerProgress(env_steps, episodes, 2 * env_steps, 0.1 * env_steps + 1.0, finished, dropped)
+        self.progress.publish(progress.to_message())
+        self.context.spin_until_quiet()
+
+    def run_episode(self, outcome: str = "timeout") -> None:
+        """The sim starts the last requested episode and ends it."""
+        last = self.requests[-1]
+        self.event(event="start", seed=last["seed"], mode=last["mode"], request=last["request"])
+        self.event(event=outcome, steps=5)
+
+    def asked(self) -> list[tuple[int, str]]:
+        return [(request["seed"], request["mode"]) for request in self.requests]
+
+
+def start(tmp_path: Path, **parameters: object) -> tuple[InprocContext, Graph, TrainingDriver]:
+    context = InprocContext()
+    graph = Graph(context=context)
+    values = {"out_dir": tmp_path, "task": "Lift", "steps": 100, "eval_every_steps": 50, "eval_episodes": 1}
+    args = ["--ros-args"]
+    for name, value in {**values, **parameters}.items():
+        args += ["-p", f"{name}:={value}"]
+    driver = TrainingDriver(context=context, cli_args=args)
+    context.spin_until_quiet()
+    return context, graph, driver
+
+
+def advance(context: InprocContext, seconds: float) -> None:
+    context.graph.advance_virtual_time(context.graph.system_time_ns() + round(seconds * 1e9))
+    context.spin_until_quiet()
+
+
+def test_the_driver_waits_for_the_learners_first_report_then_measures_the_base_alone(tmp_path: Path) -> None:
+    _, graph, _ = start(tmp_path)
+    assert graph.requests == []  # the learner has not said where it stands
+    graph.report(0, None)
+    assert graph.asked() == [(EVAL_SEED, "eval")]  # the 0-step evaluation: the zero residual, the base alone
+    assert graph.requests[0]["request"] == 1
+
+
+def test_the_next_episode_waits_for_the_outcome_and_the_learners_log_of_that_episode(tmp_path: Path) -> None:
+    _, graph, driver = start(tmp_path)
+    graph.report(0, None)
+    graph.run_episode()
+    graph.report(0, (TRAIN_SEED, "train"))  # a report of another episode does not count
+    assert graph.asked() == [(EVAL_SEED, "eval")]
+    graph.report(0, (EVAL_SEED, "eval"))
+    assert graph.asked() == [(EVAL_SEED, "eval"), (TRAIN_SEED, "train")]
+    assert [point.env_steps for point in driver.curve] == [0]
+    # the other order: the learner's report first (a training time-out's last step is stored after the outcome)
+    graph.event(event="start", seed=TRAIN_SEED, mode="train", request=2)
+    graph.report(40, (TRAIN_SEED, "train"), episodes=1)
+    assert len(graph.requests) == 2
+    graph.event(event="success", steps=40)
+    assert graph.asked()[-1] == (TRAIN_SEED + 1, "train")
+    assert driver.train_episodes == 1
+    assert list(driver.recent) == [True]
+
+
+def test_the_budget_ends_with_a_final_evaluation_and_the_launch(tmp_path: Path) -> None:
+    context, graph, driver = start(tmp_path)
+    graph.report(0, None)
+    graph.run_episode()
+    graph.report(0, (EVAL_SEED, "eval"))
+    graph.run_episode()
+    graph.report(120, (TRAIN_SEED, "train"), episodes=1, dropped=3)  # past the budget of 100
+    assert graph.asked()[-1] == (EVAL_SEED, "eval")
+    graph.run_episode(outcome="success")
+    graph.report(120, (EVAL_SEED, "eval"), episodes=1, dropped=3)
+    assert driver.completed
+    assert context.shutdown_reason == "trained 120 env steps (3 ticks dropped by the learner)"
+    assert [(point.env_steps, point.successes, point.updates) for point in driver.curve] == [(0, 0, 0), (120, 1, 240)]
+    assert (tmp_path / CURVE_FILE).exists()
+
+
+def test_a_resumed_run_continues_its_schedule_from_the_learners_first_report(tmp_path: Path) -> None:
+    write_curve(tmp_path / CURVE_FILE, [CurvePoint(0, 1.0, 1, 1, 0), CurvePoint(50, 6.0, 1, 1, 100)])
+    _, graph, driver = start(tmp_path)
+    graph.report(70, None, episodes=4)  # a checkpoint at 70 env steps after 4 training episodes
+    assert graph.asked() == [(TRAIN_SEED + 4, "train")]  # the 50-step evaluation is done; the next is due at 100
+    assert [point.env_steps for point in driver.curve] == [0, 50]
+
+
+def test_an_unanswered_request_is_sent_again_with_the_same_id_until_the_start(tmp_path: Path) -> None:
+    """As processes the sim may not be up when the first request goes out; it ignores a repeat of a request it took."""
+    context, graph, _ = start(tmp_path)
+    graph.report(0, None)
+    advance(context, 1.0)
+    assert len(graph.requests) == 1
+    advance(context, 1.5)  # past request_retry_s (2 s)
+    assert graph.requests == [graph.requests[0]] * 2
+    graph.event(event="start", seed=EVAL_SEED, mode="eval", request=1)
+    advance(context, 10.0)
+    assert len(graph.requests) == 2  # answered: no more repeats
+
+
+def test_without_the_learners_report_the_driver_goes_on_after_learner_wait_s(tmp_path: Path) -> None:
+    """The learner may miss an episode's start during discovery and never report it: a warning, not a hang."""
+    context, graph, driver = start(tmp_path, learner_wait_s=5.0)
+    graph.report(0, None)
+    graph.run_episode()
+    advance(context, 4.0)
+    assert len(graph.requests) == 1
+    advance(context, 2.0)
+    assert graph.asked() == [(EVAL_SEED, "eval"), (TRAIN_SEED, "train")]
+    assert [point.env_steps for point in driver.curve] == [0]  # from the learner's last report
+
+
+@pytest.mark.parametrize(
+    ("parameters", "error"),
+    [
+        ({"steps": 0}, "steps must be an int >= 1, got 0"),
+        ({"eval_episodes": 0}, "eval_episodes must be an int >= 1, got 0"),
+        ({"train_seed": -1}, "train_seed must be an int >= 0, got -1"),
+        ({"learner_wait_s": 0.0}, "learner_wait_s must be > 0 s, got 0.0"),
+        ({"request_retry_s": float("nan")}, "request_retry_s must be > 0 s, got nan"),
+        ({"out_dir": "''"}, "parameter out_dir is empty"),
+    ],
+)
+def test_bad_parameters_are_one_error_each(tmp_path: Path, parameters: dict[str, object], error: str) -> None:
+    with pytest.raises(LearnerError, match=error):
+        start(tmp_path, **parameters)
+
+
+def test_a_malformed_report_is_an_error_naming_it() -> None:
+    with pytest.raises(LearnerError, match=r"malformed learner progress '\{\}'"):
+        LearnerProgress.from_message(msg.String(data="{}"))
+    with pytest.raises(LearnerError, match="steps must be an int >= 1"):
+        TrainingSchedule(steps=True)  # type: ignore[arg-type]
