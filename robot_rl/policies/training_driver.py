@@ -12,7 +12,8 @@ The learner's counters come from its progress reports (:data:`~robot_rl.policies
 latched): the driver starts once it has the first (so a resumed run continues its schedule), and requests the next
 episode only when it has both the episode's outcome and the learner's report that it logged that episode (a
 training time-out's last step is stored a tick after the sim's outcome). When the budget and its final evaluation
-are done, the node asks the launch to end (``on_exit: shutdown`` in the launch file).
+are done, the node asks the launch to end (``on_exit: shutdown`` in the launch file). Training episodes that store
+no transition ``max_empty_episodes`` times in a row stop the run with an error: a node of the graph is down.
 
 As separate processes (DDS) two waits are bounded by wall time: a reset request no start event answers within
 ``request_retry_s`` is sent again with the same id (the sim's process may not have been up; the sim ignores a
@@ -119,6 +120,11 @@ class TrainingDriver(EpisodeMonitor):
         self.learner_wait_s = declare(
             "learner_wait_s", 60.0, "wall s to wait for the learner's report of an ended episode, > 0"
         ).value
+        self.max_empty_episodes = declare(
+            "max_empty_episodes", 3, "training episodes in a row that store no transition before the run stops, >= 1"
+        ).value
+        if isinstance(self.max_empty_episodes, bool) or self.max_empty_episodes < 1:
+            raise LearnerError(f"max_empty_episodes must be an int >= 1, got {self.max_empty_episodes!r}")
         for name in ("request_retry_s", "learner_wait_s"):
             value = getattr(self, name)
             if not value > 0:  # NaN too
@@ -131,6 +137,8 @@ class TrainingDriver(EpisodeMonitor):
         self.train_episodes = 0
         self.evaluating: list[EpisodeResult] | None = None  # results of the running evaluation
         self.recent: deque[bool] = deque(maxlen=20)  # successes of the last training episodes
+        self.empty_episodes = 0  # training episodes in a row after which the learner's env steps had not grown
+        self.steps_before = 0  # the learner's env steps when the running episode was requested
         self.progress: LearnerProgress | None = None  # the learner's latest report
         self.requested: tuple[int, str] | None = None  # (seed, mode) of the running episode
         self.request_id = 0  # id of the latest reset request (the sim echoes it in the start event)
@@ -193,6 +201,7 @@ class TrainingDriver(EpisodeMonitor):
 
     def _reset(self, seed: int, mode: str) -> None:
         self.requested, self.outcome, self.started = (seed, mode), None, False
+        self.steps_before = self.progress.env_steps if self.progress is not None else 0
         self.request_id += 1
         self._send_request()
         self.retry_timer.reset()
@@ -252,6 +261,7 @@ class TrainingDriver(EpisodeMonitor):
         else:
             self.train_episodes += 1
             self.recent.append(outcome.success)
+            self._count_empty(progress)
         if self.bar is not None:
             self.bar.n = min(progress.env_steps, self.schedule.steps)
             last = self.curve[-1].success_rate if self.curve else float("nan")
@@ -263,6 +273,16 @@ class TrainingDriver(EpisodeMonitor):
             )
             self.bar.refresh()
         self.request_next()
+
+    def _count_empty(self, progress: LearnerProgress) -> None:
+        """Raise LearnerError after ``max_empty_episodes`` training episodes in a row that stored nothing: a node of
+        the graph is down (as processes a dead node does not end the launch), and the run would go on forever."""
+        self.empty_episodes = self.empty_episodes + 1 if progress.env_steps == self.steps_before else 0
+        if self.empty_episodes >= self.max_empty_episodes:
+            raise LearnerError(
+                f"{self.empty_episodes} training episodes in a row stored no transition (the learner dropped"
+                f" {progress.dropped_ticks} ticks so far): is every node of the training graph running?"
+            )
 
     def _finish_evaluation(self, progress: LearnerProgress) -> None:
         results = self.evaluating or []

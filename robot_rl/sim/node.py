@@ -1,7 +1,8 @@
 """The sim bridge node: robosuite publishes what a real robot with a RealSense publishes.
 
 Each control tick (a wall timer at ``control_rate_hz``; under the in-process backend
-it runs in lockstep, as fast as the graph settles) the node:
+it runs in lockstep, as fast as the graph settles; as separate processes, with ``command_wait_s`` > 0, a tick
+waits up to that long, sim time standing still, for the command of the last observation) the node:
 
 1. steps the simulation with the latest ``/robot_rl/safe_command`` (the only command
    it executes; a tick without a new command holds: zero motion, gripper unchanged);
@@ -28,6 +29,7 @@ writes a copy of its calibration to ``calibration_dir``.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +95,15 @@ class SimNode(Node):
         segmentation = declare("publish_segmentation", True, "publish the sim-only instance segmentation").value
         self.auto_reset = declare("auto_reset", True, "start the next episode after success or timeout").value
         self.max_episodes = declare("max_episodes", 0, "shut down after this many episodes; 0 = never").value
+        command_wait_s = declare(
+            "command_wait_s",
+            0.0,
+            "wall s a tick waits, sim time standing still, for the command of the last observation (0: never, a"
+            " tick without one holds, as a robot's control loop; > 0: sim-in-the-loop training as processes)",
+        ).value
+        if not (command_wait_s >= 0 and math.isfinite(command_wait_s)):
+            raise SimError(f"command_wait_s must be a finite number >= 0 s, got {command_wait_s!r}")
+        self.command_wait_ns = round(command_wait_s * NS_PER_S)
         calibration_dir = declare(
             "calibration_dir", "", "where to write the camera calibration and workspace box; '' = none"
         ).value
@@ -133,6 +144,8 @@ class SimNode(Node):
         self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
         self.commands_consumed = 0
         self.ticks_without_command = 0
+        self.ticks_waited = 0  # ticks that waited for a command (command_wait_s), sim time standing still
+        self.published_at_ns = 0  # this node's clock when the latest observation went out, ns
         self.object_names = list(TASK_OBJECTS[task])
         self.steps = 0  # control steps in the running episode
         self.last_observation: Observation | None = None  # what was published last (for tests and tools)
@@ -246,7 +259,11 @@ class SimNode(Node):
     # -- the control tick ------------------------------------------------------------
 
     def tick(self) -> None:
-        """Step (or reset) the simulation and publish the new state; every tick is one control period."""
+        """Step (or reset) the simulation and publish the new state; every tick is one control period, except a tick
+        that waits for its command (``command_wait_s``)."""
+        if self._waiting_for_command():
+            self.ticks_waited += 1
+            return
         self.sim_time_ns += self.period_ns
         if self.pending_reset_seed is not None or (not self.running and self.auto_reset):
             if self.max_episodes and self.episode + 1 >= self.max_episodes:
@@ -265,6 +282,14 @@ class SimNode(Node):
             self.running = False
             outcome = "success" if flags.success else "timeout"
             self._event(outcome, steps=self.steps, reward=float(reward))  # steps taken, this one included
+
+    def _waiting_for_command(self) -> bool:
+        """Whether a running episode's tick should wait for the command of the last observation (command_wait_s)."""
+        if not self.command_wait_ns or not self.running or self.command is not None:
+            return False
+        if self.pending_reset_seed is not None:
+            return False  # a reset is due: nothing to wait for
+        return self.get_clock().now().nanoseconds - self.published_at_ns < self.command_wait_ns
 
     def _take_command(self) -> np.ndarray:
         if self.command is None:
@@ -300,6 +325,7 @@ class SimNode(Node):
             f"episode {self.episode}: {kind}",
             commands_consumed=self.commands_consumed,
             ticks_without_command=self.ticks_without_command,
+            ticks_waited=self.ticks_waited,
         )
 
     def report(self, level: int, message: str, **values: Any) -> None:
@@ -316,6 +342,7 @@ class SimNode(Node):
 
     def _publish(self, observation: Observation) -> None:
         self.last_observation = observation
+        self.published_at_ns = self.get_clock().now().nanoseconds
         stamp = self._stamp()
         self.clock_pub.publish(msg.Clock(clock=stamp))
         positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])

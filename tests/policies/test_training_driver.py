@@ -146,6 +146,21 @@ def test_without_the_learners_report_the_driver_goes_on_after_learner_wait_s(tmp
     assert [point.env_steps for point in driver.curve] == [0]  # from the learner's last report
 
 
+def test_training_episodes_that_store_nothing_stop_the_run(tmp_path: Path) -> None:
+    """As processes a dead node does not end the launch: without a limit the driver would request episodes forever."""
+    _, graph, _ = start(tmp_path, max_empty_episodes=2)
+    graph.report(0, None)
+    graph.run_episode()
+    graph.report(0, (EVAL_SEED, "eval"))
+    graph.run_episode()
+    graph.report(5, (TRAIN_SEED, "train"), episodes=1)
+    graph.run_episode()
+    graph.report(5, (TRAIN_SEED + 1, "train"), episodes=2, dropped=25)  # one empty episode: goes on
+    graph.run_episode()
+    with pytest.raises(LearnerError, match=r"2 training episodes in a row stored no transition .* dropped 50 ticks"):
+        graph.report(5, (TRAIN_SEED + 2, "train"), episodes=3, dropped=50)
+
+
 @pytest.mark.parametrize(
     ("parameters", "error"),
     [
@@ -155,6 +170,7 @@ def test_without_the_learners_report_the_driver_goes_on_after_learner_wait_s(tmp
         ({"learner_wait_s": 0.0}, "learner_wait_s must be > 0 s, got 0.0"),
         ({"request_retry_s": float("nan")}, "request_retry_s must be > 0 s, got nan"),
         ({"out_dir": "''"}, "parameter out_dir is empty"),
+        ({"max_empty_episodes": 0}, "max_empty_episodes must be an int >= 1, got 0"),
     ],
 )
 def test_bad_parameters_are_one_error_each(tmp_path: Path, parameters: dict[str, object], error: str) -> None:

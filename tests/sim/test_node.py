@@ -154,3 +154,35 @@ def test_a_repeated_reset_request_is_ignored_and_its_id_echoed() -> None:
     starts = [(event["seed"], event["request"]) for event in events if event["event"] == "start"]
     assert starts == [(5, 1), (6, 2)]
     assert sim.episode == 1
+
+
+def test_with_command_wait_a_tick_waits_for_its_command_and_sim_time_stands_still() -> None:
+    """As separate processes the policy may be slower than the control rate: with command_wait_s the sim waits for
+    the command of the last observation (up to that long) instead of stepping on a hold."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", "render_camera:=false", "-p", "command_wait_s:=1.0", "-p", "horizon_steps:=50"]
+    sim = SimNode(context=context, cli_args=args)
+    commands = Node("policy", context=context).create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+
+    def after(seconds: float) -> None:
+        """The sim's 20 Hz timer fires once, ``seconds`` after the latest observation went out."""
+        context.graph.advance_virtual_time(sim.published_at_ns + round(seconds * 1e9))
+        context.spin_until_quiet()
+
+    try:
+        context.graph.advance_virtual_time(context.graph.system_time_ns() + 50_000_000)
+        context.spin_until_quiet()  # the first tick starts the episode: its first observation goes out
+        assert sim.running
+        start_ns, steps = sim.sim_time_ns, sim.steps
+        after(0.5)  # no command yet: the tick waits, the sim neither steps nor advances its clock
+        assert (sim.sim_time_ns, sim.steps, sim.ticks_waited) == (start_ns, steps, 1)
+        commands.publish(actions_to_trajectory(np.zeros(ACTION_DIM), 0.05))
+        context.spin_until_quiet()
+        after(0.6)  # the command came: the tick steps with it
+        assert (sim.sim_time_ns, sim.steps, sim.commands_consumed) == (start_ns + sim.period_ns, steps + 1, 1)
+        after(1.0)  # no command within command_wait_s: the tick holds, as without waiting
+        assert (sim.steps, sim.ticks_without_command) == (steps + 2, 1)
+    finally:
+        sim.destroy_node()
+    with pytest.raises(SimError, match="command_wait_s must be a finite number >= 0 s"):
+        SimNode(context=InprocContext(), cli_args=["--ros-args", "-p", "command_wait_s:=-1.0"])
