@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from robot_rl.cli import main
+from robot_rl.errors import LearnerError
 from robot_rl.policies.learner_node import LearnerNode
 from robot_rl.policies.learning_curve import CURVE_FILE, CurvePoint, plot_curve
 from robot_rl.policies.train_residual import TrainResidualConfig
@@ -342,3 +343,18 @@ def test_the_curve_plot_takes_0_and_all_successes(tmp_path: Path) -> None:
     points = [CurvePoint(0, 10.0, 0, 20, 0), CurvePoint(10_000, 600.0, 20, 20, 20_000)]
     plot_curve(tmp_path / "curve.png", points, "SAC", label="SAC (deterministic)", base_line=False)
     assert (tmp_path / "curve.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"steps": 0}, "--steps must be an int >= 1, got 0"),
+        ({"eval_every_steps": 0}, "--eval-every must be an int >= 1, got 0"),
+        ({"eval_episodes": 0}, "--eval-episodes must be an int >= 1, got 0"),
+        ({"train_seed": -1}, "train_seed must be an int >= 0, got -1"),
+    ],
+)
+def test_a_bad_schedule_names_the_command_line_flag(fields: dict[str, int], error: str) -> None:
+    values = {"steps": 10, **fields}
+    with pytest.raises(LearnerError, match=f"^{error}$"):
+        TrainResidualConfig("Lift", Path("base"), Path("demos"), Path("out"), **values)

@@ -58,7 +58,12 @@ class TrainResidualConfig:
     progress: bool = True  # show a progress bar
 
     def __post_init__(self) -> None:
-        self.schedule()  # raises LearnerError for a bad budget, evaluation size or seed
+        try:
+            self.schedule()
+        except LearnerError as error:  # name the command-line flag where there is one, not the driver's parameter
+            name, rest = str(error).split(" ", 1)
+            flags = {"steps": "--steps", "eval_every_steps": "--eval-every", "eval_episodes": "--eval-episodes"}
+            raise LearnerError(f"{flags.get(name, name)} {rest}") from None
         if self.slot_source not in ("sim", "perception"):
             raise LearnerError(f"--slot-source must be sim or perception, got {self.slot_source!r}")
         if self.device not in ("none", "keyboard", "joy", "spacemouse", "simulated"):

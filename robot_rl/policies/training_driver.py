@@ -25,8 +25,9 @@ In-process, in lockstep, both come in the same cascade of messages and neither t
 from __future__ import annotations
 
 import json
+import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,11 +73,11 @@ class LearnerProgress:
     updates: int  # critic updates done
     wall_s: float  # wall time of the run, resumed runs included, s
     finished: tuple[int, str] | None  # (seed, mode) of the episode just logged; None: the report at startup
-    dropped_ticks: int = 0  # ticks the learner lost to a missing piece since it started (none in lockstep)
+    dropped_ticks: int  # ticks the learner lost to a missing piece since it started (none in lockstep)
 
     def to_message(self) -> Any:
         """The report as a std_msgs/String."""
-        return msg.String(data=json.dumps(self.__dict__))
+        return msg.String(data=json.dumps(asdict(self)))
 
     @classmethod
     def from_message(cls, message: Any) -> LearnerProgress:
@@ -127,8 +128,8 @@ class TrainingDriver(EpisodeMonitor):
             raise LearnerError(f"max_empty_episodes must be an int >= 1, got {self.max_empty_episodes!r}")
         for name in ("request_retry_s", "learner_wait_s"):
             value = getattr(self, name)
-            if not value > 0:  # NaN too
-                raise LearnerError(f"{name} must be > 0 s, got {value!r}")
+            if not (value > 0 and math.isfinite(value)):
+                raise LearnerError(f"{name} must be a finite number > 0 s, got {value!r}")
         if not out_dir:
             raise LearnerError("parameter out_dir is empty: the training driver needs it")
         self.out = Path(out_dir)
@@ -261,7 +262,8 @@ class TrainingDriver(EpisodeMonitor):
         else:
             self.train_episodes += 1
             self.recent.append(outcome.success)
-            self._count_empty(progress)
+            if not waited:  # a report that did not come says nothing about what the learner stored
+                self._count_empty(progress)
         if self.bar is not None:
             self.bar.n = min(progress.env_steps, self.schedule.steps)
             last = self.curve[-1].success_rate if self.curve else float("nan")

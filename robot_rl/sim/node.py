@@ -146,6 +146,7 @@ class SimNode(Node):
         self.ticks_without_command = 0
         self.ticks_waited = 0  # ticks that waited for a command (command_wait_s), sim time standing still
         self.published_at_ns = 0  # this node's clock when the latest observation went out, ns
+        self.awaiting_command = False  # no command has come since the latest observation went out
         self.object_names = list(TASK_OBJECTS[task])
         self.steps = 0  # control steps in the running episode
         self.last_observation: Observation | None = None  # what was published last (for tests and tools)
@@ -220,6 +221,7 @@ class SimNode(Node):
             self.report(diagnostics.ERROR, "ignored non-finite safe_command (the safety gate should never send one)")
             return
         self.command = action
+        self.awaiting_command = False
 
     def on_episode(self, event: Any) -> None:
         """Handle reset requests and a person's episode keys; ignore the sim's own events."""
@@ -284,11 +286,13 @@ class SimNode(Node):
             self._event(outcome, steps=self.steps, reward=float(reward))  # steps taken, this one included
 
     def _waiting_for_command(self) -> bool:
-        """Whether a running episode's tick should wait for the command of the last observation (command_wait_s)."""
-        if not self.command_wait_ns or not self.running or self.command is not None:
+        """Whether this tick waits for the command of the last observation (command_wait_s).
+
+        Also after an episode's final observation: the command the graph computes on it is discarded at the next
+        episode's start, and must not arrive after that start and be executed as the new episode's first action.
+        """
+        if not self.command_wait_ns or not self.awaiting_command:
             return False
-        if self.pending_reset_seed is not None:
-            return False  # a reset is due: nothing to wait for
         return self.get_clock().now().nanoseconds - self.published_at_ns < self.command_wait_ns
 
     def _take_command(self) -> np.ndarray:
@@ -343,6 +347,7 @@ class SimNode(Node):
     def _publish(self, observation: Observation) -> None:
         self.last_observation = observation
         self.published_at_ns = self.get_clock().now().nanoseconds
+        self.awaiting_command = True
         stamp = self._stamp()
         self.clock_pub.publish(msg.Clock(clock=stamp))
         positions = np.concatenate([observation.joint_positions_rad, observation.gripper_finger_positions_m])

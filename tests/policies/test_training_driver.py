@@ -167,10 +167,11 @@ def test_training_episodes_that_store_nothing_stop_the_run(tmp_path: Path) -> No
         ({"steps": 0}, "steps must be an int >= 1, got 0"),
         ({"eval_episodes": 0}, "eval_episodes must be an int >= 1, got 0"),
         ({"train_seed": -1}, "train_seed must be an int >= 0, got -1"),
-        ({"learner_wait_s": 0.0}, "learner_wait_s must be > 0 s, got 0.0"),
-        ({"request_retry_s": float("nan")}, "request_retry_s must be > 0 s, got nan"),
+        ({"learner_wait_s": 0.0}, "learner_wait_s must be a finite number > 0 s, got 0.0"),
+        ({"request_retry_s": float("nan")}, "request_retry_s must be a finite number > 0 s, got nan"),
         ({"out_dir": "''"}, "parameter out_dir is empty"),
         ({"max_empty_episodes": 0}, "max_empty_episodes must be an int >= 1, got 0"),
+        ({"learner_wait_s": float("inf")}, "learner_wait_s must be a finite number > 0 s, got inf"),
     ],
 )
 def test_bad_parameters_are_one_error_each(tmp_path: Path, parameters: dict[str, object], error: str) -> None:

@@ -186,3 +186,48 @@ def test_with_command_wait_a_tick_waits_for_its_command_and_sim_time_stands_stil
         sim.destroy_node()
     with pytest.raises(SimError, match="command_wait_s must be a finite number >= 0 s"):
         SimNode(context=InprocContext(), cli_args=["--ros-args", "-p", "command_wait_s:=-1.0"])
+
+
+def test_with_command_wait_the_final_observations_command_is_waited_for_and_discarded() -> None:
+    """Across processes the command computed on an episode's final observation may come after the next episode's
+    reset request: it must not become the new episode's first action."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", "render_camera:=false", "-p", "command_wait_s:=1.0", "-p", "horizon_steps:=1"]
+    args += ["-p", "auto_reset:=false"]
+    sim = SimNode(context=context, cli_args=args)
+    graph = Node("graph", context=context)
+    commands = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+    requests = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+
+    def after(seconds: float) -> None:
+        """Let ``seconds`` of wall time pass: the sim's 20 Hz timer fires once."""
+        context.graph.advance_virtual_time(context.graph.system_time_ns() + round(seconds * 1e9))
+        context.spin_until_quiet()
+
+    def command(x: float) -> None:
+        action = np.zeros(ACTION_DIM)
+        action[0] = x
+        commands.publish(actions_to_trajectory(action, 0.05))
+        context.spin_until_quiet()
+
+    def reset(seed: int, request: int) -> None:
+        payload = {"event": "reset", "seed": seed, "request": request}
+        requests.publish(msg.String(data=json.dumps(payload)))
+        context.spin_until_quiet()
+
+    try:
+        reset(1, 1)
+        after(0.05)  # the episode starts
+        command(0.1)
+        after(0.1)  # its one step: the episode times out, and its final observation goes out
+        assert (sim.running, sim.commands_consumed) == (False, 1)
+        reset(2, 2)
+        after(0.5)  # the reset waits for the command of the final observation
+        assert (sim.episode, sim.ticks_waited) == (0, 1)
+        command(0.9)  # computed on the previous episode's final observation
+        after(0.6)
+        assert sim.episode == 1  # reset now, and that command discarded
+        after(0.5)  # the new episode's first tick waits for a command of its own
+        assert (sim.steps, sim.commands_consumed) == (0, 1)
+    finally:
+        sim.destroy_node()
