@@ -21,7 +21,7 @@ from robot_rl.errors import LearnerError
 from robot_rl.policies.learner_node import LearnerNode
 from robot_rl.policies.learning_curve import CURVE_FILE, CurvePoint, plot_curve
 from robot_rl.policies.train_residual import TrainResidualConfig
-from robot_rl.policies.training_driver import TrainingDriver
+from robot_rl.policies.training_driver import COMMAND_PATH_TOPICS, TrainingDriver
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
 from robot_rl.runtime import Node, msg
@@ -82,6 +82,12 @@ def driver_args(config: TrainResidualConfig) -> list[str]:
     for name in ("steps", "eval_every_steps", "eval_episodes", "eval_seed", "train_seed"):
         args += ["-p", f"{name}:={getattr(schedule, name)}"]
     return args
+
+
+def stand_in_for_the_command_path(node: Node) -> None:
+    """A publisher on each topic the driver waits for before its first request (these tests drive the episodes)."""
+    for topic in COMMAND_PATH_TOPICS:
+        node.create_publisher(msg.PointCloud2 if topic == "/robot_rl/slots" else msg.JointTrajectory, topic, 10)
 
 
 def curve_steps(out: Path) -> list[int]:
@@ -276,6 +282,7 @@ def test_a_persons_key_ends_a_training_episode_and_the_driver_requests_the_next(
     learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, tmp_path))
     config = TrainResidualConfig("Lift", checkpoint, demos, tmp_path, steps=100, eval_episodes=1, progress=False)
     graph = Node("graph", context=context)
+    stand_in_for_the_command_path(graph)
     events: list[dict[str, object]] = []
     graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
     episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
@@ -314,7 +321,9 @@ def test_an_evaluation_a_stop_cut_short_is_logged_once_when_redone(
         context = InprocContext()
         learner = LearnerNode(context=context, cli_args=learner_args(demos, checkpoint, tmp_path))
         config = TrainResidualConfig("Lift", checkpoint, demos, tmp_path, steps=100, eval_episodes=2, progress=False)
-        episode = Node("graph", context=context).create_publisher(msg.String, "/robot_rl/episode", 10)
+        graph = Node("graph", context=context)
+        stand_in_for_the_command_path(graph)
+        episode = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
         TrainingDriver(context=context, cli_args=driver_args(config))
 
         def publish(**event: object) -> None:

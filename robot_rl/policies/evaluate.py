@@ -248,21 +248,7 @@ class EpisodeMonitor(Node):
             if not isinstance(payload.get(key, 0), int):
                 raise MessageError(f"episode event {kind!r} has a non-integer {key} {payload[key]!r}")
         if kind == "start":
-            self.seed = payload.get("seed")
-            self.intervention_ticks = self.safety_events = self.gripper_overrides = self.residual_gripper_flips = 0
-            self.base_gripper_sign = 0.0
-            self.start_z = self.max_rise_m = self.last_rise_m = self.last_tilt_deg = None
-            self.start_quaternion = self.arm_joints = None
-            self.tcp_m = self.object_m = self.first_close_offset_m = None
-            self.ticks, self.takeover = 0, {}
-            self._close_video()
-            if len(self.results) < self.video_episodes and self.video_dir is not None:
-                import imageio.v2 as imageio
-
-                self.video_dir.mkdir(parents=True, exist_ok=True)
-                path = self.video_dir / f"episode_{len(self.results):03d}.mp4"
-                self.writer = imageio.get_writer(path, fps=self.fps, macro_block_size=1)
-                self.videos.append(str(path))
+            self.begin_episode(payload.get("seed"))
         elif self.seed is not None and (
             (kind in ("success", "timeout") and "source" not in payload)  # the sim's outcome
             or (kind in ("success", "failure") and payload.get("source") == "human")  # a person's key ends it too
@@ -289,6 +275,24 @@ class EpisodeMonitor(Node):
             self._close_video()
             if self.on_result is not None:
                 self.on_result(result)
+
+    def begin_episode(self, seed: int | None) -> None:
+        """Start tracking an episode on ``seed`` (None: an episode whose outcome is not counted)."""
+        self.seed = seed
+        self.intervention_ticks = self.safety_events = self.gripper_overrides = self.residual_gripper_flips = 0
+        self.base_gripper_sign = 0.0
+        self.start_z = self.max_rise_m = self.last_rise_m = self.last_tilt_deg = None
+        self.start_quaternion = self.arm_joints = None
+        self.tcp_m = self.object_m = self.first_close_offset_m = None
+        self.ticks, self.takeover = 0, {}
+        self._close_video()
+        if len(self.results) < self.video_episodes and self.video_dir is not None:
+            import imageio.v2 as imageio
+
+            self.video_dir.mkdir(parents=True, exist_ok=True)
+            path = self.video_dir / f"episode_{len(self.results):03d}.mp4"
+            self.writer = imageio.get_writer(path, fps=self.fps, macro_block_size=1)
+            self.videos.append(str(path))
 
     def on_intervention(self, flag: Any) -> None:
         """Count the ticks a person drives while an episode runs (the tick after its end is never executed); note

@@ -9,7 +9,8 @@ more when the budget is spent. The first evaluation, at 0 steps, runs before any
 it measures the base alone through the same graph.
 
 The learner's counters come from its progress reports (:data:`~robot_rl.policies.learner_node.PROGRESS_TOPIC`,
-latched): the driver starts once it has the first (so a resumed run continues its schedule), and requests the next
+latched): the driver starts once it has the first (so a resumed run continues its schedule) and every node of the
+command path publishes (``wait_for_publishers``, up to ``startup_timeout_s``), and requests the next
 episode only when it has both the episode's outcome and the learner's report that it logged that episode (a
 training time-out's last step is stored a tick after the sim's outcome). When the budget and its final evaluation
 are done, the node asks the launch to end (``on_exit: shutdown`` in the launch file). Training episodes that store
@@ -17,9 +18,11 @@ no transition ``max_empty_episodes`` times in a row stop the run with an error: 
 
 As separate processes (DDS) two waits are bounded by wall time: a reset request no start event answers within
 ``request_retry_s`` is sent again with the same id (the sim's process may not have been up; the sim ignores a
-repeat), and a learner report that does not come within ``learner_wait_s`` of the episode's outcome is given up
-with a warning (the learner missed the episode's start on discovery) and the run goes on from its last report.
-In-process, in lockstep, both come in the same cascade of messages and neither timer fires.
+repeat, and a start event the driver missed is made up for by the outcome event, which echoes the request id), and
+a learner report that does not come within ``learner_wait_s`` of the episode's outcome is given up with a warning
+(the learner missed the episode's start on discovery) and the run goes on from its last report. In-process, in
+lockstep, every node is up before the first report, both answers come in the same cascade of messages, and no
+timer fires.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ from robot_rl.rl.trainer import discard_evaluation_rows
 from robot_rl.runtime import LATCHED, NodeMain, msg
 
 PROGRESS_TOPIC = "/robot_rl/learner/progress"  # std_msgs/String, JSON: the learner's counters after each episode
+# The outputs of the command path, sim observation to sim command: slots (perception or the sim slot source), base,
+# residual actor, arbiter, safety gate. Each node creates its publisher once its model and calibration are loaded.
+COMMAND_PATH_TOPICS = (
+    "/robot_rl/slots",
+    "/robot_rl/base_action",
+    "/robot_rl/policy_action",
+    "/robot_rl/command",
+    "/robot_rl/safe_command",
+)
 
 
 @dataclass(frozen=True)
@@ -124,9 +136,17 @@ class TrainingDriver(EpisodeMonitor):
         self.max_empty_episodes = declare(
             "max_empty_episodes", 3, "training episodes in a row that store no transition before the run stops, >= 1"
         ).value
+        self.wait_for_publishers = declare(
+            "wait_for_publishers",
+            list(COMMAND_PATH_TOPICS),
+            "topics that must each have a publisher before the first request: the command path's nodes are up",
+        ).value
+        self.startup_timeout_s = declare(
+            "startup_timeout_s", 120.0, "wall s to wait for those publishers before the run stops, > 0"
+        ).value
         if isinstance(self.max_empty_episodes, bool) or self.max_empty_episodes < 1:
             raise LearnerError(f"max_empty_episodes must be an int >= 1, got {self.max_empty_episodes!r}")
-        for name in ("request_retry_s", "learner_wait_s"):
+        for name in ("request_retry_s", "learner_wait_s", "startup_timeout_s"):
             value = getattr(self, name)
             if not (value > 0 and math.isfinite(value)):
                 raise LearnerError(f"{name} must be a finite number > 0 s, got {value!r}")
@@ -149,6 +169,11 @@ class TrainingDriver(EpisodeMonitor):
         self.retry_timer.cancel()
         self.wait_timer = self.create_timer(self.learner_wait_s, self._give_up_waiting)  # gives up on a report
         self.wait_timer.cancel()
+        self.created_ns = self.get_clock().now().nanoseconds
+        self.running = False  # the schedule started (the learner reported and the command path is up)
+        self.waiting_for_nodes = False  # the startup timer looks again for the command path's publishers
+        self.startup_timer = self.create_timer(self.request_retry_s, self._start_when_up)  # looks again
+        self.startup_timer.cancel()
         self.outcome: EpisodeResult | None = None  # its outcome, once the sim (or a person) ended it
         self.bar: Any = None  # a tqdm progress bar, or None
         self.updates_per_s = 0.0  # learner updates per wall second between the last two reports
@@ -161,12 +186,36 @@ class TrainingDriver(EpisodeMonitor):
         """A learner's report: the first one starts the run; a later one may complete the running episode."""
         progress = LearnerProgress.from_message(message)
         previous, self.progress = self.progress, progress
-        if previous is None:
-            self._start(progress)
+        if not self.running:
+            self._start_when_up()
             return
         if progress.wall_s > previous.wall_s:
             self.updates_per_s = (progress.updates - previous.updates) / (progress.wall_s - previous.wall_s)
         self._next_when_logged()
+
+    def _start_when_up(self) -> None:
+        """Start the schedule once every topic of ``wait_for_publishers`` has a publisher (as processes the nodes
+        come up in any order, and a command path still loading its models would hold the first ticks); raise
+        LearnerError after ``startup_timeout_s``."""
+        if self.running or self.progress is None:
+            self.startup_timer.cancel()
+            return
+        missing = [topic for topic in self.wait_for_publishers if not self.publisher_nodes(topic)]
+        if not missing:
+            self.startup_timer.cancel()
+            self.running = True
+            self._start(self.progress)
+            return
+        waited_s = (self.get_clock().now().nanoseconds - self.created_ns) / 1e9
+        if waited_s >= self.startup_timeout_s:
+            raise LearnerError(
+                f"no publisher on {', '.join(missing)} {self.startup_timeout_s:g} s after the training driver"
+                " started: is every node of the training graph running?"
+            )
+        if not self.waiting_for_nodes:
+            self.waiting_for_nodes = True
+            self.get_logger().info(f"waiting for publishers on {', '.join(missing)} before the first episode")
+            self.startup_timer.reset()
 
     def _start(self, progress: LearnerProgress) -> None:
         """Continue the schedule where the learner's checkpoint stands (0 env steps: from the start)."""
@@ -224,9 +273,20 @@ class TrainingDriver(EpisodeMonitor):
     def on_episode(self, event: Any) -> None:
         """Note the start of the requested episode, then track it as an evaluation does."""
         payload = parse_episode_event(event)
-        if payload is not None and payload["event"] == "start" and payload.get("request") == self.request_id:
+        ours = payload is not None and self.requested is not None and payload.get("request") == self.request_id
+        if ours and payload["event"] == "start":
             self.started = True
             self.retry_timer.cancel()
+        elif ours and not self.started and payload["event"] in ("success", "timeout") and "source" not in payload:
+            # the start event was lost (DDS matches the two directions of a topic separately): the sim ignores the
+            # resent request, so the outcome, which echoes its id, is what says the episode ran
+            self.get_logger().warning(
+                f"missed the start of episode {self.requested} (request {self.request_id}): counting its outcome,"
+                " without the episode's failure analysis"
+            )
+            self.started = True
+            self.retry_timer.cancel()
+            self.begin_episode(self.requested[0])
         super().on_episode(event)
 
     def on_episode_result(self, result: EpisodeResult) -> None:

@@ -252,6 +252,11 @@ class Node(metaclass=_NodeType):
             msg_type, topic, _DropMalformed(self, topic, callback), as_qos(qos), on_incompatible_qos
         )
 
+    def publisher_nodes(self, topic: str) -> list[str]:
+        """Return the fully qualified name of each node with a publisher on ``topic`` (resolved), as the graph knows
+        them now (under DDS, the nodes discovered so far)."""
+        return [node for node, _ in self._impl.publishers_info(topic)]
+
     def incompatible_publishers(self, topic: str, qos: QoSProfile | int) -> list[str]:
         """Return ``"<node>: <why>"`` for each publisher on ``topic`` that a subscription with ``qos`` cannot receive
         from (under DDS its messages never arrive); empty when every one matches."""

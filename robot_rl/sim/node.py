@@ -16,9 +16,10 @@ waits up to that long, sim time standing still, for the command of the last obse
 Episodes start by themselves (``auto_reset``) or on ``{"event": "reset", "seed": N}`` received on
 ``/robot_rl/episode``; episode ``i`` uses seed ``seed + i`` unless the request names one. A request's ``"mode"``
 (e.g. ``"train"``, ``"eval"``) is echoed in the episode's start event, so the residual and the learner know how to
-treat the episode; so is its ``"request"`` (an int id), and a request with the id of the last one taken is a repeat
-and is ignored (a requester that resends until it sees the start, as the training driver does while the sim's
-process may not be up yet, never restarts an episode). A person's episode keys (``"source": "human"``, from the
+treat the episode; so is its ``"request"`` (an int id), in the start event and in the sim's outcome event, and a
+request with the id of the last one taken is a repeat and is ignored (a requester that resends until it sees the
+start, as the training driver does while the sim's process may not be up yet, never restarts an episode; one that
+missed the start knows its episode by the outcome). A person's episode keys (``"source": "human"``, from the
 intervention node) end the running episode (``success``, ``failure``), restart it with the same seed
 (``rerecord``) or end the session (``stop``). The graph's nodes read the sim's calibration from the package
 (``calibration/sim_workspace_<task>.yaml``, ``calibration/sim_hand_eye_<task>.yaml``) as they read a real one; the
@@ -139,6 +140,7 @@ class SimNode(Node):
         self.pending_reset_mode: str | None = None  # a reset request's "mode" (train, eval), echoed in its start event
         self.pending_request: int | None = None  # a reset request's "request" id, echoed in its start event
         self.last_request: int | None = None  # the id of the last reset request taken: a repeat of it is ignored
+        self.episode_request: int | None = None  # the request id of the running episode, echoed in its outcome
         self.episode_seed = self.seed  # seed of the running episode
         self.command: np.ndarray | None = None
         self.gripper = -1.0  # last gripper command (held when no command arrives), -1 open .. +1 closed
@@ -283,7 +285,9 @@ class SimNode(Node):
         if flags.done:
             self.running = False
             outcome = "success" if flags.success else "timeout"
-            self._event(outcome, steps=self.steps, reward=float(reward))  # steps taken, this one included
+            echoed = {} if self.episode_request is None else {"request": self.episode_request}
+            # steps taken, this one included; the request id again, for a requester that missed the start event
+            self._event(outcome, steps=self.steps, reward=float(reward), **echoed)
 
     def _waiting_for_command(self) -> bool:
         """Whether this tick waits for the command of the last observation (command_wait_s).
@@ -310,7 +314,7 @@ class SimNode(Node):
         seed = self.pending_reset_seed if self.pending_reset_seed is not None else self.seed + self.episode + 1
         mode, request = self.pending_reset_mode, self.pending_request
         self.pending_reset_seed = self.pending_reset_mode = self.pending_request = None
-        self.episode_seed = seed
+        self.episode_seed, self.episode_request = seed, request
         self.episode += 1
         self.steps = 0
         self.command = None

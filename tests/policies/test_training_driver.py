@@ -12,7 +12,13 @@ import pytest
 
 from robot_rl.errors import LearnerError
 from robot_rl.policies.learning_curve import CURVE_FILE, CurvePoint, write_curve
-from robot_rl.policies.training_driver import PROGRESS_TOPIC, LearnerProgress, TrainingDriver, TrainingSchedule
+from robot_rl.policies.training_driver import (
+    COMMAND_PATH_TOPICS,
+    PROGRESS_TOPIC,
+    LearnerProgress,
+    TrainingDriver,
+    TrainingSchedule,
+)
 from robot_rl.runtime import LATCHED, Node, msg
 from robot_rl.runtime.inproc import InprocContext
 
@@ -20,11 +26,15 @@ EVAL_SEED, TRAIN_SEED = 100_000, 300_000
 
 
 class Graph(Node):
-    """Stands in for the sim (episode events) and the learner (progress reports); records the driver's requests."""
+    """Stands in for the sim (episode events), the learner (progress reports) and the command path (a publisher on
+    each of its topics, except ``down``); records the driver's requests."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, down: tuple[str, ...] = (), **kwargs: Any) -> None:
         super().__init__("graph", **kwargs)
         self.requests: list[dict[str, Any]] = []
+        for topic in COMMAND_PATH_TOPICS:
+            if topic not in down:
+                self.create_publisher(msg.PointCloud2 if topic == "/robot_rl/slots" else msg.JointTrajectory, topic, 10)
         self.episode = self.create_publisher(msg.String, "/robot_rl/episode", 10)
         self.progress = self.create_publisher(msg.String, PROGRESS_TOPIC, LATCHED)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
@@ -53,9 +63,11 @@ class Graph(Node):
         return [(request["seed"], request["mode"]) for request in self.requests]
 
 
-def start(tmp_path: Path, **parameters: object) -> tuple[InprocContext, Graph, TrainingDriver]:
+def start(
+    tmp_path: Path, down: tuple[str, ...] = (), **parameters: object
+) -> tuple[InprocContext, Graph, TrainingDriver]:
     context = InprocContext()
-    graph = Graph(context=context)
+    graph = Graph(down, context=context)
     values = {"out_dir": tmp_path, "task": "Lift", "steps": 100, "eval_every_steps": 50, "eval_episodes": 1}
     args = ["--ros-args"]
     for name, value in {**values, **parameters}.items():
@@ -134,6 +146,44 @@ def test_an_unanswered_request_is_sent_again_with_the_same_id_until_the_start(tm
     assert len(graph.requests) == 2  # answered: no more repeats
 
 
+def test_a_missed_start_event_is_made_up_for_by_the_outcome_that_echoes_the_request(tmp_path: Path) -> None:
+    """DDS matches the two directions of a topic separately: the sim may take a request whose start event the driver
+    never receives. The sim ignores the resent request, so the outcome's request id is what ends the wait."""
+    context, graph, driver = start(tmp_path)
+    graph.report(0, None)
+    advance(context, 2.5)  # no start seen: the request is resent
+    assert len(graph.requests) == 2
+    graph.event(event="timeout", steps=200, request=1)  # the episode of request 1 ran and timed out
+    graph.report(0, (EVAL_SEED, "eval"))
+    assert [(point.env_steps, point.successes, point.episodes) for point in driver.curve] == [(0, 0, 1)]
+    assert graph.asked()[-1] == (TRAIN_SEED, "train")
+    graph.event(event="success", steps=9, request=7)  # another request's outcome, without its start: not counted
+    assert driver.outcome is None
+    graph.event(event="start", seed=TRAIN_SEED, mode="train", request=2)
+    advance(context, 10.0)
+    assert len(graph.requests) == 3  # the outcome answered request 1: no more repeats of it
+
+
+def test_the_first_request_waits_until_the_command_path_publishes(tmp_path: Path) -> None:
+    """As processes the base may still be loading its model when the learner first reports."""
+    context, graph, _ = start(tmp_path, down=("/robot_rl/base_action", "/robot_rl/safe_command"))
+    graph.report(0, None)
+    advance(context, 5.0)
+    assert graph.requests == []
+    graph.create_publisher(msg.JointTrajectory, "/robot_rl/base_action", 10)
+    graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+    advance(context, 2.0)  # the driver looks again every request_retry_s
+    assert graph.asked() == [(EVAL_SEED, "eval")]
+
+
+def test_a_command_path_that_never_comes_up_stops_the_run_naming_it(tmp_path: Path) -> None:
+    context, graph, _ = start(tmp_path, down=("/robot_rl/command",), startup_timeout_s=10.0)
+    graph.report(0, None)
+    with pytest.raises(LearnerError, match=r"no publisher on /robot_rl/command 10 s after the training driver started"):
+        advance(context, 12.0)
+    assert graph.requests == []
+
+
 def test_without_the_learners_report_the_driver_goes_on_after_learner_wait_s(tmp_path: Path) -> None:
     """The learner may miss an episode's start during discovery and never report it: a warning, not a hang."""
     context, graph, driver = start(tmp_path, learner_wait_s=5.0)
@@ -172,6 +222,7 @@ def test_training_episodes_that_store_nothing_stop_the_run(tmp_path: Path) -> No
         ({"out_dir": "''"}, "parameter out_dir is empty"),
         ({"max_empty_episodes": 0}, "max_empty_episodes must be an int >= 1, got 0"),
         ({"learner_wait_s": float("inf")}, "learner_wait_s must be a finite number > 0 s, got inf"),
+        ({"startup_timeout_s": -1.0}, "startup_timeout_s must be a finite number > 0 s, got -1.0"),
     ],
 )
 def test_bad_parameters_are_one_error_each(tmp_path: Path, parameters: dict[str, object], error: str) -> None:

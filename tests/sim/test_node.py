@@ -126,34 +126,58 @@ def test_object_poses_are_published_in_task_object_order() -> None:
         np.testing.assert_allclose(quaternion, expected.quaternion_xyzw)
 
 
+class RequestedSim:
+    """A sim that starts episodes only on request (no rendering), and what it says on ``/robot_rl/episode``."""
+
+    def __init__(self, horizon_steps: int) -> None:
+        self.context = InprocContext()
+        args = ["--ros-args", "-p", "render_camera:=false", "-p", "auto_reset:=false"]
+        self.sim = SimNode(context=self.context, cli_args=[*args, "-p", f"horizon_steps:={horizon_steps}"])
+        graph = Node("graph", context=self.context)
+        self.events: list[dict] = []
+        graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: self.events.append(json.loads(m.data)), 10)
+        self.requests = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
+
+    def request(self, seed: int, request_id: int, ticks: int = 1) -> None:
+        """Request an episode on ``seed`` with ``request_id``, then run ``ticks`` ticks."""
+        payload = {"event": "reset", "seed": seed, "mode": "train", "request": request_id}
+        self.requests.publish(msg.String(data=json.dumps(payload)))
+        self.tick(ticks)
+
+    def tick(self, ticks: int = 1) -> None:
+        for _ in range(ticks):
+            self.context.spin_until_quiet()
+            self.sim.tick()
+        self.context.spin_until_quiet()
+
+    def said(self) -> list[tuple[str, int, int | None]]:
+        """(event, seed or steps, request id) of every event the sim published."""
+        sim_events = (event for event in self.events if event["event"] != "reset")
+        return [(event["event"], event.get("seed", event.get("steps")), event.get("request")) for event in sim_events]
+
+
 def test_a_repeated_reset_request_is_ignored_and_its_id_echoed() -> None:
     """The training driver resends a request no start answered (the sim's process may not be up yet): a repeat of the
     request taken last must not restart the episode, a new request does."""
-    context = InprocContext()
-    args = ["--ros-args", "-p", "render_camera:=false", "-p", "auto_reset:=false", "-p", "horizon_steps:=50"]
-    sim = SimNode(context=context, cli_args=args)
-    graph = Node("graph", context=context)
-    events: list[dict] = []
-    graph.create_subscription(msg.String, "/robot_rl/episode", lambda m: events.append(json.loads(m.data)), 10)
-    requests = graph.create_publisher(msg.String, "/robot_rl/episode", 10)
-
-    def request(seed: int, request_id: int) -> None:
-        payload = {"event": "reset", "seed": seed, "mode": "train", "request": request_id}
-        requests.publish(msg.String(data=json.dumps(payload)))
-        context.spin_until_quiet()
-        sim.tick()
-        context.spin_until_quiet()
-
+    sim = RequestedSim(horizon_steps=50)
     try:
-        request(5, 1)
+        sim.request(5, 1)
         sim.tick()
-        request(5, 1)  # the same request again: the episode goes on
-        request(6, 2)
+        sim.request(5, 1)  # the same request again: the episode goes on
+        sim.request(6, 2)
     finally:
-        sim.destroy_node()
-    starts = [(event["seed"], event["request"]) for event in events if event["event"] == "start"]
-    assert starts == [(5, 1), (6, 2)]
-    assert sim.episode == 1
+        sim.sim.destroy_node()
+    assert sim.said() == [("start", 5, 1), ("start", 6, 2)]
+    assert sim.sim.episode == 1
+
+
+def test_the_outcome_echoes_the_request_id_for_a_requester_that_missed_the_start() -> None:
+    sim = RequestedSim(horizon_steps=3)
+    try:
+        sim.request(5, 4, ticks=4)  # the start, then three steps to the time-out
+    finally:
+        sim.sim.destroy_node()
+    assert sim.said() == [("start", 5, 4), ("timeout", 3, 4)]
 
 
 def test_with_command_wait_a_tick_waits_for_its_command_and_sim_time_stands_still() -> None:
