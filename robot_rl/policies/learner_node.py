@@ -46,6 +46,10 @@ from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
 _TD3_SKIP = ("num_threads", "device", "seed")  # runtime settings, or the node's own seed
 _DESCRIPTION = "see docs/rl.md (TD3Config / TrainerConfig)"
 
+# std_msgs/Header after each executed command, stamped with its tick's observation: the sim waits for it when
+# wait_for_learner is set (training as processes), so the learner never gets two ticks' messages at once
+TICK_TOPIC = "/robot_rl/learner/tick"
+
 
 class LearnerNode(Node):
     """Thin ROS wrapper around the trainer (:func:`~robot_rl.rl.trainer_process.make_trainer`) and
@@ -113,6 +117,9 @@ class LearnerNode(Node):
         self.episode: tuple[int, str] | None = None  # (seed, mode) of the running episode, from its start event
         self.weights_pub = self.create_publisher(UInt8MultiArray, WEIGHTS_TOPIC, LATCHED)
         self.progress_pub = self.create_publisher(msg.String, PROGRESS_TOPIC, LATCHED)
+        # after each executed command: the stamp of its tick's observation, which a sim with wait_for_learner waits for
+        self.tick_pub = self.create_publisher(msg.Header, TICK_TOPIC, 10)
+        self.tick_stamp = msg.Time()  # header.stamp of the latest base action (its observation's)
         self.report = diagnostics.Reporter(self)
         take = self.report.guard
         # in the order a transition needs them (the reward and end event of the last tick before the base action that
@@ -150,6 +157,7 @@ class LearnerNode(Node):
         frame = self.assembler.frame()
         if not frame.is_finite():
             raise MessageError("non-finite observation")
+        self.tick_stamp = trajectory.header.stamp
         self._store(self.steps.observe(frame.vector(), base))
         if self.ending is not None:  # that was a time-out's last step: the episode is complete now
             self._finish()
@@ -159,8 +167,9 @@ class LearnerNode(Node):
         self.intervening = bool(flag.data)
 
     def on_safe_command(self, trajectory: Any) -> None:
-        """The executed action of the current tick."""
+        """The executed action of the current tick; then say the tick is in (the sim may wait for that)."""
         self._store(self.steps.executed(trajectory_to_actions(trajectory)[0], self.intervening))
+        self.tick_pub.publish(msg.Header(stamp=self.tick_stamp))
 
     def on_reward(self, reward: Any) -> None:
         """The reward of the previous tick's executed action."""

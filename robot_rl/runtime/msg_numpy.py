@@ -39,6 +39,11 @@ _POINT_FIELD_DTYPES: dict[int, np.dtype] = {
 _DTYPE_POINT_FIELDS = {dtype: code for code, dtype in _POINT_FIELD_DTYPES.items()}
 
 
+def header_stamp_ns(header: object) -> int:
+    """A std_msgs/Header's stamp in ns (0: unstamped)."""
+    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)  # type: ignore[attr-defined]
+
+
 def _as_bytes_array(data: object) -> np.ndarray:
     if isinstance(data, np.ndarray):
         return data.view(np.uint8).reshape(-1)

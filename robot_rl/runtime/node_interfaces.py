@@ -25,6 +25,7 @@ TRAJECTORY = "trajectory_msgs/msg/JointTrajectory"
 STRING = "std_msgs/msg/String"
 BOOL = "std_msgs/msg/Bool"
 EMPTY = "std_msgs/msg/Empty"
+HEADER = "std_msgs/msg/Header"
 FLOAT32 = "std_msgs/msg/Float32"
 FLOAT64_ARRAY = "std_msgs/msg/Float64MultiArray"
 BYTES = "std_msgs/msg/UInt8MultiArray"
@@ -38,6 +39,7 @@ OBJECT_POSES = "/robot_rl/sim/object_poses"
 COLOR = "/camera/color/image_raw"
 WEIGHTS = "/robot_rl/residual/weights"
 PROGRESS = "/robot_rl/learner/progress"
+LEARNER_TICK = "/robot_rl/learner/tick"
 
 
 def _panda_urdf() -> str:
@@ -80,6 +82,7 @@ INTERFACES: dict[str, NodeInterface] = {
             publisher("/camera/segmentation/image_raw", IMAGE, lambda p: _rendered(p) and p["publish_segmentation"]),
             subscription("/robot_rl/safe_command", TRAJECTORY),
             subscription(EPISODE, STRING),
+            subscription(LEARNER_TICK, HEADER),
         ),
         {"render_camera": True, "publish_segmentation": True},
     ),
@@ -159,6 +162,7 @@ INTERFACES: dict[str, NodeInterface] = {
         (
             publisher(WEIGHTS, BYTES),
             publisher(PROGRESS, STRING),
+            publisher(LEARNER_TICK, HEADER),
             publisher("/diagnostics", DIAGNOSTICS),
             subscription("/robot_rl/reward", FLOAT32),
             subscription(EPISODE, STRING),

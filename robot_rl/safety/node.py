@@ -37,7 +37,7 @@ from robot_rl.calibration.files import load_workspace_limits
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import CalibrationError, MessageError, SafetyError
 from robot_rl.runtime import LATCHED, Node, NodeMain, diagnostics, msg
-from robot_rl.runtime.msg_numpy import joint_state_to_numpy
+from robot_rl.runtime.msg_numpy import header_stamp_ns, joint_state_to_numpy
 from robot_rl.safety.filter import (
     ROBOT_JOINT_LIMITS_RAD,
     RobotState,
@@ -50,10 +50,6 @@ from robot_rl.safety.filter import (
 NS_PER_S = 1e9
 ESTOP_TOPIC = "/robot_rl/estop"
 ESTOP_QOS_ADVICE = "publish the e-stop reliable and transient_local (latched)"
-
-
-def _stamp_ns(header: Any) -> int:
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
 
 
 class SafetyNode(Node):
@@ -173,7 +169,7 @@ class SafetyNode(Node):
         except MessageError as error:
             self.command = None  # a malformed command never stays current
             self.report(diagnostics.ERROR, f"rejected command: {error}")
-        stamp_ns = _stamp_ns(trajectory.header)
+        stamp_ns = header_stamp_ns(trajectory.header)
         self.command_times = (now, stamp_ns)
         # a person's command only with its own teleop copy (an unstamped one never matches); the copy is used once
         self.intervening = stamp_ns != 0 and stamp_ns == self.teleop_stamp_ns
@@ -194,7 +190,7 @@ class SafetyNode(Node):
         A copy no newer than the last command is ignored: its command came first (and was checked as the
         policy's), and under sim time a later tick can carry the same stamp, which must not match it.
         """
-        stamp_ns = _stamp_ns(trajectory.header)
+        stamp_ns = header_stamp_ns(trajectory.header)
         if self.command_times is None or stamp_ns > self.command_times[1]:
             self.teleop_stamp_ns = stamp_ns
 
@@ -210,7 +206,7 @@ class SafetyNode(Node):
             self.report(diagnostics.ERROR, f"dropped /joint_states: {len(names)} names but no positions")
             return
         self.joints = (names, positions, velocities)
-        self.joint_times = (now, _stamp_ns(joint_state.header))
+        self.joint_times = (now, header_stamp_ns(joint_state.header))
 
     def on_ee_pose(self, pose_stamped: Any) -> None:
         """Keep the end-effector position for the workspace box; a pose in another frame is dropped."""
@@ -222,7 +218,7 @@ class SafetyNode(Node):
             return
         p = pose_stamped.pose.position
         self.ee_position = np.array([p.x, p.y, p.z], dtype=np.float64)  # non-finite values hold in the filter
-        self.ee_pose_times = (now, _stamp_ns(pose_stamped.header))
+        self.ee_pose_times = (now, header_stamp_ns(pose_stamped.header))
 
     def on_estop(self, flag: Any) -> None:
         """Feed the e-stop input; true latches it and holds immediately."""

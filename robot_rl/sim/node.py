@@ -2,7 +2,8 @@
 
 Each control tick (a wall timer at ``control_rate_hz``; under the in-process backend
 it runs in lockstep, as fast as the graph settles; as separate processes, with ``command_wait_s`` > 0, a tick
-waits up to that long, sim time standing still, for the command of the last observation) the node:
+waits up to that long, sim time standing still, for the command of the last observation and, with
+``wait_for_learner``, for the learner's ``/robot_rl/learner/tick`` (std_msgs/Header) stamped with it) the node:
 
 1. steps the simulation with the latest ``/robot_rl/safe_command`` (the only command
    it executes; a tick without a new command holds: zero motion, gripper unchanged);
@@ -47,7 +48,7 @@ from robot_rl.calibration import (
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import MessageError, RobotRLError, SimError
 from robot_rl.runtime import Node, NodeMain, QoSProfile, diagnostics, msg
-from robot_rl.runtime.msg_numpy import numpy_to_image, numpy_to_joint_state
+from robot_rl.runtime.msg_numpy import header_stamp_ns, numpy_to_image, numpy_to_joint_state
 from robot_rl.sim.fixtures import BASE_FRAME, CAMERA_FRAME, camera_hand_eye, check_calibration, task_workspace
 from robot_rl.sim.robosuite_adapter import TASK_OBJECTS, Observation, RobosuiteAdapter, SimConfig
 
@@ -105,6 +106,12 @@ class SimNode(Node):
         if not (command_wait_s >= 0 and math.isfinite(command_wait_s)):
             raise SimError(f"command_wait_s must be a finite number >= 0 s, got {command_wait_s!r}")
         self.command_wait_ns = round(command_wait_s * NS_PER_S)
+        self.wait_for_learner = declare(
+            "wait_for_learner",
+            False,
+            "with command_wait_s > 0, a tick also waits for the learner's /robot_rl/learner/tick of the last"
+            " observation (training as processes: a learner that falls behind would get two ticks' messages at once)",
+        ).value
         calibration_dir = declare(
             "calibration_dir", "", "where to write the camera calibration and workspace box; '' = none"
         ).value
@@ -149,6 +156,9 @@ class SimNode(Node):
         self.ticks_waited = 0  # ticks that waited for a command (command_wait_s), sim time standing still
         self.published_at_ns = 0  # this node's clock when the latest observation went out, ns
         self.awaiting_command = False  # no command has come since the latest observation went out
+        self.published_stamp_ns = 0  # sim time of the latest observation, ns (its header.stamp)
+        self.learner_tick_ns = -1  # header.stamp of the latest /robot_rl/learner/tick, ns (-1: none yet)
+        self.ticks_waited_for_learner = 0  # of ticks_waited, those whose command was in and the learner's tick not
         self.object_names = list(TASK_OBJECTS[task])
         self.steps = 0  # control steps in the running episode
         self.last_observation: Observation | None = None  # what was published last (for tests and tools)
@@ -182,6 +192,7 @@ class SimNode(Node):
                 )
         self.create_subscription(msg.JointTrajectory, "/robot_rl/safe_command", self.on_command, 10)
         self.create_subscription(msg.String, "/robot_rl/episode", self.on_episode, 10)
+        self.create_subscription(msg.Header, "/robot_rl/learner/tick", self.on_learner_tick, 10)
         self.create_timer(1.0 / rate_hz, self.tick)
 
     # -- calibration ---------------------------------------------------------------
@@ -225,6 +236,10 @@ class SimNode(Node):
         self.command = action
         self.awaiting_command = False
 
+    def on_learner_tick(self, header: Any) -> None:
+        """The learner has taken in the tick of the observation stamped ``header.stamp``."""
+        self.learner_tick_ns = header_stamp_ns(header)
+
     def on_episode(self, event: Any) -> None:
         """Handle reset requests and a person's episode keys; ignore the sim's own events."""
         payload = parse_episode_event(event)
@@ -267,6 +282,7 @@ class SimNode(Node):
         that waits for its command (``command_wait_s``)."""
         if self._waiting_for_command():
             self.ticks_waited += 1
+            self.ticks_waited_for_learner += int(not self.awaiting_command)
             return
         self.sim_time_ns += self.period_ns
         if self.pending_reset_seed is not None or (not self.running and self.auto_reset):
@@ -290,12 +306,14 @@ class SimNode(Node):
             self._event(outcome, steps=self.steps, reward=float(reward), **echoed)
 
     def _waiting_for_command(self) -> bool:
-        """Whether this tick waits for the command of the last observation (command_wait_s).
+        """Whether this tick waits for the command of the last observation (command_wait_s) and, with
+        ``wait_for_learner``, for the learner's tick of that observation.
 
         Also after an episode's final observation: the command the graph computes on it is discarded at the next
         episode's start, and must not arrive after that start and be executed as the new episode's first action.
         """
-        if not self.command_wait_ns or not self.awaiting_command:
+        learner_behind = self.wait_for_learner and self.learner_tick_ns < self.published_stamp_ns
+        if not self.command_wait_ns or not (self.awaiting_command or learner_behind):
             return False
         return self.get_clock().now().nanoseconds - self.published_at_ns < self.command_wait_ns
 
@@ -334,6 +352,7 @@ class SimNode(Node):
             commands_consumed=self.commands_consumed,
             ticks_without_command=self.ticks_without_command,
             ticks_waited=self.ticks_waited,
+            ticks_waited_for_learner=self.ticks_waited_for_learner,
         )
 
     def report(self, level: int, message: str, **values: Any) -> None:
@@ -351,6 +370,7 @@ class SimNode(Node):
     def _publish(self, observation: Observation) -> None:
         self.last_observation = observation
         self.published_at_ns = self.get_clock().now().nanoseconds
+        self.published_stamp_ns = self.sim_time_ns
         self.awaiting_command = True
         stamp = self._stamp()
         self.clock_pub.publish(msg.Clock(clock=stamp))

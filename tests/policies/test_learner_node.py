@@ -18,7 +18,7 @@ from robot_rl.errors import LearnerError
 from robot_rl.perception.slot_msgs import slots_to_pointcloud2
 from robot_rl.perception.slots import SLOT_FIELDS
 from robot_rl.policies.features import FINGER_JOINTS
-from robot_rl.policies.learner_node import LearnerNode
+from robot_rl.policies.learner_node import TICK_TOPIC, LearnerNode
 from robot_rl.policies.residual_node import WEIGHTS_TOPIC, UInt8MultiArray
 from robot_rl.rl.trainer import METRICS_FILE
 from robot_rl.runtime import LATCHED, Node, msg
@@ -271,4 +271,23 @@ def test_subscriptions_follow_the_order_a_transition_needs(demos: Path, checkpoi
         "/robot_rl/intervention",
         "/robot_rl/safe_command",
     ]
+    learner.destroy_node()
+
+
+def test_each_executed_command_is_answered_with_the_stamp_of_its_ticks_observation(
+    demos: Path, checkpoint: Path, tmp_path: Path
+) -> None:
+    """A sim with wait_for_learner steps only once the learner has taken in the last observation's tick."""
+    learner, graph = build(demos, checkpoint, tmp_path / "out")
+    ticks: list[int] = []
+    graph.create_subscription(msg.Header, TICK_TOPIC, lambda h: ticks.append(h.stamp.sec * 10**9 + h.stamp.nanosec), 10)
+    graph.event(event="start", episode=0, seed=0, mode="train")
+    for tick, stamp in enumerate((msg.Time(sec=3, nanosec=50_000_000), msg.Time(sec=3, nanosec=100_000_000))):
+        graph.observation(tick, reward=None if tick == 0 else 0.0)
+        graph.base.publish(actions_to_trajectory(ACTION, 0.05, msg.Header(stamp=stamp)))
+        graph.settle()
+        assert ticks == [3_050_000_000] * tick  # not before the tick's command
+        graph.safe.publish(actions_to_trajectory(ACTION, 0.05, msg.Header(stamp=msg.Time(sec=9))))
+        graph.settle()
+    assert ticks == [3_050_000_000, 3_100_000_000]  # the observation's stamp, not the command's
     learner.destroy_node()

@@ -212,6 +212,45 @@ def test_with_command_wait_a_tick_waits_for_its_command_and_sim_time_stands_stil
         SimNode(context=InprocContext(), cli_args=["--ros-args", "-p", "command_wait_s:=-1.0"])
 
 
+def test_with_wait_for_learner_a_tick_also_waits_for_the_learners_tick_of_its_observation() -> None:
+    """As separate processes a learner slower than the graph would get several ticks' messages at once, which
+    rclpy's executor runs in subscription order, not publish order: the sim waits for the learner's tick too."""
+    context = InprocContext()
+    args = ["--ros-args", "-p", "render_camera:=false", "-p", "command_wait_s:=1.0", "-p", "horizon_steps:=50"]
+    sim = SimNode(context=context, cli_args=[*args, "-p", "wait_for_learner:=true"])
+    graph = Node("graph", context=context)
+    commands = graph.create_publisher(msg.JointTrajectory, "/robot_rl/safe_command", 10)
+    learner_ticks = graph.create_publisher(msg.Header, "/robot_rl/learner/tick", 10)
+
+    def after(seconds: float) -> None:
+        """The sim's 20 Hz timer fires once, ``seconds`` after the latest observation went out."""
+        context.graph.advance_virtual_time(sim.published_at_ns + round(seconds * 1e9))
+        context.spin_until_quiet()
+
+    def learner_tick(stamp_ns: int) -> None:
+        sec, nanosec = divmod(stamp_ns, 1_000_000_000)
+        learner_ticks.publish(msg.Header(stamp=msg.Time(sec=sec, nanosec=nanosec)))
+        context.spin_until_quiet()
+
+    try:
+        context.graph.advance_virtual_time(context.graph.system_time_ns() + 50_000_000)
+        context.spin_until_quiet()  # the episode's first observation goes out
+        start_ns, steps = sim.sim_time_ns, sim.steps
+        commands.publish(actions_to_trajectory(np.zeros(ACTION_DIM), 0.05))
+        learner_tick(start_ns - sim.period_ns)  # the learner is a tick behind
+        after(0.5)  # the command is in, the learner's tick of this observation is not: the tick waits
+        assert (sim.sim_time_ns, sim.steps, sim.ticks_waited, sim.ticks_waited_for_learner) == (start_ns, steps, 1, 1)
+        learner_tick(start_ns)
+        after(0.6)
+        assert (sim.sim_time_ns, sim.steps, sim.commands_consumed) == (start_ns + sim.period_ns, steps + 1, 1)
+        commands.publish(actions_to_trajectory(np.zeros(ACTION_DIM), 0.05))
+        context.spin_until_quiet()
+        after(1.0)  # no learner tick within command_wait_s: the sim steps anyway
+        assert (sim.steps, sim.commands_consumed) == (steps + 2, 2)
+    finally:
+        sim.destroy_node()
+
+
 def test_with_command_wait_the_final_observations_command_is_waited_for_and_discarded() -> None:
     """Across processes the command computed on an episode's final observation may come after the next episode's
     reset request: it must not become the new episode's first action."""
