@@ -34,7 +34,7 @@ test-fast: setup
 	$(VENV)/bin/python -m pytest -q -m "not slow"
 
 # The rclpy tier: the same node classes on real rclpy (ROS2 Jazzy wheels), loopback-only DDS.
-RCLPY_TESTS := tests/runtime/test_rclpy_backend.py tests/policies/test_rl_nodes_on_rclpy.py
+RCLPY_TESTS := tests/runtime/test_rclpy_backend.py tests/policies/test_rl_nodes_on_rclpy.py tests/test_training_as_processes_benchmark.py
 test-rclpy: setup-ros
 	ROBOT_RL_REQUIRE_RCLPY=1 ROBOT_RL_BACKEND=rclpy ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST \
 		$(ROS_VENV)/bin/python -m pytest -q -m rclpy $(RCLPY_TESTS)
