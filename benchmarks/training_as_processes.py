@@ -115,7 +115,12 @@ def main() -> None:
     parser.add_argument("--safety-params", type=Path, default=params / "safety_gripper_residual.yaml")
     parser.add_argument("--intervention-params", type=Path, default=params / "intervention_stack_corrections.yaml")
     parser.add_argument("--ros-venv", type=Path, default=REPO / ".venv-ros", help="the venv with rclpy (setup-ros)")
-    parser.add_argument("--domain-id", type=int, default=77, help="ROS_DOMAIN_ID of the rclpy run (not the tests')")
+    parser.add_argument(
+        "--domain-id",
+        type=int,
+        default=int(os.environ.get("ROS_DOMAIN_ID", "77")),
+        help="ROS_DOMAIN_ID of the rclpy run (default: $ROS_DOMAIN_ID, else 77; the rclpy tier's is 42)",
+    )
     args = parser.parse_args()
     base, demos = find_base(args)
     executables = {"inproc": Path(sys.executable).parent / "robot-rl", "rclpy": args.ros_venv / "bin" / "robot-rl"}

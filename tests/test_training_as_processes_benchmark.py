@@ -12,6 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.rclpy_tier import skip_without_rclpy
+
+try:
+    import rclpy.node  # noqa: F401  (loads rclpy's C extension, not just the package)
+except ImportError as _error:
+    skip_without_rclpy(_error)
+
+# Imported after the rclpy check: robot_rl.runtime.msg picks rclpy's message classes at import.
 from tests.test_train_residual import LEARNER_PARAMS
 
 REPO = Path(__file__).resolve().parents[1]

@@ -14,8 +14,9 @@ publishes the actor on ``/robot_rl/residual/weights`` (latched; the residual nod
 episode start), logs the episode to ``metrics.csv`` and writes checkpoints when due; episodes whose start event
 says ``"mode": "eval"`` are logged but not learned from. After every logged episode, and once at startup, it
 reports its counters on ``/robot_rl/learner/progress`` (latched), which the training driver
-(:mod:`robot_rl.policies.training_driver`) waits for before it requests the next episode. An existing
-``training_state/`` in ``out_dir`` is resumed.
+(:mod:`robot_rl.policies.training_driver`) waits for before it requests the next episode. After each executed
+command it publishes :data:`TICK_TOPIC` (std_msgs/Header, stamped with the tick's observation), which a sim with
+``wait_for_learner`` waits for before its next tick. An existing ``training_state/`` in ``out_dir`` is resumed.
 """
 
 from __future__ import annotations

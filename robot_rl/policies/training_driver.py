@@ -142,7 +142,9 @@ class TrainingDriver(EpisodeMonitor):
             "topics that must each have a publisher before the first request: the command path's nodes are up",
         ).value
         self.startup_timeout_s = declare(
-            "startup_timeout_s", 120.0, "wall s to wait for those publishers before the run stops, > 0"
+            "startup_timeout_s",
+            120.0,
+            "wall s to wait for those publishers after the learner's first report before the run stops, > 0",
         ).value
         if isinstance(self.max_empty_episodes, bool) or self.max_empty_episodes < 1:
             raise LearnerError(f"max_empty_episodes must be an int >= 1, got {self.max_empty_episodes!r}")
@@ -169,7 +171,7 @@ class TrainingDriver(EpisodeMonitor):
         self.retry_timer.cancel()
         self.wait_timer = self.create_timer(self.learner_wait_s, self._give_up_waiting)  # gives up on a report
         self.wait_timer.cancel()
-        self.created_ns = self.get_clock().now().nanoseconds
+        self.first_report_ns: int | None = None  # when the learner's first report came (the startup wait's start)
         self.running = False  # the schedule started (the learner reported and the command path is up)
         self.waiting_for_nodes = False  # the startup timer looks again for the command path's publishers
         self.startup_timer = self.create_timer(self.request_retry_s, self._start_when_up)  # looks again
@@ -206,11 +208,13 @@ class TrainingDriver(EpisodeMonitor):
             self.running = True
             self._start(self.progress)
             return
-        waited_s = (self.get_clock().now().nanoseconds - self.created_ns) / 1e9
-        if waited_s >= self.startup_timeout_s:
+        now_ns = self.get_clock().now().nanoseconds
+        if self.first_report_ns is None:
+            self.first_report_ns = now_ns  # the learner, which loads the most, is up: the others get as long again
+        if (now_ns - self.first_report_ns) / 1e9 >= self.startup_timeout_s:
             raise LearnerError(
-                f"no publisher on {', '.join(missing)} {self.startup_timeout_s:g} s after the training driver"
-                " started: is every node of the training graph running?"
+                f"no publisher on {', '.join(missing)} {self.startup_timeout_s:g} s after the learner's first"
+                " report: is every node of the training graph running?"
             )
         if not self.waiting_for_nodes:
             self.waiting_for_nodes = True

@@ -179,7 +179,7 @@ def test_the_first_request_waits_until_the_command_path_publishes(tmp_path: Path
 def test_a_command_path_that_never_comes_up_stops_the_run_naming_it(tmp_path: Path) -> None:
     context, graph, _ = start(tmp_path, down=("/robot_rl/command",), startup_timeout_s=10.0)
     graph.report(0, None)
-    with pytest.raises(LearnerError, match=r"no publisher on /robot_rl/command 10 s after the training driver started"):
+    with pytest.raises(LearnerError, match=r"no publisher on /robot_rl/command 10 s after the learner's first report"):
         advance(context, 12.0)
     assert graph.requests == []
 
