@@ -79,6 +79,7 @@ class InterventionNode(Node):
         self.device: TeleopDevice | None = None
         self.human: SimulatedHuman | None = None
         self.evaluating = False  # an evaluation episode (train-residual): nobody takes over
+        self.episode_request: int | None = None  # the reset request id of the running episode, from its start
         self.policy_action: np.ndarray | None = None
         self.policy_time_ns: int | None = None
         self.ticks = 0
@@ -169,6 +170,8 @@ class InterventionNode(Node):
         payload = parse_episode_event(event)
         if payload is not None and payload["event"] == "start":
             self.evaluating = payload.get("mode") == "eval"
+            request = payload.get("request")  # a reset request's id: the person's keys that end it echo it
+            self.episode_request = request if isinstance(request, int) and not isinstance(request, bool) else None
             self.arbiter.reset()
             if self.human is not None:
                 self.human.reset()
@@ -222,7 +225,10 @@ class InterventionNode(Node):
         self.ticks += 1
         self.intervention_ticks += int(intervening)
         for kind in events:
-            self.episode_pub.publish(msg.String(data=json.dumps({"event": kind, "source": "human"})))
+            key = {"event": kind, "source": "human"}
+            if self.episode_request is not None:
+                key["request"] = self.episode_request  # for a requester that missed the episode's start
+            self.episode_pub.publish(msg.String(data=json.dumps(key)))
             self.report(diagnostics.OK, f"episode key: {kind}")
             if kind == "stop":
                 self.request_shutdown("the person pressed stop")

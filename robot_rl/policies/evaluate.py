@@ -189,6 +189,14 @@ def tilt_deg(start_xyzw: np.ndarray, now_xyzw: np.ndarray) -> float:
     return float(np.degrees(np.arccos(np.clip(axes[0] @ axes[1], -1.0, 1.0))))
 
 
+def ending(payload: Mapping[str, Any]) -> bool:
+    """Whether an episode event ends the running episode: the sim's outcome, or a person's success or failure key."""
+    kind = payload["event"]
+    if "source" not in payload:
+        return kind in ("success", "timeout")
+    return kind in ("success", "failure") and payload.get("source") == "human"
+
+
 class EpisodeMonitor(Node):
     """Collect episode outcomes, interventions and safety events; record the camera of the first episodes."""
 
@@ -249,12 +257,9 @@ class EpisodeMonitor(Node):
                 raise MessageError(f"episode event {kind!r} has a non-integer {key} {payload[key]!r}")
         if kind == "start":
             self.begin_episode(payload.get("seed"))
-        elif self.seed is not None and (
-            (kind in ("success", "timeout") and "source" not in payload)  # the sim's outcome
-            or (kind in ("success", "failure") and payload.get("source") == "human")  # a person's key ends it too
-        ):
+        elif self.seed is not None and ending(payload):
             # a key comes after its tick's flag, in a tick whose command the sim never executes
-            steps = self.ticks - 1 if "source" in payload else payload.get("steps", 0)
+            steps = max(self.ticks - 1, 0) if "source" in payload else payload.get("steps", 0)
             result = EpisodeResult(
                 len(self.results),
                 int(self.seed),

@@ -36,7 +36,7 @@ from typing import Any
 
 from robot_rl.episode_events import parse_episode_event
 from robot_rl.errors import LearnerError
-from robot_rl.policies.evaluate import EpisodeMonitor, EpisodeResult
+from robot_rl.policies.evaluate import EpisodeMonitor, EpisodeResult, ending
 from robot_rl.policies.learning_curve import CURVE_FILE, PLOT_FILE, CurvePoint, plot_curve, read_curve, write_curve
 from robot_rl.rl.trainer import discard_evaluation_rows
 from robot_rl.runtime import LATCHED, NodeMain, msg
@@ -281,9 +281,9 @@ class TrainingDriver(EpisodeMonitor):
         if ours and payload["event"] == "start":
             self.started = True
             self.retry_timer.cancel()
-        elif ours and not self.started and payload["event"] in ("success", "timeout") and "source" not in payload:
+        elif ours and not self.started and ending(payload):
             # the start event was lost (DDS matches the two directions of a topic separately): the sim ignores the
-            # resent request, so the outcome, which echoes its id, is what says the episode ran
+            # resent request, so the outcome (the sim's, or a person's key), which echoes its id, says the episode ran
             self.get_logger().warning(
                 f"missed the start of episode {self.requested} (request {self.request_id}): counting its outcome,"
                 " without the episode's failure analysis"

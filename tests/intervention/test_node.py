@@ -190,6 +190,15 @@ def test_episode_keys_are_published_as_human_events() -> None:
     assert {"event": "success", "source": "human"} in harness.events
 
 
+def test_a_persons_key_echoes_the_reset_request_of_its_episode() -> None:
+    """A training driver that missed the episode's start knows its episode by the key's request id."""
+    _node, harness = _graph("device:=joy")
+    harness.episode.publish(msg.String(data=json.dumps({"event": "start", "seed": 3, "mode": "train", "request": 5})))
+    harness.send_joy([0.0] * 6, pressed=[7])  # start button: success
+    harness.tick()
+    assert {"event": "success", "source": "human", "request": 5} in harness.events
+
+
 def test_simulated_human_needs_a_known_task() -> None:
     with pytest.raises(SimError, match="no scripted expert for task 'Door'"):
         _graph("device:=simulated", "task:=Door")

@@ -164,6 +164,15 @@ def test_a_missed_start_event_is_made_up_for_by_the_outcome_that_echoes_the_requ
     assert len(graph.requests) == 3  # the outcome answered request 1: no more repeats of it
 
 
+def test_a_persons_key_with_the_request_id_ends_an_episode_whose_start_was_missed(tmp_path: Path) -> None:
+    _, graph, driver = start(tmp_path)
+    graph.report(0, None)
+    graph.event(event="success", source="human", request=1)  # the arbiter echoes the request of the start it saw
+    graph.report(0, (EVAL_SEED, "eval"))
+    assert [(point.successes, point.episodes) for point in driver.curve] == [(1, 1)]
+    assert graph.asked()[-1] == (TRAIN_SEED, "train")
+
+
 def test_the_first_request_waits_until_the_command_path_publishes(tmp_path: Path) -> None:
     """As processes the base may still be loading its model when the learner first reports."""
     context, graph, _ = start(tmp_path, down=("/robot_rl/base_action", "/robot_rl/safe_command"))
