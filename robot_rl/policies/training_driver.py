@@ -171,9 +171,9 @@ class TrainingDriver(EpisodeMonitor):
         self.retry_timer.cancel()
         self.wait_timer = self.create_timer(self.learner_wait_s, self._give_up_waiting)  # gives up on a report
         self.wait_timer.cancel()
-        self.first_report_ns: int | None = None  # when the learner's first report came (the startup wait's start)
+        # when the learner's first report found a publisher missing (the startup wait's start); None: none missing yet
+        self.first_report_ns: int | None = None
         self.running = False  # the schedule started (the learner reported and the command path is up)
-        self.waiting_for_nodes = False  # the startup timer looks again for the command path's publishers
         self.startup_timer = self.create_timer(self.request_retry_s, self._start_when_up)  # looks again
         self.startup_timer.cancel()
         self.outcome: EpisodeResult | None = None  # its outcome, once the sim (or a person) ended it
@@ -209,17 +209,15 @@ class TrainingDriver(EpisodeMonitor):
             self._start(self.progress)
             return
         now_ns = self.get_clock().now().nanoseconds
-        if self.first_report_ns is None:
-            self.first_report_ns = now_ns  # the learner, which loads the most, is up: the others get as long again
-        if (now_ns - self.first_report_ns) / 1e9 >= self.startup_timeout_s:
+        if self.first_report_ns is None:  # the learner, which loads the most, is up: the others get as long again
+            self.first_report_ns = now_ns
+            self.get_logger().info(f"waiting for publishers on {', '.join(missing)} before the first episode")
+            self.startup_timer.reset()
+        elif (now_ns - self.first_report_ns) / 1e9 >= self.startup_timeout_s:
             raise LearnerError(
                 f"no publisher on {', '.join(missing)} {self.startup_timeout_s:g} s after the learner's first"
                 " report: is every node of the training graph running?"
             )
-        if not self.waiting_for_nodes:
-            self.waiting_for_nodes = True
-            self.get_logger().info(f"waiting for publishers on {', '.join(missing)} before the first episode")
-            self.startup_timer.reset()
 
     def _start(self, progress: LearnerProgress) -> None:
         """Continue the schedule where the learner's checkpoint stands (0 env steps: from the start)."""
