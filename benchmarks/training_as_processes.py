@@ -7,7 +7,7 @@ train-residual`` runs) and ``robot-rl launch --backend rclpy`` (one process per 
 them, every message over Fast DDS on loopback; the sim ticks on its 20 Hz wall timer and waits up to
 ``command_wait_s`` for each command). Reports both learning curves (the driver's evaluations of the deterministic
 residual on the same unseen seeds, with Wilson intervals; the 0-step point is the base alone through each graph),
-training env steps/s and learner updates/s (from each run's metrics.csv), the ticks the learner dropped (the
+training env steps/s and learner updates/s (from each run's metrics.csv), the ticks the learner dropped and why (the
 driver's closing line), and a plot. Each run is a stage (``<backend>.json``): after an interruption the same
 command resumes the unfinished run from its checkpoint and skips the finished one. Two cores: run nothing else
 meanwhile. The rclpy run needs ``make setup-ros`` (``--ros-venv``).
@@ -40,8 +40,11 @@ from robot_rl.sim.experts import RECOMMENDED_HORIZON_STEPS
 
 REPO = Path(__file__).resolve().parents[1]
 BACKENDS = {"inproc": "in-process, lockstep", "rclpy": "separate processes, rclpy + Fast DDS"}
-# The driver's closing line: the budget's env steps and the ticks the learner lost to a missing or late message.
-CLOSING = re.compile(r"shutdown requested: trained (\d+) env steps \((\d+) ticks dropped by the learner\)")
+# The driver's closing line: the budget's env steps and the ticks the learner lost to a missing or late message,
+# with their reasons ("45 ticks dropped by the learner: 30 no command, 15 no reward"; none after 0).
+CLOSING = re.compile(
+    r"shutdown requested: trained (\d+) env steps \((\d+) ticks dropped by the learner(?:: ([^)]*))?\)"
+)
 
 
 def launch_command(
@@ -85,7 +88,7 @@ def run(backend: str, executable: Path, out: Path, args: argparse.Namespace, bas
     closing = CLOSING.findall(text)
     if returncode != 0 or not closing:
         sys.exit(f"error: the {backend} run did not end at its budget (exit {returncode}); see {log_path}")
-    env_steps, dropped = (int(value) for value in closing[-1])
+    env_steps, dropped, reasons = int(closing[-1][0]), int(closing[-1][1]), closing[-1][2]
     points = read_curve(out / "run" / CURVE_FILE, env_steps)
     return {
         "backend": backend,
@@ -93,6 +96,7 @@ def run(backend: str, executable: Path, out: Path, args: argparse.Namespace, bas
         "last_leg_wall_s": wall_s,
         "env_steps": env_steps,
         "dropped_ticks": dropped,
+        "drop_reasons": reasons,
         "curve": curve_rows(points),
         "speeds": training_speeds(out / "run" / METRICS_FILE),
     }
@@ -171,7 +175,9 @@ def report(args: argparse.Namespace, base: Path, demos: Path, results: dict[str,
         "env steps, updates, wall s (whole run)": lambda r: (
             f"{r['speeds']['env_steps']}, {r['speeds']['updates']}, {r['speeds']['wall_s']:.0f}"
         ),
-        "ticks the learner dropped": lambda r: str(r["dropped_ticks"]),
+        "ticks the learner dropped": lambda r: (
+            str(r["dropped_ticks"]) + (f" ({r['drop_reasons']})" if r.get("drop_reasons") else "")
+        ),
     }
     for label, cell in rows.items():
         print(f"| {label} | " + " | ".join(cell(results[name]) for name in BACKENDS) + " |")

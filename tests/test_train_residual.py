@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -24,8 +25,10 @@ from robot_rl.policies.train_residual import TrainResidualConfig
 from robot_rl.policies.training_driver import COMMAND_PATH_TOPICS, TrainingDriver
 from robot_rl.rl.checkpoint import load_residual
 from robot_rl.rl.trainer import ACTOR_DIR, METRICS_FILE, STATE_DIR
-from robot_rl.runtime import Node, msg
+from robot_rl.runtime import Node, launcher, msg
 from robot_rl.runtime.inproc import InprocContext
+from robot_rl.runtime.launcher import build_inproc
+from robot_rl.sim.node import SimNode
 from tests.policies.test_evaluate import default_sigint
 from tests.policies.test_learner_node import learner_args
 from tests.rl.test_demos import correction_session
@@ -113,8 +116,16 @@ def test_a_learner_bound_beyond_the_gate_is_one_error_line(
 
 @pytest.mark.slow  # about a minute: the training graph (sim, sim slots, base, residual, safety, learner)
 def test_train_residual_end_to_end_then_eval(
-    checkpoint: Path, demos: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    checkpoint: Path, demos: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    built: list[Node] = []  # the graph's nodes, kept to read the sim's counters after the run
+
+    def build_and_keep(plan: Any) -> tuple[Any, list[Node]]:
+        context, nodes = build_inproc(plan)
+        built.extend(nodes)
+        return context, nodes
+
+    monkeypatch.setattr(launcher, "build_inproc", build_and_keep)
     params = tmp_path / "learner.yaml"
     params.write_text(LEARNER_PARAMS)
     intervention = tmp_path / "intervention.yaml"
@@ -124,6 +135,11 @@ def test_train_residual_end_to_end_then_eval(
     session = correction_session(tmp_path / "session", {(0, 3), (0, 4), (0, 7), (1, 0)})  # a past session
     assert main([*command(checkpoint, demos, out, params, 60), *person, "--corrections", str(session)]) == 0
     assert "learner: 4 corrected ticks from 2 episodes of" in capfd.readouterr().err
+    # lockstep: every command and the learner's tick arrive before the sim's next tick (train.launch.yaml sets
+    # command_wait_s and wait_for_learner for processes; in-process they must never make a tick wait)
+    sim = next(node for node in built if isinstance(node, SimNode))
+    assert sim.commands_consumed > 60
+    assert (sim.ticks_waited, sim.ticks_waited_for_learner, sim.ticks_without_command) == (0, 0, 0)
     steps = curve_steps(out)
     assert steps[0] == 0  # the base alone, before any update
     assert steps[-1] >= 60  # the final evaluation, after the budget

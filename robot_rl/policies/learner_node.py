@@ -222,7 +222,8 @@ class LearnerNode(Node):
         if self.mode == "train" and counters["actor_updates"]:
             self.publish_weights()
         # ticks lost to a missing base action or command so far: in lockstep none; on a robot, a late input
-        summary = {**counters, "dropped_ticks": self.steps.dropped}
+        drops = {f"dropped_{reason.replace(' ', '_')}": count for reason, count in self.steps.drops.items()}
+        summary = {**counters, "dropped_ticks": self.steps.dropped, **drops}
         self.report(diagnostics.OK, f"{self.mode} episode {kind}", **summary)
         self.publish_progress(counters, self.episode)
 
@@ -234,7 +235,7 @@ class LearnerNode(Node):
             counters["updates"],
             self.trainer.wall_s(),
             finished,
-            self.steps.dropped,
+            dict(self.steps.drops),
         )
         self.progress_pub.publish(progress.to_message())
 

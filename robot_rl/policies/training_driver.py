@@ -85,7 +85,18 @@ class LearnerProgress:
     updates: int  # critic updates done
     wall_s: float  # wall time of the run, resumed runs included, s
     finished: tuple[int, str] | None  # (seed, mode) of the episode just logged; None: the report at startup
-    dropped_ticks: int  # ticks the learner lost to a missing piece since it started (none in lockstep)
+    drops: dict[str, int]  # ticks the learner lost to a missing piece since it started, by reason (none in lockstep)
+
+    @property
+    def dropped_ticks(self) -> int:
+        """Ticks the learner lost since it started, whatever the reason."""
+        return sum(self.drops.values())
+
+    def describe_drops(self) -> str:
+        """``"45 ticks dropped by the learner: 30 no command, 15 no reward"`` (most frequent reason first)."""
+        reasons = sorted(((count, reason) for reason, count in self.drops.items() if count), reverse=True)
+        because = ": " + ", ".join(f"{count} {reason}" for count, reason in reasons) if reasons else ""
+        return f"{self.dropped_ticks} ticks dropped by the learner{because}"
 
     def to_message(self) -> Any:
         """The report as a std_msgs/String."""
@@ -103,9 +114,9 @@ class LearnerProgress:
                 int(payload["updates"]),
                 float(payload["wall_s"]),
                 None if finished is None else (int(finished[0]), str(finished[1])),
-                int(payload["dropped_ticks"]),
+                {str(reason): int(count) for reason, count in payload["drops"].items()},
             )
-        except (ValueError, TypeError, KeyError, IndexError) as error:
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError) as error:
             raise LearnerError(f"malformed learner progress {message.data!r}: {error}") from None
 
 
@@ -246,8 +257,7 @@ class TrainingDriver(EpisodeMonitor):
         if finished:
             self.completed = True
             self.requested = None
-            dropped = self.progress.dropped_ticks
-            self.request_shutdown(f"trained {steps} env steps ({dropped} ticks dropped by the learner)")
+            self.request_shutdown(f"trained {steps} env steps ({self.progress.describe_drops()})")
             return
         self._reset(self.schedule.train_seed + self.train_episodes, "train")
 

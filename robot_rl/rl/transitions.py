@@ -18,13 +18,14 @@ terminated, truncated)``:
   episode's last (terminated; a success key gives it the success reward);
 - a tick with no executed command loses its own step; a tick with no base action (the base skipped it) loses
   its own and the previous one (whose next observation has no base action to bootstrap from); both are counted
-  in :attr:`StepBuilder.dropped`, and the n-step accumulator does not chain steps across the gap;
+  in :attr:`StepBuilder.drops` by reason, and the n-step accumulator does not chain steps across the gap;
 - a tick a person drove (``/robot_rl/intervention`` true before its command) is marked ``intervention``: the
   trainer keeps it as a correction too (HIL-SERL: takeovers go into the online and the offline data).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -33,6 +34,14 @@ from robot_rl.episode_events import SUCCESS_REWARD
 
 TERMINAL_EVENTS = ("success", "failure")  # true ends of an episode: no bootstrap
 TRUNCATING_EVENTS = ("timeout",)  # the horizon: bootstrap from the final observation
+
+# why a tick was dropped (the keys of StepBuilder.drops)
+NO_COMMAND = "no command"  # the tick's base action came, its executed command did not before the next tick or the end
+NO_REWARD = "no reward"  # executed, but the next tick's command came before its reward and next observation
+SKIPPED_TICK = "skipped tick"  # two rewards without a base action between: the tick the base skipped and the one before
+RESTART = "restart"  # a start event while ticks of the last episode were still open
+STOPPED = "stopped"  # executed, never scored: the run stopped in the middle of the episode
+UNKNOWN_END = "unknown end"  # an end event of a kind that is neither terminal nor truncating
 
 
 @dataclass(frozen=True)
@@ -72,11 +81,22 @@ class StepBuilder:
         # person's end key comes after this tick's base action and makes it the episode's last step
         self._closed: Step | None = None
         self.running = False  # between a start and an end event
-        self.dropped = 0  # ticks lost because a piece was missing
+        self.drops: Counter[str] = Counter()  # ticks lost because a piece was missing, by reason (NO_COMMAND, ...)
+
+    @property
+    def dropped(self) -> int:
+        """Ticks lost because a piece was missing, whatever the reason."""
+        return sum(self.drops.values())
+
+    def _drop(self, reason: str, ticks: int | bool = 1) -> None:
+        if ticks:
+            self.drops[reason] += int(ticks)
 
     def start(self) -> None:
         """An episode starts: forget any open tick."""
-        self.dropped += int(self._previous is not None) + int(self._current is not None) + int(self._closed is not None)
+        self._drop(
+            RESTART, int(self._previous is not None) + int(self._current is not None) + int(self._closed is not None)
+        )
         self._current = self._previous = self._closed = None
         self.running = True
 
@@ -89,7 +109,7 @@ class StepBuilder:
         finished = self._close(obs, base_action)
         if not self.running:
             return finished
-        self.dropped += int(self._current is not None)  # the last tick got no executed action
+        self._drop(NO_COMMAND, self._current is not None)  # the last tick got no executed action
         self._current = _Open(np.asarray(obs, np.float32), np.asarray(base_action, np.float32))
         released, self._closed = self._closed, finished
         return released
@@ -108,7 +128,7 @@ class StepBuilder:
             return None  # a hold between episodes, or a tick the base skipped
         self._current.action = np.asarray(action, np.float32)
         self._current.intervention = bool(intervention)
-        self.dropped += int(self._previous is not None)  # it never got its reward and next observation
+        self._drop(NO_REWARD, self._previous is not None)  # it never got its reward and next observation
         self._previous, self._current = self._current, None
         released, self._closed = self._closed, None
         return released
@@ -119,11 +139,16 @@ class StepBuilder:
         A second reward while the previous tick is still open means a whole tick went by without a base action
         (the base skipped it, the gate held): the open tick would otherwise be closed by the observation after
         the skipped one, a tick late. Both ticks are dropped, with the skipped tick's reward.
+
+        A reward while no executed tick is open scores the current tick, whose command never came: the sim went on
+        without it, and an end event now loses that tick (without a reward it is a tick the episode ended on).
         """
         if self._previous is None:
+            if self._current is not None:
+                self._current.reward = float(value)
             return
         if self._previous.reward is not None:
-            self.dropped += 2
+            self._drop(SKIPPED_TICK, 2)
             self._previous = None
             return
         self._previous.reward = float(value)
@@ -134,11 +159,14 @@ class StepBuilder:
         A person's key comes after the base acted on the observation the person judged (the arbiter publishes it
         after that tick's command, which is never executed): the step held since that base action is then the
         episode's last, terminated with the success reward on a success key, its own reward on a failure key.
+
+        The current tick (a base action on the final observation, or on the one a person judged) is lost only if the
+        sim scored it: then the sim executed it without its command; otherwise its command was never to be executed.
         """
         if not self.running:
             return None
         self.running = False
-        self.dropped += int(self._current is not None)
+        self._drop(NO_COMMAND, self._current is not None and self._current.reward is not None)
         self._current = None
         closed, self._closed = self._closed, None
         if self._previous is None:
@@ -155,7 +183,7 @@ class StepBuilder:
             # no bootstrap: the next observation is never used, any array of the right shape will do
             return self._close(self._previous.obs, self._previous.base_action)
         if kind not in TRUNCATING_EVENTS:
-            self.dropped += 1
+            self._drop(UNKNOWN_END)
             self._previous = None
         return None
 
@@ -163,7 +191,7 @@ class StepBuilder:
         """A stop in the middle of an episode ends it like a time-out at its last complete step: returns that step
         (truncated: it bootstraps from the observation it saw next) if it was still held; open ticks are dropped."""
         if self.running:
-            self.dropped += int(self._previous is not None)  # executed, but never scored: no time-out waits for it
+            self._drop(STOPPED, self._previous is not None)  # executed, but never scored: no time-out waits for it
             self._previous = None
         return self.end("timeout")
 

@@ -189,7 +189,7 @@ def test_a_persons_success_key_ends_the_episode_on_the_tick_the_person_judged(
     assert len(online) == 3
     assert online.arrays["reward"][2] == 1.0  # the last step: the person's success
     assert online.arrays["discount"][2] == 0.0  # terminated
-    assert learner.steps.dropped == 1  # the key's tick: its command is never executed
+    assert learner.steps.dropped == 0  # the key's tick: its command was never to be executed
     learner.destroy_node()
 
 

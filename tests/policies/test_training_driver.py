@@ -49,7 +49,8 @@ class Graph(Node):
         self.context.spin_until_quiet()
 
     def report(self, env_steps: int, finished: tuple[int, str] | None, episodes: int = 0, dropped: int = 0) -> None:
-        progress = LearnerProgress(env_steps, episodes, 2 * env_steps, 0.1 * env_steps + 1.0, finished, dropped)
+        drops = {"no command": dropped} if dropped else {}
+        progress = LearnerProgress(env_steps, episodes, 2 * env_steps, 0.1 * env_steps + 1.0, finished, drops)
         self.progress.publish(progress.to_message())
         self.context.spin_until_quiet()
 
@@ -120,7 +121,7 @@ def test_the_budget_ends_with_a_final_evaluation_and_the_launch(tmp_path: Path) 
     graph.run_episode(outcome="success")
     graph.report(120, (EVAL_SEED, "eval"), episodes=1, dropped=3)
     assert driver.completed
-    assert context.shutdown_reason == "trained 120 env steps (3 ticks dropped by the learner)"
+    assert context.shutdown_reason == "trained 120 env steps (3 ticks dropped by the learner: 3 no command)"
     assert [(point.env_steps, point.successes, point.updates) for point in driver.curve] == [(0, 0, 0), (120, 1, 240)]
     assert (tmp_path / CURVE_FILE).exists()
 
@@ -239,8 +240,20 @@ def test_bad_parameters_are_one_error_each(tmp_path: Path, parameters: dict[str,
         start(tmp_path, **parameters)
 
 
+def test_a_report_carries_the_drops_by_reason_most_frequent_first() -> None:
+    report = LearnerProgress(10, 1, 20, 2.0, (7, "train"), {"no reward": 2, "no command": 5, "restart": 0})
+    received = LearnerProgress.from_message(report.to_message())
+    assert received == report
+    assert received.dropped_ticks == 7
+    assert received.describe_drops() == "7 ticks dropped by the learner: 5 no command, 2 no reward"
+    assert LearnerProgress(0, 0, 0, 0.0, None, {}).describe_drops() == "0 ticks dropped by the learner"
+
+
 def test_a_malformed_report_is_an_error_naming_it() -> None:
     with pytest.raises(LearnerError, match=r"malformed learner progress '\{\}'"):
         LearnerProgress.from_message(msg.String(data="{}"))
+    fields = '"env_steps": 1, "episodes": 0, "updates": 0, "wall_s": 1.0, "finished": null'
+    with pytest.raises(LearnerError, match="malformed learner progress"):
+        LearnerProgress.from_message(msg.String(data="{" + fields + ', "drops": 3}'))  # a count, not reasons
     with pytest.raises(LearnerError, match="steps must be an int >= 1"):
         TrainingSchedule(steps=True)  # type: ignore[arg-type]

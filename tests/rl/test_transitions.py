@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from robot_rl.episode_events import SUCCESS_REWARD
-from robot_rl.rl.transitions import Step, StepBuilder
+from robot_rl.rl.transitions import NO_COMMAND, NO_REWARD, RESTART, SKIPPED_TICK, Step, StepBuilder
 
 
 def obs(t: float) -> np.ndarray:
@@ -84,7 +84,7 @@ def test_a_persons_key_in_the_graphs_order_ends_the_episode_on_the_tick_the_pers
     np.testing.assert_array_equal(steps[1].obs, obs(1))
     np.testing.assert_array_equal(steps[1].next_obs, obs(2))
     assert [(s.terminated, s.reward) for s in steps] == [(False, 0.0), (True, reward)]
-    assert builder.dropped == 1  # tick 2, whose command the sim never executed
+    assert builder.drops == {}  # tick 2's command was never to be executed: nothing lost
 
 
 @pytest.mark.parametrize(("end", "reward"), [("failure", 0.0), ("success", SUCCESS_REWARD)])
@@ -133,7 +133,7 @@ def test_a_tick_without_an_executed_command_is_dropped_not_misaligned() -> None:
     assert step is not None
     np.testing.assert_array_equal(step.obs, obs(2))
     assert step.reward == 0.25
-    assert builder.dropped == 1
+    assert builder.drops == {NO_COMMAND: 1}
 
 
 def test_a_tick_without_a_base_action_drops_it_and_the_tick_before() -> None:
@@ -156,21 +156,27 @@ def test_a_tick_without_a_base_action_drops_it_and_the_tick_before() -> None:
     np.testing.assert_array_equal(step.obs, obs(3))
     np.testing.assert_array_equal(step.next_obs, obs(4))
     assert step.reward == 0.25
-    assert builder.dropped == 2  # ticks 1 and 2
+    assert builder.drops == {SKIPPED_TICK: 2}  # ticks 1 and 2
 
 
-def test_a_time_out_after_a_tick_without_a_command_truncates_the_step_before() -> None:
+@pytest.mark.parametrize("scored", [False, True])
+def test_a_time_out_after_a_tick_without_a_command_truncates_the_step_before(scored: bool) -> None:
+    """The base action of tick 1 comes before the time-out, its command never: either tick 1 is the final
+    observation's (as processes its base action can come before the event; nothing is lost) or, if the sim scored
+    it, the sim went on without its command and the episode ended a tick later (tick 1 is lost)."""
     builder = StepBuilder()
     builder.start()
     builder.observe(obs(0), act(0))
     builder.executed(act(0))
     builder.reward(0.5)
     assert builder.observe(obs(1), act(1)) is None  # tick 1 gets no command
+    if scored:
+        builder.reward(0.0)
     step = builder.end("timeout")
     assert step is not None
     assert (step.truncated, step.terminated, step.reward) == (True, False, 0.5)
     np.testing.assert_array_equal(step.next_obs, obs(1))  # it bootstraps from what tick 1 saw
-    assert builder.dropped == 1
+    assert builder.drops == ({NO_COMMAND: 1} if scored else {})
 
 
 def test_a_cut_ends_the_episode_at_its_last_complete_step() -> None:
@@ -185,7 +191,7 @@ def test_a_cut_ends_the_episode_at_its_last_complete_step() -> None:
     assert (step.truncated, step.terminated, step.reward) == (True, False, 0.5)
     assert not builder.running
     assert builder.cut() is None
-    assert builder.dropped == 1  # tick 1
+    assert builder.drops == {}  # tick 1's command never went out: nothing lost
 
 
 def test_commands_between_episodes_are_ignored() -> None:
@@ -209,3 +215,18 @@ def test_a_tick_a_person_drove_is_marked_as_an_intervention() -> None:
         if step is not None:
             found.append(step)
     assert [step.intervention for step in found] == [False, True, True]
+
+
+def test_drops_are_counted_by_reason() -> None:
+    """A command late past the next tick's base action, an executed tick whose reward never came, and a start
+    while a tick was open: each counted under its own reason, and dropped is their sum."""
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.observe(obs(1), act(1))  # tick 0's command never came
+    builder.executed(act(1))
+    builder.observe(obs(2), act(2))  # tick 1's reward never came: nothing closes
+    builder.executed(act(2))  # tick 1 executed, unscored, and now superseded
+    builder.start()  # tick 2 still open
+    assert builder.drops == {NO_COMMAND: 1, NO_REWARD: 1, RESTART: 1}
+    assert builder.dropped == 3
