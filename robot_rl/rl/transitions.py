@@ -69,6 +69,8 @@ class _Open:
     intervention: bool = False
     reward: float | None = None
     end: str | None = None  # the end event seen after this tick's action
+    # a reward came before this tick's command: the sim went on without it (an end event then loses the tick)
+    scored_without_command: bool = False
 
 
 class StepBuilder:
@@ -145,7 +147,7 @@ class StepBuilder:
         """
         if self._previous is None:
             if self._current is not None:
-                self._current.reward = float(value)
+                self._current.scored_without_command = True
             return
         if self._previous.reward is not None:
             self._drop(SKIPPED_TICK, 2)
@@ -166,7 +168,7 @@ class StepBuilder:
         if not self.running:
             return None
         self.running = False
-        self._drop(NO_COMMAND, self._current is not None and self._current.reward is not None)
+        self._drop(NO_COMMAND, self._current is not None and self._current.scored_without_command)
         self._current = None
         closed, self._closed = self._closed, None
         if self._previous is None:
