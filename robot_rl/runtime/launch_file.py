@@ -17,6 +17,7 @@ entry) and the remaps. Generated params files are kept in memory until :meth:`La
 from __future__ import annotations
 
 import contextlib
+import math
 import shlex
 import shutil
 import tempfile
@@ -62,6 +63,9 @@ _STRINGS: dict[str, set[str]] = {
     "push-ros-namespace": {"namespace"},
 }
 SUBSTITUTED_PARAMS_PREFIX = "substituted_"  # a ``from:`` file with ``allow_substs: true``, after substitution
+# launch configurations launch itself reads (launch/actions/execute_local.py: the stop escalation's waits, s)
+STOP_TIMEOUTS = ("sigterm_timeout", "sigkill_timeout")
+DEFAULT_STOP_TIMEOUT_S = 5.0  # both waits' default in launch
 
 
 @dataclass
@@ -96,6 +100,10 @@ class LaunchPlan:
     nodes: list[NodeSpec] = field(default_factory=list)  # in launch-file order
     arguments: dict[str, str] = field(default_factory=dict)  # every declared arg with its value
     warnings: list[str] = field(default_factory=list)  # what was logged as a warning while reading
+    # ros2 launch's escalation when it stops a process: SIGINT, SIGTERM this many s later, SIGKILL sigkill_timeout_s
+    # after that (the launch configurations sigterm_timeout and sigkill_timeout at the top level, default 5 each)
+    sigterm_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
+    sigkill_timeout_s: float = DEFAULT_STOP_TIMEOUT_S
     params_dir: Path = field(  # where generated params files go; created by write_params_files()
         default_factory=lambda: Path(tempfile.gettempdir()) / f"robot_rl_launch_params_{uuid.uuid4().hex[:12]}"
     )
@@ -592,8 +600,10 @@ def read_launch_file(path: Path, arguments: dict[str, str] | None = None) -> Lau
     plan = LaunchPlan()
     declared: dict[str, dict[str, Any]] = {}
     given = dict(arguments or {})
-    _Reader(plan, declared, frozenset(given)).read_file(path, _Scope(dict(given), None))
-    known = set(declared)
+    root = _Scope(dict(given), None)
+    _Reader(plan, declared, frozenset(given)).read_file(path, root)
+    plan.sigterm_timeout_s, plan.sigkill_timeout_s = (_stop_timeout(root, name, path) for name in STOP_TIMEOUTS)
+    known = set(declared) | set(STOP_TIMEOUTS)  # launch reads these two whether or not a file declares them
     if set(given) - known:  # also declared in a branch not taken (as ros2 launch --show-args lists them)?
         with contextlib.suppress(LaunchError):  # launch too skips a file it cannot read without configurations
             known |= {argument.name for argument in launch_arguments(path)}
@@ -606,6 +616,20 @@ def read_launch_file(path: Path, arguments: dict[str, str] | None = None) -> Lau
         plan.warnings.append(message)
         _log_warning(message)
     return plan
+
+
+def _stop_timeout(root: _Scope, name: str, path: Path) -> float:
+    """The top-level launch configuration ``name`` as launch reads it when it stops a process (float(value), s)."""
+    text = root.variables.get(name)
+    if text is None:
+        return DEFAULT_STOP_TIMEOUT_S
+    try:
+        value = float(text)
+    except ValueError:
+        raise LaunchError(f"{path}: launch configuration {name} must be a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0.0:
+        raise LaunchError(f"{path}: launch configuration {name} must be a finite number of seconds >= 0, got {text!r}")
+    return value
 
 
 def launch_arguments(path: Path) -> list[ArgumentInfo]:

@@ -153,21 +153,25 @@ def run_processes(plan: LaunchPlan, poll_s: float = 0.1) -> int:
             time.sleep(poll_s)
     except KeyboardInterrupt:
         pass
-    return max(_stop(processes), default=0)
+    return max(_stop(processes, plan.sigterm_timeout_s, plan.sigkill_timeout_s), default=0)
 
 
-def _stop(processes: list[subprocess.Popen], timeout_s: float = 5.0) -> list[int]:
-    """SIGINT, then SIGTERM, then SIGKILL to every process still running, each after ``timeout_s`` (ros2 launch)."""
-    for stop_signal in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+def _stop(processes: list[subprocess.Popen], sigterm_timeout_s: float, sigkill_timeout_s: float) -> list[int]:
+    """SIGINT to every process still running, SIGTERM ``sigterm_timeout_s`` later, SIGKILL ``sigkill_timeout_s``
+    after that, each to those still running (ros2 launch's escalation)."""
+    for stop_signal, wait_s in ((signal.SIGINT, sigterm_timeout_s), (signal.SIGTERM, sigkill_timeout_s)):
         running = [process for process in processes if process.poll() is None]
         for process in running:
             process.send_signal(stop_signal)
-        deadline = time.monotonic() + timeout_s
+        deadline = time.monotonic() + wait_s
         for process in running:
             try:
                 process.wait(timeout=max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 continue
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
     return [process.wait() for process in processes]
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -21,6 +22,7 @@ import pytest
 import yaml
 
 from robot_rl.errors import LaunchError
+from robot_rl.runtime import launcher
 from robot_rl.runtime.launch_file import LaunchPlan, launch_arguments, read_launch_file
 from robot_rl.runtime.launcher import build_inproc, describe_graph, run_inproc, run_processes
 from robot_rl.runtime.names import fully_qualified_node_name
@@ -344,6 +346,48 @@ def test_8_on_exit_shutdown_stops_the_other_processes(tmp_path: Path, monkeypatc
     assert time.monotonic() - start < 60
 
 
+def test_8_the_stop_escalation_waits_come_from_the_top_level_launch_configurations(tmp_path: Path) -> None:
+    """ROS2: ExecuteLocal's sigterm_timeout and sigkill_timeout default to the launch configurations of those names,
+    5 s each (launch/actions/execute_local.py), read when the process is stopped: an arg or let at the top level,
+    or ``name:=value`` on the command line, declared or not."""
+    default = read_launch_file(write_launch(tmp_path, "launch:\n" + clock_node("    - {name: step_s, value: 0.5}\n")))
+    assert (default.sigterm_timeout_s, default.sigkill_timeout_s) == (5.0, 5.0)
+    text = "launch:\n- arg: {name: sigterm_timeout, default: '60'}\n- let: {name: sigkill_timeout, value: '2.5'}\n"
+    plan = read_launch_file(write_launch(tmp_path, text))
+    assert (plan.sigterm_timeout_s, plan.sigkill_timeout_s) == (60.0, 2.5)
+    given = read_launch_file(write_launch(tmp_path, "launch: []\n"), {"sigterm_timeout": "0.5"})
+    assert given.sigterm_timeout_s == 0.5
+    assert given.warnings == []  # launch reads it: not a misspelled argument
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(LaunchError, match=f"launch configuration sigterm_timeout must be .* got '{bad}'"):
+            read_launch_file(write_launch(tmp_path, "launch: []\n"), {"sigterm_timeout": bad})
+
+
+def test_8_a_process_that_outlives_sigint_gets_sigterm_after_sigterm_timeout_then_sigkill() -> None:
+    """ROS2: SIGINT, SIGTERM sigterm_timeout s later, SIGKILL sigkill_timeout s after that, to those still running."""
+    ignore = "import signal, time; {} time.sleep(60)"
+    sigint = "signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    stubborn = [
+        subprocess.Popen([sys.executable, "-c", ignore.format(sigint)]),
+        subprocess.Popen(
+            [sys.executable, "-c", ignore.format(sigint + "signal.signal(signal.SIGTERM, signal.SIG_IGN);")]
+        ),
+    ]
+    time.sleep(1.0)  # both handlers installed
+    start = time.monotonic()
+    assert launcher._stop(stubborn, 0.5, 0.5) == [-signal.SIGTERM, -signal.SIGKILL]
+    assert time.monotonic() - start < 4.0  # not launch's default 5 s, nor 10
+
+
+def test_8_the_training_launch_gives_the_learners_last_checkpoint_time_before_sigterm() -> None:
+    """train.launch.yaml ends itself (the driver's on_exit: shutdown); the learner writes its last checkpoint on
+    SIGINT, after its trainer process has caught up: a minute before SIGTERM, not launch's 5 s."""
+    plan = read_launch_file(
+        REPO / "launch" / "train.launch.yaml", {"base": "b", "demos": "d", "out": "o", "steps": "1"}
+    )
+    assert plan.sigterm_timeout_s == 60.0
+
+
 @pytest.mark.parametrize(
     ("name", "node"),
     [
@@ -405,9 +449,10 @@ def _alternatives(name: str, value: str, choices: dict[str, list[str]], marker: 
 
 
 def _graph(path: Path, arguments: dict[str, str]) -> list[tuple[object, ...]]:
-    """Each node: its entry, executable, argv without the params files (their names change), values, on_exit."""
+    """Each node: its entry, executable, argv without the params files (their names change), values, on_exit; and
+    how the launch stops them (sigterm_timeout, sigkill_timeout)."""
     plan = read_launch_file(path, arguments)
-    graph = []
+    graph: list[tuple[object, ...]] = [("stop escalation", plan.sigterm_timeout_s, plan.sigkill_timeout_s)]
     for index, spec in enumerate(plan.nodes):
         argv = [arg for i, arg in enumerate(spec.argv) if "--params-file" not in spec.argv[max(0, i - 1) : i + 1]]
         graph.append((spec.where, spec.executable, argv, parameters_of(plan, index), spec.on_exit))
