@@ -94,8 +94,8 @@ class LearnerProgress:
 
     def describe_drops(self) -> str:
         """``"45 ticks dropped by the learner: 30 no command, 15 no reward"`` (most frequent reason first)."""
-        reasons = sorted(((count, reason) for reason, count in self.drops.items() if count), reverse=True)
-        because = ": " + ", ".join(f"{count} {reason}" for count, reason in reasons) if reasons else ""
+        reasons = sorted(((reason, n) for reason, n in self.drops.items() if n), key=lambda item: (-item[1], item[0]))
+        because = ": " + ", ".join(f"{count} {reason}" for reason, count in reasons) if reasons else ""
         return f"{self.dropped_ticks} ticks dropped by the learner{because}"
 
     def to_message(self) -> Any:

@@ -90,7 +90,7 @@ class StepBuilder:
         """Ticks lost because a piece was missing, whatever the reason."""
         return sum(self.drops.values())
 
-    def _drop(self, reason: str, ticks: int | bool = 1) -> None:
+    def _drop(self, reason: str, ticks: int = 1) -> None:
         if ticks:
             self.drops[reason] += int(ticks)
 
@@ -124,10 +124,16 @@ class StepBuilder:
     def executed(self, action: np.ndarray, intervention: bool = False) -> Step | None:
         """The command the safety gate applied for the current tick; ``intervention``: a person drove it.
 
-        Returns the previous tick's step: the episode went on past it.
+        Returns the previous tick's step: the episode went on past it. A command that comes after the sim scored its
+        tick was never executed on that tick's observation (the sim went on without it): the tick is dropped.
         """
         if self._current is None or not self.running:
             return None  # a hold between episodes, or a tick the base skipped
+        if self._current.scored_without_command:
+            self._drop(NO_COMMAND)
+            self._current = None
+            released, self._closed = self._closed, None
+            return released
         self._current.action = np.asarray(action, np.float32)
         self._current.intervention = bool(intervention)
         self._drop(NO_REWARD, self._previous is not None)  # it never got its reward and next observation
@@ -163,18 +169,22 @@ class StepBuilder:
         episode's last, terminated with the success reward on a success key, its own reward on a failure key.
 
         The current tick (a base action on the final observation, or on the one a person judged) is lost only if the
-        sim scored it: then the sim executed it without its command; otherwise its command was never to be executed.
+        sim scored it: then the sim executed it without its command, the episode went on past the held step, and
+        that step ends truncated whatever ended the episode a tick later. Otherwise its command was never to be
+        executed. (An end event handled before the reward that scores the current tick would hide that loss; the
+        learner subscribes to the reward first.)
         """
         if not self.running:
             return None
         self.running = False
-        self._drop(NO_COMMAND, self._current is not None and self._current.scored_without_command)
+        lost = self._current is not None and self._current.scored_without_command
+        self._drop(NO_COMMAND, lost)
         self._current = None
         closed, self._closed = self._closed, None
         if self._previous is None:
             if closed is None:
                 return None
-            if kind in TERMINAL_EVENTS:
+            if kind in TERMINAL_EVENTS and not lost:
                 reward = SUCCESS_REWARD if kind == "success" else closed.reward
                 return replace(closed, reward=reward, terminated=True)
             return replace(closed, truncated=True)  # its tick's command never came: bootstrap from what it saw

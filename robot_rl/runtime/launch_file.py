@@ -603,15 +603,16 @@ def read_launch_file(path: Path, arguments: dict[str, str] | None = None) -> Lau
     root = _Scope(dict(given), None)
     _Reader(plan, declared, frozenset(given)).read_file(path, root)
     plan.sigterm_timeout_s, plan.sigkill_timeout_s = (_stop_timeout(root, name, path) for name in STOP_TIMEOUTS)
-    known = set(declared) | set(STOP_TIMEOUTS)  # launch reads these two whether or not a file declares them
+    known = set(declared)
     if set(given) - known:  # also declared in a branch not taken (as ros2 launch --show-args lists them)?
         with contextlib.suppress(LaunchError):  # launch too skips a file it cannot read without configurations
             known |= {argument.name for argument in launch_arguments(path)}
-    unknown = sorted(set(given) - known)
+    unknown = sorted(set(given) - known - set(STOP_TIMEOUTS))  # launch itself reads these two
     if unknown:
         message = (
             f"{path}: undeclared launch argument(s) {', '.join(unknown)}: no arg entry declares them"
-            f" (ros2 launch ignores them too); declared: {', '.join(sorted(known)) or 'none'}"
+            f" (ros2 launch sets them as launch configurations and says nothing); declared:"
+            f" {', '.join(sorted(known)) or 'none'}"
         )
         plan.warnings.append(message)
         _log_warning(message)

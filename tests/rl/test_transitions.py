@@ -6,7 +6,16 @@ import numpy as np
 import pytest
 
 from robot_rl.episode_events import SUCCESS_REWARD
-from robot_rl.rl.transitions import NO_COMMAND, NO_REWARD, RESTART, SKIPPED_TICK, Step, StepBuilder
+from robot_rl.rl.transitions import (
+    NO_COMMAND,
+    NO_REWARD,
+    RESTART,
+    SKIPPED_TICK,
+    STOPPED,
+    UNKNOWN_END,
+    Step,
+    StepBuilder,
+)
 
 
 def obs(t: float) -> np.ndarray:
@@ -230,3 +239,62 @@ def test_drops_are_counted_by_reason() -> None:
     builder.start()  # tick 2 still open
     assert builder.drops == {NO_COMMAND: 1, NO_REWARD: 1, RESTART: 1}
     assert builder.dropped == 3
+
+
+def test_a_command_after_the_sim_scored_its_tick_is_dropped_not_paired_with_the_next_reward() -> None:
+    """As processes: the sim went on without tick 1's command (a hold, scored), the command comes late. It was never
+    executed on observation 1, so tick 1 is dropped; the late command must not take tick 2's reward."""
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    assert builder.observe(obs(1), act(1)) is None  # closes tick 0, held for tick 1's command
+    builder.reward(0.0)  # the sim scored tick 1's hold
+    released = builder.executed(act(1))  # tick 1's command, late: the episode went on past tick 0
+    assert released is not None
+    np.testing.assert_array_equal(released.obs, obs(0))
+    builder.reward(0.25)  # tick 2's reward (the base skipped observation 2 here)
+    assert builder.observe(obs(3), act(3)) is None
+    assert builder.executed(act(3)) is None  # no step of tick 1 (the late command with tick 2's reward) released
+    builder.reward(0.75)
+    step = builder.observe(obs(4), act(4))
+    assert step is None  # tick 3's step waits for tick 4's command
+    step = builder.executed(act(4))
+    assert step is not None
+    np.testing.assert_array_equal(step.obs, obs(3))  # not (obs 1, the late command, tick 2's reward)
+    assert step.reward == 0.75
+    assert builder.drops == {NO_COMMAND: 1}
+
+
+@pytest.mark.parametrize("end", ["success", "failure"])
+def test_an_end_a_tick_after_a_lost_tick_truncates_the_step_before_it(end: str) -> None:
+    """The sim executed tick 1 without its command and the episode ended on the next observation: tick 0's step
+    did not end the episode (it went on past observation 1), so it bootstraps instead of terminating."""
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    assert builder.observe(obs(1), act(1)) is None  # tick 1's command never comes
+    builder.reward(1.0)  # the sim scored tick 1's hold
+    step = builder.end(end)
+    assert step is not None
+    assert (step.terminated, step.truncated, step.reward) == (False, True, 0.5)
+    np.testing.assert_array_equal(step.next_obs, obs(1))
+    assert builder.drops == {NO_COMMAND: 1}
+
+
+def test_a_stop_drops_an_executed_tick_never_scored_and_an_unknown_end_drops_the_open_one() -> None:
+    builder = StepBuilder()
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))  # executed, then the run stops before its reward
+    assert builder.cut() is None
+    assert builder.drops == {STOPPED: 1}
+    builder.start()
+    builder.observe(obs(0), act(0))
+    builder.executed(act(0))
+    builder.reward(0.5)
+    assert builder.end("abandoned") is None  # neither terminal nor truncating: no step to make of it
+    assert builder.drops == {STOPPED: 1, UNKNOWN_END: 1}

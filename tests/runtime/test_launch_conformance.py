@@ -365,18 +365,20 @@ def test_8_the_stop_escalation_waits_come_from_the_top_level_launch_configuratio
 
 def test_8_a_process_that_outlives_sigint_gets_sigterm_after_sigterm_timeout_then_sigkill() -> None:
     """ROS2: SIGINT, SIGTERM sigterm_timeout s later, SIGKILL sigkill_timeout s after that, to those still running."""
-    ignore = "import signal, time; {} time.sleep(60)"
+    ignore = "import signal, time; {} print('ready', flush=True); time.sleep(60)"
     sigint = "signal.signal(signal.SIGINT, signal.SIG_IGN);"
+    sigterm = "signal.signal(signal.SIGTERM, signal.SIG_IGN);"
     stubborn = [
-        subprocess.Popen([sys.executable, "-c", ignore.format(sigint)]),
-        subprocess.Popen(
-            [sys.executable, "-c", ignore.format(sigint + "signal.signal(signal.SIGTERM, signal.SIG_IGN);")]
-        ),
+        subprocess.Popen([sys.executable, "-c", ignore.format(handlers)], stdout=subprocess.PIPE, text=True)
+        for handlers in (sigint, sigint + sigterm)
     ]
-    time.sleep(1.0)  # both handlers installed
+    for process in stubborn:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "ready\n"  # its handlers are installed
+        process.stdout.close()
     start = time.monotonic()
     assert launcher._stop(stubborn, 0.5, 0.5) == [-signal.SIGTERM, -signal.SIGKILL]
-    assert time.monotonic() - start < 4.0  # not launch's default 5 s, nor 10
+    assert 0.9 < time.monotonic() - start < 4.0  # both waits, and not launch's default 5 s each
 
 
 def test_8_the_training_launch_gives_the_learners_last_checkpoint_time_before_sigterm() -> None:
