@@ -131,13 +131,12 @@ class StepBuilder:
             return None  # a hold between episodes, or a tick the base skipped
         if self._current.scored_without_command:
             self._drop(NO_COMMAND)
-            self._current = None
-            released, self._closed = self._closed, None
-            return released
-        self._current.action = np.asarray(action, np.float32)
-        self._current.intervention = bool(intervention)
-        self._drop(NO_REWARD, self._previous is not None)  # it never got its reward and next observation
-        self._previous, self._current = self._current, None
+        else:
+            self._current.action = np.asarray(action, np.float32)
+            self._current.intervention = bool(intervention)
+            self._drop(NO_REWARD, self._previous is not None)  # it never got its reward and next observation
+            self._previous = self._current
+        self._current = None
         released, self._closed = self._closed, None
         return released
 
